@@ -1,0 +1,36 @@
+# FaceStats: `make demo` and `make test` each set up .venv themselves.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench ui clean-data clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip check
+	touch $(STAMP)
+
+## demo: generate the demo faces and materialize the whole pipeline through the dagster CLI
+demo: $(STAMP)
+	$(BIN)/facestats demo
+
+## test: the whole test suite (no network, no GPU)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## bench: embedding throughput against the roofline and the naive loop
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_embed.py
+
+## ui: the Dagster UI on http://127.0.0.1:3000
+ui: $(STAMP)
+	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -w workspace.yaml
+
+clean-data:
+	rm -rf data/raw/demo data/raw/edge_cases data/labels data/processed .dagster_home
+
+clean: clean-data
+	rm -rf $(VENV)

@@ -1,0 +1,86 @@
+"""Randomly initialised CLIP models built from a ``CLIPConfig``, saved like real ones.
+
+Used where real weights cannot be downloaded: tests (``tiny``), the demo's
+fallback (``small``) and the benchmark (``vit-b-32``, the real architecture
+with random weights, hence the real FLOPs). Each is written with
+``save_pretrained`` and loaded back through ``CLIPModel.from_pretrained``,
+the same code path as a real model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ClipPreset:
+    image_size: int
+    patch_size: int
+    hidden_size: int
+    layers: int
+    heads: int
+    intermediate_size: int
+    projection_dim: int
+    text_hidden_size: int
+    text_layers: int
+
+
+PRESETS: dict[str, ClipPreset] = {
+    "tiny": ClipPreset(32, 8, 32, 2, 2, 64, 16, 32, 1),
+    "small": ClipPreset(224, 32, 192, 4, 4, 768, 256, 64, 1),
+    "vit-b-32": ClipPreset(224, 32, 768, 12, 12, 3072, 512, 512, 12),
+}
+
+
+def build_random_clip(output_dir: Path, preset: str = "tiny", seed: int = 0) -> Path:
+    """Build a seeded random CLIP of ``preset``, save model + image processor to ``output_dir``."""
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+
+    try:  # transformers >= 5 without torchvision
+        from transformers import CLIPImageProcessorPil as CLIPImageProcessor
+    except ImportError:
+        from transformers import CLIPImageProcessor
+
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    spec = PRESETS[preset]
+    config = CLIPConfig(
+        text_config={
+            "vocab_size": 49408,
+            "hidden_size": spec.text_hidden_size,
+            "num_hidden_layers": spec.text_layers,
+            "num_attention_heads": max(1, spec.text_hidden_size // 64),
+            "intermediate_size": spec.text_hidden_size * 4,
+            "max_position_embeddings": 77,
+        },
+        vision_config={
+            "image_size": spec.image_size,
+            "patch_size": spec.patch_size,
+            "hidden_size": spec.hidden_size,
+            "num_hidden_layers": spec.layers,
+            "num_attention_heads": spec.heads,
+            "intermediate_size": spec.intermediate_size,
+        },
+        projection_dim=spec.projection_dim,
+    )
+    torch.manual_seed(seed)
+    model = CLIPModel(config).eval()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output_dir)
+    CLIPImageProcessor(
+        size={"shortest_edge": spec.image_size},
+        crop_size={"height": spec.image_size, "width": spec.image_size},
+    ).save_pretrained(output_dir)
+    return output_dir
+
+
+def vit_b32_flops_per_image() -> float:
+    """Forward FLOPs (2 × multiply-adds) of the ViT-B/32 image tower + projection: ≈ 8.82 GFLOP."""
+    tokens, width, layers, mlp = 50, 768, 12, 3072
+    patch_embed = 49 * (3 * 32 * 32) * width
+    per_layer = tokens * width * 3 * width + 2 * tokens * tokens * width + tokens * width * width
+    per_layer += 2 * tokens * width * mlp
+    projection = width * 512
+    return 2.0 * (patch_embed + layers * per_layer + projection)

@@ -1,0 +1,78 @@
+"""Where every artifact lives, relative to the data and model roots.
+
+One table (``ARTIFACTS``) maps asset names to paths, used by the Dagster IO
+manager, by assets that reuse their previous output, and by the CLI, so the
+three can never disagree. Roots may be local paths or fsspec URLs (UPath).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+from upath import UPath
+
+ARTIFACTS: dict[str, str] = {
+    "raw_images": "manifests/raw_images",
+    "preprocessed_images": "manifests/preprocessed_images",
+    "embedding_shards": "embeddings/shards",
+    "embeddings_clip": "embeddings/embeddings_clip",
+}
+"""Asset name → path under ``<data_root>/processed`` (without ``.parquet``;
+partitioned assets are folders holding ``<partition>.parquet``)."""
+
+
+def to_upath(root: str | Any) -> UPath:
+    """A UPath for a local path or URL; relative local paths become absolute."""
+    path = UPath(root)
+    if path.protocol in ("", "file", "local"):
+        return UPath(path.path if hasattr(path, "path") else str(path)).absolute()
+    return path
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The artifact tree under a data root and a model root."""
+
+    data_root: UPath
+    model_root: UPath
+
+    @classmethod
+    def from_roots(cls, data_root: str | Any, model_root: str | Any) -> Layout:
+        return cls(to_upath(data_root), to_upath(model_root))
+
+    @property
+    def raw_dir(self) -> UPath:
+        return self.data_root / "raw"
+
+    @property
+    def labels_dir(self) -> UPath:
+        return self.data_root / "labels"
+
+    @property
+    def processed_dir(self) -> UPath:
+        return self.data_root / "processed"
+
+    @property
+    def preproc_dir(self) -> UPath:
+        return self.processed_dir / "preproc"
+
+    def artifact(self, asset_name: str) -> UPath:
+        """The parquet file of an unpartitioned asset."""
+        return self.processed_dir / f"{ARTIFACTS[asset_name]}.parquet"
+
+    def artifact_dir(self, asset_name: str) -> UPath:
+        """The folder of a partitioned asset (one ``<partition>.parquet`` each)."""
+        return self.processed_dir / ARTIFACTS[asset_name]
+
+    def read_partitions(self, asset_name: str) -> pl.DataFrame | None:
+        """Every stored partition of an asset concatenated, or None when there is none."""
+        folder = self.artifact_dir(asset_name)
+        if not folder.exists():
+            return None
+        frames = []
+        for file in sorted(folder.glob("*.parquet")):
+            with file.open("rb") as fh:
+                frames.append(pl.read_parquet(fh))
+        return pl.concat(frames, how="vertical_relaxed") if frames else None

@@ -1,0 +1,21 @@
+"""Small helpers that turn core results into Dagster UI metadata."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+import dagster as dg
+
+
+def counts_table(counts: Counter[str] | dict[str, int], key: str = "reason") -> dg.MetadataValue:
+    """A two-column markdown table, most frequent first (``_none_`` when empty)."""
+    if not counts:
+        return dg.MetadataValue.md("_none_")
+    lines = [f"| {key} | count |", "|---|---:|"]
+    lines += [f"| {name} | {count} |" for name, count in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+def count_values(values: Iterable[str | None]) -> Counter[str]:
+    return Counter(value for value in values if value)

@@ -1,0 +1,82 @@
+"""CLIP embeddings: one partition per shard, then one table for the whole data set."""
+
+import dagster as dg
+import polars as pl
+
+from facestats_core.embedding import embed_manifest
+from facestats_dagster.assets.images import IMAGE_ASSET_ARGS
+from facestats_dagster.resources import ClipResource, PathsResource
+
+
+@dg.asset(**IMAGE_ASSET_ARGS, kinds={"pytorch", "parquet"})
+def embedding_shards(
+    context: dg.AssetExecutionContext,
+    preprocessed_images: dict[str, pl.DataFrame],
+    paths: PathsResource,
+    clip: ClipResource,
+) -> dict[str, pl.DataFrame]:
+    """L2-normalised CLIP image embeddings of each shard's preprocessed images.
+
+    Images already embedded with the same model, precision and preprocessing
+    are reused: re-running after adding images only embeds the new ones.
+    """
+    layout = paths.layout()
+    model = clip.load()
+    previous = layout.read_partitions("embedding_shards")
+    outputs: dict[str, pl.DataFrame] = {}
+    embedded = reused = 0
+    seconds = model_seconds = 0.0
+    failures: dict[str, str] = {}
+
+    def progress(done: int, total: int, elapsed: float) -> None:
+        if done == total or done % (clip.batch_size * 20) < clip.batch_size:
+            rate = done / elapsed if elapsed > 0 else 0.0
+            context.log.info(f"embedding: {done}/{total} images, {rate:.1f} images/s")
+
+    for shard, manifest in preprocessed_images.items():
+        frame, stats, shard_failures = embed_manifest(
+            manifest, model, clip.batch_size, layout.preproc_dir, previous=previous, progress=progress
+        )
+        outputs[shard] = frame
+        failures.update(shard_failures)
+        embedded, reused = embedded + stats.embedded, reused + stats.reused
+        seconds, model_seconds = seconds + stats.seconds, model_seconds + stats.model_seconds
+    for image_id, reason in failures.items():
+        context.log.warning(f"could not embed {image_id}: {reason}")
+    context.add_output_metadata(
+        {
+            "model_id": model.model_id,
+            "precision": model.precision,
+            "dim": model.dim,
+            "embedded": embedded,
+            "reused": reused,
+            "failed": len(failures),
+            "images_per_second": round(embedded / seconds, 2) if embedded and seconds > 0 else 0.0,
+            "model_share_of_time": round(model_seconds / seconds, 3) if seconds > 0 else 0.0,
+        }
+    )
+    return outputs
+
+
+@dg.asset(group_name="embeddings", kinds={"parquet"})
+def embeddings_clip(context: dg.AssetExecutionContext, embedding_shards: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """``embeddings_clip.parquet``: one row per image id with its L2-normalised float32 embedding."""
+    table = pl.concat(list(embedding_shards.values()), how="vertical").sort("image_id")
+    models = table["model_id"].unique().to_list()
+    if len(models) > 1:
+        raise dg.Failure(
+            f"Shards hold embeddings of different models {models}; re-materialize all shards "
+            "of embedding_shards with one model."
+        )
+    norms = table["embedding"].arr.eval(pl.element().pow(2)).arr.sum().sqrt() if table.height else None
+    context.add_output_metadata(
+        {
+            "images": table.height,
+            "model_id": models[0] if models else "",
+            "dim": table.schema["embedding"].size if table.height else 0,
+            "norm_min": round(float(norms.min()), 6) if norms is not None else 0.0,
+            "norm_max": round(float(norms.max()), 6) if norms is not None else 0.0,
+            "shards": len(embedding_shards),
+        }
+    )
+    return table

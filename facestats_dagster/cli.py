@@ -1,0 +1,190 @@
+"""The ``facestats`` command line: demo data, demo run, model helpers.
+
+``facestats demo`` is what ``make demo`` runs: it writes the demo faces,
+picks a CLIP model, and materializes the pipeline through the real
+``dagster asset materialize`` commands that README.md documents for cron.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+DEFINITIONS_MODULE = "facestats_dagster.definitions"
+FALLBACK_MODEL_DIR = "clip-small-random"
+
+
+def materialize_commands(dagster: str = "dagster") -> list[list[str]]:
+    """The commands that bring every artifact up to date (README's cron line runs the same)."""
+    from facestats_dagster.partitions import ALL_SHARDS_RANGE
+
+    base = [dagster, "asset", "materialize", "-m", DEFINITIONS_MODULE]
+    return [
+        [*base, "--select", "raw_images,preprocessed_images,embedding_shards", "--partition-range", ALL_SHARDS_RANGE],
+        [*base, "--select", "embeddings_clip*"],
+    ]
+
+
+def _roots() -> tuple[Path, Path]:
+    return (
+        Path(os.environ.get("FACESTATS_DATA_ROOT") or "data"),
+        Path(os.environ.get("FACESTATS_MODEL_ROOT") or "models"),
+    )
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from facestats_core.demo_data import DemoSpec, generate_demo_dataset
+    from facestats_core.edge_cases import write_edge_cases
+
+    root = Path(args.data_root)
+    dataset = generate_demo_dataset(root, DemoSpec(n_images=args.n_images, size=args.size, seed=args.seed))
+    edge = write_edge_cases(root / "raw" / "edge_cases", seed=args.seed)
+    print(f"wrote {dataset.n_images} demo faces to {dataset.images_dir}")
+    print(f"wrote {len(edge)} edge-case files to {root / 'raw' / 'edge_cases'}")
+    print(f"labels: {dataset.fairface_labels}, ratings: {dataset.ratings}")
+    return 0
+
+
+def cmd_build_clip(args: argparse.Namespace) -> int:
+    from facestats_core.clip_models import build_random_clip
+
+    out = build_random_clip(Path(args.out), preset=args.preset, seed=args.seed)
+    print(f"saved a random {args.preset} CLIP to {out}")
+    return 0
+
+
+def _hub_reachable(host: str = "huggingface.co") -> bool:
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
+
+
+def resolve_demo_model(model_root: Path) -> str:
+    """``FACESTATS_CLIP_MODEL`` if set, else ViT-B/32 when loadable, else a seeded small CLIP (loudly)."""
+    from facestats_core.clip_models import build_random_clip
+    from facestats_core.embedding import DEFAULT_MODEL, ClipConfig, ClipLoadError, load_clip
+
+    chosen = os.environ.get("FACESTATS_CLIP_MODEL")
+    if chosen:
+        return chosen
+    reason = "huggingface.co cannot be reached from this machine"
+    for local_only in (True, False):
+        if not local_only and not _hub_reachable():
+            break
+        try:
+            load_clip(ClipConfig(model=DEFAULT_MODEL, local_files_only=local_only))
+            return DEFAULT_MODEL
+        except ClipLoadError as exc:
+            reason = str(exc).split(";")[0]
+    fallback = model_root / FALLBACK_MODEL_DIR
+    if not (fallback / "config.json").exists():
+        build_random_clip(fallback, preset="small", seed=0)
+    banner = "!" * 78
+    print(
+        f"\n{banner}\n"
+        + textwrap.fill(
+            f"NOTICE: {DEFAULT_MODEL} could not be loaded ({reason}). The demo runs on a SEEDED "
+            f"RANDOM small CLIP saved at {fallback}: its embeddings are random features, not "
+            "semantic CLIP features, so attribute numbers from it say nothing about real CLIP. "
+            "Set FACESTATS_CLIP_MODEL to a real CLIP folder or model id for real results.",
+            width=78,
+        )
+        + f"\n{banner}\n",
+        flush=True,
+    )
+    return str(fallback)
+
+
+def _ensure_dagster_home() -> Path:
+    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").absolute()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    return home
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    data_root, model_root = _roots()
+    labels = data_root / "labels" / "fairface_labels.csv"
+    if not labels.exists() or args.regenerate:
+        cmd_demo_data(argparse.Namespace(data_root=str(data_root), n_images=args.n_images, size=256, seed=0))
+    model = resolve_demo_model(model_root)
+    env = {
+        **os.environ,
+        "FACESTATS_CLIP_MODEL": model,
+        "FACESTATS_DATA_ROOT": str(data_root.absolute()),
+        "FACESTATS_MODEL_ROOT": str(model_root.absolute()),
+        "DAGSTER_HOME": str(_ensure_dagster_home()),
+    }
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    for command in materialize_commands(dagster):
+        print("$ " + " ".join(["dagster", *command[1:]]), flush=True)
+        completed = subprocess.run(command, env=env, check=False)
+        if completed.returncode != 0:
+            print(f"facestats demo: the command above failed with exit code {completed.returncode}", file=sys.stderr)
+            return completed.returncode
+    print_summary(data_root)
+    return 0
+
+
+def print_summary(data_root: Path) -> None:
+    """Where the outputs are, with their row counts."""
+    import polars as pl
+
+    from facestats_core.layout import Layout
+
+    layout = Layout.from_roots(data_root, "models")
+    raw = layout.read_partitions("raw_images")
+    pre = layout.read_partitions("preprocessed_images")
+    embeddings = pl.read_parquet(layout.artifact("embeddings_clip"))
+    unreadable = raw.filter(~pl.col("readable")) if raw is not None else None
+    print("\nFaceStats demo finished. Outputs:")
+    print(f"  raw manifest       {layout.artifact_dir('raw_images')}/  ({raw.height if raw is not None else 0} images,"
+          f" {unreadable.height if unreadable is not None else 0} unreadable with reasons)")
+    print(f"  preprocessed faces {layout.preproc_dir}/  ({int(pre['ok'].sum()) if pre is not None else 0} JPEGs)")
+    print(f"  preprocess manifest {layout.artifact_dir('preprocessed_images')}/")
+    print(f"  embeddings         {layout.artifact('embeddings_clip')}  ({embeddings.height} rows,"
+          f" model {embeddings['model_id'][0] if embeddings.height else '-'})")
+    print("Open the Dagster UI with `make ui` (http://127.0.0.1:3000) to browse runs and metadata.")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="facestats", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo_data = sub.add_parser("demo-data", help="write the synthetic demo faces, labels and ratings")
+    demo_data.add_argument("--data-root", default=os.environ.get("FACESTATS_DATA_ROOT") or "data")
+    demo_data.add_argument("--n-images", type=int, default=600)
+    demo_data.add_argument("--size", type=int, default=256)
+    demo_data.add_argument("--seed", type=int, default=0)
+    demo_data.set_defaults(func=cmd_demo_data)
+
+    demo = sub.add_parser("demo", help="demo data + the whole pipeline through the dagster CLI")
+    demo.add_argument("--n-images", type=int, default=600)
+    demo.add_argument("--regenerate", action="store_true", help="rewrite the demo data even if present")
+    demo.set_defaults(func=cmd_demo)
+
+    build = sub.add_parser("build-clip", help="save a seeded random CLIP (tests, offline demo, benchmark)")
+    build.add_argument("--preset", default="small", choices=["tiny", "small", "vit-b-32"])
+    build.add_argument("--out", required=True)
+    build.add_argument("--seed", type=int, default=0)
+    build.set_defaults(func=cmd_build_clip)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

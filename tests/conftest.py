@@ -1,0 +1,49 @@
+"""Shared fixtures: a tiny CLIP saved with save_pretrained, small raw image folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never touch the network
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded random tiny CLIP written like a real one; load it with ``from_pretrained(path)``."""
+    from facestats_core.clip_models import build_random_clip
+
+    return build_random_clip(tmp_path_factory.mktemp("clip") / "tiny-clip", preset="tiny", seed=0)
+
+
+def write_photos(folder: Path, count: int, seed: int = 0, size: tuple[int, int] = (96, 80)) -> list[Path]:
+    """``count`` distinct smooth colour JPEGs (not noise, so JPEG and blur checks behave)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0 : size[1], 0 : size[0]]
+    paths = []
+    for index in range(count):
+        phase = rng.uniform(0, 6.28, size=3)
+        image = np.stack(
+            [127 + 100 * np.sin(xx / (5 + c) + yy / (9 + index % 7) + phase[c]) for c in range(3)], axis=-1
+        )
+        path = folder / f"photo_{index:03d}.jpg"
+        Image.fromarray(image.clip(0, 255).astype(np.uint8)).save(path, quality=92)
+        paths.append(path)
+    return paths
+
+
+@pytest.fixture
+def raw_folder(tmp_path: Path) -> Path:
+    """``<tmp>/data/raw`` with 12 photos and every edge-case file."""
+    from facestats_core.edge_cases import write_edge_cases
+
+    raw = tmp_path / "data" / "raw"
+    write_photos(raw / "photos", 12)
+    write_edge_cases(raw / "edge_cases")
+    return raw

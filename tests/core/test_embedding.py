@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from PIL import Image
+
+import facestats_core.embedding as embedding
+from facestats_core.embedding import (
+    ClipConfig,
+    ClipLoadError,
+    clip_pixels,
+    embed_manifest,
+    embed_paths,
+    iter_pixel_batches,
+    l2_normalize,
+    load_clip,
+)
+from tests.conftest import write_photos
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tiny_clip_dir: Path):
+    return load_clip(ClipConfig(model=str(tiny_clip_dir)))
+
+
+def test_l2_normalize_rows_and_zero_rows() -> None:
+    out = l2_normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out[0], [0.6, 0.8], rtol=1e-6)
+    assert np.all(out[1] == 0)
+
+
+def test_load_from_saved_folder_uses_its_processor_config(tiny_clip) -> None:
+    assert tiny_clip.image_size == 32
+    assert tiny_clip.dim == 16
+    assert tiny_clip.model.training is False
+
+
+def test_load_error_names_what_was_tried(tmp_path) -> None:
+    missing = tmp_path / "no-such-clip"
+    with pytest.raises(ClipLoadError) as raised:
+        load_clip(ClipConfig(model=str(missing), local_files_only=True))
+    message = str(raised.value)
+    assert str(missing) in message and "FACESTATS_CLIP_MODEL" in message and "save_pretrained" in message
+
+
+def test_pixels_match_transformers_processor(tiny_clip) -> None:
+    try:
+        from transformers import CLIPImageProcessorPil as Processor
+    except ImportError:
+        from transformers import CLIPImageProcessor as Processor
+    yy, xx = np.mgrid[0:48, 0:64]
+    smooth = np.stack([127 + 100 * np.sin(xx / 6 + c) * np.cos(yy / 8) for c in range(3)], axis=-1)
+    image = Image.fromarray(smooth.astype(np.uint8))
+    processor = Processor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    expected = processor(images=image, return_tensors="np")["pixel_values"][0]
+    ours = clip_pixels(image, 32, tiny_clip.mean, tiny_clip.std)
+    assert ours.shape == expected.shape == (3, 32, 32)
+    # Same resize, crop and normalisation; only the bicubic kernels' rounding differs.
+    assert np.abs(ours - expected).mean() < 0.1
+    assert np.corrcoef(ours.ravel(), expected.ravel())[0, 1] > 0.99
+
+
+def test_embeddings_are_unit_norm_and_batch_invariant(tiny_clip, tmp_path) -> None:
+    paths = write_photos(tmp_path, 7)
+    one = embed_paths(tiny_clip, paths, batch_size=1)
+    many = embed_paths(tiny_clip, paths, batch_size=4)
+    assert one.embeddings.shape == (7, 16) and one.embeddings.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(one.embeddings, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(one.embeddings, many.embeddings, atol=1e-5)
+    assert one.ok_indices == list(range(7))
+
+
+def test_unreadable_file_is_reported_not_raised(tiny_clip, tmp_path) -> None:
+    paths = write_photos(tmp_path, 3)
+    paths[1].write_bytes(b"not a jpeg")
+    result = embed_paths(tiny_clip, paths, batch_size=2)
+    assert result.ok_indices == [0, 2]
+    assert set(result.failures) == {1}
+    assert result.embeddings.shape[0] == 2
+
+
+def test_loader_never_holds_more_than_prefetch_batches(tiny_clip, tmp_path, monkeypatch) -> None:
+    paths = write_photos(tmp_path, 12)
+    decoded: list[int] = []
+    original = embedding._decode_batch
+
+    def counting(p, indices, clip):
+        decoded.append(len(indices))
+        return original(p, indices, clip)
+
+    monkeypatch.setattr(embedding, "_decode_batch", counting)
+    consumed = 0
+    for indices, pixels, _ in iter_pixel_batches(paths, tiny_clip, batch_size=2, prefetch=2):
+        consumed += 1
+        assert len(decoded) <= consumed + 1  # current batch + at most one ahead
+        assert pixels.shape == (len(indices), 3, 32, 32)
+    assert consumed == 6
+
+
+def test_bf16_is_close_to_fp32(tiny_clip_dir, tmp_path) -> None:
+    paths = write_photos(tmp_path, 6)
+    fp32 = embed_paths(load_clip(ClipConfig(model=str(tiny_clip_dir))), paths).embeddings
+    bf16 = embed_paths(load_clip(ClipConfig(model=str(tiny_clip_dir), precision="bf16")), paths).embeddings
+    cosine = (fp32 * bf16).sum(axis=1)
+    assert cosine.min() > 0.99
+
+
+def test_manifest_embedding_reuses_previous_rows(tiny_clip, tmp_path, monkeypatch) -> None:
+    paths = write_photos(tmp_path, 5)
+    manifest = pl.DataFrame(
+        {
+            "image_id": [f"id{i}" for i in range(5)],
+            "path": [p.name for p in paths],
+            "ok": [True, True, True, True, False],
+            "preproc_version": ["v"] * 5,
+            "output_path": [p.name for p in paths],
+        }
+    )
+    calls: list[int] = []
+    original = embedding.forward_batch
+    monkeypatch.setattr(embedding, "forward_batch", lambda c, x: calls.append(len(x)) or original(c, x))
+    first, stats, failures = embed_manifest(manifest[:3], tiny_clip, 8, tmp_path)
+    assert stats.embedded == 3 and sum(calls) == 3 and not failures
+    second, stats, _ = embed_manifest(manifest, tiny_clip, 8, tmp_path, previous=first)
+    assert sum(calls) == 4  # only the one new ok image reached the model
+    assert stats.reused == 3 and stats.embedded == 1
+    assert second["image_id"].to_list() == ["id0", "id1", "id2", "id3"]
+    assert second.schema["embedding"] == pl.Array(pl.Float32, 16)
+    np.testing.assert_array_equal(
+        np.stack(second["embedding"].to_list()[:3]), np.stack(first["embedding"].to_list())
+    )

@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import importlib
+import sys
+
+import dagster as dg
+
+
+def test_definitions_load_with_every_asset() -> None:
+    from facestats_dagster.definitions import defs
+
+    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert {"raw_images", "preprocessed_images", "embedding_shards", "embeddings_clip"} <= keys
+    defs.resolve_implicit_global_asset_job_def()
+
+
+def test_definitions_import_no_torch_or_transformers() -> None:
+    for name in [m for m in sys.modules if m.startswith(("facestats_dagster", "torch", "transformers"))]:
+        del sys.modules[name]
+    importlib.import_module("facestats_dagster.definitions")
+    assert "torch" not in sys.modules
+    assert "transformers" not in sys.modules
+
+
+def test_resources_follow_environment(monkeypatch) -> None:
+    from facestats_dagster.resources import from_env
+
+    monkeypatch.setenv("FACESTATS_DATA_ROOT", "s3://bucket/faces")
+    monkeypatch.setenv("FACESTATS_CLIP_MODEL", "/opt/clip")
+    monkeypatch.setenv("FACESTATS_CLIP_PRECISION", "bf16")
+    resources = from_env()
+    assert str(resources["paths"].layout().processed_dir) == "s3://bucket/faces/processed"
+    assert resources["clip"].model == "/opt/clip"
+    assert resources["clip"].config().precision == "bf16"
+    assert isinstance(resources["clip"], dg.ConfigurableResource)
