@@ -59,6 +59,7 @@ class ClipResource(dg.ConfigurableResource):
     threads: int = 0
     device: str = "cpu"
     local_files_only: bool = False
+    compile: bool = False
 
     def config(self) -> ClipConfig:
         return ClipConfig(
@@ -68,6 +69,7 @@ class ClipResource(dg.ConfigurableResource):
             threads=self.threads,
             device=self.device,
             local_files_only=self.local_files_only,
+            compile=self.compile,
         )
 
     def load(self) -> LoadedClip:
@@ -94,5 +96,6 @@ def from_env() -> dict[str, dg.ConfigurableResource]:
             threads=int(_env("FACESTATS_CLIP_THREADS", "0")),
             device=_env("FACESTATS_CLIP_DEVICE", "cpu"),
             local_files_only=_env("FACESTATS_CLIP_LOCAL_ONLY", "0") == "1",
+            compile=_env("FACESTATS_CLIP_COMPILE", "0") == "1",
         ),
     }
