@@ -1,0 +1,75 @@
+"""End to end through the real command line: `facestats` and the `dagster` CLI in subprocesses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from facestats_core.edge_cases import EXPECTED
+from facestats_core.layout import Layout
+
+pytestmark = pytest.mark.e2e
+BIN = Path(sys.executable).parent
+
+
+def _env(tmp_path: Path, tiny_clip_dir: Path, **extra: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "FACESTATS_DATA_ROOT": str(tmp_path / "data"),
+        "FACESTATS_MODEL_ROOT": str(tmp_path / "models"),
+        "FACESTATS_CLIP_MODEL": str(tiny_clip_dir),
+        "FACESTATS_SHARDS": "2",
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+        "HF_HUB_OFFLINE": "1",
+    }
+    env.update(extra)
+    (tmp_path / "dagster_home").mkdir(exist_ok=True)
+    return env
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    completed = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, f"{args}\n{completed.stdout[-3000:]}\n{completed.stderr[-3000:]}"
+    return completed
+
+
+def test_facestats_demo_runs_the_documented_dagster_commands(tmp_path, tiny_clip_dir) -> None:
+    env = _env(tmp_path, tiny_clip_dir)
+    completed = _run([str(BIN / "facestats"), "demo", "--n-images", "24"], env, tmp_path)
+    out = completed.stdout
+    assert "$ dagster asset materialize -m facestats_dagster.definitions --select raw_images," in out
+    assert "--partition-range 00...01" in out
+    assert "FaceStats demo finished" in out
+
+    layout = Layout.from_roots(tmp_path / "data", tmp_path / "models")
+    embeddings = pl.read_parquet(layout.artifact("embeddings_clip"))
+    readable_edge_cases = sum(reason is None for reason in EXPECTED.values())
+    assert embeddings.height == 24 + readable_edge_cases
+    assert embeddings["model_id"].unique().to_list() == [str(tiny_clip_dir)]
+    raw = layout.read_partitions("raw_images")
+    assert raw.filter(~pl.col("readable")).height == len(EXPECTED) - readable_edge_cases
+
+    # a second run (as cron would): nothing new, nothing re-embedded, same table
+    rerun = _run([str(BIN / "facestats"), "demo"], env, tmp_path)
+    assert "wrote" not in rerun.stdout  # demo data already there: not regenerated
+    again = pl.read_parquet(layout.artifact("embeddings_clip"))
+    assert again.equals(embeddings)
+
+
+def test_one_shard_can_run_alone_from_the_cli(tmp_path, tiny_clip_dir) -> None:
+    env = _env(tmp_path, tiny_clip_dir)
+    _run([str(BIN / "facestats"), "demo-data", "--data-root", str(tmp_path / "data"), "--n-images", "12",
+          "--size", "128"], env, tmp_path)
+    _run([str(BIN / "dagster"), "asset", "materialize", "-m", "facestats_dagster.definitions",
+          "--select", "raw_images,preprocessed_images,embedding_shards", "--partition", "01"], env, tmp_path)
+    layout = Layout.from_roots(tmp_path / "data", tmp_path / "models")
+    files = sorted(p.name for p in layout.artifact_dir("embedding_shards").glob("*.parquet"))
+    assert files == ["01.parquet"]
+    shard = pl.read_parquet(layout.artifact_dir("embedding_shards") / "01.parquet")
+    raw = layout.read_partitions("raw_images")
+    assert shard.height == raw.filter(pl.col("readable")).height > 0
