@@ -10,6 +10,7 @@ inside the functions that need them.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -75,13 +76,10 @@ class LoadedClip:
     dim: int
     precision: Precision
     device: str
+    revision: str = "unknown"
     compiled: Any = None
     compiled_batch: int | None = None
 
-    @property
-    def embedding_id(self) -> str:
-        """Identifies embeddings made by this model and precision (used for incremental reuse)."""
-        return f"{self.model_id}@{self.precision}"
 
 
 @dataclass
@@ -154,8 +152,27 @@ def load_clip(config: ClipConfig) -> LoadedClip:
         dim=int(model.config.projection_dim),
         precision=config.precision,
         device=config.device,
+        revision=model_revision(name, model),
         compiled=_compile_image_tower(model) if config.compile else None,
     )
+
+
+def model_revision(name_or_path: str, model: Any) -> str:
+    """Identifies the weights: sha256 of a local folder's weight and config files,
+    else the hub commit the files came from. Same name, other weights → other revision,
+    so embeddings are never reused across different weights."""
+    folder = Path(name_or_path).expanduser()
+    if folder.is_dir():
+        digest = hashlib.sha256()
+        for file in sorted(folder.iterdir()):
+            if file.suffix in (".safetensors", ".bin", ".json") and file.is_file():
+                digest.update(file.name.encode())
+                with open(file, "rb") as fh:
+                    while chunk := fh.read(1 << 22):
+                        digest.update(chunk)
+        return "sha256:" + digest.hexdigest()[:16]
+    commit = getattr(model.config, "_commit_hash", None)
+    return f"hub:{commit}" if commit else "unknown"
 
 
 def _image_tower(model: Any) -> Any:
@@ -322,6 +339,7 @@ def embedding_schema(dim: int) -> dict[str, Any]:
         "path": pl.String,
         "embedding": pl.Array(pl.Float32, dim),
         "model_id": pl.String,
+        "model_revision": pl.String,
         "precision": pl.String,
         "preproc_version": pl.String,
     }
@@ -361,9 +379,13 @@ def embed_manifest(
     schema = embedding_schema(clip.dim)
     ok_rows = preprocessed.filter(pl.col("ok"))
     reuse = pl.DataFrame(schema=schema)
-    if previous is not None and previous.height and previous.schema.get("embedding") == schema["embedding"]:
+    if previous is not None and previous.height and previous.schema == pl.Schema(schema):
         reuse = (
-            previous.filter((pl.col("model_id") == clip.model_id) & (pl.col("precision") == clip.precision))
+            previous.filter(
+                (pl.col("model_id") == clip.model_id)
+                & (pl.col("model_revision") == clip.revision)
+                & (pl.col("precision") == clip.precision)
+            )
             .drop("path")
             .join(ok_rows.select("image_id", "preproc_version", "path"), on=["image_id", "preproc_version"])
             .unique("image_id", keep="first")
@@ -378,6 +400,7 @@ def embed_manifest(
             "path": done["path"],
             "embedding": pl.Series("embedding", result.embeddings, dtype=schema["embedding"]),
             "model_id": [clip.model_id] * done.height,
+            "model_revision": [clip.revision] * done.height,
             "precision": [clip.precision] * done.height,
             "preproc_version": done["preproc_version"],
         },

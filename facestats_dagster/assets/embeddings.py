@@ -46,6 +46,7 @@ def embedding_shards(
     context.add_output_metadata(
         {
             "model_id": model.model_id,
+            "model_revision": model.revision,
             "precision": model.precision,
             "dim": model.dim,
             "embedded": embedded,
@@ -62,17 +63,18 @@ def embedding_shards(
 def embeddings_clip(context: dg.AssetExecutionContext, embedding_shards: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """``embeddings_clip.parquet``: one row per image id with its L2-normalised float32 embedding."""
     table = pl.concat(list(embedding_shards.values()), how="vertical").sort("image_id")
-    models = table["model_id"].unique().to_list()
+    models = table.select("model_id", "model_revision", "precision").unique().sort("model_id").rows()
     if len(models) > 1:
         raise dg.Failure(
-            f"Shards hold embeddings of different models {models}; re-materialize all shards "
-            "of embedding_shards with one model."
+            f"Shards hold embeddings of different models (model_id, revision, precision) {models}; "
+            "re-materialize all shards of embedding_shards with one model."
         )
     norms = table["embedding"].arr.eval(pl.element().pow(2)).arr.sum().sqrt() if table.height else None
     context.add_output_metadata(
         {
             "images": table.height,
-            "model_id": models[0] if models else "",
+            "model_id": models[0][0] if models else "",
+            "model_revision": models[0][1] if models else "",
             "dim": table.schema["embedding"].size if table.height else 0,
             "norm_min": round(float(norms.min()), 6) if norms is not None else 0.0,
             "norm_max": round(float(norms.max()), 6) if norms is not None else 0.0,

@@ -133,3 +133,23 @@ def test_manifest_embedding_reuses_previous_rows(tiny_clip, tmp_path, monkeypatc
     np.testing.assert_array_equal(
         np.stack(second["embedding"].to_list()[:3]), np.stack(first["embedding"].to_list())
     )
+
+
+def test_other_weights_under_the_same_name_are_not_reused(tmp_path) -> None:
+    from facestats_core.clip_models import build_random_clip
+
+    paths = write_photos(tmp_path / "img", 3)
+    manifest = pl.DataFrame(
+        {"image_id": ["a", "b", "c"], "path": [p.name for p in paths], "ok": [True] * 3,
+         "preproc_version": ["v"] * 3, "output_path": [p.name for p in paths]}
+    )
+    model_dir = tmp_path / "clip"
+    build_random_clip(model_dir, preset="tiny", seed=0)
+    first, _, _ = embed_manifest(manifest, load_clip(ClipConfig(model=str(model_dir))), 4, tmp_path / "img")
+    build_random_clip(model_dir, preset="tiny", seed=1)  # retrained / replaced weights, same folder
+    second, stats, _ = embed_manifest(
+        manifest, load_clip(ClipConfig(model=str(model_dir))), 4, tmp_path / "img", previous=first
+    )
+    assert stats.reused == 0 and stats.embedded == 3
+    assert first["model_revision"][0] != second["model_revision"][0]
+    assert first["model_revision"][0].startswith("sha256:")
