@@ -1,0 +1,245 @@
+"""Tests for facestats_core.attractiveness (small, CPU, a few seconds in total)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from facestats_core.attractiveness import (  # noqa: E402
+    MLPConfig,
+    RegressorIntegrityError,
+    TrainResult,
+    assemble_training_data,
+    build_regressor,
+    data_hash,
+    decile_of,
+    load_regressor,
+    metrics_markdown,
+    percentile_against,
+    predict_scores,
+    regressor_from_result,
+    save_regressor,
+    score_table,
+    train_regressor,
+)
+
+SMALL = MLPConfig(input_dim=8, hidden=(16,), dropout=0.1, batch_size=32, max_epochs=4, patience=3)
+
+
+def _planted(n: int, d: int, seed: int = 0, noise: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)  # like L2-normalised CLIP features
+    z = X @ rng.standard_normal(d)
+    y = 3.0 + 0.7 * z / z.std() + noise * rng.standard_normal(n)
+    return X, y
+
+
+@pytest.fixture(scope="module")
+def small_result() -> TrainResult:
+    X, y = _planted(160, 8, seed=1)
+    return train_regressor(X, y, SMALL)
+
+
+def test_build_regressor_shape() -> None:
+    model = build_regressor(MLPConfig(input_dim=12, hidden=(7, 5)))
+    assert model(torch.zeros(3, 12)).shape == (3, 1)
+    linears = [m for m in model if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(12, 7), (7, 5), (5, 1)]
+
+
+def test_config_validation() -> None:
+    with pytest.raises(ValueError, match="val_fraction"):
+        MLPConfig(val_fraction=1.0)
+    assert MLPConfig.from_dict({"hidden": [4, 2], "input_dim": 3}).hidden == (4, 2)
+
+
+def test_recovers_planted_signal_and_beats_baseline() -> None:
+    X, y = _planted(800, 32)
+    config = MLPConfig(input_dim=32, hidden=(64, 16), max_epochs=60, patience=10, batch_size=64)
+    result = train_regressor(X, y, config)
+    m = result.metrics
+    assert (result.n_train, result.n_val) == (640, 160)
+    assert len(result.val_indices) == 160 and len(set(result.val_indices.tolist())) == 160
+    assert m.mlp.pearson_r > 0.85
+    assert m.mlp.rmse < 0.8 * m.mean_baseline.rmse
+    assert m.mlp.mae < m.mean_baseline.mae
+    assert math.isnan(m.mean_baseline.pearson_r)
+    assert m.ridge.pearson_r > 0.9  # linear target: ridge is a strong baseline
+    assert 1 <= result.best_epoch <= result.epochs_run <= 60
+    assert abs(result.target_mean - 3.0) < 0.2
+
+
+def test_early_stopping_stops_before_max_epochs() -> None:
+    X = np.random.default_rng(3).standard_normal((120, 8)).astype(np.float32)
+    y = np.random.default_rng(4).uniform(1, 5, 120)  # pure noise: no improvement to find
+    config = replace(SMALL, max_epochs=200, patience=3, lr=1e-2)
+    result = train_regressor(X, y, config)
+    assert result.epochs_run < 200
+    assert result.epochs_run - result.best_epoch == 3
+
+
+def test_deterministic_same_seed_and_differs_by_seed(small_result: TrainResult) -> None:
+    X, y = _planted(160, 8, seed=1)
+    again = train_regressor(X, y, SMALL)
+    assert small_result.state_dict.keys() == again.state_dict.keys()
+    assert all(torch.equal(small_result.state_dict[k], again.state_dict[k]) for k in again.state_dict)
+    assert np.array_equal(small_result.val_indices, again.val_indices)
+    other = train_regressor(X, y, replace(SMALL, seed=1))
+    assert not all(torch.equal(small_result.state_dict[k], other.state_dict[k]) for k in other.state_dict)
+    assert not np.array_equal(small_result.val_indices, other.val_indices)
+
+
+def test_global_torch_state_restored() -> None:
+    before_flag = torch.are_deterministic_algorithms_enabled()
+    before_rng = torch.get_rng_state()
+    X, y = _planted(40, 8)
+    train_regressor(X, y, replace(SMALL, max_epochs=1))
+    assert torch.are_deterministic_algorithms_enabled() == before_flag
+    assert torch.equal(torch.get_rng_state(), before_rng)
+
+
+def test_input_validation() -> None:
+    X, y = _planted(40, 8)
+    with pytest.raises(ValueError, match="input_dim"):
+        train_regressor(X, y, replace(SMALL, input_dim=9))
+    y_bad = y.copy()
+    y_bad[0] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        train_regressor(X, y_bad, SMALL)
+    with pytest.raises(ValueError, match="at least 2"):
+        train_regressor(X[:3], y[:3], SMALL)
+
+
+def test_data_hash_sensitive_to_data() -> None:
+    X, y = _planted(20, 8)
+    assert data_hash(X, y) == data_hash(X.copy(), y.copy())
+    y2 = y.copy()
+    y2[5] += 0.01
+    assert data_hash(X, y) != data_hash(X, y2)
+
+
+def test_assemble_training_data_orders_by_image_id() -> None:
+    emb = pl.DataFrame(
+        {"image_id": ["b", "a", "c"], "embedding": [[1.0, 0.0], [0.0, 1.0], [0.6, 0.8]]},
+        schema={"image_id": pl.Utf8, "embedding": pl.Array(pl.Float32, 2)},
+    )
+    ratings = pl.DataFrame({"image_id": ["c", "a"], "path": ["c.jpg", "a.jpg"], "score": [4.0, 2.0]})
+    data = assemble_training_data(emb, ratings)
+    assert data.image_ids == ["a", "c"]
+    assert data.X.dtype == np.float32 and data.X.shape == (2, 2)
+    assert np.allclose(data.X, [[0.0, 1.0], [0.6, 0.8]]) and data.y.tolist() == [2.0, 4.0]
+
+
+def test_save_load_round_trip_weights_only(tmp_path: Path, small_result: TrainResult) -> None:
+    paths = save_regressor(small_result, tmp_path)
+    assert paths.weights == tmp_path.resolve() / "attractiveness_regressor.pt"
+    payload = torch.load(paths.weights, weights_only=True)
+    assert {"target_mean", "target_std"} <= payload.keys()
+    meta = json.loads(paths.metadata.read_text())
+    assert meta["data_hash"] == small_result.data_hash
+    assert meta["config"]["hidden"] == [16]
+    assert meta["metrics"]["mean_baseline"]["pearson_r"] is None  # NaN is stored as null
+    loaded = load_regressor(tmp_path)
+    X, _ = _planted(50, 8, seed=9)
+    in_memory = predict_scores(regressor_from_result(small_result), X)
+    from_disk = predict_scores(loaded, X)
+    assert from_disk.dtype == np.float64 and from_disk.shape == (50,)
+    assert np.array_equal(in_memory, from_disk)
+    # batching changes float summation order only, not the result beyond rounding
+    assert np.allclose(predict_scores(loaded, X, batch_size=7), from_disk, rtol=0, atol=1e-6)
+    assert abs(float(np.mean(from_disk)) - 3.0) < 1.0  # rating scale, not standardised
+
+
+def test_tampered_weights_refused(tmp_path: Path, small_result: TrainResult) -> None:
+    paths = save_regressor(small_result, tmp_path, name="reg")
+    blob = bytearray(paths.weights.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    paths.weights.write_bytes(bytes(blob))
+    with pytest.raises(RegressorIntegrityError, match="sha256"):
+        load_regressor(tmp_path, name="reg")
+
+
+def test_unsafe_names_and_missing_files(tmp_path: Path, small_result: TrainResult) -> None:
+    for bad in ("../escape", "a/b", "", ".hidden"):
+        with pytest.raises(ValueError, match="invalid regressor name"):
+            save_regressor(small_result, tmp_path, name=bad)
+    (tmp_path / "link.pt").symlink_to(tmp_path.parent / "outside.pt")
+    with pytest.raises(ValueError, match="outside model root"):
+        load_regressor(tmp_path, name="link")
+    with pytest.raises(FileNotFoundError, match="absent.json"):
+        load_regressor(tmp_path, name="absent")
+
+
+def test_predict_rejects_wrong_dim(small_result: TrainResult) -> None:
+    with pytest.raises(ValueError, match=r"\(n, 8\)"):
+        predict_scores(regressor_from_result(small_result), np.zeros((2, 5), dtype=np.float32))
+
+
+def test_metrics_markdown(small_result: TrainResult) -> None:
+    text = metrics_markdown(small_result.metrics)
+    assert "| MLP |" in text and "| Mean baseline | n/a |" in text and "Ridge (alpha=" in text
+    assert metrics_markdown(small_result.metrics.to_dict()) == text
+
+
+# ----------------------------------------------------------------- percentiles / deciles
+
+
+def test_score_table_ranks_and_deciles() -> None:
+    ids = [f"i{k}" for k in range(20)]
+    table = score_table(ids, np.arange(20, dtype=float))
+    assert table.schema["attractiveness_decile"] == pl.Int8
+    pct = table["attractiveness_percentile"].to_list()
+    assert pct[0] == pytest.approx(2.5) and pct[-1] == pytest.approx(97.5)
+    assert table["attractiveness_decile"].to_list() == [d for d in range(1, 11) for _ in range(2)]
+    top = table.filter(pl.col("attractiveness_decile") == 10)["image_id"].to_list()
+    assert top == ["i18", "i19"]  # decile 10 is the top 10%
+
+
+def test_score_table_ties_share_percentile() -> None:
+    table = score_table(["a", "b", "c", "d"], np.array([1.0, 2.0, 2.0, 3.0]))
+    pct = table["attractiveness_percentile"].to_list()
+    assert pct == pytest.approx([12.5, 50.0, 50.0, 87.5])
+    assert table["attractiveness_decile"].to_list() == [2, 6, 6, 9]
+
+
+def test_score_table_small_n_and_all_equal() -> None:
+    one = score_table(["only"], np.array([3.3]))
+    assert one.row(0) == ("only", 3.3, 50.0, 6)
+    same = score_table(list("abcde"), np.full(5, 2.0))
+    assert set(same["attractiveness_percentile"].to_list()) == {50.0}
+    assert set(same["attractiveness_decile"].to_list()) == {6}
+    three = score_table(list("abc"), np.array([1.0, 2.0, 3.0]))
+    assert three["attractiveness_decile"].to_list() == [2, 6, 9]
+    empty = score_table([], np.array([]))
+    assert empty.height == 0 and empty.schema["attractiveness_percentile"] == pl.Float64
+
+
+def test_score_table_nan_becomes_null() -> None:
+    table = score_table(["a", "b", "c", "d"], np.array([np.nan, 1.0, np.inf, 2.0]))
+    assert table["attractiveness_raw"].to_list() == [None, 1.0, None, 2.0]
+    assert table["attractiveness_percentile"].to_list() == [None, 25.0, None, 75.0]
+    assert table["attractiveness_decile"].to_list() == [None, 3, None, 8]
+    all_nan = score_table(["a"], np.array([np.nan]))
+    assert all_nan.row(0) == ("a", None, None, None)
+    with pytest.raises(ValueError, match="unique"):
+        score_table(["a", "a"], np.array([1.0, 2.0]))
+
+
+def test_percentile_against_matches_table_convention() -> None:
+    ref = np.array([1.0, 2.0, 2.0, 3.0, np.nan])
+    table = score_table(list("abcd"), ref[:4])
+    assert np.allclose(percentile_against(ref, ref[:4]), table["attractiveness_percentile"].to_numpy())
+    new = percentile_against(ref, np.array([0.0, 2.0, 10.0, np.nan]))
+    assert new[:3].tolist() == [0.0, 50.0, 100.0] and math.isnan(new[3])
+    assert decile_of(new[:3]).tolist() == [1, 6, 10]
+    with pytest.raises(ValueError, match="no finite"):
+        percentile_against(np.array([np.nan]), np.array([1.0]))
