@@ -18,6 +18,11 @@ ARTIFACTS: dict[str, str] = {
     "preprocessed_images": "manifests/preprocessed_images",
     "embedding_shards": "embeddings/shards",
     "embeddings_clip": "embeddings/embeddings_clip",
+    "manual_labels": "metadata/manual_labels",
+    "attributes": "metadata/attributes",
+    "attribute_flags": "metadata/attribute_flags",
+    "embedding_clusters": "metadata/embedding_clusters",
+    "attractiveness_scores": "metadata/attractiveness_scores",
 }
 """Asset name → path under ``<data_root>/processed`` (without ``.parquet``;
 partitioned assets are folders holding ``<partition>.parquet``)."""
@@ -53,6 +58,10 @@ class Layout:
     @property
     def processed_dir(self) -> UPath:
         return self.data_root / "processed"
+
+    @property
+    def metadata_dir(self) -> UPath:
+        return self.processed_dir / "metadata"
 
     @property
     def preproc_dir(self) -> UPath:

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from typing import Any
 
 import dagster as dg
+from upath import UPath
 
 from facestats_core.embedding import DEFAULT_MODEL, ClipConfig, LoadedClip, load_clip
-from facestats_core.layout import Layout
+from facestats_core.layout import Layout, to_upath
 from facestats_core.preprocess import PreprocessConfig
 
 
@@ -77,6 +79,61 @@ class ClipResource(dg.ConfigurableResource):
         return _load_cached(self.config())
 
 
+class LabelsResource(dg.ConfigurableResource):
+    """Label and rating files, relative to the data root (or absolute). Empty = not configured.
+
+    ``fairface_prefix`` is prepended to FairFace ``file`` entries when the
+    FairFace tree sits in a sub-folder of ``raw/`` (e.g. ``fairface/``).
+    """
+
+    fairface_labels: str = "labels/fairface_labels.csv"
+    fairface_prefix: str = ""
+    manual_labels: str = "labels/manual_labels.csv"
+    ratings: str = "labels/scut_ratings.csv"
+    manual_ratings: str = ""
+
+    def resolve(self, layout: Layout, value: str) -> Any | None:
+        """The file a setting points at (UPath), or None when the setting is empty."""
+        if not value:
+            return None
+        if "://" in value or UPath(value).is_absolute():
+            return to_upath(value)
+        return layout.data_root / value
+
+
+class AnalysisResource(dg.ConfigurableResource):
+    """Model-training and flagging settings of the attribute and attractiveness stages."""
+
+    seed: int = 0
+    min_accuracy_gender: float = 0.6
+    min_accuracy_age: float = 0.25
+    min_accuracy_ethnicity: float = 0.3
+    low_confidence_gender: float = 0.6
+    low_confidence_age: float = 0.3
+    low_confidence_ethnicity: float = 0.4
+    duplicate_threshold: float = 0.97
+    clusters: int = 8
+    cluster_pca_dim: int = 32
+    mlp_hidden: list[int] = [256, 64]
+    mlp_dropout: float = 0.2
+    mlp_max_epochs: int = 200
+    mlp_patience: int = 15
+
+    def accuracy_floors(self) -> dict[str, float]:
+        return {
+            "gender": self.min_accuracy_gender,
+            "age": self.min_accuracy_age,
+            "ethnicity": self.min_accuracy_ethnicity,
+        }
+
+    def low_confidence(self) -> dict[str, float]:
+        return {
+            "gender": self.low_confidence_gender,
+            "age": self.low_confidence_age,
+            "ethnicity": self.low_confidence_ethnicity,
+        }
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
@@ -89,6 +146,14 @@ def from_env() -> dict[str, dg.ConfigurableResource]:
             model_root=_env("FACESTATS_MODEL_ROOT", "models"),
         ),
         "preprocess": PreprocessResource(size=int(_env("FACESTATS_IMAGE_SIZE", "256"))),
+        "labels": LabelsResource(
+            fairface_labels=os.environ.get("FACESTATS_FAIRFACE_LABELS", "labels/fairface_labels.csv"),
+            fairface_prefix=os.environ.get("FACESTATS_FAIRFACE_PREFIX", ""),
+            manual_labels=os.environ.get("FACESTATS_MANUAL_LABELS", "labels/manual_labels.csv"),
+            ratings=os.environ.get("FACESTATS_RATINGS", "labels/scut_ratings.csv"),
+            manual_ratings=os.environ.get("FACESTATS_MANUAL_RATINGS", ""),
+        ),
+        "analysis": AnalysisResource(seed=int(_env("FACESTATS_SEED", "0"))),
         "clip": ClipResource(
             model=_env("FACESTATS_CLIP_MODEL", DEFAULT_MODEL),
             batch_size=int(_env("FACESTATS_CLIP_BATCH_SIZE", "32")),

@@ -1,0 +1,245 @@
+"""Attribute stage: classifiers trained on labelled embeddings, predictions, flags, clusters, manual labels."""
+
+import time
+from typing import Any
+
+import dagster as dg
+import numpy as np
+import polars as pl
+
+from facestats_core.atomic import atomic_write_text
+from facestats_core.attributes import (
+    ModelIntegrityError,
+    embedding_matrix,
+    load_classifiers,
+    metrics_markdown,
+    predict_attributes,
+    save_classifiers,
+    train_attribute_classifier,
+)
+from facestats_core.clusters import cluster_embeddings, crosstab, crosstab_markdown
+from facestats_core.flags import build_flags, labels_template, near_duplicates
+from facestats_core.labels import (
+    LabelIssue,
+    match_labels_to_images,
+    race4,
+    read_fairface_labels,
+    read_manual_labels,
+    summarize_issues,
+)
+from facestats_core.vocab import ATTRIBUTES
+from facestats_dagster.assets._metadata import count_values, counts_table
+from facestats_dagster.resources import AnalysisResource, LabelsResource, PathsResource
+
+CLASSIFIERS_NAME = "attribute_classifiers"
+
+
+def _log_issues(context: dg.AssetExecutionContext, source: str, issues: list[LabelIssue], shown: int = 10) -> None:
+    if not issues:
+        return
+    context.log.warning(f"{source}: {len(issues)} label issues {summarize_issues(issues)}")
+    for issue in issues[:shown]:
+        context.log.warning(f"{source} row {issue.row} ({issue.file}): {issue.kind}: {issue.message}")
+    if len(issues) > shown:
+        context.log.warning(f"{source}: … and {len(issues) - shown} more")
+
+
+@dg.asset(group_name="attributes", kinds={"scikitlearn"})
+def attribute_classifiers(
+    context: dg.AssetExecutionContext,
+    embeddings_clip: pl.DataFrame,
+    paths: PathsResource,
+    labels: LabelsResource,
+    analysis: AnalysisResource,
+) -> dg.MaterializeResult:
+    """Logistic-regression probes for gender (2), age (9 FairFace bins) and ethnicity (7),
+    trained on labelled embeddings; C by cross-validation; held-out metrics with per-group accuracy.
+
+    Writes ``<model_root>/attribute_classifiers.joblib`` and ``.metrics.json`` (with its sha256).
+    """
+    layout = paths.layout()
+    label_file = labels.resolve(layout, labels.fairface_labels)
+    if label_file is None:
+        raise dg.Failure("No FairFace labels configured: set FACESTATS_FAIRFACE_LABELS (labels.fairface_labels).")
+    try:
+        read = read_fairface_labels(label_file)
+    except (FileNotFoundError, ValueError) as exc:
+        raise dg.Failure(f"Cannot read FairFace labels {label_file}: {exc}") from exc
+    matched, match_issues = match_labels_to_images(
+        read.labels, embeddings_clip.select("image_id", "path"), prefix=labels.fairface_prefix
+    )
+    issues = [*read.issues, *match_issues]
+    _log_issues(context, str(label_file), issues)
+    if matched.height == 0:
+        raise dg.Failure(
+            f"None of the {read.labels.height} labels in {label_file} matches an embedded image "
+            f"(paths are relative to {layout.raw_dir}; set labels.fairface_prefix if the FairFace tree is a sub-folder)."
+        )
+    data = embeddings_clip.select("image_id", "embedding").join(
+        matched.select("image_id", "gender", "age", "ethnicity", "split"), on="image_id"
+    )
+    X = embedding_matrix(data)
+    val = data["split"] == "val"
+    val_mask = val.to_numpy() if val.any() else None
+    groups = {"gender": data["gender"].to_numpy(), "ethnicity": data["ethnicity"].to_numpy()}
+    started = time.perf_counter()
+    models = {
+        attr: train_attribute_classifier(
+            X, data[attr].to_numpy(), classes, groups=groups, val_mask=val_mask, seed=analysis.seed
+        )
+        for attr, classes in ATTRIBUTES.items()
+    }
+    seconds = time.perf_counter() - started
+    metrics = {attr: model.metrics for attr, model in models.items()}
+    saved = save_classifiers(models, metrics, layout.model_root, name=CLASSIFIERS_NAME)
+    metadata: dict[str, Any] = {
+        "metrics": dg.MetadataValue.md(metrics_markdown(metrics)),
+        "labelled_images": data.height,
+        "label_issues": counts_table(summarize_issues(issues), key="issue"),
+        "train_seconds": round(seconds, 2),
+        "model_path": dg.MetadataValue.path(saved["model_path"]),
+        "sha256": saved["sha256"],
+    }
+    for attr, m in metrics.items():
+        metadata[f"accuracy_{attr}"] = round(float(m["accuracy"]), 4)
+        metadata[f"baseline_{attr}"] = round(float(m["majority_baseline_accuracy"]), 4)
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.asset_check(asset=attribute_classifiers, description="Held-out accuracy of each classifier is at least its floor.")
+def classifier_accuracy_floor(paths: PathsResource, analysis: AnalysisResource) -> dg.AssetCheckResult:
+    import json
+
+    metrics_path = paths.layout().model_root / f"{CLASSIFIERS_NAME}.metrics.json"
+    metrics = json.loads(metrics_path.read_text())["metrics"]
+    floors = analysis.accuracy_floors()
+    below = {a: round(metrics[a]["accuracy"], 4) for a, floor in floors.items() if metrics[a]["accuracy"] < floor}
+    return dg.AssetCheckResult(
+        passed=not below,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "floors": dg.MetadataValue.json(floors),
+            "accuracy": dg.MetadataValue.json({a: round(metrics[a]["accuracy"], 4) for a in floors}),
+            "below_floor": dg.MetadataValue.json(below),
+        },
+    )
+
+
+@dg.asset(group_name="attributes", deps=[attribute_classifiers], kinds={"parquet"})
+def attributes(context: dg.AssetExecutionContext, embeddings_clip: pl.DataFrame, paths: PathsResource) -> pl.DataFrame:
+    """Predicted gender, age bin and ethnicity for every embedded image, with the probability
+    of the predicted class and the full probability vector (canonical class order); plus
+    ``race4_pred``, the 4-group race derived from ethnicity. Low confidence is a flag
+    (``attribute_flags``), never an "unknown" class."""
+    try:
+        models = load_classifiers(paths.layout().model_root, name=CLASSIFIERS_NAME)
+    except (ModelIntegrityError, FileNotFoundError) as exc:
+        raise dg.Failure(str(exc)) from exc
+    predictions = predict_attributes(models, embedding_matrix(embeddings_clip))
+    table = pl.concat([embeddings_clip.select("image_id", "path"), predictions], how="horizontal").with_columns(
+        pl.col("ethnicity_pred").map_elements(race4, return_dtype=pl.String).alias("race4_pred")
+    )
+    context.add_output_metadata(
+        {
+            "images": table.height,
+            **{
+                f"predicted_{attr}": counts_table(count_values(table[f"{attr}_pred"]), key=attr)
+                for attr in ATTRIBUTES
+            },
+            **{f"mean_prob_{attr}": round(float(table[f"{attr}_prob"].mean() or 0.0), 4) for attr in ATTRIBUTES},
+        }
+    )
+    return table
+
+
+@dg.asset(group_name="attributes", kinds={"parquet", "csv"})
+def attribute_flags(
+    context: dg.AssetExecutionContext,
+    attributes: pl.DataFrame,
+    preprocessed_images: dict[str, pl.DataFrame],
+    embeddings_clip: pl.DataFrame,
+    paths: PathsResource,
+    analysis: AnalysisResource,
+) -> pl.DataFrame:
+    """Flags per image: preprocessing flags carried over (unreadable, tiny, blurry),
+    low-confidence predictions and near-duplicates (cosine ≥ threshold, blocked matrix
+    products). Also writes ``metadata/labels_template.csv`` for manual review."""
+    preprocessing = pl.concat(list(preprocessed_images.values())).select("image_id", "path", "flags")
+    duplicates = near_duplicates(
+        embeddings_clip["image_id"].to_list(), embedding_matrix(embeddings_clip), analysis.duplicate_threshold
+    )
+    flags = build_flags(
+        attributes, analysis.low_confidence(), preprocessing=preprocessing.select("image_id", "flags"),
+        duplicates=duplicates,
+    ).join(preprocessing.select("image_id", "path"), on="image_id", how="left")
+    template = labels_template(flags, attributes)
+    template_path = paths.layout().metadata_dir / "labels_template.csv"
+    atomic_write_text(template_path, template.write_csv())
+    context.add_output_metadata(
+        {
+            "images": flags.height,
+            "flagged": int((flags["flags"].list.len() > 0).sum()),
+            "flags": counts_table(count_values(f for row in flags["flags"].to_list() for f in row), key="flag"),
+            "near_duplicate_pairs": duplicates.height,
+            "labels_template": dg.MetadataValue.path(str(template_path)),
+        }
+    )
+    return flags
+
+
+@dg.asset(group_name="attributes", kinds={"scikitlearn", "parquet"})
+def embedding_clusters(
+    context: dg.AssetExecutionContext,
+    embeddings_clip: pl.DataFrame,
+    attributes: pl.DataFrame,
+    analysis: AnalysisResource,
+) -> pl.DataFrame:
+    """k-means clusters (k configurable) of PCA-reduced embeddings; cluster 0 is the largest."""
+    k = min(analysis.clusters, embeddings_clip.height)
+    result = cluster_embeddings(
+        embedding_matrix(embeddings_clip), k=k, pca_dim=analysis.cluster_pca_dim, seed=analysis.seed
+    )
+    table = embeddings_clip.select("image_id").with_columns(pl.Series("cluster", result.labels, dtype=pl.Int32))
+    ethnicity = table.join(attributes.select("image_id", "ethnicity_pred"), on="image_id", how="left")
+    cross = crosstab(result.labels, ethnicity["ethnicity_pred"].to_list())
+    context.add_output_metadata(
+        {
+            "clusters": k,
+            "cluster_sizes": counts_table(count_values(str(c) for c in result.labels), key="cluster"),
+            "cluster_x_predicted_ethnicity": dg.MetadataValue.md(crosstab_markdown(cross)),
+            "pca_explained_variance": round(float(np.sum(result.explained_variance_ratio)), 4),
+        }
+    )
+    return table
+
+
+@dg.asset(group_name="attributes", kinds={"parquet"})
+def manual_labels(
+    context: dg.AssetExecutionContext,
+    embeddings_clip: pl.DataFrame,
+    paths: PathsResource,
+    labels: LabelsResource,
+) -> pl.DataFrame:
+    """Manual overrides (``filename,gender,age,ethnicity``; blanks allowed) matched to images.
+    Applied over predictions in the master table (manual > predicted). No file: no overrides."""
+    layout = paths.layout()
+    source = labels.resolve(layout, labels.manual_labels)
+    empty = pl.DataFrame(schema={"image_id": pl.String, "path": pl.String, "gender": pl.String,
+                                 "age": pl.String, "ethnicity": pl.String})
+    if source is None or not source.exists():
+        context.log.warning(f"No manual labels file at {source}: no overrides applied.")
+        context.add_output_metadata({"overrides": 0, "source": str(source)})
+        return empty
+    read = read_manual_labels(source)
+    matched, match_issues = match_labels_to_images(read.labels, embeddings_clip.select("image_id", "path"))
+    issues = [*read.issues, *match_issues]
+    _log_issues(context, str(source), issues)
+    table = matched.select("image_id", "path", "gender", "age", "ethnicity")
+    context.add_output_metadata(
+        {
+            "overrides": table.height,
+            "issues": counts_table(summarize_issues(issues), key="issue"),
+            "source": str(source),
+        }
+    )
+    return table
