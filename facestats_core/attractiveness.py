@@ -166,7 +166,10 @@ def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> RegressionMetr
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)
     err = p - t
-    if t.size < 2 or np.std(t) == 0 or np.std(p) == 0:
+    def constant(values: np.ndarray) -> bool:
+        return bool(np.ptp(values) <= 1e-12 * max(1.0, float(np.abs(values).max())))
+
+    if t.size < 2 or constant(t) or constant(p):
         r = float("nan")
     else:
         r = float(np.corrcoef(t, p)[0, 1])
@@ -553,7 +556,7 @@ def predict_scores(model: LoadedRegressor, X: np.ndarray, batch_size: int = 4096
     model.module.eval()
     with torch.inference_mode():
         for start in range(0, x.shape[0], batch_size):
-            chunk = torch.from_numpy(x[start : start + batch_size])
+            chunk = torch.from_numpy(np.array(x[start : start + batch_size]))  # writable copy
             out[start : start + len(chunk)] = model.module(chunk).squeeze(1).double().numpy()
     return out * model.target_std + model.target_mean
 

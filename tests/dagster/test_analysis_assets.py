@@ -1,0 +1,152 @@
+"""Attribute and attractiveness assets on a small demo set, through dagster.materialize."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import polars as pl
+import pytest
+
+from facestats_core.demo_data import DemoSpec, generate_demo_dataset
+from facestats_core.labels import read_manual_labels
+from facestats_core.layout import Layout
+from facestats_dagster.definitions import defs
+from facestats_dagster.io_manager import FaceStatsIOManager
+from facestats_dagster.partitions import ALL_SHARDS_RANGE
+from facestats_dagster.resources import (
+    AnalysisResource,
+    ClipResource,
+    LabelsResource,
+    PathsResource,
+    PreprocessResource,
+)
+
+IMAGE_ASSETS = ["raw_images", "preprocessed_images", "embedding_shards"]
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory, tiny_clip_dir) -> Path:
+    """A 72-face demo set materialized up to embeddings_clip once for this module."""
+    root = tmp_path_factory.mktemp("demo") / "data"
+    generate_demo_dataset(root, DemoSpec(n_images=72, size=96, seed=3))
+    resources = _resources(root, tiny_clip_dir)
+    first, last = ALL_SHARDS_RANGE.split("...")
+    instance = dg.DagsterInstance.ephemeral()
+    assert dg.materialize(
+        list(defs.assets), resources=resources, selection=IMAGE_ASSETS, instance=instance,
+        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+    ).success
+    assert dg.materialize(list(defs.assets), resources=resources, selection=["embeddings_clip"], instance=instance).success
+    return root
+
+
+def _resources(root: Path, clip_dir: Path, **labels: str) -> dict[str, dg.ConfigurableResource]:
+    paths = PathsResource(data_root=str(root), model_root=str(root.parent / "models"))
+    return {
+        "paths": paths,
+        "preprocess": PreprocessResource(size=64),
+        "clip": ClipResource(model=str(clip_dir), batch_size=16),
+        "labels": LabelsResource(**labels),
+        "analysis": AnalysisResource(mlp_max_epochs=30, clusters=4, cluster_pca_dim=8),
+        "io_manager": FaceStatsIOManager(paths=paths),
+    }
+
+
+def _materialize(root, clip_dir, selection, **labels):
+    return dg.materialize(
+        [*defs.assets, *defs.asset_checks], resources=_resources(root, clip_dir, **labels), selection=selection,
+        raise_on_error=False,
+    )
+
+
+def test_attribute_stage_end_to_end(demo_root, tiny_clip_dir) -> None:
+    result = _materialize(
+        demo_root, tiny_clip_dir,
+        ["attribute_classifiers", "attributes", "attribute_flags", "embedding_clusters", "manual_labels"],
+    )
+    assert result.success
+    layout = Layout.from_roots(demo_root, demo_root.parent / "models")
+    embeddings = pl.read_parquet(layout.artifact("embeddings_clip"))
+    predictions = pl.read_parquet(layout.artifact("attributes"))
+    assert predictions["image_id"].to_list() == embeddings["image_id"].to_list()
+    probs = np.stack(predictions["age_probs"].to_list())
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    assert set(predictions["gender_pred"].unique()) <= {"male", "female"}
+    assert "unknown" not in predictions["ethnicity_pred"].to_list()
+    assert set(predictions["race4_pred"].unique()) <= {"white", "black", "asian", "indian", "other"}
+
+    meta = result.asset_materializations_for_node("attribute_classifiers")[0].metadata
+    assert meta["labelled_images"].value == 72
+    assert "| gender |" in meta["metrics"].value
+    assert (layout.model_root / "attribute_classifiers.metrics.json").exists()
+
+    flags = pl.read_parquet(layout.artifact("attribute_flags"))
+    assert flags.height == embeddings.height
+    template = layout.metadata_dir / "labels_template.csv"
+    flagged = int((flags["flags"].list.len() > 0).sum())
+    assert read_manual_labels(template).labels.height == flagged
+
+    clusters = pl.read_parquet(layout.artifact("embedding_clusters"))
+    assert clusters["cluster"].n_unique() == 4
+    assert pl.read_parquet(layout.artifact("manual_labels")).height == 0  # no manual file: no overrides
+
+    checks = result.get_asset_check_evaluations()
+    assert [c.check_name for c in checks] == ["classifier_accuracy_floor"]
+
+
+def test_tampered_classifier_file_is_refused(demo_root, tiny_clip_dir) -> None:
+    assert _materialize(demo_root, tiny_clip_dir, ["attribute_classifiers"]).success
+    model = demo_root.parent / "models" / "attribute_classifiers.joblib"
+    model.write_bytes(model.read_bytes() + b"tampered")
+    result = _materialize(demo_root, tiny_clip_dir, ["attributes"])
+    assert not result.success
+    message = result.get_step_failure_events()[0].step_failure_data.error.message
+    assert "sha256" in message or "hash" in message
+
+
+def test_manual_labels_are_matched_with_counted_issues(demo_root, tiny_clip_dir) -> None:
+    manual = demo_root / "labels" / "manual_labels.csv"
+    manual.write_text(
+        "filename,gender,age,ethnicity\n"
+        "demo/face_00000.jpg,female,,\n"
+        "demo/face_00001.jpg,,30-39,east asian\n"
+        "demo/no_such_face.jpg,male,,\n"
+        "demo/face_00002.jpg,robot,,\n"
+    )
+    result = _materialize(demo_root, tiny_clip_dir, ["manual_labels"])
+    manual.unlink()
+    assert result.success
+    table = pl.read_parquet(Layout.from_roots(demo_root, "m").artifact("manual_labels")).sort("path")
+    assert table["path"].to_list() == ["demo/face_00000.jpg", "demo/face_00001.jpg", "demo/face_00002.jpg"]
+    assert table["ethnicity"].to_list() == [None, "east_asian", None]
+    issues = result.asset_materializations_for_node("manual_labels")[0].metadata["issues"].value
+    assert "| not_in_dataset | 1 |" in issues and "| unknown_value | 1 |" in issues
+
+
+def test_attractiveness_stage_and_baseline_check(demo_root, tiny_clip_dir) -> None:
+    result = _materialize(
+        demo_root, tiny_clip_dir, ["attractiveness_regressor", "attractiveness_scores"]
+    )
+    assert result.success
+    scores = pl.read_parquet(Layout.from_roots(demo_root, "m").artifact("attractiveness_scores"))
+    assert scores.height == 72
+    assert scores["attractiveness_decile"].min() == 1 and scores["attractiveness_decile"].max() == 10
+    meta = result.asset_materializations_for_node("attractiveness_regressor")[0].metadata
+    assert meta["n_train"].value + meta["n_val"].value == 72
+    assert (demo_root.parent / "models" / "attractiveness_regressor.pt").exists()
+    [check] = result.get_asset_check_evaluations()
+    assert check.check_name == "regressor_beats_mean_baseline"
+    assert check.metadata["mlp_rmse"].value > 0
+
+
+def test_missing_ratings_setting_fails_clearly_and_rest_still_runs(demo_root, tiny_clip_dir) -> None:
+    result = _materialize(
+        demo_root, tiny_clip_dir, ["attractiveness_regressor", "attribute_classifiers"], ratings=""
+    )
+    assert not result.success
+    failures = result.get_step_failure_events()
+    assert [f.step_key for f in failures] == ["attractiveness_regressor"]
+    assert "FACESTATS_RATINGS" in failures[0].step_failure_data.error.message
+    assert result.asset_materializations_for_node("attribute_classifiers")
