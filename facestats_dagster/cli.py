@@ -178,6 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", required=True)
     build.add_argument("--seed", type=int, default=0)
     build.set_defaults(func=cmd_build_clip)
+
+    from facestats_dagster import composites_cli
+
+    composites_cli.register(sub)
     return parser
 
 
