@@ -118,6 +118,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not labels.exists() or args.regenerate:
         cmd_demo_data(argparse.Namespace(data_root=str(data_root), n_images=args.n_images, size=256, seed=0))
     model = resolve_demo_model(model_root)
+    from facestats_core.atomic import atomic_write_text
+    from facestats_dagster.resources import CLIP_POINTER_FILE
+
+    atomic_write_text(model_root / CLIP_POINTER_FILE, model + "\n")
     env = {
         **os.environ,
         "FACESTATS_CLIP_MODEL": model,
@@ -155,6 +159,84 @@ def print_summary(data_root: Path) -> None:
     print(f"  embeddings         {layout.artifact('embeddings_clip')}  ({embeddings.height} rows,"
           f" model {embeddings['model_id'][0] if embeddings.height else '-'})")
     print("Open the Dagster UI with `make ui` (http://127.0.0.1:3000) to browse runs and metadata.")
+    print("Score new images with `.venv/bin/facestats score IMAGE...`.")
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score images with the trained regressor, exactly as the pipeline preprocesses and embeds."""
+    import json
+    import tempfile
+
+    import polars as pl
+
+    from facestats_core.attractiveness import load_regressor, percentile_against, predict_scores
+    from facestats_core.embedding import embed_paths
+    from facestats_core.preprocess import preprocess_image
+    from facestats_dagster.resources import from_env
+
+    resources = from_env()
+    layout = resources["paths"].layout()  # type: ignore[attr-defined]
+    try:
+        regressor = load_regressor(layout.model_root)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"facestats score: no usable attractiveness model in {layout.model_root} ({exc}); "
+              "materialize attractiveness_regressor first (make demo).", file=sys.stderr)
+        return 2
+    from facestats_core.embedding import ClipLoadError
+
+    try:
+        clip = resources["clip"].load()  # type: ignore[attr-defined]
+    except ClipLoadError as exc:
+        print(f"facestats score: {exc}", file=sys.stderr)
+        return 2
+    scored = layout.artifact("attractiveness_scores")
+    embeddings = layout.artifact("embeddings_clip")
+    reference = pl.read_parquet(scored)["attractiveness_raw"].drop_nulls().to_numpy() if scored.exists() else None
+    if embeddings.exists():
+        trained_on = pl.read_parquet(embeddings, columns=["model_id", "model_revision"]).unique().rows()
+        if trained_on and trained_on[0] != (clip.model_id, clip.revision):
+            print(f"facestats score: the data set was embedded with {trained_on[0]}, but the configured CLIP is "
+                  f"{(clip.model_id, clip.revision)}; set FACESTATS_CLIP_MODEL to the same model.", file=sys.stderr)
+            return 2
+    config = resources["preprocess"].config()  # type: ignore[attr-defined]
+    rows: list[dict[str, object]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ready: list[tuple[int, Path]] = []
+        for index, name in enumerate(args.images):
+            try:
+                data = Path(name).read_bytes()
+            except OSError as exc:
+                rows.append({"image": name, "error": f"cannot read: {exc.strerror or exc}"})
+                continue
+            result = preprocess_image(data, f"image{index:05d}", Path(tmp), config)
+            rows.append({"image": name, "error": result.error})
+            if result.ok:
+                ready.append((len(rows) - 1, Path(tmp) / str(result.output_path)))
+        embedded = embed_paths(clip, [path for _, path in ready], batch_size=clip_batch(resources))
+        raw = predict_scores(regressor, embedded.embeddings) if len(embedded.ok_indices) else []
+        percentiles = percentile_against(reference, raw) if reference is not None and len(raw) else [None] * len(raw)
+        for position, score, percentile in zip(embedded.ok_indices, raw, percentiles, strict=True):
+            row = rows[ready[position][0]]
+            row["score"] = round(float(score), 4)
+            row["percentile"] = None if percentile is None else round(float(percentile), 2)
+        for position, reason in embedded.failures.items():
+            rows[ready[position][0]]["error"] = reason
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        scale = f"percentile vs {len(reference)} scored images" if reference is not None else "no scored data set"
+        print(f"{'image':40s} {'score (1-5)':>11s} {'percentile':>10s}   ({scale})")
+        for row in rows:
+            if row.get("score") is None:
+                print(f"{str(row['image']):40s} {'-':>11s} {'-':>10s}   {row['error']}")
+            else:
+                pct = "-" if row["percentile"] is None else f"{row['percentile']:.1f}"
+                print(f"{str(row['image']):40s} {row['score']:>11.3f} {pct:>10s}")
+    return 0 if any(row.get("score") is not None for row in rows) else 1
+
+
+def clip_batch(resources: dict[str, object]) -> int:
+    return int(resources["clip"].batch_size)  # type: ignore[attr-defined]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -178,6 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--out", required=True)
     build.add_argument("--seed", type=int, default=0)
     build.set_defaults(func=cmd_build_clip)
+
+    score = sub.add_parser("score", help="attractiveness score and percentile of image files")
+    score.add_argument("images", nargs="+", help="image files (any format FaceStats reads)")
+    score.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    score.set_defaults(func=cmd_score)
 
     from facestats_dagster import composites_cli
 

@@ -138,13 +138,29 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
 
+CLIP_POINTER_FILE = "CLIP_MODEL"
+"""A one-line file in the model root naming the CLIP to use when FACESTATS_CLIP_MODEL is unset
+(``facestats demo`` writes it, so the UI, cron and ``facestats score`` use the demo's model)."""
+
+
+def default_clip_model(model_root: str) -> str:
+    """FACESTATS_CLIP_MODEL, else the model root's CLIP_MODEL pointer file, else ViT-B/32."""
+    explicit = os.environ.get("FACESTATS_CLIP_MODEL")
+    if explicit:
+        return explicit
+    pointer = Layout.from_roots("data", model_root).model_root / CLIP_POINTER_FILE
+    if pointer.exists():
+        named = pointer.read_text().strip()
+        if named:
+            return named
+    return DEFAULT_MODEL
+
+
 def from_env() -> dict[str, dg.ConfigurableResource]:
     """Resources configured from ``FACESTATS_*`` environment variables."""
+    model_root = _env("FACESTATS_MODEL_ROOT", "models")
     return {
-        "paths": PathsResource(
-            data_root=_env("FACESTATS_DATA_ROOT", "data"),
-            model_root=_env("FACESTATS_MODEL_ROOT", "models"),
-        ),
+        "paths": PathsResource(data_root=_env("FACESTATS_DATA_ROOT", "data"), model_root=model_root),
         "preprocess": PreprocessResource(size=int(_env("FACESTATS_IMAGE_SIZE", "256"))),
         "labels": LabelsResource(
             fairface_labels=os.environ.get("FACESTATS_FAIRFACE_LABELS", "labels/fairface_labels.csv"),
@@ -155,7 +171,7 @@ def from_env() -> dict[str, dg.ConfigurableResource]:
         ),
         "analysis": AnalysisResource(seed=int(_env("FACESTATS_SEED", "0"))),
         "clip": ClipResource(
-            model=_env("FACESTATS_CLIP_MODEL", DEFAULT_MODEL),
+            model=default_clip_model(model_root),
             batch_size=int(_env("FACESTATS_CLIP_BATCH_SIZE", "32")),
             precision=_env("FACESTATS_CLIP_PRECISION", "fp32"),
             threads=int(_env("FACESTATS_CLIP_THREADS", "0")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -59,6 +60,19 @@ def test_facestats_demo_runs_the_documented_dagster_commands(tmp_path, tiny_clip
     assert "wrote" not in rerun.stdout  # demo data already there: not regenerated
     again = pl.read_parquet(layout.artifact("embeddings_clip"))
     assert again.equals(embeddings)
+
+    # the demo trained the regressor and scored the set: score new files from the CLI
+    scored = pl.read_parquet(layout.artifact("attractiveness_scores"))
+    assert scored.height == embeddings.height
+    face = tmp_path / "data" / "raw" / "demo" / "face_00003.jpg"
+    bad = tmp_path / "data" / "raw" / "edge_cases" / "truncated.jpg"
+    env_without_model = {k: v for k, v in env.items() if k != "FACESTATS_CLIP_MODEL"}  # uses models/CLIP_MODEL
+    out = _run([str(BIN / "facestats"), "score", "--json", str(face), str(bad)], env_without_model, tmp_path)
+    face_row, bad_row = json.loads(out.stdout)
+    expected = scored.filter(pl.col("path") == "demo/face_00003.jpg")
+    assert abs(face_row["score"] - expected["attractiveness_raw"][0]) < 1e-3  # same preprocessing + model
+    assert 0 <= face_row["percentile"] <= 100
+    assert bad_row["error"].startswith("truncated")
 
 
 def test_one_shard_can_run_alone_from_the_cli(tmp_path, tiny_clip_dir) -> None:
