@@ -21,15 +21,8 @@ from facestats_core.attractiveness import (
     train_regressor,
 )
 from facestats_core.ratings import RatingIssue, match_ratings_to_images, merge_ratings, read_ratings
-from facestats_dagster.assets._metadata import counts_table
+from facestats_dagster.assets._metadata import count_values, counts_table
 from facestats_dagster.resources import AnalysisResource, LabelsResource, PathsResource
-
-
-def _issue_counts(issues: list[RatingIssue]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for issue in issues:
-        counts[issue.kind] = counts.get(issue.kind, 0) + 1
-    return counts
 
 
 def _read_ratings(context: dg.AssetExecutionContext, source: Any) -> tuple[pl.DataFrame, list[RatingIssue]]:
@@ -96,7 +89,7 @@ def attractiveness_regressor(
             "n_val": result.n_val,
             "epochs": result.epochs_run,
             "train_seconds": round(result.train_seconds, 2),
-            "rating_issues": counts_table(_issue_counts(issues), key="issue"),
+            "rating_issues": counts_table(count_values(issue.kind for issue in issues), key="issue"),
             "data_hash": result.data_hash,
             "model_path": dg.MetadataValue.path(str(saved.weights)),
         }
