@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections import Counter
 from collections.abc import Iterable
 
@@ -19,3 +20,10 @@ def counts_table(counts: Counter[str] | dict[str, int], key: str = "reason") -> 
 
 def count_values(values: Iterable[str | None]) -> Counter[str]:
     return Counter(value for value in values if value)
+
+
+def image_markdown(jpeg: bytes | None, alt: str = "preview") -> dg.MetadataValue:
+    """Inline JPEG bytes as a markdown image (rendered in the asset's metadata panel)."""
+    if jpeg is None:
+        return dg.MetadataValue.md("_no preview_")
+    return dg.MetadataValue.md(f"![{alt}](data:image/jpeg;base64,{base64.b64encode(jpeg).decode()})")

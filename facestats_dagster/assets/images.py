@@ -7,8 +7,9 @@ import dagster as dg
 import polars as pl
 
 from facestats_core.preprocess import preprocess_manifest
+from facestats_core.previews import thumbnail_strip
 from facestats_core.scan import scan_shards
-from facestats_dagster.assets._metadata import count_values, counts_table
+from facestats_dagster.assets._metadata import count_values, counts_table, image_markdown
 from facestats_dagster.partitions import N_SHARDS, shard_partitions
 from facestats_dagster.resources import PathsResource, PreprocessResource
 
@@ -104,9 +105,10 @@ def preprocessed_images(
         "preproc_version": config.version,
         "images_per_second": round(processed / seconds, 1) if processed and seconds > 0 else 0.0,
     }
-    preview = combined.filter(pl.col("ok")).head(1)
-    if preview.height:
-        metadata["preview"] = dg.MetadataValue.path(str(layout.preproc_dir / preview["output_path"][0]))
+    done = [layout.preproc_dir / name for name in combined.filter(pl.col("ok"))["output_path"].head(8)]
+    metadata["preview"] = image_markdown(thumbnail_strip(done), alt="preprocessed faces")
+    if done:
+        metadata["preview_path"] = dg.MetadataValue.path(str(done[0]))
     context.add_output_metadata(metadata)
     return outputs
 

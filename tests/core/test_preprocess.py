@@ -73,3 +73,17 @@ def test_tiny_images_are_flagged(tmp_path) -> None:
     Image.new("RGB", (40, 30), (10, 200, 30)).save(raw / "tiny.png")
     result, _ = preprocess_manifest(_raw_manifest(raw), raw, tmp_path / "out", PreprocessConfig(size=64))
     assert result["flags"][0].to_list() == ["tiny", "blurry"]
+
+
+def test_thumbnail_strip_skips_unreadable(tmp_path) -> None:
+    import io
+
+    from facestats_core.previews import thumbnail_strip
+
+    good = tmp_path / "a.jpg"
+    Image.new("RGB", (100, 80), (200, 10, 10)).save(good)
+    bad = tmp_path / "b.jpg"
+    bad.write_bytes(b"nope")
+    strip = Image.open(io.BytesIO(thumbnail_strip([good, bad, good], tile=32)))
+    assert strip.size == (64, 32)
+    assert thumbnail_strip([bad]) is None
