@@ -7,7 +7,13 @@ import pytest
 
 from facestats_dagster.definitions import defs
 from facestats_dagster.io_manager import FaceStatsIOManager
-from facestats_dagster.resources import ClipResource, PathsResource, PreprocessResource
+from facestats_dagster.resources import (
+    AnalysisResource,
+    ClipResource,
+    LabelsResource,
+    PathsResource,
+    PreprocessResource,
+)
 
 
 @pytest.fixture
@@ -17,6 +23,8 @@ def resources(tmp_path: Path, raw_folder: Path, tiny_clip_dir: Path) -> dict[str
         "paths": paths,
         "preprocess": PreprocessResource(size=64),
         "clip": ClipResource(model=str(tiny_clip_dir), batch_size=4),
+        "labels": LabelsResource(),
+        "analysis": AnalysisResource(),
         "io_manager": FaceStatsIOManager(paths=paths),
     }
 
