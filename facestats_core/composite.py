@@ -39,14 +39,30 @@ _SLUG_OK = re.compile(r"[a-z0-9_][a-z0-9_.\-]*")
 class TooFewFacesError(ValueError):
     """Fewer faces match a spec than a composite needs."""
 
-    def __init__(self, spec: FilterSpec, matched: int, min_faces: int, relaxed: list[str] | None = None):
+    def __init__(
+        self,
+        spec: FilterSpec,
+        matched: int,
+        min_faces: int,
+        relaxed: list[str] | None = None,
+        excluded: int = 0,
+        excluded_reason: str = "without eye landmarks",
+    ):
         self.spec = spec
         self.matched = matched
         self.min_faces = min_faces
         self.relaxed = list(relaxed or [])
+        self.excluded = excluded
         extra = f" even after relaxing {', '.join(self.relaxed)}" if self.relaxed else ""
+        if excluded:
+            counted = (
+                f"matched {matched + excluded} faces{extra}, {excluded} of them {excluded_reason} "
+                f"(excluded), leaving {matched}"
+            )
+        else:
+            counted = f"matched {matched} faces{extra}"
         super().__init__(
-            f"filter spec {spec.canonical!r} matched {matched} faces{extra}; a composite needs at least "
+            f"filter spec {spec.canonical!r} {counted}; a composite needs at least "
             f"{min_faces} (widen the spec, lower min_faces, or relax)"
         )
 
@@ -115,6 +131,35 @@ def select_images(
     return Selection(
         matched=len(ids), image_ids=sample_ids(ids, current.n, current.seed), relaxed=relaxed, spec=current
     )
+
+
+def select_usable(
+    master: pl.DataFrame,
+    spec: FilterSpec,
+    min_faces: int,
+    relax: bool = False,
+    usable: pl.Expr | None = None,
+    excluded_reason: str = "without eye landmarks",
+) -> tuple[Selection, int]:
+    """:func:`select_images` over the rows where ``usable`` holds (e.g. ``aligned_ok``).
+
+    Returns the selection and how many rows match its effective spec but are
+    not usable (``excluded``). When too few usable faces match, the
+    :class:`TooFewFacesError` counts both the matches and the exclusions.
+    """
+    if usable is None:
+        return select_images(master, spec, min_faces, relax), 0
+    eligible = master.filter(usable.fill_null(False))
+    try:
+        selection = select_images(eligible, spec, min_faces, relax)
+    except TooFewFacesError as exc:
+        effective = spec.without(*(term.split("=")[0] for term in exc.relaxed)) if exc.relaxed else spec
+        everything = len(_matching_ids(master, effective))
+        raise TooFewFacesError(
+            spec, exc.matched, min_faces, exc.relaxed, excluded=everything - exc.matched,
+            excluded_reason=excluded_reason,
+        ) from None
+    return selection, len(_matching_ids(master, selection.spec)) - selection.matched
 
 
 # --------------------------------------------------------------------------- averaging

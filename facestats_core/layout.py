@@ -23,6 +23,8 @@ ARTIFACTS: dict[str, str] = {
     "attribute_flags": "metadata/attribute_flags",
     "embedding_clusters": "metadata/embedding_clusters",
     "attractiveness_scores": "metadata/attractiveness_scores",
+    "aligned_faces": "manifests/aligned_faces",
+    "master_metadata": "metadata/master",
 }
 """Asset name → path under ``<data_root>/processed`` (without ``.parquet``;
 partitioned assets are folders holding ``<partition>.parquet``)."""
@@ -66,6 +68,16 @@ class Layout:
     @property
     def preproc_dir(self) -> UPath:
         return self.processed_dir / "preproc"
+
+    @property
+    def aligned_dir(self) -> UPath:
+        """Aligned-face cache: ``aligned/<alignment version>/<image_id>.jpg``."""
+        return self.processed_dir / "aligned"
+
+    @property
+    def composites_dir(self) -> UPath:
+        """Composite images and their json: ``composites/<slug>.png|.json``, ``contact_sheet.png``."""
+        return self.processed_dir / "composites"
 
     def artifact(self, asset_name: str) -> UPath:
         """The parquet file of an unpartitioned asset."""
