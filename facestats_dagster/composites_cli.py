@@ -1,12 +1,253 @@
-"""``facestats composites …`` subcommands (filled in by the composites stage)."""
+"""``facestats composites …``: manage the filter specs that partition the ``composite`` asset.
+
+* ``facestats composites add SPEC [SPEC …]`` validates each spec, prints its
+  canonical form and slug, and adds it as a ``composite_specs`` partition of
+  the Dagster instance in ``$DAGSTER_HOME`` (default ``./.dagster_home``, as
+  ``make ui`` uses).
+* ``facestats composites list`` shows the registered specs (with whether their
+  composite is on disk) and the YAML specs not registered yet.
+* ``facestats composites sync`` adds every spec of ``config/composites.yaml``
+  (what the sensor does, without the daemon).
+* ``facestats composites build`` syncs, then materializes the YAML's composites
+  through ``dagster asset materialize`` in as few runs as possible (one
+  ``--partition-range`` per block of consecutively registered specs; ``make
+  demo`` uses it).
+
+Materialize with ``dagster asset materialize -m facestats_dagster.definitions
+--select composite --partition 'SPEC'`` (the canonical form), or in the UI.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+from pathlib import Path
 from typing import Any
+
+DEFINITIONS_MODULE = "facestats_dagster.definitions"
+COMPOSITE_SPECS = "composite_specs"  # = facestats_dagster.assets.composites.COMPOSITE_SPECS
+DEFAULT_SPECS_FILE = "config/composites.yaml"
+
+ANALYSIS_SELECTION = "key:embeddings_clip+ and not group:master and not group:composites"
+"""Everything downstream of ``embeddings_clip`` except the master table and the composites:
+``embeddings_clip*`` also selects the partitioned ``composite``, which the CLI refuses
+without ``--partition``."""
+
+
+def _specs_file(args: argparse.Namespace) -> Path:
+    return Path(args.config or os.environ.get("FACESTATS_COMPOSITES_CONFIG") or DEFAULT_SPECS_FILE)
+
+
+def _instance() -> Any:
+    import dagster as dg
+
+    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").absolute()
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        config.write_text("telemetry:\n  enabled: false\n")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return dg.DagsterInstance.get()
+
+
+def _add(instance: Any, canonical: list[str]) -> list[str]:
+    """Add the specs that are not partitions yet (order kept); return the added ones."""
+    existing = set(instance.get_dynamic_partitions(COMPOSITE_SPECS))
+    new = [spec for spec in dict.fromkeys(canonical) if spec not in existing]
+    if new:
+        instance.add_dynamic_partitions(COMPOSITE_SPECS, new)
+    return new
+
+
+def cmd_add(args: argparse.Namespace) -> int:
+    from facestats_core.filter_spec import FilterSpecError, parse_spec
+
+    specs = []
+    for text in args.spec:
+        try:
+            specs.append(parse_spec(text))
+        except FilterSpecError as exc:
+            print(f"facestats composites add: invalid spec {text!r}: {exc}", file=sys.stderr)
+            return 2
+    with _instance() as instance:
+        added = set(_add(instance, [spec.canonical for spec in specs]))
+    for spec in specs:
+        state = "added" if spec.canonical in added else "already registered"
+        print(f"{spec.canonical}\tslug={spec.slug}\t{state}")
+    if added:
+        print("materialize with: dagster asset materialize -m facestats_dagster.definitions --select composite "
+              f"--partition '{specs[0].canonical}'")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from facestats_core.spec_config import read_spec_config
+
+    path = _specs_file(args)
+    try:
+        config = read_spec_config(path)
+    except OSError as exc:
+        print(f"facestats composites sync: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    for error in config.errors:
+        print(f"{path}: {error} (skipped)", file=sys.stderr)
+    with _instance() as instance:
+        added = _add(instance, config.canonical)
+    print(f"{path}: {len(config.entries)} specs, {len(added)} added, "
+          f"{len(config.entries) - len(added)} already registered, {len(config.errors)} invalid")
+    for spec in added:
+        print(f"  + {spec}")
+    return 1 if config.errors and args.strict else 0
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from facestats_core.filter_spec import FilterSpecError, parse_spec
+    from facestats_core.layout import Layout
+    from facestats_core.spec_config import read_spec_config
+
+    layout = Layout.from_roots(os.environ.get("FACESTATS_DATA_ROOT") or "data", "models")
+    with _instance() as instance:
+        registered = list(instance.get_dynamic_partitions(COMPOSITE_SPECS))
+    rows = []
+    for key in registered:
+        try:
+            slug = parse_spec(key).slug
+        except FilterSpecError:
+            rows.append({"spec": key, "slug": None, "status": "invalid"})
+            continue
+        sidecar = layout.composites_dir / f"{slug}.json"
+        status = "not built"
+        if sidecar.exists():
+            with sidecar.open("r") as fh:
+                status = f"built, {json.load(fh).get('used')} faces"
+        rows.append({"spec": key, "slug": slug, "status": status})
+    path = _specs_file(args)
+    unregistered: list[str] = []
+    if path.exists():
+        unregistered = [spec for spec in read_spec_config(path).canonical if spec not in set(registered)]
+    if args.json:
+        print(json.dumps({"registered": rows, "in_yaml_not_registered": unregistered}, indent=2))
+        return 0
+    print(f"{len(rows)} registered composite specs (DAGSTER_HOME={os.environ['DAGSTER_HOME']}):")
+    width = max((len(r["spec"]) for r in rows), default=4)
+    for row in rows:
+        print(f"  {row['spec']:<{width}}  {row['slug'] or '-'}  [{row['status']}]")
+    if unregistered:
+        print(f"{len(unregistered)} specs in {path} not registered yet (run `facestats composites sync`):")
+        for spec in unregistered:
+            print(f"  {spec}")
+    return 0
+
+
+def partition_blocks(registered: list[str], wanted: list[str]) -> list[tuple[str, str]]:
+    """The ``wanted`` partitions as ``(first, last)`` runs of consecutive keys in ``registered`` order.
+
+    A block never spans a registered key that is not wanted, so a ``--partition-range`` per block
+    builds exactly the wanted specs. Wanted keys that are not registered are left out.
+    """
+    want = set(wanted)
+    blocks: list[tuple[str, str]] = []
+    start: str | None = None
+    previous: str | None = None
+    for key in registered:
+        if key in want:
+            start = key if start is None else start
+            previous = key
+        elif start is not None:
+            blocks.append((start, str(previous)))
+            start = None
+    if start is not None:
+        blocks.append((start, str(previous)))
+    return blocks
+
+
+def build_commands(dagster: str, registered: list[str], wanted: list[str]) -> list[list[str]]:
+    """``dagster asset materialize`` commands for the ``wanted`` composites: one run per block of
+    consecutive registered specs (``--partition-range``, one process) or ``--partition`` for a block of one."""
+    base = [dagster, "asset", "materialize", "-m", DEFINITIONS_MODULE, "--select", "composite"]
+    return [
+        [*base, "--partition", first] if first == last else [*base, "--partition-range", f"{first}...{last}"]
+        for first, last in partition_blocks(registered, wanted)
+    ]
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Sync the YAML, then materialize its composites in as few ``dagster`` runs as possible."""
+    import subprocess
+
+    from facestats_core.spec_config import read_spec_config
+
+    code = cmd_sync(args)
+    if code:
+        return code
+    wanted = read_spec_config(_specs_file(args)).canonical
+    with _instance() as instance:
+        registered = list(instance.get_dynamic_partitions(COMPOSITE_SPECS))
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    for command in build_commands(dagster, registered, wanted):
+        print("$ " + " ".join(["dagster", *command[1:]]), flush=True)
+        completed = subprocess.run(command, check=False)
+        if completed.returncode != 0:
+            print(f"facestats composites build: the command above failed with exit code {completed.returncode}",
+                  file=sys.stderr)
+            return completed.returncode
+    return 0
 
 
 def register(subparsers: Any) -> None:
     """Add the ``composites`` command group to the ``facestats`` parser."""
-    parser: argparse.ArgumentParser = subparsers.add_parser("composites", help="composite-face filter specs")
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "composites", help="composite-face filter specs (add, list, sync)", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.set_defaults(func=lambda args: parser.print_help() or 0)
+    sub = parser.add_subparsers(dest="composites_command")
+
+    add = sub.add_parser("add", help="validate specs and add them as composite partitions")
+    add.add_argument("spec", nargs="+", help="filter spec, e.g. 'gender=female,age=20-29,attractiveness=top10'")
+    add.set_defaults(func=cmd_add)
+
+    listing = sub.add_parser("list", help="registered specs and their composites")
+    listing.add_argument("--config", help=f"specs YAML (default {DEFAULT_SPECS_FILE})")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(func=cmd_list)
+
+    sync = sub.add_parser("sync", help="add every spec of the YAML as a partition (what the sensor does)")
+    sync.add_argument("--config", help=f"specs YAML (default {DEFAULT_SPECS_FILE})")
+    sync.add_argument("--strict", action="store_true", help="exit 1 when the YAML has invalid entries")
+    sync.set_defaults(func=cmd_sync)
+
+    build = sub.add_parser(
+        "build", help="sync the YAML, then materialize its composites through `dagster asset materialize`"
+    )
+    build.add_argument("--config", help=f"specs YAML (default {DEFAULT_SPECS_FILE})")
+    build.add_argument("--strict", action="store_true", help="stop when the YAML has invalid entries")
+    build.set_defaults(func=cmd_build)
+
+
+def demo_composite_commands(
+    dagster: str = "dagster", specs_file: str | Path | None = None, include_aligned: bool = True
+) -> list[list[str]]:
+    """What ``facestats demo`` runs after the image and analysis assets: the aligned faces (all
+    shards, one run), the master table, ``facestats composites build`` (syncs the YAML into the
+    instance, then materializes its composites: one ``--partition-range`` run per block of
+    consecutively registered specs, normally a single run) and the contact sheet.
+
+    ``facestats`` is taken from the folder of ``dagster`` when that is a path. Pass
+    ``include_aligned=False`` when ``aligned_faces`` already ran with the other shard assets
+    (``--select raw_images,preprocessed_images,embedding_shards,aligned_faces``), saving a run.
+    """
+    from facestats_dagster.partitions import ALL_SHARDS_RANGE
+
+    facestats = str(Path(dagster).with_name("facestats")) if os.sep in dagster else "facestats"
+    path = str(specs_file or os.environ.get("FACESTATS_COMPOSITES_CONFIG") or DEFAULT_SPECS_FILE)
+    base = [dagster, "asset", "materialize", "-m", DEFINITIONS_MODULE]
+    aligned = [[*base, "--select", "aligned_faces", "--partition-range", ALL_SHARDS_RANGE]] if include_aligned else []
+    return [
+        *aligned,
+        [*base, "--select", "master_metadata"],
+        [facestats, "composites", "build", "--config", path],
+        [*base, "--select", "contact_sheet"],
+    ]

@@ -13,6 +13,7 @@ from typing import Any
 import dagster as dg
 from upath import UPath
 
+from facestats_core.alignment import AlignmentConfig
 from facestats_core.embedding import DEFAULT_MODEL, ClipConfig, LoadedClip, load_clip
 from facestats_core.layout import Layout, to_upath
 from facestats_core.preprocess import PreprocessConfig
@@ -134,6 +135,65 @@ class AnalysisResource(dg.ConfigurableResource):
         }
 
 
+class CompositesResource(dg.ConfigurableResource):
+    """Aligned faces and composites: where specs come from, how faces are aligned, how many are needed.
+
+    ``landmarks``: eye landmarks file (``file,left_eye_x,left_eye_y,right_eye_x,right_eye_y``
+    in raw-image pixels, or CelebA's landmark list), relative to the data root
+    or absolute; empty = none. ``detector``: ``auto`` (dlib when installed),
+    ``dlib`` or ``none``, tried for images the landmarks file lacks.
+    ``align = False`` averages the unaligned preprocessed squares instead.
+    ``specs_file`` (``config/composites.yaml``) is relative to the working directory.
+    """
+
+    specs_file: str = "config/composites.yaml"
+    min_faces: int = 10
+    relax: bool = False
+    align: bool = True
+    landmarks: str = "labels/demo_truth.csv"
+    landmarks_prefix: str = ""
+    detector: str = "auto"
+    dlib_upsample: int = 1
+    output_size: int = 256
+    eye_targets: list[float] = [0.35, 0.40, 0.65, 0.40]
+    jpeg_quality: int = 95
+    image_format: str = "png"
+
+    def alignment(self) -> AlignmentConfig:
+        lx, ly, rx, ry = self.eye_targets
+        return AlignmentConfig(
+            output_size=self.output_size, eye_targets=((lx, ly), (rx, ry)), jpeg_quality=self.jpeg_quality
+        )
+
+    def landmarks_file(self, layout: Layout) -> Any | None:
+        if not self.landmarks:
+            return None
+        if "://" in self.landmarks or UPath(self.landmarks).is_absolute():
+            return to_upath(self.landmarks)
+        return layout.data_root / self.landmarks
+
+    def eye_detector(self) -> tuple[Any | None, str]:
+        """``(detector, name)``; ``(None, reason)`` when none is configured or available."""
+        choice = self.detector.lower()
+        if choice not in ("auto", "dlib", "none"):
+            raise ValueError(f"detector must be auto, dlib or none, got {self.detector!r}")
+        if choice == "none":
+            return None, "none (disabled)"
+        from facestats_core.alignment import DlibDetector, face_recognition_models_dir
+
+        try:
+            import dlib  # noqa: F401, PLC0415 - optional
+        except ImportError:
+            if choice == "dlib":
+                raise ImportError("detector=dlib needs: pip install dlib-bin face-recognition-models") from None
+            return None, "none (dlib not installed)"
+        if face_recognition_models_dir() is None:
+            if choice == "dlib":
+                raise FileNotFoundError("detector=dlib needs a shape predictor: pip install face-recognition-models")
+            return None, "none (no dlib shape predictor)"
+        return DlibDetector(upsample=self.dlib_upsample), "dlib"
+
+
 def _env(name: str, default: str) -> str:
     return os.environ.get(name) or default
 
@@ -170,6 +230,15 @@ def from_env() -> dict[str, dg.ConfigurableResource]:
             manual_ratings=os.environ.get("FACESTATS_MANUAL_RATINGS", ""),
         ),
         "analysis": AnalysisResource(seed=int(_env("FACESTATS_SEED", "0"))),
+        "composites": CompositesResource(
+            specs_file=_env("FACESTATS_COMPOSITES_CONFIG", "config/composites.yaml"),
+            min_faces=int(_env("FACESTATS_MIN_FACES", "10")),
+            relax=_env("FACESTATS_RELAX", "0") == "1",
+            align=_env("FACESTATS_ALIGN", "1") != "0",
+            landmarks=os.environ.get("FACESTATS_LANDMARKS", "labels/demo_truth.csv"),
+            detector=_env("FACESTATS_FACE_DETECTOR", "auto"),
+            output_size=int(_env("FACESTATS_ALIGN_SIZE", "256")),
+        ),
         "clip": ClipResource(
             model=default_clip_model(model_root),
             batch_size=int(_env("FACESTATS_CLIP_BATCH_SIZE", "32")),

@@ -1,0 +1,103 @@
+"""The master metadata table: one row per raw image, joining every stage (``docs/master.md``)."""
+
+import dagster as dg
+import polars as pl
+
+from facestats_core.master import REQUIRED_COLUMNS, build_master, check_master
+from facestats_core.vocab import ATTRIBUTES
+from facestats_dagster.assets._metadata import count_values, counts_table
+from facestats_dagster.assets.attractiveness import attractiveness_scores
+from facestats_dagster.resources import PathsResource
+
+
+def _concat(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    return pl.concat(list(frames.values()), how="vertical_relaxed")
+
+
+@dg.asset(group_name="master", deps=[attractiveness_scores], kinds={"polars", "parquet"})
+def master_metadata(
+    context: dg.AssetExecutionContext,
+    raw_images: dict[str, pl.DataFrame],
+    preprocessed_images: dict[str, pl.DataFrame],
+    aligned_faces: dict[str, pl.DataFrame],
+    attributes: pl.DataFrame,
+    manual_labels: pl.DataFrame,
+    attribute_flags: pl.DataFrame,
+    embedding_clusters: pl.DataFrame,
+    paths: PathsResource,
+) -> pl.DataFrame:
+    """``metadata/master.parquet``: one row per raw image id (unreadable files included, with
+    ``readable``/``preproc_ok``/``aligned_ok`` saying how far each got): manifest, preprocessing,
+    eyes and alignment, predictions with probabilities, final ``gender``/``age``/``ethnicity`` =
+    manual > predicted with ``<attr>_source``, flags, cluster, attractiveness raw/percentile/decile.
+
+    Attractiveness columns are null when ``attractiveness_scores`` has not been materialized
+    (e.g. no ratings configured); the other stages are required inputs.
+    """
+    layout = paths.layout()
+    scores_path = layout.artifact("attractiveness_scores")
+    scores = None
+    if scores_path.exists():
+        with scores_path.open("rb") as fh:
+            scores = pl.read_parquet(fh)
+    else:
+        context.log.warning(f"No attractiveness scores at {scores_path}: attractiveness columns are null.")
+    table, stats = build_master(
+        _concat(raw_images),
+        preprocessed=_concat(preprocessed_images),
+        aligned=_concat(aligned_faces),
+        attributes=attributes,
+        manual=manual_labels,
+        flags=attribute_flags,
+        clusters=embedding_clusters,
+        scores=scores,
+    )
+    for table_name, count in stats.orphans.items():
+        context.log.warning(f"{count} rows of {table_name} belong to images no longer in the raw manifest (dropped)")
+    source_lines = ["| attribute | manual | predicted | none |", "|---|---:|---:|---:|"]
+    source_lines += [
+        f"| {attr} | {s['manual']} | {s['predicted']} | {s['none']} |" for attr, s in stats.sources.items()
+    ]
+    context.add_output_metadata(
+        {
+            "images": stats.images,
+            "readable": stats.readable,
+            "preprocessed": stats.preprocessed,
+            "aligned": stats.aligned,
+            "predicted": stats.predicted,
+            "scored": stats.scored,
+            "attribute_sources": dg.MetadataValue.md("\n".join(source_lines)),
+            **{f"final_{attr}": counts_table(count_values(table[attr]), key=attr) for attr in ATTRIBUTES},
+            "orphan_rows": dg.MetadataValue.json(stats.orphans),
+            "duplicate_ids_in_inputs": dg.MetadataValue.json(stats.duplicates),
+            "columns": len(table.columns),
+            "path": dg.MetadataValue.path(str(layout.artifact("master_metadata"))),
+        }
+    )
+    return table
+
+
+@dg.asset_check(
+    asset=master_metadata,
+    description="One row per image id (no duplicates, no nulls) and every required column present.",
+)
+def master_one_row_per_image(paths: PathsResource) -> dg.AssetCheckResult:
+    path = paths.layout().artifact("master_metadata")
+    with path.open("rb") as fh:
+        table = pl.read_parquet(fh)
+    report = check_master(table)
+    passed = not report["missing_columns"] and not report["duplicated_ids"] and not report["null_ids"] and not (
+        report["bad_sources"]
+    )
+    return dg.AssetCheckResult(
+        passed=passed,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={
+            "rows": int(report["rows"]),  # type: ignore[call-overload]
+            "duplicated_ids": int(report["duplicated_ids"]),  # type: ignore[call-overload]
+            "null_ids": int(report["null_ids"]),  # type: ignore[call-overload]
+            "missing_columns": dg.MetadataValue.json(report["missing_columns"]),
+            "bad_sources": dg.MetadataValue.json(report["bad_sources"]),
+            "required_columns": dg.MetadataValue.json(list(REQUIRED_COLUMNS)),
+        },
+    )
