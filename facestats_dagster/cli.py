@@ -20,15 +20,40 @@ DEFINITIONS_MODULE = "facestats_dagster.definitions"
 FALLBACK_MODEL_DIR = "clip-small-random"
 
 
-def materialize_commands(dagster: str = "dagster") -> list[list[str]]:
-    """The commands that bring every artifact up to date (README's cron line runs the same)."""
+def materialize_commands(dagster: str = "dagster", specs_file: str | None = None) -> list[list[str]]:
+    """The commands that bring every artifact up to date, in order (``facestats update`` runs them;
+    README's cron section lists them): image shards, analysis, master table, composites, contact sheet."""
+    from facestats_dagster.composites_cli import ANALYSIS_SELECTION, demo_composite_commands
     from facestats_dagster.partitions import ALL_SHARDS_RANGE
 
     base = [dagster, "asset", "materialize", "-m", DEFINITIONS_MODULE]
     return [
-        [*base, "--select", "raw_images,preprocessed_images,embedding_shards", "--partition-range", ALL_SHARDS_RANGE],
-        [*base, "--select", "embeddings_clip*"],
+        [*base, "--select", IMAGE_SELECTION, "--partition-range", ALL_SHARDS_RANGE],
+        [*base, "--select", ANALYSIS_SELECTION],
+        *demo_composite_commands(dagster, specs_file=specs_file, include_aligned=False),
     ]
+
+
+IMAGE_SELECTION = "raw_images,preprocessed_images,embedding_shards,aligned_faces"
+
+
+def run_commands(commands: list[list[str]], env: dict[str, str]) -> int:
+    """Run each command, echoing it; stop at the first failure and return its exit code."""
+    for command in commands:
+        shown = [Path(command[0]).name, *command[1:]]
+        print("$ " + " ".join(f"'{part}'" if " " in part else part for part in shown), flush=True)
+        completed = subprocess.run(command, env=env, check=False)
+        if completed.returncode != 0:
+            print(f"facestats: the command above failed with exit code {completed.returncode}", file=sys.stderr)
+            return completed.returncode
+    return 0
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    """Materialize everything with the configured settings (what cron runs)."""
+    env = {**os.environ, "DAGSTER_HOME": str(_ensure_dagster_home())}
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    return run_commands(materialize_commands(dagster), env)
 
 
 def _roots() -> tuple[Path, Path]:
@@ -130,12 +155,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "DAGSTER_HOME": str(_ensure_dagster_home()),
     }
     dagster = str(Path(sys.executable).with_name("dagster"))
-    for command in materialize_commands(dagster):
-        print("$ " + " ".join(["dagster", *command[1:]]), flush=True)
-        completed = subprocess.run(command, env=env, check=False)
-        if completed.returncode != 0:
-            print(f"facestats demo: the command above failed with exit code {completed.returncode}", file=sys.stderr)
-            return completed.returncode
+    code = run_commands(materialize_commands(dagster), env)
+    if code:
+        return code
     print_summary(data_root)
     return 0
 
@@ -158,6 +180,13 @@ def print_summary(data_root: Path) -> None:
     print(f"  preprocess manifest {layout.artifact_dir('preprocessed_images')}/")
     print(f"  embeddings         {layout.artifact('embeddings_clip')}  ({embeddings.height} rows,"
           f" model {embeddings['model_id'][0] if embeddings.height else '-'})")
+    master = layout.artifact("master_metadata")
+    if master.exists():
+        print(f"  master table       {master}  ({pl.read_parquet(master).height} rows)")
+    composites = layout.composites_dir
+    if composites.exists():
+        made = sorted(p.name for p in composites.glob("*.png") if p.name != "contact_sheet.png")
+        print(f"  composites         {composites}/  ({len(made)} composites + contact_sheet.png)")
     print("Open the Dagster UI with `make ui` (http://127.0.0.1:3000) to browse runs and metadata.")
     print("Score new images with `.venv/bin/facestats score IMAGE...`.")
 
@@ -249,6 +278,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo_data.add_argument("--size", type=int, default=256)
     demo_data.add_argument("--seed", type=int, default=0)
     demo_data.set_defaults(func=cmd_demo_data)
+
+    update = sub.add_parser("update", help="materialize everything through the dagster CLI (for cron)")
+    update.set_defaults(func=cmd_update)
 
     demo = sub.add_parser("demo", help="demo data + the whole pipeline through the dagster CLI")
     demo.add_argument("--n-images", type=int, default=600)

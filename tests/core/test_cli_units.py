@@ -19,8 +19,13 @@ def test_explicit_model_wins(monkeypatch, tmp_path) -> None:
 
 
 def test_materialize_commands_cover_all_shards_then_downstream() -> None:
+    from facestats_dagster.composites_cli import ANALYSIS_SELECTION
     from facestats_dagster.partitions import ALL_SHARDS_RANGE
 
-    first, second = cli.materialize_commands("dagster")
+    commands = cli.materialize_commands("dagster")
+    first, second = commands[:2]
     assert first[-2:] == ["--partition-range", ALL_SHARDS_RANGE]
-    assert "embeddings_clip*" in second
+    assert "aligned_faces" in first[first.index("--select") + 1]
+    assert ANALYSIS_SELECTION in second
+    assert any("master_metadata" in c for c in commands) and any("contact_sheet" in c for c in commands)
+    assert sum(c[:3] == ["facestats", "composites", "build"] for c in commands) == 1

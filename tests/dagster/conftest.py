@@ -10,6 +10,7 @@ from facestats_dagster.io_manager import FaceStatsIOManager
 from facestats_dagster.resources import (
     AnalysisResource,
     ClipResource,
+    CompositesResource,
     LabelsResource,
     PathsResource,
     PreprocessResource,
@@ -25,6 +26,7 @@ def resources(tmp_path: Path, raw_folder: Path, tiny_clip_dir: Path) -> dict[str
         "clip": ClipResource(model=str(tiny_clip_dir), batch_size=4),
         "labels": LabelsResource(),
         "analysis": AnalysisResource(),
+        "composites": CompositesResource(),
         "io_manager": FaceStatsIOManager(paths=paths),
     }
 

@@ -18,6 +18,7 @@ from facestats_dagster.partitions import ALL_SHARDS_RANGE
 from facestats_dagster.resources import (
     AnalysisResource,
     ClipResource,
+    CompositesResource,
     LabelsResource,
     PathsResource,
     PreprocessResource,
@@ -50,6 +51,7 @@ def _resources(root: Path, clip_dir: Path, **labels: str) -> dict[str, dg.Config
         "clip": ClipResource(model=str(clip_dir), batch_size=16),
         "labels": LabelsResource(**labels),
         "analysis": AnalysisResource(mlp_max_epochs=30, clusters=4, cluster_pca_dim=8),
+        "composites": CompositesResource(),
         "io_manager": FaceStatsIOManager(paths=paths),
     }
 

@@ -27,7 +27,10 @@ def _env(tmp_path: Path, tiny_clip_dir: Path, **extra: str) -> dict[str, str]:
         "FACESTATS_SHARDS": "2",
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
         "HF_HUB_OFFLINE": "1",
+        "FACESTATS_MIN_FACES": "2",
+        "FACESTATS_COMPOSITES_CONFIG": str(tmp_path / "composites.yaml"),
     }
+    (tmp_path / "composites.yaml").write_text("specs:\n  - all\n  - gender=female\n")
     env.update(extra)
     (tmp_path / "dagster_home").mkdir(exist_ok=True)
     return env
@@ -46,6 +49,7 @@ def test_facestats_demo_runs_the_documented_dagster_commands(tmp_path, tiny_clip
     assert "$ dagster asset materialize -m facestats_dagster.definitions --select raw_images," in out
     assert "--partition-range 00...01" in out
     assert "FaceStats demo finished" in out
+    assert "composites build" in out
 
     layout = Layout.from_roots(tmp_path / "data", tmp_path / "models")
     embeddings = pl.read_parquet(layout.artifact("embeddings_clip"))
@@ -60,6 +64,9 @@ def test_facestats_demo_runs_the_documented_dagster_commands(tmp_path, tiny_clip
     assert "wrote" not in rerun.stdout  # demo data already there: not regenerated
     again = pl.read_parquet(layout.artifact("embeddings_clip"))
     assert again.equals(embeddings)
+    master = pl.read_parquet(layout.artifact("master_metadata"))
+    assert master.height == raw.height  # one row per raw image, unreadable ones included
+    assert sorted(p.name for p in layout.composites_dir.glob("*.png")) == ["all.png", "contact_sheet.png", "gender.female.png"]
 
     # the demo trained the regressor and scored the set: score new files from the CLI
     scored = pl.read_parquet(layout.artifact("attractiveness_scores"))
