@@ -1,0 +1,54 @@
+"""Data roots may be fsspec URLs: the image assets run on an in-memory filesystem."""
+
+from __future__ import annotations
+
+import io
+import uuid
+
+import dagster as dg
+import numpy as np
+import polars as pl
+from PIL import Image
+from upath import UPath
+
+from facestats_dagster.definitions import defs
+from facestats_dagster.io_manager import FaceStatsIOManager
+from facestats_dagster.partitions import ALL_SHARDS_RANGE
+from facestats_dagster.resources import (
+    AnalysisResource,
+    ClipResource,
+    CompositesResource,
+    LabelsResource,
+    PathsResource,
+    PreprocessResource,
+)
+
+
+def test_image_assets_on_a_memory_url(tiny_clip_dir) -> None:
+    root = UPath(f"memory://facestats-{uuid.uuid4().hex}/data")
+    rng = np.random.default_rng(0)
+    for index in range(6):
+        buffer = io.BytesIO()
+        Image.fromarray(rng.integers(0, 255, (64, 80, 3), dtype=np.uint8)).save(buffer, format="JPEG")
+        target = root / "raw" / "batch" / f"{index}.jpg"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(buffer.getvalue())
+    (root / "raw" / "batch" / "broken.jpg").write_bytes(b"not a jpeg")
+    paths = PathsResource(data_root=str(root), model_root=str(root.parent / "models"))
+    resources = {
+        "paths": paths, "preprocess": PreprocessResource(size=64), "clip": ClipResource(model=str(tiny_clip_dir)),
+        "labels": LabelsResource(), "analysis": AnalysisResource(), "composites": CompositesResource(),
+        "io_manager": FaceStatsIOManager(paths=paths),
+    }
+    first, last = ALL_SHARDS_RANGE.split("...")
+    result = dg.materialize(
+        list(defs.assets), resources=resources,
+        selection=["raw_images", "preprocessed_images", "embedding_shards"],
+        tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+    )
+    assert result.success
+    assert dg.materialize(list(defs.assets), resources=resources, selection=["embeddings_clip"]).success
+    with (root / "processed" / "embeddings" / "embeddings_clip.parquet").open("rb") as fh:
+        table = pl.read_parquet(fh)
+    assert table.height == 6
+    assert len(list((root / "processed" / "preproc").iterdir())) == 6
