@@ -26,6 +26,12 @@ def _is_local(path: Any) -> bool:
     return isinstance(path, (str, os.PathLike)) and protocol in ("", "file", "local")
 
 
+def _umask() -> int:
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 def atomic_write_bytes(path: Any, data: bytes) -> None:
     """Write ``data`` to ``path`` so readers see either the old or the new file."""
     if not _is_local(path):
@@ -41,6 +47,7 @@ def atomic_write_bytes(path: Any, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get normal permissions
         os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)

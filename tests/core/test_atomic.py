@@ -35,3 +35,11 @@ def test_write_to_fsspec_url() -> None:
     target = UPath("memory://facestats-test/out.bin")
     atomic_write_bytes(target, b"remote")
     assert target.read_bytes() == b"remote"
+
+
+def test_written_files_get_umask_permissions_not_0600(tmp_path) -> None:
+    target = tmp_path / "report.html"
+    atomic_write_bytes(target, b"<html/>")
+    old = os.umask(0o022)
+    os.umask(old)
+    assert (target.stat().st_mode & 0o777) == (0o666 & ~old)
