@@ -79,6 +79,11 @@ class Layout:
         """Composite images and their json: ``composites/<slug>.png|.json``, ``contact_sheet.png``."""
         return self.processed_dir / "composites"
 
+    @property
+    def report_dir(self) -> UPath:
+        """The stats report: ``report/index.html`` plus its PNG charts."""
+        return self.processed_dir / "report"
+
     def artifact(self, asset_name: str) -> UPath:
         """The parquet file of an unpartitioned asset."""
         return self.processed_dir / f"{ARTIFACTS[asset_name]}.parquet"

@@ -23,7 +23,8 @@ def count_values(values: Iterable[str | None]) -> Counter[str]:
 
 
 def image_markdown(jpeg: bytes | None, alt: str = "preview") -> dg.MetadataValue:
-    """Inline JPEG bytes as a markdown image (rendered in the asset's metadata panel)."""
+    """Inline JPEG (or PNG) bytes as a markdown image (rendered in the asset's metadata panel)."""
     if jpeg is None:
         return dg.MetadataValue.md("_no preview_")
-    return dg.MetadataValue.md(f"![{alt}](data:image/jpeg;base64,{base64.b64encode(jpeg).decode()})")
+    mime = "image/png" if jpeg.startswith(b"\x89PNG\r\n\x1a\n") else "image/jpeg"
+    return dg.MetadataValue.md(f"![{alt}](data:{mime};base64,{base64.b64encode(jpeg).decode()})")
