@@ -2,7 +2,8 @@
 
 Every evaluation reads the YAML (path: ``CompositesResource.specs_file``),
 canonicalises each entry, adds the specs that are not partitions yet, and
-requests one run per entry it has not requested before (run key = canonical
+requests one run per entry it has not requested before (only once the master table
+exists: before that the specs are registered and their runs wait) (run key = canonical
 spec + hash of the entry as written, so editing an entry requests it again).
 The cursor remembers the requested run keys, so nothing is requested twice;
 partitions that already have a materialization (e.g. built by ``make demo``)
@@ -18,7 +19,7 @@ import dagster as dg
 
 from facestats_core.spec_config import read_spec_config
 from facestats_dagster.assets.composites import COMPOSITE_SPECS, composite, composite_specs
-from facestats_dagster.resources import CompositesResource
+from facestats_dagster.resources import CompositesResource, PathsResource
 
 
 def _load_cursor(cursor: str | None) -> dict[str, object]:
@@ -39,7 +40,7 @@ def _load_cursor(cursor: str | None) -> dict[str, object]:
     description="Adds the filter specs of config/composites.yaml as composite_specs partitions and runs them.",
 )
 def composite_specs_sensor(
-    context: dg.SensorEvaluationContext, composites: CompositesResource
+    context: dg.SensorEvaluationContext, composites: CompositesResource, paths: PathsResource
 ) -> dg.SensorResult | dg.SkipReason:
     path = Path(composites.specs_file)
     try:
@@ -55,6 +56,10 @@ def composite_specs_sensor(
     existing = set(context.instance.get_dynamic_partitions(COMPOSITE_SPECS))
     new_partitions = [entry.canonical for entry in config.entries if entry.canonical not in existing]
     pending = [entry for entry in config.entries if entry.run_key not in requested]
+    if not paths.layout().artifact("master_metadata").exists():
+        # Nothing to average yet: register the specs now, run them once the master table exists
+        # (declarative automation also rebuilds composites when master_metadata updates).
+        pending = []
     materialized: set[str] = set()
     if pending and existing:
         materialized = set(context.instance.get_materialized_partitions(composite.key))

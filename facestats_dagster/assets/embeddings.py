@@ -4,7 +4,7 @@ import dagster as dg
 import polars as pl
 
 from facestats_core.embedding import embed_manifest
-from facestats_dagster.assets.images import IMAGE_ASSET_ARGS
+from facestats_dagster.assets.images import IMAGE_ASSET_ARGS, PROGRESS_EVERY_SECONDS
 from facestats_dagster.resources import ClipResource, PathsResource
 
 
@@ -28,8 +28,11 @@ def embedding_shards(
     seconds = model_seconds = 0.0
     failures: dict[str, str] = {}
 
-    def progress(done: int, total: int, elapsed: float) -> None:
-        if done == total or done % (clip.batch_size * 20) < clip.batch_size:
+    last_log = [0.0]
+
+    def progress(done: int, total: int, elapsed: float) -> None:  # at most every PROGRESS_EVERY_SECONDS
+        if done == total or elapsed - last_log[0] >= PROGRESS_EVERY_SECONDS:
+            last_log[0] = 0.0 if done == total else elapsed
             rate = done / elapsed if elapsed > 0 else 0.0
             context.log.info(f"embedding: {done}/{total} images, {rate:.1f} images/s")
 

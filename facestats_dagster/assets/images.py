@@ -113,9 +113,23 @@ def preprocessed_images(
     return outputs
 
 
-def _progress_logger(context: dg.AssetExecutionContext, label: str, every: int = 500):
+PROGRESS_EVERY_SECONDS = 10.0
+"""Long loops log ``done/total`` and images/s at most this often (and once at the end)."""
+
+
+def _progress_logger(
+    context: dg.AssetExecutionContext, label: str, every_seconds: float = PROGRESS_EVERY_SECONDS
+):
+    """A ``progress(done, total)`` callback logging ``label: done/total images, N images/s`` every
+    ``every_seconds`` and at the end (the rate counts reused images too)."""
+    started = last = time.perf_counter()
+
     def log(done: int, total: int) -> None:
-        if done == total or done % every == 0:
-            context.log.info(f"{label}: {done}/{total} images")
+        nonlocal last
+        now = time.perf_counter()
+        if done == total or now - last >= every_seconds:
+            last = now
+            rate = done / (now - started) if now > started else 0.0
+            context.log.info(f"{label}: {done}/{total} images, {rate:.1f} images/s")
 
     return log

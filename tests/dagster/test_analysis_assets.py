@@ -94,8 +94,9 @@ def test_attribute_stage_end_to_end(demo_root, tiny_clip_dir) -> None:
     assert clusters["cluster"].n_unique() == 4
     assert pl.read_parquet(layout.artifact("manual_labels")).height == 0  # no manual file: no overrides
 
-    checks = result.get_asset_check_evaluations()
-    assert [c.check_name for c in checks] == ["classifier_accuracy_floor"]
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert set(checks) == {"classifier_accuracy_floor", "predictions_cover_embeddings"}
+    assert checks["predictions_cover_embeddings"].passed  # facestats_dagster.checks
 
 
 def test_tampered_classifier_file_is_refused(demo_root, tiny_clip_dir) -> None:
@@ -138,9 +139,10 @@ def test_attractiveness_stage_and_baseline_check(demo_root, tiny_clip_dir) -> No
     meta = result.asset_materializations_for_node("attractiveness_regressor")[0].metadata
     assert meta["n_train"].value + meta["n_val"].value == 72
     assert (demo_root.parent / "models" / "attractiveness_regressor.pt").exists()
-    [check] = result.get_asset_check_evaluations()
-    assert check.check_name == "regressor_beats_mean_baseline"
-    assert check.metadata["mlp_rmse"].value > 0
+    checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+    assert set(checks) == {"regressor_beats_mean_baseline", "scores_cover_embeddings"}
+    assert checks["regressor_beats_mean_baseline"].metadata["mlp_rmse"].value > 0
+    assert checks["scores_cover_embeddings"].passed  # facestats_dagster.checks
 
 
 def test_missing_ratings_setting_fails_clearly_and_rest_still_runs(demo_root, tiny_clip_dir) -> None:

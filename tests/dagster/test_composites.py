@@ -21,7 +21,7 @@ from facestats_core.preprocess import PreprocessConfig, preprocess_image
 from facestats_dagster.assets.composites import COMPOSITE_SPECS, composite
 from facestats_dagster.composites_cli import ANALYSIS_SELECTION, build_commands, partition_blocks
 from facestats_dagster.definitions import defs
-from facestats_dagster.resources import CompositesResource
+from facestats_dagster.resources import PathsResource, CompositesResource
 from facestats_dagster.sensors import composite_specs_sensor
 from tests.dagster.test_master import materialize_images, resources
 
@@ -224,12 +224,33 @@ def test_non_canonical_partition_key_is_refused(known_set) -> None:
 # --------------------------------------------------------------------------- sensor
 
 
-def _evaluate(instance: dg.DagsterInstance, specs_file: Path, cursor: str | None):
+def _evaluate(instance: dg.DagsterInstance, specs_file: Path, cursor: str | None, master: bool = True):
+    data_root = specs_file.parent / "sensor_data"
+    master_file = data_root / "processed" / "metadata" / "master.parquet"
+    if master:
+        master_file.parent.mkdir(parents=True, exist_ok=True)
+        master_file.touch()
     context = dg.build_sensor_context(
-        instance=instance, cursor=cursor, resources={"composites": CompositesResource(specs_file=str(specs_file))},
+        instance=instance, cursor=cursor,
+        resources={
+            "composites": CompositesResource(specs_file=str(specs_file)),
+            "paths": PathsResource(data_root=str(data_root), model_root=str(specs_file.parent / "models")),
+        },
         definitions=defs,
     )
     return composite_specs_sensor(context)
+
+
+def test_sensor_registers_specs_but_waits_for_the_master_table(tmp_path) -> None:
+    config = tmp_path / "composites.yaml"
+    config.write_text("specs: [all]\n")
+    instance = dg.DagsterInstance.ephemeral()
+    early = _evaluate(instance, config, None, master=False)
+    assert list(early.dynamic_partitions_requests[0].partition_keys) == ["all"]
+    assert early.run_requests == []
+    instance.add_dynamic_partitions(COMPOSITE_SPECS, ["all"])
+    later = _evaluate(instance, config, early.cursor, master=True)
+    assert [r.partition_key for r in later.run_requests] == ["all"]
 
 
 def test_sensor_adds_yaml_specs_as_partitions_once(tmp_path) -> None:
