@@ -22,7 +22,8 @@ FALLBACK_MODEL_DIR = "clip-small-random"
 
 def materialize_commands(dagster: str = "dagster", specs_file: str | None = None) -> list[list[str]]:
     """The commands that bring every artifact up to date, in order (``facestats update`` runs them;
-    README's cron section lists them): image shards, analysis, master table, composites, contact sheet."""
+    README's cron section lists them): image shards, analysis, master table, composites, contact
+    sheet, report."""
     from facestats_dagster.composites_cli import ANALYSIS_SELECTION, demo_composite_commands
     from facestats_dagster.partitions import ALL_SHARDS_RANGE
 
@@ -31,6 +32,7 @@ def materialize_commands(dagster: str = "dagster", specs_file: str | None = None
         [*base, "--select", IMAGE_SELECTION, "--partition-range", ALL_SHARDS_RANGE],
         [*base, "--select", ANALYSIS_SELECTION],
         *demo_composite_commands(dagster, specs_file=specs_file, include_aligned=False),
+        [*base, "--select", "stats_report"],
     ]
 
 
@@ -187,6 +189,9 @@ def print_summary(data_root: Path) -> None:
     if composites.exists():
         made = sorted(p.name for p in composites.glob("*.png") if p.name != "contact_sheet.png")
         print(f"  composites         {composites}/  ({len(made)} composites + contact_sheet.png)")
+    report = layout.report_dir / "index.html"
+    if report.exists():
+        print(f"  report             {report}")
     print("Open the Dagster UI with `make ui` (http://127.0.0.1:3000) to browse runs and metadata.")
     print("Score new images with `.venv/bin/facestats score IMAGE...`.")
 

@@ -30,10 +30,10 @@ DEFINITIONS_MODULE = "facestats_dagster.definitions"
 COMPOSITE_SPECS = "composite_specs"  # = facestats_dagster.assets.composites.COMPOSITE_SPECS
 DEFAULT_SPECS_FILE = "config/composites.yaml"
 
-ANALYSIS_SELECTION = "key:embeddings_clip+ and not group:master and not group:composites"
-"""Everything downstream of ``embeddings_clip`` except the master table and the composites:
-``embeddings_clip*`` also selects the partitioned ``composite``, which the CLI refuses
-without ``--partition``."""
+ANALYSIS_SELECTION = "key:embeddings_clip+ and not group:master and not group:composites and not group:report"
+"""Everything downstream of ``embeddings_clip`` except the master table, the composites and the
+report (which reads the master table, so it runs last): ``embeddings_clip*`` also selects the
+partitioned ``composite``, which the CLI refuses without ``--partition``."""
 
 
 def _specs_file(args: argparse.Namespace) -> Path:
