@@ -53,7 +53,7 @@ def run_commands(commands: list[list[str]], env: dict[str, str]) -> int:
 
 def cmd_update(args: argparse.Namespace) -> int:
     """Materialize everything with the configured settings (what cron runs)."""
-    env = {**os.environ, "DAGSTER_HOME": str(_ensure_dagster_home())}
+    env = {**os.environ, "DAGSTER_HOME": str(ensure_dagster_home())}
     dagster = str(Path(sys.executable).with_name("dagster"))
     return run_commands(materialize_commands(dagster), env)
 
@@ -130,7 +130,8 @@ def resolve_demo_model(model_root: Path) -> str:
     return str(fallback)
 
 
-def _ensure_dagster_home() -> Path:
+def ensure_dagster_home() -> Path:
+    """DAGSTER_HOME (default ``.dagster_home``), created with telemetry off when new."""
     home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").absolute()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
@@ -154,7 +155,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "FACESTATS_CLIP_MODEL": model,
         "FACESTATS_DATA_ROOT": str(data_root.absolute()),
         "FACESTATS_MODEL_ROOT": str(model_root.absolute()),
-        "DAGSTER_HOME": str(_ensure_dagster_home()),
+        "DAGSTER_HOME": str(ensure_dagster_home()),
     }
     dagster = str(Path(sys.executable).with_name("dagster"))
     code = run_commands(materialize_commands(dagster), env)

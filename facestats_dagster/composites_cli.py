@@ -43,12 +43,9 @@ def _specs_file(args: argparse.Namespace) -> Path:
 def _instance() -> Any:
     import dagster as dg
 
-    home = Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").absolute()
-    home.mkdir(parents=True, exist_ok=True)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        config.write_text("telemetry:\n  enabled: false\n")
-    os.environ["DAGSTER_HOME"] = str(home)
+    from facestats_dagster.cli import ensure_dagster_home
+
+    os.environ["DAGSTER_HOME"] = str(ensure_dagster_home())
     return dg.DagsterInstance.get()
 
 
