@@ -6,29 +6,15 @@ import dagster as dg
 import pytest
 
 from facestats_dagster.definitions import defs
-from facestats_dagster.io_manager import FaceStatsIOManager
-from facestats_dagster.resources import (
-    AnalysisResource,
-    ClipResource,
-    CompositesResource,
-    LabelsResource,
-    PathsResource,
-    PreprocessResource,
-)
+from facestats_dagster.resources import ClipResource
+from tests.dagster.resources import make_resources
 
 
 @pytest.fixture
 def resources(tmp_path: Path, raw_folder: Path, tiny_clip_dir: Path) -> dict[str, dg.ConfigurableResource]:
-    paths = PathsResource(data_root=str(raw_folder.parent), model_root=str(tmp_path / "models"))
-    return {
-        "paths": paths,
-        "preprocess": PreprocessResource(size=64),
-        "clip": ClipResource(model=str(tiny_clip_dir), batch_size=4),
-        "labels": LabelsResource(),
-        "analysis": AnalysisResource(),
-        "composites": CompositesResource(),
-        "io_manager": FaceStatsIOManager(paths=paths),
-    }
+    return make_resources(
+        raw_folder.parent, tmp_path / "models", clip=ClipResource(model=str(tiny_clip_dir), batch_size=4)
+    )
 
 
 @pytest.fixture

@@ -13,16 +13,9 @@ from facestats_core.demo_data import DemoSpec, generate_demo_dataset
 from facestats_core.labels import read_manual_labels
 from facestats_core.layout import Layout
 from facestats_dagster.definitions import defs
-from facestats_dagster.io_manager import FaceStatsIOManager
 from facestats_dagster.partitions import ALL_SHARDS_RANGE
-from facestats_dagster.resources import (
-    AnalysisResource,
-    ClipResource,
-    CompositesResource,
-    LabelsResource,
-    PathsResource,
-    PreprocessResource,
-)
+from facestats_dagster.resources import AnalysisResource, ClipResource, LabelsResource
+from tests.dagster.resources import make_resources
 
 IMAGE_ASSETS = ["raw_images", "preprocessed_images", "embedding_shards"]
 
@@ -44,16 +37,12 @@ def demo_root(tmp_path_factory, tiny_clip_dir) -> Path:
 
 
 def _resources(root: Path, clip_dir: Path, **labels: str) -> dict[str, dg.ConfigurableResource]:
-    paths = PathsResource(data_root=str(root), model_root=str(root.parent / "models"))
-    return {
-        "paths": paths,
-        "preprocess": PreprocessResource(size=64),
-        "clip": ClipResource(model=str(clip_dir), batch_size=16),
-        "labels": LabelsResource(**labels),
-        "analysis": AnalysisResource(mlp_max_epochs=30, clusters=4, cluster_pca_dim=8),
-        "composites": CompositesResource(),
-        "io_manager": FaceStatsIOManager(paths=paths),
-    }
+    return make_resources(
+        root, root.parent / "models",
+        clip=ClipResource(model=str(clip_dir), batch_size=16),
+        labels=LabelsResource(**labels),
+        analysis=AnalysisResource(mlp_max_epochs=30, clusters=4, cluster_pca_dim=8),
+    )
 
 
 def _materialize(root, clip_dir, selection, **labels):

@@ -14,16 +14,9 @@ from facestats_core.demo_data import DemoSpec, generate_demo_dataset
 from facestats_core.layout import Layout
 from facestats_core.master import MASTER_COLUMNS, REQUIRED_COLUMNS, build_master, check_master
 from facestats_dagster.definitions import defs
-from facestats_dagster.io_manager import FaceStatsIOManager
 from facestats_dagster.partitions import ALL_SHARDS_RANGE
-from facestats_dagster.resources import (
-    AnalysisResource,
-    ClipResource,
-    CompositesResource,
-    LabelsResource,
-    PathsResource,
-    PreprocessResource,
-)
+from facestats_dagster.resources import CompositesResource
+from tests.dagster.resources import make_resources
 
 AGE_BINS = ["0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+"]
 
@@ -122,16 +115,10 @@ def test_check_master_reports_problems() -> None:
 
 
 def resources(root: Path, **composites: object) -> dict[str, dg.ConfigurableResource]:
-    paths = PathsResource(data_root=str(root), model_root=str(root.parent / "models"))
-    return {
-        "paths": paths,
-        "preprocess": PreprocessResource(size=64),
-        "clip": ClipResource(model="unused"),
-        "labels": LabelsResource(),
-        "analysis": AnalysisResource(),
-        "composites": CompositesResource(**{"detector": "none", "output_size": 64, **composites}),
-        "io_manager": FaceStatsIOManager(paths=paths),
-    }
+    return make_resources(
+        root, root.parent / "models",
+        composites=CompositesResource(**{"detector": "none", "output_size": 64, **composites}),  # type: ignore[arg-type]
+    )
 
 
 def materialize_images(root: Path, instance: dg.DagsterInstance, **composites: object) -> dg.ExecuteInJobResult:

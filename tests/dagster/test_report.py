@@ -12,29 +12,13 @@ from facestats_core.atomic import atomic_write_parquet
 from facestats_core.layout import Layout
 from facestats_dagster.composites_cli import ANALYSIS_SELECTION
 from facestats_dagster.definitions import defs
-from facestats_dagster.io_manager import FaceStatsIOManager
-from facestats_dagster.resources import (
-    AnalysisResource,
-    ClipResource,
-    CompositesResource,
-    LabelsResource,
-    PathsResource,
-    PreprocessResource,
-)
+from facestats_dagster.resources import PreprocessResource
 from tests.core.test_report import METRICS, REGRESSOR, master
+from tests.dagster.resources import make_resources
 
 
 def _resources(tmp_path: Path) -> dict[str, object]:
-    paths = PathsResource(data_root=str(tmp_path / "data"), model_root=str(tmp_path / "models"))
-    return {
-        "paths": paths,
-        "preprocess": PreprocessResource(),
-        "clip": ClipResource(model="unused"),
-        "labels": LabelsResource(),
-        "analysis": AnalysisResource(),
-        "composites": CompositesResource(),
-        "io_manager": FaceStatsIOManager(paths=paths),
-    }
+    return make_resources(tmp_path / "data", tmp_path / "models", preprocess=PreprocessResource())
 
 
 def _materialize(tmp_path: Path) -> dg.ExecuteInJobResult:

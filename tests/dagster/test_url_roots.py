@@ -12,16 +12,9 @@ from PIL import Image
 from upath import UPath
 
 from facestats_dagster.definitions import defs
-from facestats_dagster.io_manager import FaceStatsIOManager
 from facestats_dagster.partitions import ALL_SHARDS_RANGE
-from facestats_dagster.resources import (
-    AnalysisResource,
-    ClipResource,
-    CompositesResource,
-    LabelsResource,
-    PathsResource,
-    PreprocessResource,
-)
+from facestats_dagster.resources import ClipResource
+from tests.dagster.resources import make_resources
 
 
 def test_image_assets_on_a_memory_url(tiny_clip_dir) -> None:
@@ -34,12 +27,7 @@ def test_image_assets_on_a_memory_url(tiny_clip_dir) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(buffer.getvalue())
     (root / "raw" / "batch" / "broken.jpg").write_bytes(b"not a jpeg")
-    paths = PathsResource(data_root=str(root), model_root=str(root.parent / "models"))
-    resources = {
-        "paths": paths, "preprocess": PreprocessResource(size=64), "clip": ClipResource(model=str(tiny_clip_dir)),
-        "labels": LabelsResource(), "analysis": AnalysisResource(), "composites": CompositesResource(),
-        "io_manager": FaceStatsIOManager(paths=paths),
-    }
+    resources = make_resources(root, root.parent / "models", clip=ClipResource(model=str(tiny_clip_dir)))
     first, last = ALL_SHARDS_RANGE.split("...")
     result = dg.materialize(
         list(defs.assets), resources=resources,
