@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import polars as pl
-    from upath import UPath
-
 
 
 def _is_local(path: Any) -> bool:

@@ -30,6 +30,12 @@ ARTIFACTS: dict[str, str] = {
 partitioned assets are folders holding ``<partition>.parquet``)."""
 
 
+def read_parquet(path: Any, columns: list[str] | None = None) -> pl.DataFrame:
+    """Read a parquet file from a local path or any UPath (``s3://``, ``memory://`` …)."""
+    with UPath(path).open("rb") as fh:
+        return pl.read_parquet(fh, columns=columns)
+
+
 def to_upath(root: str | Any) -> UPath:
     """A UPath for a local path or URL; relative local paths become absolute."""
     path = UPath(root)
@@ -92,13 +98,15 @@ class Layout:
         """The folder of a partitioned asset (one ``<partition>.parquet`` each)."""
         return self.processed_dir / ARTIFACTS[asset_name]
 
+    def read_artifact(self, asset_name: str, columns: list[str] | None = None) -> pl.DataFrame | None:
+        """An unpartitioned asset's table, or None when it has not been materialized."""
+        path = self.artifact(asset_name)
+        return read_parquet(path, columns) if path.exists() else None
+
     def read_partitions(self, asset_name: str) -> pl.DataFrame | None:
         """Every stored partition of an asset concatenated, or None when there is none."""
         folder = self.artifact_dir(asset_name)
         if not folder.exists():
             return None
-        frames = []
-        for file in sorted(folder.glob("*.parquet")):
-            with file.open("rb") as fh:
-                frames.append(pl.read_parquet(fh))
+        frames = [read_parquet(file) for file in sorted(folder.glob("*.parquet"))]
         return pl.concat(frames, how="vertical_relaxed") if frames else None

@@ -19,6 +19,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from facestats_core.layout import read_parquet
 from facestats_core.integrity import NORM_TOLERANCE, composite_sidecar_problems, embedding_health, id_coverage
 from facestats_dagster.resources import PathsResource
 
@@ -29,10 +30,7 @@ ERROR = dg.AssetCheckSeverity.ERROR
 
 
 def _read(path: Any, columns: list[str] | None = None) -> pl.DataFrame | None:
-    if not path.exists():
-        return None
-    with path.open("rb") as fh:
-        return pl.read_parquet(fh, columns=columns)
+    return read_parquet(path, columns) if path.exists() else None
 
 
 def _ids(values: list[str]) -> dg.MetadataValue:

@@ -174,7 +174,10 @@ def print_summary(data_root: Path) -> None:
     layout = Layout.from_roots(data_root, "models")
     raw = layout.read_partitions("raw_images")
     pre = layout.read_partitions("preprocessed_images")
-    embeddings = pl.read_parquet(layout.artifact("embeddings_clip"))
+    embeddings = layout.read_artifact("embeddings_clip")
+    if embeddings is None:
+        print(f"facestats: no embeddings at {layout.artifact('embeddings_clip')}", file=sys.stderr)
+        return
     unreadable = raw.filter(~pl.col("readable")) if raw is not None else None
     print("\nFaceStats demo finished. Outputs:")
     print(f"  raw manifest       {layout.artifact_dir('raw_images')}/  ({raw.height if raw is not None else 0} images,"
@@ -183,9 +186,9 @@ def print_summary(data_root: Path) -> None:
     print(f"  preprocess manifest {layout.artifact_dir('preprocessed_images')}/")
     print(f"  embeddings         {layout.artifact('embeddings_clip')}  ({embeddings.height} rows,"
           f" model {embeddings['model_id'][0] if embeddings.height else '-'})")
-    master = layout.artifact("master_metadata")
-    if master.exists():
-        print(f"  master table       {master}  ({pl.read_parquet(master).height} rows)")
+    master = layout.read_artifact("master_metadata", columns=["image_id"])
+    if master is not None:
+        print(f"  master table       {layout.artifact('master_metadata')}  ({master.height} rows)")
     composites = layout.composites_dir
     if composites.exists():
         made = sorted(p.name for p in composites.glob("*.png") if p.name != "contact_sheet.png")
@@ -201,8 +204,6 @@ def cmd_score(args: argparse.Namespace) -> int:
     """Score images with the trained regressor, exactly as the pipeline preprocesses and embeds."""
     import json
     import tempfile
-
-    import polars as pl
 
     from facestats_core.attractiveness import load_regressor, percentile_against, predict_scores
     from facestats_core.embedding import embed_paths
@@ -224,11 +225,11 @@ def cmd_score(args: argparse.Namespace) -> int:
     except ClipLoadError as exc:
         print(f"facestats score: {exc}", file=sys.stderr)
         return 2
-    scored = layout.artifact("attractiveness_scores")
-    embeddings = layout.artifact("embeddings_clip")
-    reference = pl.read_parquet(scored)["attractiveness_raw"].drop_nulls().to_numpy() if scored.exists() else None
-    if embeddings.exists():
-        trained_on = pl.read_parquet(embeddings, columns=["model_id", "model_revision"]).unique().rows()
+    scored = layout.read_artifact("attractiveness_scores", columns=["attractiveness_raw"])
+    reference = scored["attractiveness_raw"].drop_nulls().to_numpy() if scored is not None else None
+    embedded = layout.read_artifact("embeddings_clip", columns=["model_id", "model_revision"])
+    if embedded is not None:
+        trained_on = embedded.unique().rows()
         if trained_on and trained_on[0] != (clip.model_id, clip.revision):
             print(f"facestats score: the data set was embedded with {trained_on[0]}, but the configured CLIP is "
                   f"{(clip.model_id, clip.revision)}; set FACESTATS_CLIP_MODEL to the same model.", file=sys.stderr)

@@ -14,7 +14,7 @@ import polars as pl
 from upath import UPath
 
 from facestats_core.atomic import atomic_write_parquet
-from facestats_core.layout import ARTIFACTS
+from facestats_core.layout import ARTIFACTS, read_parquet
 from facestats_dagster.resources import PathsResource
 
 
@@ -29,8 +29,7 @@ class ParquetUPathIOManager(dg.UPathIOManager):
         atomic_write_parquet(path, obj)
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pl.DataFrame:
-        with path.open("rb") as fh:
-            return pl.read_parquet(fh)
+        return read_parquet(path)
 
     def load_partitions(self, context: dg.InputContext) -> dict[str, pl.DataFrame]:
         paths = self._get_paths_for_partitions(context)

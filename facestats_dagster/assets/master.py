@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from facestats_core.layout import read_parquet
 from facestats_core.master import REQUIRED_COLUMNS, build_master, check_master
 from facestats_core.vocab import ATTRIBUTES
 from facestats_dagster.assets._metadata import count_values, counts_table
@@ -35,13 +36,11 @@ def master_metadata(
     (e.g. no ratings configured); the other stages are required inputs.
     """
     layout = paths.layout()
-    scores_path = layout.artifact("attractiveness_scores")
-    scores = None
-    if scores_path.exists():
-        with scores_path.open("rb") as fh:
-            scores = pl.read_parquet(fh)
-    else:
-        context.log.warning(f"No attractiveness scores at {scores_path}: attractiveness columns are null.")
+    scores = layout.read_artifact("attractiveness_scores")
+    if scores is None:
+        context.log.warning(
+            f"No attractiveness scores at {layout.artifact('attractiveness_scores')}: attractiveness columns are null."
+        )
     table, stats = build_master(
         _concat(raw_images),
         preprocessed=_concat(preprocessed_images),
@@ -82,10 +81,7 @@ def master_metadata(
     description="One row per image id (no duplicates, no nulls) and every required column present.",
 )
 def master_one_row_per_image(paths: PathsResource) -> dg.AssetCheckResult:
-    path = paths.layout().artifact("master_metadata")
-    with path.open("rb") as fh:
-        table = pl.read_parquet(fh)
-    report = check_master(table)
+    report = check_master(read_parquet(paths.layout().artifact("master_metadata")))
     passed = not report["missing_columns"] and not report["duplicated_ids"] and not report["null_ids"] and not (
         report["bad_sources"]
     )
