@@ -70,7 +70,12 @@ class RegressorIntegrityError(ValueError):
 
 @dataclass(frozen=True)
 class MLPConfig:
-    """Hyper-parameters of the attractiveness MLP and its training loop."""
+    """Hyper-parameters of the attractiveness MLP and its training loop.
+
+    ``test_fraction`` of the rows is held out and used only for the reported
+    metrics; ``val_fraction`` of the remaining rows decides early stopping; the
+    MLP is fitted on the rest.
+    """
 
     input_dim: int = 512
     hidden: tuple[int, ...] = (256, 64)
@@ -80,7 +85,8 @@ class MLPConfig:
     batch_size: int = 128
     max_epochs: int = 200
     patience: int = 15
-    val_fraction: float = 0.2
+    test_fraction: float = 0.2
+    val_fraction: float = 0.15
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -89,8 +95,10 @@ class MLPConfig:
             raise ValueError(f"input_dim and hidden sizes must be >= 1, got {self.input_dim}, {self.hidden}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not 0.0 < self.val_fraction < 1.0:
-            raise ValueError(f"val_fraction must be in (0, 1), got {self.val_fraction}")
+        for name in ("test_fraction", "val_fraction"):
+            value = getattr(self, name)
+            if not 0.0 < value < 1.0:
+                raise ValueError(f"{name} must be in (0, 1), got {value}")
         if self.lr <= 0 or self.weight_decay < 0:
             raise ValueError("lr must be > 0 and weight_decay >= 0")
         if self.batch_size < 1 or self.max_epochs < 1 or self.patience < 1:
@@ -119,7 +127,12 @@ class RegressionMetrics:
 
 @dataclass(frozen=True)
 class TrainMetrics:
-    """MLP vs. baselines on the same held-out split."""
+    """MLP vs. baselines on the same held-out test rows.
+
+    ``n_train`` rows fitted the MLP, ``n_val`` rows chose its early-stopping
+    epoch and ``n_test`` rows (seen by no model) gave the metrics. Ridge and the
+    mean were fitted on the ``n_train + n_val`` rows.
+    """
 
     mlp: RegressionMetrics
     mean_baseline: RegressionMetrics
@@ -127,6 +140,7 @@ class TrainMetrics:
     ridge_alpha: float
     n_train: int
     n_val: int
+    n_test: int
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe dict (NaN becomes ``None``)."""
@@ -134,6 +148,9 @@ class TrainMetrics:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrainMetrics:
+        """Inverse of :meth:`to_dict`. Files written before ``n_test`` existed measured on
+        the early-stopping rows, so there ``n_test`` is ``n_val``."""
+
         def reg(d: Mapping[str, Any]) -> RegressionMetrics:
             return RegressionMetrics(**{k: _none_to_nan(d[k]) for k in ("pearson_r", "mae", "rmse")})
 
@@ -144,7 +161,70 @@ class TrainMetrics:
             ridge_alpha=float(data["ridge_alpha"]),
             n_train=int(data["n_train"]),
             n_val=int(data["n_val"]),
+            n_test=int(data.get("n_test", data["n_val"])),
         )
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    """Mean and standard deviation of one metric over cross-validation folds."""
+
+    mean: float
+    std: float
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    """k-fold cross-validation of the MLP and both baselines (one :class:`TrainMetrics` per fold).
+
+    Every row is a test row in exactly one fold; within a fold the MLP, ridge and
+    the mean see only that fold's other rows (see :func:`cross_validate`).
+    """
+
+    folds: tuple[TrainMetrics, ...]
+    seed: int
+
+    def summary(self, model: str, metric: str) -> MetricSummary:
+        """Mean and sample std over folds of ``metric`` (``pearson_r``/``mae``/``rmse``) of ``model``
+        (``mlp``/``ridge``/``mean_baseline``); NaN folds are skipped."""
+        values = np.array([getattr(getattr(fold, model), metric) for fold in self.folds], dtype=np.float64)
+        values = values[np.isfinite(values)]
+        if values.size == 0:
+            return MetricSummary(float("nan"), float("nan"))
+        std = float(values.std(ddof=1)) if values.size > 1 else 0.0
+        return MetricSummary(float(values.mean()), std)
+
+    def mlp_minus_ridge_rmse(self) -> MetricSummary:
+        """Per-fold RMSE difference MLP − ridge: mean and its standard error (negative = MLP better)."""
+        diffs = np.array([fold.mlp.rmse - fold.ridge.rmse for fold in self.folds], dtype=np.float64)
+        se = float(diffs.std(ddof=1) / math.sqrt(diffs.size)) if diffs.size > 1 else float("nan")
+        return MetricSummary(float(diffs.mean()), se)
+
+    def mlp_wins(self, baseline: str) -> int:
+        """Number of folds where the MLP's RMSE is below ``baseline``'s."""
+        return sum(fold.mlp.rmse < getattr(fold, baseline).rmse for fold in self.folds)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe dict: per-fold metrics plus mean/std summaries per model and metric."""
+        summary = {
+            model: {metric: asdict(self.summary(model, metric)) for metric in ("pearson_r", "mae", "rmse")}
+            for model in ("mlp", "ridge", "mean_baseline")
+        }
+        return _nan_to_none(
+            {
+                "k": len(self.folds),
+                "seed": self.seed,
+                "summary": summary,
+                "mlp_minus_ridge_rmse": asdict(self.mlp_minus_ridge_rmse()),
+                "mlp_wins_vs_ridge": self.mlp_wins("ridge"),
+                "mlp_wins_vs_mean": self.mlp_wins("mean_baseline"),
+                "folds": [fold.to_dict() for fold in self.folds],
+            }
+        )
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CrossValidation:
+        return cls(folds=tuple(TrainMetrics.from_dict(f) for f in data["folds"]), seed=int(data["seed"]))
 
 
 def _nan_to_none(obj: Any) -> Any:
@@ -230,12 +310,35 @@ def data_hash(X: np.ndarray, y: np.ndarray) -> str:
 
 
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Seeded train/validation split; returns sorted ``(train_idx, val_idx)``."""
+    """Seeded two-way split of ``range(n)``; returns sorted ``(rest_idx, held_idx)``.
+
+    ``held`` has ``round(n * val_fraction)`` rows (at least 2); ``rest`` at least 2.
+    """
     n_val = max(2, int(round(n * val_fraction)))
     if n - n_val < 2:
         raise ValueError(f"need at least 2 training and 2 validation rows, got n={n}")
     perm = np.random.default_rng(seed).permutation(n)
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+
+def split_three(n: int, config: MLPConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Seeded ``(train_idx, val_idx, test_idx)``: ``test_fraction`` of the rows, then
+    ``val_fraction`` of the rest for early stopping; each part has at least 2 rows."""
+    if n < 6:
+        raise ValueError(f"need at least 6 rows (2 each to fit, stop early and test), got n={n}")
+    rest, test = split_indices(n, config.test_fraction, config.seed)
+    if len(rest) < 4:
+        raise ValueError(f"need at least 2 training and 2 validation rows besides the test rows, got n={n}")
+    inner_train, inner_val = split_indices(len(rest), config.val_fraction, config.seed + 1)
+    return rest[inner_train], rest[inner_val], test
+
+
+def kfold_indices(n: int, k: int, seed: int) -> list[np.ndarray]:
+    """A seeded partition of ``range(n)`` into ``k`` sorted folds of near-equal size."""
+    if k < 2 or n < 3 * k:
+        raise ValueError(f"{k}-fold cross-validation needs k >= 2 and at least {3 * k} rows, got n={n}")
+    perm = np.random.default_rng(seed).permutation(n)
+    return [np.sort(fold) for fold in np.array_split(perm, k)]
 
 
 # --------------------------------------------------------------------------- model
@@ -285,12 +388,14 @@ class TrainResult:
     target_std: float
     n_train: int
     n_val: int
+    n_test: int
     epochs_run: int
     best_epoch: int
     val_indices: np.ndarray
+    test_indices: np.ndarray
     metrics: TrainMetrics
     data_hash: str
-    train_seconds: float = field(default=0.0, compare=False)
+    train_seconds: float = field(default=0.0, compare=False)  # the MLP's training loop only
 
 
 def _validate_xy(X: np.ndarray, y: np.ndarray, config: MLPConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -305,97 +410,154 @@ def _validate_xy(X: np.ndarray, y: np.ndarray, config: MLPConfig) -> tuple[np.nd
     return x, t
 
 
+@dataclass(frozen=True, eq=False)
+class _Fit:
+    state_dict: dict[str, torch.Tensor]
+    target_mean: float
+    target_std: float
+    epochs_run: int
+    best_epoch: int
+    seconds: float
+
+
+def _fit_mlp(x: np.ndarray, t: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray, config: MLPConfig) -> _Fit:
+    """AdamW on ``train_idx`` with early stopping on ``val_idx`` (caller seeds torch)."""
+    import torch
+
+    started = time.perf_counter()
+    mean = float(t[train_idx].mean())
+    std = float(t[train_idx].std())
+    std = std if std > 1e-12 else 1.0
+    x_tr = torch.from_numpy(x[train_idx])
+    y_tr = torch.from_numpy(((t[train_idx] - mean) / std).astype(np.float32))
+    x_va = torch.from_numpy(x[val_idx])
+    y_va = torch.from_numpy(((t[val_idx] - mean) / std).astype(np.float32))
+    model = build_regressor(config)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    generator = torch.Generator().manual_seed(config.seed)
+    loss_fn = torch.nn.MSELoss()
+
+    best_loss = math.inf
+    best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    best_epoch = 0
+    epochs_run = 0
+    stale = 0
+    for epoch in range(1, config.max_epochs + 1):
+        epochs_run = epoch
+        model.train()
+        order = torch.randperm(len(y_tr), generator=generator)
+        for start in range(0, len(order), config.batch_size):
+            batch = order[start : start + config.batch_size]
+            optimiser.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x_tr[batch]).squeeze(1), y_tr[batch])
+            loss.backward()
+            optimiser.step()
+        model.eval()
+        with torch.no_grad():
+            val_loss = float(loss_fn(model(x_va).squeeze(1), y_va))
+        if val_loss < best_loss - 1e-7:
+            best_loss, best_epoch, stale = val_loss, epoch, 0
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+            if stale >= config.patience:
+                break
+    state = {k: v.contiguous() for k, v in best_state.items()}
+    return _Fit(state, mean, std, epochs_run, best_epoch, time.perf_counter() - started)
+
+
+def _predict_fit(fit: _Fit, config: MLPConfig, x: np.ndarray) -> np.ndarray:
+    import torch
+
+    module = _module_from_payload(fit.state_dict, config)
+    with torch.no_grad():
+        return module(torch.from_numpy(np.ascontiguousarray(x))).squeeze(1).double().numpy() * fit.target_std + fit.target_mean
+
+
+def _fit_and_score(
+    x: np.ndarray, t: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray, test_idx: np.ndarray, config: MLPConfig
+) -> tuple[_Fit, TrainMetrics]:
+    """Fit the MLP and both baselines without ``test_idx`` and score all three on it."""
+    from sklearn.linear_model import RidgeCV
+
+    fit = _fit_mlp(x, t, train_idx, val_idx, config)
+    seen = np.sort(np.concatenate([train_idx, val_idx]))
+    ridge = RidgeCV(alphas=_RIDGE_ALPHAS).fit(x[seen], t[seen])
+    y_test = t[test_idx]
+    metrics = TrainMetrics(
+        mlp=regression_metrics(y_test, _predict_fit(fit, config, x[test_idx])),
+        mean_baseline=regression_metrics(y_test, np.full_like(y_test, float(t[seen].mean()))),
+        ridge=regression_metrics(y_test, ridge.predict(x[test_idx])),
+        ridge_alpha=float(ridge.alpha_),
+        n_train=len(train_idx),
+        n_val=len(val_idx),
+        n_test=len(test_idx),
+    )
+    return fit, metrics
+
+
 def train_regressor(
     X: np.ndarray, y: np.ndarray, config: MLPConfig | None = None, *, num_threads: int | None = None
 ) -> TrainResult:
     """Train the MLP with early stopping and evaluate it against two baselines.
 
-    Targets are standardised with the training-split mean/std. Each epoch runs
+    Rows are split three ways (:func:`split_three`): the MLP is fitted on the
+    training rows, the validation rows choose its early-stopping epoch, and the
+    held-out test rows, which no model has seen, give every reported metric.
+    Targets are standardised with the training rows' mean/std. Each epoch runs
     AdamW over seeded shuffled mini-batches, then measures validation MSE; the
     best epoch's weights are restored when ``patience`` epochs pass without
-    improvement or at ``max_epochs``. Baselines on the same split: the training
-    mean, and Ridge on the embeddings with alpha chosen by ``RidgeCV``.
+    improvement or at ``max_epochs``. Baselines, fitted on training + validation
+    rows: their mean, and Ridge with alpha chosen by ``RidgeCV``.
 
     ``num_threads`` (optional) sets torch's intra-op threads for the run only.
     Global torch state (RNG, deterministic flag, threads) is restored afterwards.
     """
-    import torch
-    from sklearn.linear_model import RidgeCV
-
     config = config or MLPConfig(input_dim=int(np.shape(X)[1]))
     x, t = _validate_xy(X, y, config)
-    train_idx, val_idx = split_indices(len(t), config.val_fraction, config.seed)
-    mean = float(t[train_idx].mean())
-    std = float(t[train_idx].std())
-    std = std if std > 1e-12 else 1.0
-
-    started = time.perf_counter()
+    train_idx, val_idx, test_idx = split_three(len(t), config)
     with _deterministic_torch(config.seed, num_threads):
-        x_tr = torch.from_numpy(x[train_idx])
-        y_tr = torch.from_numpy(((t[train_idx] - mean) / std).astype(np.float32))
-        x_va = torch.from_numpy(x[val_idx])
-        y_va = torch.from_numpy(((t[val_idx] - mean) / std).astype(np.float32))
-        model = build_regressor(config)
-        optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-        generator = torch.Generator().manual_seed(config.seed)
-        loss_fn = torch.nn.MSELoss()
-
-        best_loss = math.inf
-        best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        best_epoch = 0
-        epochs_run = 0
-        stale = 0
-        for epoch in range(1, config.max_epochs + 1):
-            epochs_run = epoch
-            model.train()
-            order = torch.randperm(len(y_tr), generator=generator)
-            for start in range(0, len(order), config.batch_size):
-                batch = order[start : start + config.batch_size]
-                optimiser.zero_grad(set_to_none=True)
-                loss = loss_fn(model(x_tr[batch]).squeeze(1), y_tr[batch])
-                loss.backward()
-                optimiser.step()
-            model.eval()
-            with torch.no_grad():
-                val_loss = float(loss_fn(model(x_va).squeeze(1), y_va))
-            if val_loss < best_loss - 1e-7:
-                best_loss, best_epoch, stale = val_loss, epoch, 0
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-            else:
-                stale += 1
-                if stale >= config.patience:
-                    break
-        model.load_state_dict(best_state)
-        model.eval()
-        with torch.no_grad():
-            mlp_pred = model(x_va).squeeze(1).double().numpy() * std + mean
-    seconds = time.perf_counter() - started
-
-    ridge = RidgeCV(alphas=_RIDGE_ALPHAS).fit(x[train_idx], t[train_idx])
-    ridge_pred = ridge.predict(x[val_idx])
-    y_val = t[val_idx]
-    metrics = TrainMetrics(
-        mlp=regression_metrics(y_val, mlp_pred),
-        mean_baseline=regression_metrics(y_val, np.full_like(y_val, mean)),
-        ridge=regression_metrics(y_val, ridge_pred),
-        ridge_alpha=float(ridge.alpha_),
-        n_train=len(train_idx),
-        n_val=len(val_idx),
-    )
+        fit, metrics = _fit_and_score(x, t, train_idx, val_idx, test_idx, config)
     return TrainResult(
-        state_dict={k: v.contiguous() for k, v in best_state.items()},
+        state_dict=fit.state_dict,
         config=config,
-        target_mean=mean,
-        target_std=std,
+        target_mean=fit.target_mean,
+        target_std=fit.target_std,
         n_train=len(train_idx),
         n_val=len(val_idx),
-        epochs_run=epochs_run,
-        best_epoch=best_epoch,
+        n_test=len(test_idx),
+        epochs_run=fit.epochs_run,
+        best_epoch=fit.best_epoch,
         val_indices=val_idx,
+        test_indices=test_idx,
         metrics=metrics,
         data_hash=data_hash(x, t),
-        train_seconds=seconds,
+        train_seconds=fit.seconds,
     )
+
+
+def cross_validate(
+    X: np.ndarray, y: np.ndarray, config: MLPConfig | None = None, k: int = 5, *, num_threads: int | None = None
+) -> CrossValidation:
+    """k-fold cross-validation of the MLP, ridge and the mean (seeded by ``config.seed``).
+
+    Each fold is the test set once; of the other rows ``config.val_fraction``
+    choose the MLP's early-stopping epoch and the rest fit it, while ridge and
+    the mean are fitted on all of them. This is the protocol of SCUT-FBP5500's
+    published 5-fold results (there with fixed folds), so figures are comparable
+    in kind; it costs ``k`` trainings.
+    """
+    config = config or MLPConfig(input_dim=int(np.shape(X)[1]))
+    x, t = _validate_xy(X, y, config)
+    folds = kfold_indices(len(t), k, config.seed)
+    results: list[TrainMetrics] = []
+    with _deterministic_torch(config.seed, num_threads):
+        for i, test_idx in enumerate(folds):
+            rest = np.sort(np.concatenate([f for j, f in enumerate(folds) if j != i]))
+            inner_train, inner_val = split_indices(len(rest), config.val_fraction, config.seed + 1 + i)
+            _, metrics = _fit_and_score(x, t, rest[inner_train], rest[inner_val], test_idx, config)
+            results.append(metrics)
+    return CrossValidation(folds=tuple(results), seed=config.seed)
 
 
 # --------------------------------------------------------------------------- persistence
@@ -452,11 +614,16 @@ def _state_payload(result: TrainResult) -> dict[str, torch.Tensor]:
     return payload
 
 
-def save_regressor(result: TrainResult, model_root: Any, name: str = DEFAULT_NAME) -> RegressorPaths:
+def save_regressor(
+    result: TrainResult,
+    model_root: Any,
+    name: str = DEFAULT_NAME,
+    cross_validation: CrossValidation | None = None,
+) -> RegressorPaths:
     """Write ``<name>.pt`` (plain dict of tensors) then ``<name>.json``, atomically.
 
-    The JSON records the config, data hash, metrics and the sha256 of the ``.pt``
-    bytes. The weights are written first: if a run dies between the two writes,
+    The JSON records the config, data hash, metrics (and ``cross_validation``
+    when given) and the sha256 of the ``.pt`` bytes. The weights are written first: if a run dies between the two writes,
     the checksum no longer matches and :func:`load_regressor` refuses the pair
     instead of silently mixing old metadata with new weights.
     """
@@ -478,10 +645,13 @@ def save_regressor(result: TrainResult, model_root: Any, name: str = DEFAULT_NAM
         "target_std": result.target_std,
         "n_train": result.n_train,
         "n_val": result.n_val,
+        "n_test": result.n_test,
         "epochs_run": result.epochs_run,
         "best_epoch": result.best_epoch,
         "torch_version": torch.__version__,
     }
+    if cross_validation is not None:
+        metadata["cross_validation"] = cross_validation.to_dict()
     atomic_write_bytes(paths.weights, blob)
     atomic_write_json(paths.metadata, metadata)
     return paths
@@ -631,10 +801,63 @@ def metrics_markdown(metrics: TrainMetrics | Mapping[str, Any]) -> str:
         (f"Ridge (alpha={m.ridge_alpha:g})", m.ridge),
     ]
     lines = [
-        f"Held-out split: {m.n_val} validation / {m.n_train} training images.",
+        f"Held-out test split: {m.n_test} images, seen by no model "
+        f"({m.n_train} fitted the MLP, {m.n_val} chose its early-stopping epoch).",
         "",
         "| model | Pearson r | MAE | RMSE |",
         "|---|---:|---:|---:|",
     ]
     lines += [f"| {label} | {fmt(r.pearson_r)} | {fmt(r.mae)} | {fmt(r.rmse)} |" for label, r in rows]
     return "\n".join(lines) + "\n"
+
+
+def cross_validation_markdown(cv: CrossValidation | Mapping[str, Any]) -> str:
+    """Markdown table of k-fold mean ± sd per model, plus the MLP − ridge RMSE difference."""
+    c = cv if isinstance(cv, CrossValidation) else CrossValidation.from_dict(cv)
+
+    def fmt(s: MetricSummary) -> str:
+        return "n/a" if not math.isfinite(s.mean) else f"{s.mean:.4f} ± {s.std:.4f}"
+
+    k = len(c.folds)
+    lines = [
+        f"{k}-fold cross-validation (mean ± sd over folds, every image tested once):",
+        "",
+        "| model | Pearson r | MAE | RMSE |",
+        "|---|---:|---:|---:|",
+    ]
+    for label, model in (("MLP", "mlp"), ("Mean baseline", "mean_baseline"), ("Ridge", "ridge")):
+        lines.append(
+            f"| {label} | {fmt(c.summary(model, 'pearson_r'))} | {fmt(c.summary(model, 'mae'))} "
+            f"| {fmt(c.summary(model, 'rmse'))} |"
+        )
+    diff = c.mlp_minus_ridge_rmse()
+    lines += [
+        "",
+        f"MLP − ridge RMSE: {diff.mean:+.4f} (standard error {diff.std:.4f}); "
+        f"the MLP wins {c.mlp_wins('ridge')}/{k} folds against ridge, {c.mlp_wins('mean_baseline')}/{k} against the mean.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def regressor_summary(metadata: Mapping[str, Any]) -> str:
+    """One line comparing the MLP with ridge and the mean, from a saved regressor's JSON:
+    the k-fold means when cross-validation ran, else the held-out split."""
+
+    def fmt(value: Any) -> str:
+        return "n/a" if value is None or not math.isfinite(float(value)) else f"{float(value):.3f}"
+
+    cv = metadata.get("cross_validation")
+    if cv:
+        summary = cv["summary"]
+        k = cv["k"]
+        return (
+            f"{k}-fold CV RMSE: MLP {fmt(summary['mlp']['rmse']['mean'])} (r {fmt(summary['mlp']['pearson_r']['mean'])}), "
+            f"ridge {fmt(summary['ridge']['rmse']['mean'])} (r {fmt(summary['ridge']['pearson_r']['mean'])}), "
+            f"mean {fmt(summary['mean_baseline']['rmse']['mean'])}; MLP better than ridge in "
+            f"{cv['mlp_wins_vs_ridge']}/{k} folds"
+        )
+    m = TrainMetrics.from_dict(metadata["metrics"])
+    return (
+        f"held-out RMSE (n={m.n_test}): MLP {fmt(m.mlp.rmse)} (r {fmt(m.mlp.pearson_r)}), "
+        f"ridge {fmt(m.ridge.rmse)} (r {fmt(m.ridge.pearson_r)}), mean {fmt(m.mean_baseline.rmse)}"
+    )

@@ -250,15 +250,38 @@ def _attractiveness_section(
             m = metrics.get(model)
             if isinstance(m, Mapping):
                 rows.append([_esc(model), _num(m.get("pearson_r")), _num(m.get("mae")), _num(m.get("rmse"))])
+        n_test = metrics.get("n_test", metrics.get("n_val", regressor.get("n_val")))
         parts.append(
-            f"<h3>Regressor (held-out: n_train = {_num(metrics.get('n_train', regressor.get('n_train')))}, "
-            f"n_val = {_num(metrics.get('n_val', regressor.get('n_val')))})</h3>"
+            f"<h3>Regressor (held-out test: n = {_num(n_test)}; "
+            f"fitted on {_num(metrics.get('n_train', regressor.get('n_train')))}, "
+            f"early stopping on {_num(metrics.get('n_val', regressor.get('n_val')))})</h3>"
             + (
                 _table(["model", "Pearson r", "MAE", "RMSE"], rows)
                 if rows
                 else _note("The regressor json has no metrics.")
             )
         )
+        cv = regressor.get("cross_validation")
+        if isinstance(cv, Mapping) and isinstance(cv.get("summary"), Mapping):
+            cv_rows = []
+            for model in ("mlp", "ridge", "mean_baseline"):
+                m = cv["summary"].get(model) or {}
+                cv_rows.append(
+                    [_esc(model)]
+                    + [f"{_num((m.get(k) or {}).get('mean'))} ± {_num((m.get(k) or {}).get('std'))}"
+                       for k in ("pearson_r", "mae", "rmse")]
+                )
+            diff = cv.get("mlp_minus_ridge_rmse") or {}
+            parts.append(
+                f"<h3>{_num(cv.get('k'))}-fold cross-validation (mean ± sd over folds)</h3>"
+                + _table(["model", "Pearson r", "MAE", "RMSE"], cv_rows)
+                + "<p>"
+                + _esc(
+                    f"MLP − ridge RMSE {_num(diff.get('mean'))} (standard error {_num(diff.get('std'))}); "
+                    f"the MLP beats ridge in {_num(cv.get('mlp_wins_vs_ridge'))} of {_num(cv.get('k'))} folds."
+                )
+                + "</p>"
+            )
     else:
         parts.append(
             _note(

@@ -161,17 +161,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
     code = run_commands(materialize_commands(dagster), env)
     if code:
         return code
-    print_summary(data_root)
+    print_summary(data_root, model_root)
     return 0
 
 
-def print_summary(data_root: Path) -> None:
-    """Where the outputs are, with their row counts."""
+def print_summary(data_root: Path, model_root: Path) -> None:
+    """Where the outputs are, with their row counts, and how the attractiveness MLP compares."""
+    import json
+
     import polars as pl
 
+    from facestats_core.attractiveness import regressor_paths, regressor_summary
     from facestats_core.layout import Layout
 
-    layout = Layout.from_roots(data_root, "models")
+    layout = Layout.from_roots(data_root, model_root)
     raw = layout.read_partitions("raw_images")
     pre = layout.read_partitions("preprocessed_images")
     embeddings = layout.read_artifact("embeddings_clip")
@@ -186,6 +189,9 @@ def print_summary(data_root: Path) -> None:
     print(f"  preprocess manifest {layout.artifact_dir('preprocessed_images')}/")
     print(f"  embeddings         {layout.artifact('embeddings_clip')}  ({embeddings.height} rows,"
           f" model {embeddings['model_id'][0] if embeddings.height else '-'})")
+    regressor_json = regressor_paths(layout.model_root).metadata
+    if regressor_json.exists():
+        print(f"  attractiveness     {regressor_summary(json.loads(regressor_json.read_text()))}")
     master = layout.read_artifact("master_metadata", columns=["image_id"])
     if master is not None:
         print(f"  master table       {layout.artifact('master_metadata')}  ({master.height} rows)")

@@ -119,6 +119,8 @@ class AnalysisResource(dg.ConfigurableResource):
     mlp_dropout: float = 0.2
     mlp_max_epochs: int = 200
     mlp_patience: int = 15
+    # k of the k-fold cross-validation reported next to the held-out split (0 or 1: off)
+    attractiveness_cv_folds: int = 5
 
     def accuracy_floors(self) -> dict[str, float]:
         return {
@@ -229,7 +231,9 @@ def from_env() -> dict[str, dg.ConfigurableResource]:
             ratings=os.environ.get("FACESTATS_RATINGS", "labels/scut_ratings.csv"),
             manual_ratings=os.environ.get("FACESTATS_MANUAL_RATINGS", ""),
         ),
-        "analysis": AnalysisResource(seed=int(_env("FACESTATS_SEED", "0"))),
+        "analysis": AnalysisResource(
+            seed=int(_env("FACESTATS_SEED", "0")), attractiveness_cv_folds=int(_env("FACESTATS_CV_FOLDS", "5"))
+        ),
         "composites": CompositesResource(
             specs_file=_env("FACESTATS_COMPOSITES_CONFIG", "config/composites.yaml"),
             min_faces=int(_env("FACESTATS_MIN_FACES", "10")),

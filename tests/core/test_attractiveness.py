@@ -19,15 +19,20 @@ from facestats_core.attractiveness import (  # noqa: E402
     TrainResult,
     assemble_training_data,
     build_regressor,
+    cross_validate,
+    cross_validation_markdown,
     data_hash,
+    kfold_indices,
     decile_of,
     load_regressor,
     metrics_markdown,
     percentile_against,
     predict_scores,
     regressor_from_result,
+    regressor_summary,
     save_regressor,
     score_table,
+    split_three,
     train_regressor,
 )
 
@@ -59,6 +64,8 @@ def test_build_regressor_shape() -> None:
 def test_config_validation() -> None:
     with pytest.raises(ValueError, match="val_fraction"):
         MLPConfig(val_fraction=1.0)
+    with pytest.raises(ValueError, match="test_fraction"):
+        MLPConfig(test_fraction=0.0)
     assert MLPConfig.from_dict({"hidden": [4, 2], "input_dim": 3}).hidden == (4, 2)
 
 
@@ -67,8 +74,9 @@ def test_recovers_planted_signal_and_beats_baseline() -> None:
     config = MLPConfig(input_dim=32, hidden=(64, 16), max_epochs=60, patience=10, batch_size=64)
     result = train_regressor(X, y, config)
     m = result.metrics
-    assert (result.n_train, result.n_val) == (640, 160)
-    assert len(result.val_indices) == 160 and len(set(result.val_indices.tolist())) == 160
+    assert (result.n_train, result.n_val, result.n_test) == (544, 96, 160)
+    assert (m.n_train, m.n_val, m.n_test) == (544, 96, 160)
+    assert len(result.test_indices) == 160 and len(set(result.test_indices.tolist())) == 160
     assert m.mlp.pearson_r > 0.85
     assert m.mlp.rmse < 0.8 * m.mean_baseline.rmse
     assert m.mlp.mae < m.mean_baseline.mae
@@ -76,6 +84,65 @@ def test_recovers_planted_signal_and_beats_baseline() -> None:
     assert m.ridge.pearson_r > 0.9  # linear target: ridge is a strong baseline
     assert 1 <= result.best_epoch <= result.epochs_run <= 60
     assert abs(result.target_mean - 3.0) < 0.2
+
+
+def test_three_way_split_is_a_partition() -> None:
+    train, val, test = split_three(100, MLPConfig(test_fraction=0.2, val_fraction=0.25, seed=3))
+    assert (len(train), len(val), len(test)) == (60, 20, 20)
+    assert sorted(np.concatenate([train, val, test]).tolist()) == list(range(100))
+    for part in (train, val, test):
+        assert np.array_equal(part, np.sort(part))
+    assert len(split_three(6, MLPConfig())[2]) == 2
+
+
+def test_test_rows_are_unseen_by_every_model() -> None:
+    """Changing only the targets of the held-out test rows must not change the fitted MLP,
+    the ridge alpha or the epoch chosen: no model may see or select on them."""
+    X, y = _planted(200, 8, seed=2)
+    result = train_regressor(X, y, SMALL)
+    y2 = y.copy()
+    y2[result.test_indices] += np.random.default_rng(9).normal(0, 3, len(result.test_indices))
+    again = train_regressor(X, y2, SMALL)
+    assert all(torch.equal(result.state_dict[k], again.state_dict[k]) for k in result.state_dict)
+    assert (again.best_epoch, again.metrics.ridge_alpha) == (result.best_epoch, result.metrics.ridge_alpha)
+    assert again.metrics.mlp.rmse != result.metrics.mlp.rmse  # ...while the metrics use them
+    # The early-stopping rows, in contrast, do steer training.
+    y3 = y.copy()
+    y3[result.val_indices] = 3.0 + np.random.default_rng(9).normal(0, 3, len(result.val_indices))
+    moved = train_regressor(X, y3, replace(SMALL, max_epochs=30, patience=30))
+    assert not all(torch.equal(result.state_dict[k], moved.state_dict[k]) for k in result.state_dict)
+
+
+def test_kfold_indices_partition_and_validation() -> None:
+    folds = kfold_indices(23, 5, seed=0)
+    assert [len(f) for f in folds] == [5, 5, 5, 4, 4]
+    assert sorted(np.concatenate(folds).tolist()) == list(range(23))
+    assert all(np.array_equal(a, b) for a, b in zip(folds, kfold_indices(23, 5, seed=0), strict=True))
+    with pytest.raises(ValueError, match="5-fold"):
+        kfold_indices(14, 5, seed=0)
+    with pytest.raises(ValueError, match="k >= 2"):
+        kfold_indices(100, 1, seed=0)
+
+
+def test_cross_validation_tests_every_row_once_and_finds_the_signal() -> None:
+    X, y = _planted(300, 8, seed=5)
+    config = MLPConfig(input_dim=8, hidden=(32,), max_epochs=60, patience=10, batch_size=32)
+    cv = cross_validate(X, y, config, k=5)
+    assert len(cv.folds) == 5
+    assert sum(f.n_test for f in cv.folds) == 300
+    assert all(f.n_train + f.n_val + f.n_test == 300 for f in cv.folds)
+    assert cv.summary("mlp", "pearson_r").mean > 0.85
+    assert cv.mlp_wins("mean_baseline") == 5
+    rmse = [f.mlp.rmse for f in cv.folds]
+    assert cv.summary("mlp", "rmse").mean == pytest.approx(np.mean(rmse))
+    assert cv.summary("mlp", "rmse").std == pytest.approx(np.std(rmse, ddof=1))
+    diffs = [f.mlp.rmse - f.ridge.rmse for f in cv.folds]
+    assert cv.mlp_minus_ridge_rmse().mean == pytest.approx(np.mean(diffs))
+    assert math.isnan(cv.summary("mean_baseline", "pearson_r").mean)  # constant predictions
+    again = cross_validate(X, y, config, k=5)
+    assert json.dumps(again.to_dict()) == json.dumps(cv.to_dict())  # deterministic
+    text = cross_validation_markdown(json.loads(json.dumps(cv.to_dict())))
+    assert "5-fold" in text and "| MLP |" in text and f"{cv.mlp_wins('ridge')}/5 folds" in text
 
 
 def test_early_stopping_stops_before_max_epochs() -> None:
@@ -92,10 +159,10 @@ def test_deterministic_same_seed_and_differs_by_seed(small_result: TrainResult) 
     again = train_regressor(X, y, SMALL)
     assert small_result.state_dict.keys() == again.state_dict.keys()
     assert all(torch.equal(small_result.state_dict[k], again.state_dict[k]) for k in again.state_dict)
-    assert np.array_equal(small_result.val_indices, again.val_indices)
+    assert np.array_equal(small_result.test_indices, again.test_indices)
     other = train_regressor(X, y, replace(SMALL, seed=1))
     assert not all(torch.equal(small_result.state_dict[k], other.state_dict[k]) for k in other.state_dict)
-    assert not np.array_equal(small_result.val_indices, other.val_indices)
+    assert not np.array_equal(small_result.test_indices, other.test_indices)
 
 
 def test_global_torch_state_restored() -> None:
@@ -115,8 +182,8 @@ def test_input_validation() -> None:
     y_bad[0] = np.nan
     with pytest.raises(ValueError, match="finite"):
         train_regressor(X, y_bad, SMALL)
-    with pytest.raises(ValueError, match="at least 2"):
-        train_regressor(X[:3], y[:3], SMALL)
+    with pytest.raises(ValueError, match="at least 6"):
+        train_regressor(X[:5], y[:5], SMALL)
 
 
 def test_data_hash_sensitive_to_data() -> None:
@@ -148,6 +215,7 @@ def test_save_load_round_trip_weights_only(tmp_path: Path, small_result: TrainRe
     assert meta["data_hash"] == small_result.data_hash
     assert meta["config"]["hidden"] == [16]
     assert meta["metrics"]["mean_baseline"]["pearson_r"] is None  # NaN is stored as null
+    assert meta["n_test"] == small_result.n_test == 32 and "cross_validation" not in meta
     loaded = load_regressor(tmp_path)
     X, _ = _planted(50, 8, seed=9)
     in_memory = predict_scores(regressor_from_result(small_result), X)
@@ -157,6 +225,30 @@ def test_save_load_round_trip_weights_only(tmp_path: Path, small_result: TrainRe
     # batching changes float summation order only, not the result beyond rounding
     assert np.allclose(predict_scores(loaded, X, batch_size=7), from_disk, rtol=0, atol=1e-6)
     assert abs(float(np.mean(from_disk)) - 3.0) < 1.0  # rating scale, not standardised
+
+
+def test_cross_validation_saved_with_the_model(tmp_path: Path, small_result: TrainResult) -> None:
+    X, y = _planted(160, 8, seed=1)
+    cv = cross_validate(X, y, SMALL, k=4)
+    paths = save_regressor(small_result, tmp_path, cross_validation=cv)
+    meta = json.loads(paths.metadata.read_text())
+    assert meta["cross_validation"]["k"] == 4 and len(meta["cross_validation"]["folds"]) == 4
+    assert meta["cross_validation"]["summary"]["mlp"]["rmse"]["mean"] == pytest.approx(cv.summary("mlp", "rmse").mean)
+    assert load_regressor(tmp_path).metadata["cross_validation"]["mlp_wins_vs_ridge"] == cv.mlp_wins("ridge")
+
+
+def test_regressor_summary_prefers_cross_validation(tmp_path: Path, small_result: TrainResult) -> None:
+    meta = json.loads(save_regressor(small_result, tmp_path).metadata.read_text())
+    m = small_result.metrics
+    line = regressor_summary(meta)
+    assert line.startswith(f"held-out RMSE (n={m.n_test}): MLP {m.mlp.rmse:.3f}")
+    assert f"ridge {m.ridge.rmse:.3f}" in line and f"mean {m.mean_baseline.rmse:.3f}" in line
+    X, y = _planted(160, 8, seed=1)
+    cv = cross_validate(X, y, SMALL, k=4)
+    meta = json.loads(save_regressor(small_result, tmp_path, cross_validation=cv).metadata.read_text())
+    line = regressor_summary(meta)
+    assert line.startswith(f"4-fold CV RMSE: MLP {cv.summary('mlp', 'rmse').mean:.3f}")
+    assert line.endswith(f"MLP better than ridge in {cv.mlp_wins('ridge')}/4 folds")
 
 
 def test_tampered_weights_refused(tmp_path: Path, small_result: TrainResult) -> None:

@@ -132,6 +132,32 @@ def test_report_has_every_section_with_charts_and_escapes_text() -> None:
     assert "(none)" in gender_table
 
 
+def test_regressor_split_sizes_and_cross_validation_table() -> None:
+    regressor = {
+        "metrics": {**REGRESSOR["metrics"], "n_train": 34, "n_val": 6, "n_test": 10},
+        "cross_validation": {
+            "k": 5,
+            "summary": {
+                "mlp": {"pearson_r": {"mean": 0.41, "std": 0.05}, "mae": {"mean": 0.5, "std": 0.01},
+                        "rmse": {"mean": 0.612, "std": 0.02}},
+                "ridge": {"pearson_r": {"mean": 0.43, "std": 0.04}, "mae": {"mean": 0.49, "std": 0.01},
+                          "rmse": {"mean": 0.605, "std": 0.02}},
+                "mean_baseline": {"pearson_r": {"mean": None, "std": None}, "mae": {"mean": 0.7, "std": 0.03},
+                                  "rmse": {"mean": 0.8, "std": 0.04}},
+            },
+            "mlp_minus_ridge_rmse": {"mean": 0.007, "std": 0.003},
+            "mlp_wins_vs_ridge": 1,
+        },
+    }
+    page = build_report(master(), {"metrics": METRICS}, regressor, []).html
+    assert "held-out test: n = 10; fitted on 34, early stopping on 6" in page
+    cv = re.search(r"<h3>5-fold cross-validation.*?</p>", page, re.DOTALL).group(0)  # type: ignore[union-attr]
+    assert "0.612 ± 0.020" in cv and "0.605 ± 0.020" in cv and "beats ridge in 1 of 5 folds" in cv
+    # files written before n_test existed scored on n_val rows
+    old = build_report(master(), {"metrics": METRICS}, REGRESSOR, []).html
+    assert "held-out test: n = 10; fitted on 40" in old and "cross-validation" not in old
+
+
 def test_missing_inputs_leave_a_note_in_their_section() -> None:
     frame = master(scores=False).drop("cluster")
     report = build_report(frame, None, None, [])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -126,11 +127,21 @@ def test_attractiveness_stage_and_baseline_check(demo_root, tiny_clip_dir) -> No
     assert scores.height == 72
     assert scores["attractiveness_decile"].min() == 1 and scores["attractiveness_decile"].max() == 10
     meta = result.asset_materializations_for_node("attractiveness_regressor")[0].metadata
-    assert meta["n_train"].value + meta["n_val"].value == 72
+    assert meta["n_train"].value + meta["n_val"].value + meta["n_test"].value == 72
+    assert "5-fold cross-validation" in meta["cross_validation"].value
+    saved = json.loads((demo_root.parent / "models" / "attractiveness_regressor.json").read_text())
+    assert sum(fold["n_test"] for fold in saved["cross_validation"]["folds"]) == 72
+    assert meta["cv_ridge_rmse"].value == round(saved["cross_validation"]["summary"]["ridge"]["rmse"]["mean"], 4)
     assert (demo_root.parent / "models" / "attractiveness_regressor.pt").exists()
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
-    assert set(checks) == {"regressor_beats_mean_baseline", "scores_cover_embeddings"}
+    assert set(checks) == {"regressor_beats_mean_baseline", "regressor_beats_ridge", "scores_cover_embeddings"}
     assert checks["regressor_beats_mean_baseline"].metadata["mlp_rmse"].value > 0
+    vs_ridge = checks["regressor_beats_ridge"]
+    assert vs_ridge.severity == dg.AssetCheckSeverity.WARN
+    assert vs_ridge.metadata["protocol"].value == "5-fold CV"
+    mlp_rmse, ridge_rmse = vs_ridge.metadata["mlp_rmse"].value, vs_ridge.metadata["ridge_rmse"].value
+    if mlp_rmse != ridge_rmse:  # the metadata is rounded to 4 places
+        assert vs_ridge.passed == (mlp_rmse < ridge_rmse)
     assert checks["scores_cover_embeddings"].passed  # facestats_dagster.checks
 
 

@@ -49,6 +49,7 @@ def test_facestats_demo_runs_the_documented_dagster_commands(tmp_path, tiny_clip
     assert "$ dagster asset materialize -m facestats_dagster.definitions --select raw_images," in out
     assert "--partition-range 00...01" in out
     assert "FaceStats demo finished" in out
+    assert "  attractiveness     5-fold CV RMSE: MLP " in out  # read from tmp_path/models, not ./models
     assert "composites build" in out
 
     layout = Layout.from_roots(tmp_path / "data", tmp_path / "models")
