@@ -466,14 +466,6 @@ def _fit_mlp(x: np.ndarray, t: np.ndarray, train_idx: np.ndarray, val_idx: np.nd
     return _Fit(state, mean, std, epochs_run, best_epoch, time.perf_counter() - started)
 
 
-def _predict_fit(fit: _Fit, config: MLPConfig, x: np.ndarray) -> np.ndarray:
-    import torch
-
-    module = _module_from_payload(fit.state_dict, config)
-    with torch.no_grad():
-        return module(torch.from_numpy(np.ascontiguousarray(x))).squeeze(1).double().numpy() * fit.target_std + fit.target_mean
-
-
 def _fit_and_score(
     x: np.ndarray, t: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray, test_idx: np.ndarray, config: MLPConfig
 ) -> tuple[_Fit, TrainMetrics]:
@@ -481,11 +473,12 @@ def _fit_and_score(
     from sklearn.linear_model import RidgeCV
 
     fit = _fit_mlp(x, t, train_idx, val_idx, config)
+    mlp = _loaded(fit.state_dict, config, fit.target_mean, fit.target_std)
     seen = np.sort(np.concatenate([train_idx, val_idx]))
     ridge = RidgeCV(alphas=_RIDGE_ALPHAS).fit(x[seen], t[seen])
     y_test = t[test_idx]
     metrics = TrainMetrics(
-        mlp=regression_metrics(y_test, _predict_fit(fit, config, x[test_idx])),
+        mlp=regression_metrics(y_test, predict_scores(mlp, x[test_idx])),
         mean_baseline=regression_metrics(y_test, np.full_like(y_test, float(t[seen].mean()))),
         ridge=regression_metrics(y_test, ridge.predict(x[test_idx])),
         ridge_alpha=float(ridge.alpha_),
@@ -623,8 +616,8 @@ def save_regressor(
     """Write ``<name>.pt`` (plain dict of tensors) then ``<name>.json``, atomically.
 
     The JSON records the config, data hash, metrics (and ``cross_validation``
-    when given) and the sha256 of the ``.pt`` bytes. The weights are written first: if a run dies between the two writes,
-    the checksum no longer matches and :func:`load_regressor` refuses the pair
+    when given) and the sha256 of the ``.pt`` bytes. The weights are written
+    first: if a run dies between the two writes, the checksum no longer matches and :func:`load_regressor` refuses the pair
     instead of silently mixing old metadata with new weights.
     """
     import torch
@@ -702,14 +695,24 @@ def load_regressor(model_root: Any, name: str = DEFAULT_NAME) -> LoadedRegressor
     )
 
 
+def _loaded(
+    state_dict: Mapping[str, Any], config: MLPConfig, target_mean: float, target_std: float,
+    metadata: dict[str, Any] | None = None,
+) -> LoadedRegressor:
+    return LoadedRegressor(
+        module=_module_from_payload(state_dict, config),
+        config=config,
+        target_mean=target_mean,
+        target_std=target_std,
+        metadata=metadata or {},
+    )
+
+
 def regressor_from_result(result: TrainResult) -> LoadedRegressor:
     """In-memory :class:`LoadedRegressor` from a training result (no disk I/O)."""
-    return LoadedRegressor(
-        module=_module_from_payload(result.state_dict, result.config),
-        config=result.config,
-        target_mean=result.target_mean,
-        target_std=result.target_std,
-        metadata={"data_hash": result.data_hash, "metrics": result.metrics.to_dict()},
+    return _loaded(
+        result.state_dict, result.config, result.target_mean, result.target_std,
+        {"data_hash": result.data_hash, "metrics": result.metrics.to_dict()},
     )
 
 
@@ -846,15 +849,15 @@ def regressor_summary(metadata: Mapping[str, Any]) -> str:
     def fmt(value: Any) -> str:
         return "n/a" if value is None or not math.isfinite(float(value)) else f"{float(value):.3f}"
 
-    cv = metadata.get("cross_validation")
-    if cv:
-        summary = cv["summary"]
-        k = cv["k"]
+    if metadata.get("cross_validation"):
+        cv = CrossValidation.from_dict(metadata["cross_validation"])
+        k = len(cv.folds)
         return (
-            f"{k}-fold CV RMSE: MLP {fmt(summary['mlp']['rmse']['mean'])} (r {fmt(summary['mlp']['pearson_r']['mean'])}), "
-            f"ridge {fmt(summary['ridge']['rmse']['mean'])} (r {fmt(summary['ridge']['pearson_r']['mean'])}), "
-            f"mean {fmt(summary['mean_baseline']['rmse']['mean'])}; MLP better than ridge in "
-            f"{cv['mlp_wins_vs_ridge']}/{k} folds"
+            f"{k}-fold CV RMSE: MLP {fmt(cv.summary('mlp', 'rmse').mean)} "
+            f"(r {fmt(cv.summary('mlp', 'pearson_r').mean)}), "
+            f"ridge {fmt(cv.summary('ridge', 'rmse').mean)} (r {fmt(cv.summary('ridge', 'pearson_r').mean)}), "
+            f"mean {fmt(cv.summary('mean_baseline', 'rmse').mean)}; MLP better than ridge in "
+            f"{cv.mlp_wins('ridge')}/{k} folds"
         )
     m = TrainMetrics.from_dict(metadata["metrics"])
     return (

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import base64
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import dagster as dg
 
@@ -20,6 +21,25 @@ def counts_table(counts: Counter[str] | dict[str, int], key: str = "reason") -> 
 
 def count_values(values: Iterable[str | None]) -> Counter[str]:
     return Counter(value for value in values if value)
+
+
+def log_issues(
+    context: dg.AssetExecutionContext,
+    source: str,
+    issues: Sequence[Any],
+    counts: Mapping[str, int],
+    what: str = "issues",
+    shown: int = 10,
+) -> None:
+    """Warn once with the per-kind ``counts``, then the first ``shown`` issues (objects with
+    ``row``, ``file``, ``kind`` and ``message``), then how many were not shown."""
+    if not issues:
+        return
+    context.log.warning(f"{source}: {len(issues)} {what} {dict(counts)}")
+    for issue in issues[:shown]:
+        context.log.warning(f"{source} row {issue.row} ({issue.file}): {issue.kind}: {issue.message}")
+    if len(issues) > shown:
+        context.log.warning(f"{source}: … and {len(issues) - shown} more")
 
 
 def image_markdown(jpeg: bytes | None, alt: str = "preview") -> dg.MetadataValue:

@@ -8,6 +8,7 @@ import polars as pl
 
 from facestats_core.attractiveness import (
     DEFAULT_NAME,
+    CrossValidation,
     MLPConfig,
     RegressorIntegrityError,
     assemble_training_data,
@@ -23,7 +24,7 @@ from facestats_core.attractiveness import (
     train_regressor,
 )
 from facestats_core.ratings import RatingIssue, match_ratings_to_images, merge_ratings, read_ratings
-from facestats_dagster.assets._metadata import count_values, counts_table
+from facestats_dagster.assets._metadata import count_values, counts_table, log_issues
 from facestats_dagster.resources import AnalysisResource, LabelsResource, PathsResource
 
 
@@ -32,8 +33,7 @@ def _read_ratings(context: dg.AssetExecutionContext, source: Any) -> tuple[pl.Da
         read = read_ratings(source)
     except (FileNotFoundError, ValueError) as exc:
         raise dg.Failure(f"Cannot read ratings {source}: {exc}") from exc
-    for issue in read.issues[:10]:
-        context.log.warning(f"{source} row {issue.row} ({issue.file}): {issue.kind}: {issue.message}")
+    log_issues(context, str(source), read.issues, count_values(i.kind for i in read.issues), what="rating issues")
     return read.ratings, list(read.issues)
 
 
@@ -143,11 +143,12 @@ def regressor_beats_mean_baseline(paths: PathsResource) -> dg.AssetCheckResult:
 )
 def regressor_beats_ridge(paths: PathsResource) -> dg.AssetCheckResult:
     saved = _regressor_metadata(paths)
-    cv = saved.get("cross_validation")
-    if cv:
-        mlp, ridge = cv["summary"]["mlp"]["rmse"]["mean"], cv["summary"]["ridge"]["rmse"]["mean"]
-        extra = {"protocol": f"{cv['k']}-fold CV", "mlp_wins_folds": f"{cv['mlp_wins_vs_ridge']}/{cv['k']}",
-                 "difference_standard_error": round(cv["mlp_minus_ridge_rmse"]["std"], 4)}
+    if saved.get("cross_validation"):
+        cv = CrossValidation.from_dict(saved["cross_validation"])
+        k = len(cv.folds)
+        mlp, ridge = cv.summary("mlp", "rmse").mean, cv.summary("ridge", "rmse").mean
+        extra = {"protocol": f"{k}-fold CV", "mlp_wins_folds": f"{cv.mlp_wins('ridge')}/{k}",
+                 "difference_standard_error": round(cv.mlp_minus_ridge_rmse().std, 4)}
     else:
         mlp, ridge = saved["metrics"]["mlp"]["rmse"], saved["metrics"]["ridge"]["rmse"]
         extra = {"protocol": "held-out split"}

@@ -28,20 +28,14 @@ from facestats_core.labels import (
     summarize_issues,
 )
 from facestats_core.vocab import ATTRIBUTES
-from facestats_dagster.assets._metadata import count_values, counts_table
+from facestats_dagster.assets._metadata import count_values, counts_table, log_issues
 from facestats_dagster.resources import AnalysisResource, LabelsResource, PathsResource
 
 CLASSIFIERS_NAME = "attribute_classifiers"
 
 
-def _log_issues(context: dg.AssetExecutionContext, source: str, issues: list[LabelIssue], shown: int = 10) -> None:
-    if not issues:
-        return
-    context.log.warning(f"{source}: {len(issues)} label issues {summarize_issues(issues)}")
-    for issue in issues[:shown]:
-        context.log.warning(f"{source} row {issue.row} ({issue.file}): {issue.kind}: {issue.message}")
-    if len(issues) > shown:
-        context.log.warning(f"{source}: … and {len(issues) - shown} more")
+def _log_issues(context: dg.AssetExecutionContext, source: str, issues: list[LabelIssue]) -> None:
+    log_issues(context, source, issues, summarize_issues(issues), what="label issues")
 
 
 @dg.asset(group_name="attributes", kinds={"scikitlearn"})
