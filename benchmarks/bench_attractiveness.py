@@ -34,9 +34,9 @@ def make_data(n: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def load_data(data_root: Path, ratings: str) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings and matched ratings of a materialized data root."""
-    from facestats_core.attractiveness import assemble_training_data
-    from facestats_core.layout import Layout
-    from facestats_core.ratings import match_ratings_to_images, read_ratings
+    from facestats_core.models.attractiveness import assemble_training_data
+    from facestats_core.io.layout import Layout
+    from facestats_core.labels.ratings import match_ratings_to_images, read_ratings
 
     layout = Layout.from_roots(data_root, data_root.parent / "models")
     embeddings = layout.read_artifact("embeddings_clip")
@@ -59,7 +59,7 @@ def main() -> None:
 
     import torch
 
-    from facestats_core.attractiveness import (
+    from facestats_core.models.attractiveness import (
         MLPConfig,
         cross_validate,
         cross_validation_markdown,

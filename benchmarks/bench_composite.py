@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facestats_core.alignment import AlignmentConfig, DlibDetector, align_face, read_landmarks_csv
-from facestats_core.composite import average_images, composite_sharpness, contact_sheet, to_uint8
-from facestats_core.demo_data import DemoSpec, generate_demo_dataset
+from facestats_core.faces.alignment import AlignmentConfig, DlibDetector, align_face, read_landmarks_csv
+from facestats_core.composites.average import average_images, composite_sharpness, contact_sheet, to_uint8
+from facestats_demo.faces import DemoSpec, generate_demo_dataset
 
 
 def _bench_composites(root: Path, size: int, counts: list[int], out: Path | None) -> None:

@@ -48,7 +48,7 @@ def matmul_gflops(precision: str, tokens: int = 3200, width: int = 768, hidden: 
 def write_jpegs(folder: Path, n: int, size: int = 256) -> list[Path]:
     """N distinct face-like JPEGs at the preprocessed size (the demo generator when available)."""
     try:
-        from facestats_core.demo_data import DemoSpec, generate_demo_dataset
+        from facestats_demo.faces import DemoSpec, generate_demo_dataset
 
         dataset = generate_demo_dataset(folder, DemoSpec(n_images=n, size=size, seed=0))
         return sorted(Path(dataset.images_dir).glob("*.jpg"))
@@ -93,7 +93,7 @@ def end_to_end(
     model_dir: Path, paths: list[Path], precision: str, batch_size: int, compile: bool
 ) -> tuple[float, float, np.ndarray]:
     """(images/s end to end, share of time in the model, embeddings) for FaceStats' path."""
-    from facestats_core.embedding import ClipConfig, embed_paths, load_clip
+    from facestats_core.embedding.clip import ClipConfig, embed_paths, load_clip
 
     config = ClipConfig(model=str(model_dir), precision=precision, compile=compile)  # type: ignore[arg-type]
     clip = load_clip(config)
@@ -117,7 +117,7 @@ def main() -> None:
 
     import torch
 
-    from facestats_core.clip_models import build_random_clip, vit_b32_flops_per_image
+    from facestats_demo.random_clip import build_random_clip, vit_b32_flops_per_image
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -1,8 +1,5 @@
-"""FaceStats core: pure, Dagster-free functions for face-dataset analytics.
+"""Pure Python core of FaceStats, organised by pipeline stage (no Dagster here).
 
-Every module here takes data and paths and returns data. Heavy libraries
-(torch, transformers) are imported inside the functions that need them so that
-importing this package is cheap.
+Stages in pipeline order: images -> faces -> embedding -> labels -> models -> analysis -> composites -> report;
+``io`` holds the storage helpers every stage uses. ``docs/architecture.md`` maps each to its Dagster module.
 """
-
-__version__ = "0.1.0"

@@ -40,7 +40,7 @@ from typing import Any
 
 import dagster as dg
 
-from facestats_core.raw_watch import list_raw_files, manifest_covers
+from facestats_core.images.raw_watch import list_raw_files, manifest_covers
 from facestats_dagster.cli import IMAGE_SELECTION
 from facestats_dagster.partitions import SHARD_KEYS
 from facestats_dagster.resources import PathsResource
@@ -115,7 +115,7 @@ def _stored_manifest(paths: PathsResource) -> tuple[Any, int | None]:
 
 
 def _file_mtime_ns(path: Any) -> int:
-    from facestats_core.scan import _mtime_ns
+    from facestats_core.images.scan import _mtime_ns
 
     return _mtime_ns(path.stat())
 

@@ -6,7 +6,7 @@
 * ``predictions_cover_embeddings`` (``attributes``) and ``scores_cover_embeddings``
   (``attractiveness_scores``): one prediction per embedded image, none missing or null.
 * ``composite_json_matches_image`` (``composite``): every ``<slug>.json`` in the composites
-  folder agrees with its picture and with itself (``facestats_core.integrity``).
+  folder agrees with its picture and with itself (``facestats_core.analysis.integrity``).
 
 Checks read the stored artifacts through ``PathsResource`` (local or fsspec roots), so they
 can run alone from the UI. Each returns counts and the first offending ids as metadata.
@@ -19,8 +19,8 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from facestats_core.layout import read_parquet
-from facestats_core.integrity import NORM_TOLERANCE, composite_sidecar_problems, embedding_health, id_coverage
+from facestats_core.io.layout import read_parquet
+from facestats_core.analysis.integrity import NORM_TOLERANCE, composite_sidecar_problems, embedding_health, id_coverage
 from facestats_dagster.resources import PathsResource
 
 SHOWN = 10

@@ -66,8 +66,8 @@ def _roots() -> tuple[Path, Path]:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
-    from facestats_core.demo_data import DemoSpec, generate_demo_dataset
-    from facestats_core.edge_cases import write_edge_cases
+    from facestats_demo.faces import DemoSpec, generate_demo_dataset
+    from facestats_demo.edge_cases import write_edge_cases
 
     root = Path(args.data_root)
     dataset = generate_demo_dataset(root, DemoSpec(n_images=args.n_images, size=args.size, seed=args.seed))
@@ -79,7 +79,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
 
 
 def cmd_build_clip(args: argparse.Namespace) -> int:
-    from facestats_core.clip_models import build_random_clip
+    from facestats_demo.random_clip import build_random_clip
 
     out = build_random_clip(Path(args.out), preset=args.preset, seed=args.seed)
     print(f"saved a random {args.preset} CLIP to {out}")
@@ -96,8 +96,8 @@ def _hub_reachable(host: str = "huggingface.co") -> bool:
 
 def resolve_demo_model(model_root: Path) -> str:
     """``FACESTATS_CLIP_MODEL`` if set, else ViT-B/32 when loadable, else a seeded small CLIP (loudly)."""
-    from facestats_core.clip_models import build_random_clip
-    from facestats_core.embedding import DEFAULT_MODEL, ClipConfig, ClipLoadError, load_clip
+    from facestats_demo.random_clip import build_random_clip
+    from facestats_core.embedding.clip import DEFAULT_MODEL, ClipConfig, ClipLoadError, load_clip
 
     chosen = os.environ.get("FACESTATS_CLIP_MODEL")
     if chosen:
@@ -146,7 +146,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not labels.exists() or args.regenerate:
         cmd_demo_data(argparse.Namespace(data_root=str(data_root), n_images=args.n_images, size=256, seed=0))
     model = resolve_demo_model(model_root)
-    from facestats_core.atomic import atomic_write_text
+    from facestats_core.io.atomic import atomic_write_text
     from facestats_dagster.resources import CLIP_POINTER_FILE
 
     atomic_write_text(model_root / CLIP_POINTER_FILE, model + "\n")
@@ -171,8 +171,8 @@ def print_summary(data_root: Path, model_root: Path) -> None:
 
     import polars as pl
 
-    from facestats_core.attractiveness import regressor_paths, regressor_summary
-    from facestats_core.layout import Layout
+    from facestats_core.models.attractiveness import regressor_paths, regressor_summary
+    from facestats_core.io.layout import Layout
 
     layout = Layout.from_roots(data_root, model_root)
     raw = layout.read_partitions("raw_images")
@@ -211,9 +211,9 @@ def cmd_score(args: argparse.Namespace) -> int:
     import json
     import tempfile
 
-    from facestats_core.attractiveness import load_regressor, percentile_against, predict_scores
-    from facestats_core.embedding import embed_paths
-    from facestats_core.preprocess import preprocess_image
+    from facestats_core.models.attractiveness import load_regressor, percentile_against, predict_scores
+    from facestats_core.embedding.clip import embed_paths
+    from facestats_core.images.preprocess import preprocess_image
     from facestats_dagster.resources import from_env
 
     resources = from_env()
@@ -224,7 +224,7 @@ def cmd_score(args: argparse.Namespace) -> int:
         print(f"facestats score: no usable attractiveness model in {layout.model_root} ({exc}); "
               "materialize attractiveness_regressor first (make demo).", file=sys.stderr)
         return 2
-    from facestats_core.embedding import ClipLoadError
+    from facestats_core.embedding.clip import ClipLoadError
 
     try:
         clip = resources["clip"].load()  # type: ignore[attr-defined]

@@ -59,7 +59,7 @@ def _add(instance: Any, canonical: list[str]) -> list[str]:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from facestats_core.filter_spec import FilterSpecError, parse_spec
+    from facestats_core.composites.filter_spec import FilterSpecError, parse_spec
 
     specs = []
     for text in args.spec:
@@ -80,7 +80,7 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
-    from facestats_core.spec_config import read_spec_config
+    from facestats_core.composites.spec_config import read_spec_config
 
     path = _specs_file(args)
     try:
@@ -100,9 +100,9 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from facestats_core.filter_spec import FilterSpecError, parse_spec
-    from facestats_core.layout import Layout
-    from facestats_core.spec_config import read_spec_config
+    from facestats_core.composites.filter_spec import FilterSpecError, parse_spec
+    from facestats_core.io.layout import Layout
+    from facestats_core.composites.spec_config import read_spec_config
 
     layout = Layout.from_roots(os.environ.get("FACESTATS_DATA_ROOT") or "data", "models")
     with _instance() as instance:
@@ -174,7 +174,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     """Sync the YAML, then materialize its composites in as few ``dagster`` runs as possible."""
     import subprocess
 
-    from facestats_core.spec_config import read_spec_config
+    from facestats_core.composites.spec_config import read_spec_config
 
     code = cmd_sync(args)
     if code:

@@ -1,6 +1,6 @@
 """Parquet IO manager on UPath: local folders or any fsspec URL, atomic local writes.
 
-Paths come from ``facestats_core.layout.ARTIFACTS`` so the files land where
+Paths come from ``facestats_core.io.layout.ARTIFACTS`` so the files land where
 the design says (``data/processed/embeddings/embeddings_clip.parquet`` …).
 A partitioned asset may return ``{partition_key: frame}`` for every partition
 of its run (single-run backfills over a shard range); partitioned inputs are
@@ -13,8 +13,8 @@ import dagster as dg
 import polars as pl
 from upath import UPath
 
-from facestats_core.atomic import atomic_write_parquet
-from facestats_core.layout import ARTIFACTS, read_parquet
+from facestats_core.io.atomic import atomic_write_parquet
+from facestats_core.io.layout import ARTIFACTS, read_parquet
 from facestats_dagster.resources import PathsResource
 
 

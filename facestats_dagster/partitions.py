@@ -10,7 +10,7 @@ import os
 
 import dagster as dg
 
-from facestats_core.hashing import shard_keys
+from facestats_core.io.hashing import shard_keys
 
 N_SHARDS = int(os.environ.get("FACESTATS_SHARDS") or 4)
 SHARD_KEYS = shard_keys(N_SHARDS)

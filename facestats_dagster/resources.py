@@ -13,10 +13,10 @@ from typing import Any
 import dagster as dg
 from upath import UPath
 
-from facestats_core.alignment import AlignmentConfig
-from facestats_core.embedding import DEFAULT_MODEL, ClipConfig, LoadedClip, load_clip
-from facestats_core.layout import Layout, to_upath
-from facestats_core.preprocess import PreprocessConfig
+from facestats_core.faces.alignment import AlignmentConfig
+from facestats_core.embedding.clip import DEFAULT_MODEL, ClipConfig, LoadedClip, load_clip
+from facestats_core.io.layout import Layout, to_upath
+from facestats_core.images.preprocess import PreprocessConfig
 
 
 class PathsResource(dg.ConfigurableResource):
@@ -30,7 +30,7 @@ class PathsResource(dg.ConfigurableResource):
 
 
 class PreprocessResource(dg.ConfigurableResource):
-    """Settings of ``facestats_core.preprocess.PreprocessConfig``."""
+    """Settings of ``facestats_core.images.preprocess.PreprocessConfig``."""
 
     size: int = 256
     jpeg_quality: int = 95
@@ -181,7 +181,7 @@ class CompositesResource(dg.ConfigurableResource):
             raise ValueError(f"detector must be auto, dlib or none, got {self.detector!r}")
         if choice == "none":
             return None, "none (disabled)"
-        from facestats_core.alignment import DlibDetector, face_recognition_models_dir
+        from facestats_core.faces.alignment import DlibDetector, face_recognition_models_dir
 
         try:
             import dlib  # noqa: F401, PLC0415 - optional

@@ -31,7 +31,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from facestats_core.atomic import atomic_write_parquet
+from facestats_core.io.atomic import atomic_write_parquet
 from facestats_dagster.partitions import SHARD_KEYS
 
 SHARD_JOB_NAME = "image_shards"

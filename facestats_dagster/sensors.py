@@ -17,7 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from facestats_core.spec_config import read_spec_config
+from facestats_core.composites.spec_config import read_spec_config
 from facestats_dagster.assets.composites import COMPOSITE_SPECS, composite, composite_specs
 from facestats_dagster.resources import CompositesResource, PathsResource
 

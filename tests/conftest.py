@@ -16,7 +16,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 @pytest.fixture(scope="session")
 def tiny_clip_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A seeded random tiny CLIP written like a real one; load it with ``from_pretrained(path)``."""
-    from facestats_core.clip_models import build_random_clip
+    from facestats_demo.random_clip import build_random_clip
 
     return build_random_clip(tmp_path_factory.mktemp("clip") / "tiny-clip", preset="tiny", seed=0)
 
@@ -41,7 +41,7 @@ def write_photos(folder: Path, count: int, seed: int = 0, size: tuple[int, int] 
 @pytest.fixture
 def raw_folder(tmp_path: Path) -> Path:
     """``<tmp>/data/raw`` with 12 photos and every edge-case file."""
-    from facestats_core.edge_cases import write_edge_cases
+    from facestats_demo.edge_cases import write_edge_cases
 
     raw = tmp_path / "data" / "raw"
     write_photos(raw / "photos", 12)

@@ -6,7 +6,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from facestats_core.attractiveness import (
+from facestats_core.models.attractiveness import (
     DEFAULT_NAME,
     CrossValidation,
     MLPConfig,
@@ -23,7 +23,7 @@ from facestats_core.attractiveness import (
     score_table,
     train_regressor,
 )
-from facestats_core.ratings import RatingIssue, match_ratings_to_images, merge_ratings, read_ratings
+from facestats_core.labels.ratings import RatingIssue, match_ratings_to_images, merge_ratings, read_ratings
 from facestats_dagster.assets._metadata import count_values, counts_table, log_issues
 from facestats_dagster.resources import AnalysisResource, LabelsResource, PathsResource
 

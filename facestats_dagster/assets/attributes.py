@@ -7,8 +7,8 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from facestats_core.atomic import atomic_write_text
-from facestats_core.attributes import (
+from facestats_core.io.atomic import atomic_write_text
+from facestats_core.models.classifiers import (
     ModelIntegrityError,
     embedding_matrix,
     load_classifiers,
@@ -17,9 +17,9 @@ from facestats_core.attributes import (
     save_classifiers,
     train_attribute_classifier,
 )
-from facestats_core.clusters import cluster_embeddings, crosstab, crosstab_markdown
-from facestats_core.flags import build_flags, labels_template, near_duplicates
-from facestats_core.labels import (
+from facestats_core.analysis.clusters import cluster_embeddings, crosstab, crosstab_markdown
+from facestats_core.analysis.flags import build_flags, labels_template, near_duplicates
+from facestats_core.labels.attribute_labels import (
     LabelIssue,
     match_labels_to_images,
     race4,
@@ -27,7 +27,7 @@ from facestats_core.labels import (
     read_manual_labels,
     summarize_issues,
 )
-from facestats_core.vocab import ATTRIBUTES
+from facestats_core.labels.vocab import ATTRIBUTES
 from facestats_dagster.assets._metadata import count_values, counts_table, log_issues
 from facestats_dagster.resources import AnalysisResource, LabelsResource, PathsResource
 

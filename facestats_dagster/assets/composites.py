@@ -1,7 +1,7 @@
 """Composite faces: the aligned-face cache, one composite per filter spec, and a contact sheet.
 
 ``composite`` is partitioned by ``composite_specs``, a dynamic partitions
-definition whose keys are canonical filter specs (``facestats_core.filter_spec``).
+definition whose keys are canonical filter specs (``facestats_core.composites.filter_spec``).
 Specs are added by ``composite_specs_sensor`` (from ``config/composites.yaml``)
 or by ``facestats composites add|sync``.
 """
@@ -17,9 +17,9 @@ import dagster as dg
 import polars as pl
 from PIL import Image
 
-from facestats_core.aligned_faces import ALIGN_ERRORS, align_manifest, map_landmarks
-from facestats_core.alignment import read_landmarks_csv
-from facestats_core.composite import (
+from facestats_core.faces.aligned_faces import ALIGN_ERRORS, align_manifest, map_landmarks
+from facestats_core.faces.alignment import read_landmarks_csv
+from facestats_core.composites.average import (
     TooFewFacesError,
     average_images,
     composite_meta,
@@ -29,9 +29,9 @@ from facestats_core.composite import (
     to_uint8,
     write_composite,
 )
-from facestats_core.filter_spec import FilterSpec, FilterSpecError, parse_spec
-from facestats_core.layout import Layout
-from facestats_core.previews import thumbnail_strip
+from facestats_core.composites.filter_spec import FilterSpec, FilterSpecError, parse_spec
+from facestats_core.io.layout import Layout
+from facestats_core.images.thumbnails import thumbnail_strip
 from facestats_dagster.assets._metadata import counts_table, image_markdown
 from facestats_dagster.assets.images import IMAGE_ASSET_ARGS, _progress_logger
 from facestats_dagster.resources import CompositesResource, PathsResource, PreprocessResource
@@ -349,7 +349,7 @@ def contact_sheet(
         )
     sheet = tile_contact_sheet(items, columns=4, tile=192)
     target = layout.composites_dir / CONTACT_SHEET_NAME
-    from facestats_core.atomic import atomic_write_bytes
+    from facestats_core.io.atomic import atomic_write_bytes
 
     buffer = io.BytesIO()
     sheet.save(buffer, format="PNG")

@@ -3,7 +3,7 @@
 import dagster as dg
 import polars as pl
 
-from facestats_core.embedding import embed_manifest
+from facestats_core.embedding.clip import embed_manifest
 from facestats_dagster.assets.images import IMAGE_ASSET_ARGS, PROGRESS_EVERY_SECONDS
 from facestats_dagster.resources import ClipResource, PathsResource
 

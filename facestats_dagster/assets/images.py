@@ -6,9 +6,9 @@ import warnings
 import dagster as dg
 import polars as pl
 
-from facestats_core.preprocess import preprocess_manifest
-from facestats_core.previews import thumbnail_strip
-from facestats_core.scan import scan_shards
+from facestats_core.images.preprocess import preprocess_manifest
+from facestats_core.images.thumbnails import thumbnail_strip
+from facestats_core.images.scan import scan_shards
 from facestats_dagster.assets._metadata import count_values, counts_table, image_markdown
 from facestats_dagster.partitions import N_SHARDS, shard_partitions
 from facestats_dagster.resources import PathsResource, PreprocessResource

@@ -3,9 +3,9 @@
 import dagster as dg
 import polars as pl
 
-from facestats_core.layout import read_parquet
-from facestats_core.master import REQUIRED_COLUMNS, build_master, check_master
-from facestats_core.vocab import ATTRIBUTES
+from facestats_core.io.layout import read_parquet
+from facestats_core.analysis.master import REQUIRED_COLUMNS, build_master, check_master
+from facestats_core.labels.vocab import ATTRIBUTES
 from facestats_dagster.assets._metadata import count_values, counts_table
 from facestats_dagster.assets.attractiveness import attractiveness_scores
 from facestats_dagster.resources import PathsResource

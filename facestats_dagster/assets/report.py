@@ -1,12 +1,12 @@
-"""``stats_report``: a self-contained HTML report with PNG charts (rendering in ``facestats_core.report``)."""
+"""``stats_report``: a self-contained HTML report with PNG charts (rendering in ``facestats_core.report.html``)."""
 
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
-from facestats_core.attractiveness import DEFAULT_NAME as REGRESSOR_NAME
-from facestats_core.report import REPORT_FILE, build_report, read_composites, read_json, write_report
+from facestats_core.models.attractiveness import DEFAULT_NAME as REGRESSOR_NAME
+from facestats_core.report.html import REPORT_FILE, build_report, read_composites, read_json, write_report
 from facestats_dagster.assets._metadata import image_markdown
 from facestats_dagster.assets.attractiveness import attractiveness_regressor
 from facestats_dagster.assets.attributes import CLASSIFIERS_NAME, attribute_classifiers, embedding_clusters

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from facestats_core.alignment import (
+from facestats_core.faces.alignment import (
     DEFAULT_EYE_TARGETS,
     AlignmentConfig,
     DlibDetector,
@@ -120,7 +120,7 @@ def test_align_face_custom_targets_and_mode() -> None:
 
 
 def test_align_demo_face_with_truth_eyes() -> None:
-    from facestats_core.demo_data import render_face
+    from facestats_demo.faces import render_face
 
     image, (left, right) = render_face("female", "30-39", "white", np.random.default_rng(3), 128)
     aligned = align_face(image, left, right, output_size=128)
@@ -143,7 +143,7 @@ def test_alignment_config_version_and_cache_path(tmp_path: Path) -> None:
 
 
 def test_read_landmarks_demo_truth(tmp_path: Path) -> None:
-    from facestats_core.demo_data import DemoSpec, generate_demo_dataset
+    from facestats_demo.faces import DemoSpec, generate_demo_dataset
 
     dataset = generate_demo_dataset(tmp_path, DemoSpec(n_images=3, size=64))
     frame = read_landmarks_csv(dataset.truth)
@@ -181,7 +181,7 @@ def test_dlib_detector_on_demo_faces() -> None:
     pytest.importorskip("dlib")
     if face_recognition_models_dir() is None:
         pytest.skip("face-recognition-models not installed")
-    from facestats_core.demo_data import demo_labels, render_face
+    from facestats_demo.faces import demo_labels, render_face
 
     detector = DlibDetector(upsample=1)
     found = 0

@@ -5,7 +5,7 @@ import os
 import polars as pl
 import pytest
 
-from facestats_core.atomic import atomic_write_bytes, atomic_write_parquet
+from facestats_core.io.atomic import atomic_write_bytes, atomic_write_parquet
 
 
 def test_failed_write_keeps_previous_file_and_leaves_no_temp(tmp_path, monkeypatch) -> None:

@@ -1,4 +1,4 @@
-"""Tests for facestats_core.attractiveness (small, CPU, a few seconds in total)."""
+"""Tests for facestats_core.models.attractiveness (small, CPU, a few seconds in total)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from facestats_core.attractiveness import (  # noqa: E402
+from facestats_core.models.attractiveness import (  # noqa: E402
     MLPConfig,
     RegressorIntegrityError,
     TrainResult,

@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from facestats_core.attributes import (
+from facestats_core.models.classifiers import (
     ModelIntegrityError,
     ModelPathError,
     load_classifiers,
@@ -18,7 +18,7 @@ from facestats_core.attributes import (
     save_classifiers,
     train_attribute_classifier,
 )
-from facestats_core.vocab import ETHNICITIES, GENDERS
+from facestats_core.labels.vocab import ETHNICITIES, GENDERS
 
 GRID = (0.01, 1.0)
 

@@ -6,8 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from facestats_core.clusters import cluster_embeddings, crosstab, crosstab_markdown
-from facestats_core.vocab import ETHNICITIES
+from facestats_core.analysis.clusters import cluster_embeddings, crosstab, crosstab_markdown
+from facestats_core.labels.vocab import ETHNICITIES
 
 
 def _blobs(sizes: list[int], dim: int = 48, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from facestats_core.composite import (
+from facestats_core.composites.average import (
     RELAX_ORDER,
     MeanAccumulator,
     TooFewFacesError,
@@ -25,7 +25,7 @@ from facestats_core.composite import (
     to_uint8,
     write_composite,
 )
-from facestats_core.filter_spec import parse_spec
+from facestats_core.composites.filter_spec import parse_spec
 
 
 def _master(n: int = 200, seed: int = 0) -> pl.DataFrame:

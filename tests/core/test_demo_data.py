@@ -1,4 +1,4 @@
-"""Tests for facestats_core.demo_data (small sets: 36 images at 128 px)."""
+"""Tests for facestats_demo.faces (small sets: 36 images at 128 px)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facestats_core.demo_data import (
+from facestats_demo.faces import (
     FAIRFACE_HEADER,
     DemoDataset,
     DemoSpec,
@@ -21,8 +21,8 @@ from facestats_core.demo_data import (
     render_face,
     sample_traits,
 )
-from facestats_core.labels import read_fairface_labels
-from facestats_core.ratings import read_ratings
+from facestats_core.labels.attribute_labels import read_fairface_labels
+from facestats_core.labels.ratings import read_ratings
 
 N = 36  # one full age deck: every age bin, gender and ethnicity present
 SIZE = 128

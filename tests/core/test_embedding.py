@@ -7,8 +7,8 @@ import polars as pl
 import pytest
 from PIL import Image
 
-import facestats_core.embedding as embedding
-from facestats_core.embedding import (
+import facestats_core.embedding.clip as embedding
+from facestats_core.embedding.clip import (
     ClipConfig,
     ClipLoadError,
     clip_pixels,
@@ -136,7 +136,7 @@ def test_manifest_embedding_reuses_previous_rows(tiny_clip, tmp_path, monkeypatc
 
 
 def test_other_weights_under_the_same_name_are_not_reused(tmp_path) -> None:
-    from facestats_core.clip_models import build_random_clip
+    from facestats_demo.random_clip import build_random_clip
 
     paths = write_photos(tmp_path / "img", 3)
     manifest = pl.DataFrame(

@@ -8,7 +8,7 @@ import re
 import polars as pl
 import pytest
 
-from facestats_core.filter_spec import (
+from facestats_core.composites.filter_spec import (
     KEY_ORDER,
     MAX_SLUG_CHARS,
     AttractivenessFilter,
@@ -16,7 +16,7 @@ from facestats_core.filter_spec import (
     FilterSpecError,
     parse_spec,
 )
-from facestats_core.vocab import AGE_BINS, ETHNICITIES, GENDERS
+from facestats_core.labels.vocab import AGE_BINS, ETHNICITIES, GENDERS
 
 
 def test_empty_spec_means_all() -> None:

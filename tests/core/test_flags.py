@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from facestats_core.flags import build_flags, labels_template, low_confidence_flags, near_duplicates
-from facestats_core.labels import read_manual_labels
+from facestats_core.analysis.flags import build_flags, labels_template, low_confidence_flags, near_duplicates
+from facestats_core.labels.attribute_labels import read_manual_labels
 
 
 def _sphere(n: int, dim: int = 64, seed: int = 0) -> np.ndarray:

@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from facestats_core.labels import (
+from facestats_core.labels.attribute_labels import (
     LabelIssue,
     match_labels_to_images,
     normalize_age,
@@ -18,7 +18,7 @@ from facestats_core.labels import (
     read_manual_labels,
     summarize_issues,
 )
-from facestats_core.vocab import AGE_BINS, ETHNICITIES
+from facestats_core.labels.vocab import AGE_BINS, ETHNICITIES
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:

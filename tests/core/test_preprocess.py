@@ -5,9 +5,9 @@ import polars as pl
 import pytest
 from PIL import Image, ImageFilter
 
-from facestats_core.hashing import shard_keys
-from facestats_core.preprocess import PreprocessConfig, laplacian_variance, preprocess_manifest, square_resize
-from facestats_core.scan import scan_shards
+from facestats_core.io.hashing import shard_keys
+from facestats_core.images.preprocess import PreprocessConfig, laplacian_variance, preprocess_manifest, square_resize
+from facestats_core.images.scan import scan_shards
 
 
 def _raw_manifest(raw):
@@ -78,7 +78,7 @@ def test_tiny_images_are_flagged(tmp_path) -> None:
 def test_thumbnail_strip_skips_unreadable(tmp_path) -> None:
     import io
 
-    from facestats_core.previews import thumbnail_strip
+    from facestats_core.images.thumbnails import thumbnail_strip
 
     good = tmp_path / "a.jpg"
     Image.new("RGB", (100, 80), (200, 10, 10)).save(good)

@@ -1,4 +1,4 @@
-"""Tests for facestats_core.ratings."""
+"""Tests for facestats_core.labels.ratings."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from facestats_core.ratings import (
+from facestats_core.labels.ratings import (
     issues_frame,
     match_ratings_to_images,
     merge_ratings,

@@ -10,9 +10,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from facestats_core.demo_data import DemoSpec, generate_demo_dataset
-from facestats_core.labels import read_manual_labels
-from facestats_core.layout import Layout
+from facestats_demo.faces import DemoSpec, generate_demo_dataset
+from facestats_core.labels.attribute_labels import read_manual_labels
+from facestats_core.io.layout import Layout
 from facestats_dagster.definitions import defs
 from facestats_dagster.partitions import ALL_SHARDS_RANGE
 from facestats_dagster.resources import AnalysisResource, ClipResource, LabelsResource

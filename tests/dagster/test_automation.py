@@ -12,8 +12,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from facestats_core.raw_watch import list_raw_files, manifest_covers
-from facestats_core.scan import scan_shards
+from facestats_core.images.raw_watch import list_raw_files, manifest_covers
+from facestats_core.images.scan import scan_shards
 from facestats_dagster import automation
 from facestats_dagster.assets.composites import COMPOSITE_SPECS
 from facestats_dagster.automation import IMAGE_ASSET_KEYS, daily_update_schedule, new_images_sensor

@@ -9,10 +9,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from facestats_core.atomic import atomic_write_parquet
-from facestats_core.composite import write_composite
-from facestats_core.filter_spec import parse_spec
-from facestats_core.layout import Layout
+from facestats_core.io.atomic import atomic_write_parquet
+from facestats_core.composites.average import write_composite
+from facestats_core.composites.filter_spec import parse_spec
+from facestats_core.io.layout import Layout
 from facestats_dagster import checks
 from facestats_dagster.definitions import defs
 from facestats_dagster.io_manager import FaceStatsIOManager

@@ -11,13 +11,13 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from facestats_core.aligned_faces import map_landmarks, raw_to_preprocessed
-from facestats_core.atomic import atomic_write_parquet
-from facestats_core.demo_data import DemoSpec, generate_demo_dataset
-from facestats_core.filter_spec import parse_spec
-from facestats_core.layout import Layout
-from facestats_core.master import build_master
-from facestats_core.preprocess import PreprocessConfig, preprocess_image
+from facestats_core.faces.aligned_faces import map_landmarks, raw_to_preprocessed
+from facestats_core.io.atomic import atomic_write_parquet
+from facestats_demo.faces import DemoSpec, generate_demo_dataset
+from facestats_core.composites.filter_spec import parse_spec
+from facestats_core.io.layout import Layout
+from facestats_core.analysis.master import build_master
+from facestats_core.images.preprocess import PreprocessConfig, preprocess_image
 from facestats_dagster.assets.composites import COMPOSITE_SPECS, composite
 from facestats_dagster.composites_cli import ANALYSIS_SELECTION, build_commands, partition_blocks
 from facestats_dagster.definitions import defs
@@ -290,7 +290,7 @@ def test_sensor_does_not_rerun_partitions_already_built(tmp_path) -> None:
 
 
 def test_default_yaml_is_valid_and_definitions_include_the_sensor() -> None:
-    from facestats_core.spec_config import read_spec_config
+    from facestats_core.composites.spec_config import read_spec_config
 
     config = read_spec_config(Path(__file__).parents[2] / "config" / "composites.yaml")
     assert not config.errors and not config.duplicates and "all" in config.canonical

@@ -4,9 +4,9 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-import facestats_core.embedding as embedding
-from facestats_core.edge_cases import EXPECTED
-from facestats_core.layout import Layout
+import facestats_core.embedding.clip as embedding
+from facestats_demo.edge_cases import EXPECTED
+from facestats_core.io.layout import Layout
 from facestats_dagster.partitions import ALL_SHARDS_RANGE, SHARD_KEYS
 from tests.conftest import write_photos
 

@@ -9,10 +9,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from facestats_core.atomic import atomic_write_parquet
-from facestats_core.demo_data import DemoSpec, generate_demo_dataset
-from facestats_core.layout import Layout
-from facestats_core.master import MASTER_COLUMNS, REQUIRED_COLUMNS, build_master, check_master
+from facestats_core.io.atomic import atomic_write_parquet
+from facestats_demo.faces import DemoSpec, generate_demo_dataset
+from facestats_core.io.layout import Layout
+from facestats_core.analysis.master import MASTER_COLUMNS, REQUIRED_COLUMNS, build_master, check_master
 from facestats_dagster.definitions import defs
 from facestats_dagster.partitions import ALL_SHARDS_RANGE
 from facestats_dagster.resources import CompositesResource

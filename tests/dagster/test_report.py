@@ -8,8 +8,8 @@ from pathlib import Path
 import dagster as dg
 from PIL import Image
 
-from facestats_core.atomic import atomic_write_parquet
-from facestats_core.layout import Layout
+from facestats_core.io.atomic import atomic_write_parquet
+from facestats_core.io.layout import Layout
 from facestats_dagster.composites_cli import ANALYSIS_SELECTION
 from facestats_dagster.definitions import defs
 from facestats_dagster.resources import PreprocessResource

@@ -23,8 +23,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from facestats_core.demo_data import DemoSpec, generate_demo_dataset
-from facestats_core.layout import Layout
+from facestats_demo.faces import DemoSpec, generate_demo_dataset
+from facestats_core.io.layout import Layout
 from facestats_dagster.cli import IMAGE_SELECTION
 from facestats_dagster.scaleout import SHARD_ASSETS, library_version
 

@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from facestats_core.vocab import AGE_BINS, ETHNICITIES, GENDERS
+from facestats_core.labels.vocab import AGE_BINS, ETHNICITIES, GENDERS
 
 IssueKind = Literal["unknown_value", "duplicate", "malformed_row", "not_in_dataset"]
 ISSUE_KINDS: tuple[str, ...] = ("unknown_value", "duplicate", "malformed_row", "not_in_dataset")
@@ -309,7 +309,7 @@ def read_fairface_labels(path: str | os.PathLike[str]) -> LabelReadResult:
 def read_manual_labels(path: str | os.PathLike[str]) -> LabelReadResult:
     """Read a manual-labels CSV (``filename,gender,age,ethnicity``; blanks -> null).
 
-    Extra columns (e.g. ``flags`` from :func:`facestats_core.flags.labels_template`)
+    Extra columns (e.g. ``flags`` from :func:`facestats_core.analysis.flags.labels_template`)
     are ignored. ``filename`` is the image path relative to the raw root.
     """
     return _parse(

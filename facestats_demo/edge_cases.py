@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from facestats_core.atomic import atomic_write_bytes
+from facestats_core.io.atomic import atomic_write_bytes
 
 EXPECTED: dict[str, str | None] = {
     "empty.jpg": "empty_file",

@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import polars as pl
 
-from facestats_core.atomic import atomic_write_bytes, atomic_write_json
+from facestats_core.io.atomic import atomic_write_bytes, atomic_write_json
 
 if TYPE_CHECKING:
     import torch

@@ -60,7 +60,7 @@ def composite_sidecar_problems(folder: Any) -> dict[str, Any]:
     """
     from PIL import Image
 
-    from facestats_core.filter_spec import FilterSpecError, parse_spec
+    from facestats_core.composites.filter_spec import FilterSpecError, parse_spec
 
     problems: dict[str, list[str]] = {}
     sidecars = sorted(folder.glob("*.json")) if folder.exists() else []

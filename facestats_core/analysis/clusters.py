@@ -10,7 +10,7 @@ import polars as pl
 from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 
-from facestats_core.vocab import ETHNICITIES
+from facestats_core.labels.vocab import ETHNICITIES
 
 N_INIT = 10
 UNKNOWN = "unknown"

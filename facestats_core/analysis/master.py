@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
-from facestats_core.labels import race4
-from facestats_core.vocab import ATTRIBUTES
+from facestats_core.labels.attribute_labels import race4
+from facestats_core.labels.vocab import ATTRIBUTES
 
 SOURCES: tuple[str, ...] = ("manual", "predicted", "none")
 

@@ -45,8 +45,8 @@ import numpy as np
 import polars as pl
 from PIL import Image, ImageDraw
 
-from facestats_core.atomic import atomic_write_bytes
-from facestats_core.vocab import AGE_BINS, ETHNICITIES, GENDERS
+from facestats_core.io.atomic import atomic_write_bytes
+from facestats_core.labels.vocab import AGE_BINS, ETHNICITIES, GENDERS
 
 RGB = tuple[int, int, int]
 Point = tuple[float, float]

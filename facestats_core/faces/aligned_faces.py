@@ -3,15 +3,15 @@
 For every row of a preprocessing manifest, :func:`align_manifest` finds the
 eye centres in the *preprocessed* square:
 
-1. from a landmarks file (:func:`~facestats_core.alignment.read_landmarks_csv`),
+1. from a landmarks file (:func:`~facestats_core.faces.alignment.read_landmarks_csv`),
    whose coordinates are in the *raw* image (after EXIF orientation) and are
    mapped through the preprocessing resize + centre crop with
    :func:`raw_to_preprocessed` (source ``landmarks``);
-2. else from an :class:`~facestats_core.alignment.EyeDetector` such as dlib,
+2. else from an :class:`~facestats_core.faces.alignment.EyeDetector` such as dlib,
    run on the preprocessed square (source ``detector``);
 
 then warps the square so the eyes land on fixed points
-(:func:`~facestats_core.alignment.align_face`) and caches the JPEG at
+(:func:`~facestats_core.faces.alignment.align_face`) and caches the JPEG at
 ``<cache_dir>/<alignment version>/<image_id>.jpg``. The cache is incremental:
 an image whose previous row has the same alignment version and the same eyes,
 and whose file exists, is not redone; detector results (found or not) are
@@ -33,8 +33,8 @@ from typing import Any
 import polars as pl
 from PIL import Image
 
-from facestats_core.alignment import AlignmentConfig, EyeDetector, align_face, aligned_face_path
-from facestats_core.atomic import atomic_write_bytes
+from facestats_core.faces.alignment import AlignmentConfig, EyeDetector, align_face, aligned_face_path
+from facestats_core.io.atomic import atomic_write_bytes
 
 EYE_COLUMNS: tuple[str, ...] = ("left_eye_x", "left_eye_y", "right_eye_x", "right_eye_y")
 
@@ -67,7 +67,7 @@ def raw_to_preprocessed(
 ) -> tuple[float, float]:
     """Map a pixel-index point of a ``width × height`` raw image into the ``size`` preprocessed square.
 
-    Mirrors :func:`facestats_core.preprocess.square_resize`: the shorter side
+    Mirrors :func:`facestats_core.images.preprocess.square_resize`: the shorter side
     is scaled to ``size`` (``scale = size / min(w, h)``, sides rounded) and
     the centre ``size × size`` is cropped (offset ``(new - size) // 2``).
     Pixel centres sit at ``i + 0.5`` in continuous coordinates.

@@ -14,8 +14,8 @@ from typing import Any
 
 import polars as pl
 
-from facestats_core.hashing import sha256_bytes, shard_of
-from facestats_core.images import DEFAULT_MAX_PIXELS, ImageInfo, inspect_image, iter_image_files
+from facestats_core.io.hashing import sha256_bytes, shard_of
+from facestats_core.images.decode import DEFAULT_MAX_PIXELS, ImageInfo, inspect_image, iter_image_files
 
 RAW_SCHEMA: dict[str, Any] = {
     "image_id": pl.String,

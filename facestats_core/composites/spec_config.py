@@ -8,7 +8,7 @@ Format::
       - spec: gender=male,attractiveness=top10   # the mapping form is accepted too
 
 (a bare top-level list works as well). Each entry is parsed with
-:func:`~facestats_core.filter_spec.parse_spec`; invalid entries are reported
+:func:`~facestats_core.composites.filter_spec.parse_spec`; invalid entries are reported
 in :attr:`SpecConfig.errors` and skipped, never fatal, and an entry whose
 canonical spec repeats an earlier one is dropped (reported in
 :attr:`SpecConfig.duplicates`). ``entry_hash`` fingerprints the entry as
@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from facestats_core.filter_spec import FilterSpec, FilterSpecError, parse_spec
+from facestats_core.composites.filter_spec import FilterSpec, FilterSpecError, parse_spec
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ the same canonical string and ``parse_spec(spec.canonical) == spec``.
 
 Values:
 
-* ``gender``: one of :data:`~facestats_core.vocab.GENDERS`.
-* ``ethnicity``: one of :data:`~facestats_core.vocab.ETHNICITIES`.
+* ``gender``: one of :data:`~facestats_core.labels.vocab.GENDERS`.
+* ``ethnicity``: one of :data:`~facestats_core.labels.vocab.ETHNICITIES`.
 * ``age``: a FairFace bin (``20-29``, ``70+``) or a run of consecutive bins
   written by its outer edges (``20-39`` = 20-29 and 30-39, ``0-9`` = 0-2 and
   3-9, ``60+`` = 60-69 and 70+). Ranges must start and end on bin edges.
@@ -35,7 +35,7 @@ from typing import Literal
 
 import polars as pl
 
-from facestats_core.vocab import AGE_BINS, ETHNICITIES, GENDERS
+from facestats_core.labels.vocab import AGE_BINS, ETHNICITIES, GENDERS
 
 KEY_ORDER: tuple[str, ...] = ("gender", "ethnicity", "age", "attractiveness", "cluster", "n", "seed")
 """Canonical order of the spec keys."""

@@ -34,7 +34,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from facestats_core.atomic import atomic_write_bytes, atomic_write_json
+from facestats_core.io.atomic import atomic_write_bytes, atomic_write_json
 
 DEFAULT_C_GRID: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0)
 ARTIFACT_FORMAT = 1

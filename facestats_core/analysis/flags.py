@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from facestats_core.vocab import ATTRIBUTES
+from facestats_core.labels.vocab import ATTRIBUTES
 
 NEAR_DUPLICATE = "near_duplicate"
 NO_PREDICTION = "no_prediction"
@@ -189,7 +189,7 @@ def labels_template(flagged: pl.DataFrame, predictions: pl.DataFrame) -> pl.Data
     ``path`` column in ``flagged`` or else ``predictions`` (joined on
     ``image_id``); labels are prefilled from ``<attr>_pred`` (null when not
     predicted) and ``flags`` is joined with ``;``. The result is readable by
-    :func:`facestats_core.labels.read_manual_labels` (the extra ``flags``
+    :func:`facestats_core.labels.attribute_labels.read_manual_labels` (the extra ``flags``
     column is ignored there). Sorted by filename.
     """
     if "path" in flagged.columns:

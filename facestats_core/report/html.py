@@ -23,10 +23,10 @@ from typing import Any
 import polars as pl
 from PIL import Image
 
-from facestats_core.atomic import atomic_write_bytes, atomic_write_text
-from facestats_core.charts import BarGroup, BarRow, hbar_chart, heatmap, histogram
-from facestats_core.clusters import crosstab
-from facestats_core.vocab import ATTRIBUTES
+from facestats_core.io.atomic import atomic_write_bytes, atomic_write_text
+from facestats_core.report.charts import BarGroup, BarRow, hbar_chart, heatmap, histogram
+from facestats_core.analysis.clusters import crosstab
+from facestats_core.labels.vocab import ATTRIBUTES
 
 REPORT_FILE = "index.html"
 SOURCES = ("manual", "predicted", "none")

@@ -1,7 +1,7 @@
 """Cheap change detection for the raw image folder (used by ``new_images_sensor``).
 
 ``list_raw_files`` lists exactly the files the raw scan considers (every
-non-hidden regular file, ``facestats_core.images.iter_image_files``) with their
+non-hidden regular file, ``facestats_core.images.decode.iter_image_files``) with their
 size and mtime, from the directory listing alone: no file content is read.
 Its ``state()`` (file count, newest mtime, sha256 of the sorted
 ``(relative path, size, mtime_ns)`` triples) changes whenever a file is added,
@@ -23,8 +23,8 @@ from typing import Any
 
 import polars as pl
 
-from facestats_core.images import iter_image_files
-from facestats_core.scan import _mtime_ns
+from facestats_core.images.decode import iter_image_files
+from facestats_core.images.scan import _mtime_ns
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Composite faces: select images by filter spec, average them, write the result.
 
-* :func:`select_images` applies a :class:`~facestats_core.filter_spec.FilterSpec`
+* :func:`select_images` applies a :class:`~facestats_core.composites.filter_spec.FilterSpec`
   to the master table and samples ``n`` images deterministically.
 * :func:`average_images` streams images into a float64 running sum (one image
   in memory at a time), so memory does not grow with the number of faces.
@@ -9,7 +9,7 @@
 * :func:`contact_sheet` tiles composites with captions.
 
 Sharpness of a composite is measured with
-:func:`facestats_core.preprocess.laplacian_variance`.
+:func:`facestats_core.images.preprocess.laplacian_variance`.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ import numpy as np
 import polars as pl
 from PIL import Image, ImageDraw, ImageFont
 
-from facestats_core.atomic import atomic_write_bytes, atomic_write_json
-from facestats_core.filter_spec import FilterSpec
-from facestats_core.preprocess import laplacian_variance, square_resize
+from facestats_core.io.atomic import atomic_write_bytes, atomic_write_json
+from facestats_core.composites.filter_spec import FilterSpec
+from facestats_core.images.preprocess import laplacian_variance, square_resize
 
 RELAX_ORDER: tuple[str, ...] = ("attractiveness", "age", "cluster", "ethnicity", "gender")
 """Filters dropped, in this order, when ``relax=True`` and too few faces match:

@@ -1,0 +1,1 @@
+"""Stage 7, composites: filter specs, face selection, averaging, contact sheet."""

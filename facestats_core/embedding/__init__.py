@@ -1,0 +1,1 @@
+"""Stage 3, embedding: load CLIP and turn images into L2-normalised embeddings."""

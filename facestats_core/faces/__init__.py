@@ -1,0 +1,1 @@
+"""Stage 2, faces: eye landmarks, detectors and aligned face crops."""

@@ -1,0 +1,1 @@
+"""Stage 4, labels: canonical vocabularies, label and rating files matched to images."""

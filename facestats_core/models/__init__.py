@@ -1,0 +1,1 @@
+"""Stage 5, models: attribute probes and the attractiveness regressor (train, evaluate, store)."""

@@ -1,0 +1,1 @@
+"""Stage 8, report: charts and the self-contained HTML report."""
