@@ -34,9 +34,9 @@ def make_data(n: int, dim: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def load_data(data_root: Path, ratings: str) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings and matched ratings of a materialized data root."""
-    from facestats_core.models.attractiveness import assemble_training_data
     from facestats_core.io.layout import Layout
     from facestats_core.labels.ratings import match_ratings_to_images, read_ratings
+    from facestats_core.models.training_data import assemble_training_data
 
     layout = Layout.from_roots(data_root, data_root.parent / "models")
     embeddings = layout.read_artifact("embeddings_clip")
@@ -59,15 +59,9 @@ def main() -> None:
 
     import torch
 
-    from facestats_core.models.attractiveness import (
-        MLPConfig,
-        cross_validate,
-        cross_validation_markdown,
-        metrics_markdown,
-        predict_scores,
-        regressor_from_result,
-        train_regressor,
-    )
+    from facestats_core.models.cross_validation import cross_validate
+    from facestats_core.models.regressor import MLPConfig, predict_scores, regressor_from_result, train_regressor
+    from facestats_dagster.markdown import cross_validation_markdown, regressor_metrics_markdown
 
     if args.data_root is not None:
         X, y = load_data(args.data_root, args.ratings)
@@ -93,7 +87,7 @@ def main() -> None:
     print(f"epochs run: {result.epochs_run} (best epoch {result.best_epoch}, patience {config.patience})")
     print(f"per epoch: {result.train_seconds / result.epochs_run * 1000:.1f} ms")
     print(f"predict {X.shape[0]} images: {predict_s * 1000:.1f} ms")
-    print(metrics_markdown(result.metrics))
+    print(regressor_metrics_markdown(result.metrics))
 
     if args.cv >= 2:
         diffs: list[float] = []

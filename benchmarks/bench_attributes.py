@@ -14,8 +14,8 @@ import time
 
 import numpy as np
 
-from facestats_core.models.classifiers import predict_attributes, train_attribute_classifier
 from facestats_core.labels.vocab import ATTRIBUTES
+from facestats_core.models.classifiers import predict_attributes, train_attribute_classifier
 
 
 def make_embeddings(n: int, dim: int, seed: int, strength: float = 1.5) -> tuple[np.ndarray, dict[str, np.ndarray]]:

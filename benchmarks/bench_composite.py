@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from facestats_core.composites.average import average_images, composite_sharpness, to_uint8
+from facestats_core.composites.contact_sheet import tile_contact_sheet
 from facestats_core.faces.alignment import AlignmentConfig, DlibDetector, align_face, read_landmarks_csv
-from facestats_core.composites.average import average_images, composite_sharpness, contact_sheet, to_uint8
 from facestats_demo.faces import DemoSpec, generate_demo_dataset
 
 
@@ -60,7 +61,7 @@ def _bench_composites(root: Path, size: int, counts: list[int], out: Path | None
                 out.mkdir(parents=True, exist_ok=True)
                 composite.save(out / f"composite_{mode}_{used}.png")
     if out is not None:
-        contact_sheet(sheet_items, columns=2, tile=size).save(out / "contact_sheet.png")
+        tile_contact_sheet(sheet_items, columns=2, tile=size).save(out / "contact_sheet.png")
         print(f"wrote composites and contact_sheet.png to {out}")
 
 

@@ -46,7 +46,14 @@ import polars as pl
 from PIL import Image, ImageDraw
 
 from facestats_core.io.atomic import atomic_write_bytes
-from facestats_core.labels.vocab import AGE_BINS, ETHNICITIES, GENDERS
+from facestats_core.labels.vocab import (
+    AGE_BINS,
+    ETHNICITIES,
+    FAIRFACE_AGE,
+    FAIRFACE_GENDER,
+    FAIRFACE_RACE,
+    GENDERS,
+)
 
 RGB = tuple[int, int, int]
 Point = tuple[float, float]
@@ -68,18 +75,6 @@ TRUTH_HEADER: tuple[str, ...] = (
     "right_eye_x",
     "right_eye_y",
 )
-
-FAIRFACE_GENDER: dict[str, str] = {"male": "Male", "female": "Female"}
-FAIRFACE_AGE: dict[str, str] = {**{a: a for a in AGE_BINS if a != "70+"}, "70+": "more than 70"}
-FAIRFACE_RACE: dict[str, str] = {
-    "white": "White",
-    "black": "Black",
-    "latino_hispanic": "Latino_Hispanic",
-    "east_asian": "East Asian",
-    "southeast_asian": "Southeast Asian",
-    "indian": "Indian",
-    "middle_eastern": "Middle Eastern",
-}
 
 # Label "decks": each consecutive block of images gets one shuffled deck, so
 # every block of DECK length holds every value (age bins weighted to adults).

@@ -26,13 +26,13 @@ class ClusterResult:
 
 
 def cluster_embeddings(X: np.ndarray, k: int = 8, pca_dim: int = 32, seed: int = 0) -> ClusterResult:
-    """Deterministic PCA (``pca_dim``, clamped to the data's rank bound) + k-means (fixed n_init).
+    """Deterministic PCA (`pca_dim`, clamped to the data's rank bound) + k-means (fixed n_init).
 
     Cluster ids are renumbered by size, largest first (ties by first
-    occurrence), so ids are stable for a given input and seed. ``k`` larger
-    than the number of rows raises ``ValueError`` rather than being clamped:
+    occurrence), so ids are stable for a given input and seed. `k` larger
+    than the number of rows raises `ValueError` rather than being clamped:
     filter specs refer to clusters by id, so silently producing fewer clusters
-    than asked would change what ``cluster=7`` means.
+    than asked would change what `cluster=7` means.
     """
     Xf = np.asarray(X, dtype=np.float32)
     if Xf.ndim != 2:
@@ -63,9 +63,9 @@ def cluster_embeddings(X: np.ndarray, k: int = 8, pca_dim: int = 32, seed: int =
 
 
 def crosstab(clusters: Sequence[int] | np.ndarray, ethnicity_pred: Sequence[str | None]) -> pl.DataFrame:
-    """Counts per cluster (rows) x ethnicity (columns, canonical order) plus ``total``.
+    """Counts per cluster (rows) x ethnicity (columns, canonical order) plus `total`.
 
-    Null ethnicities are counted under ``unknown``; values outside the
+    Null ethnicities are counted under `unknown`; values outside the
     vocabulary get their own column after the canonical ones.
     """
     c = np.asarray(clusters)
@@ -83,12 +83,3 @@ def crosstab(clusters: Sequence[int] | np.ndarray, ethnicity_pred: Sequence[str 
         part = counts.filter(pl.col("ethnicity") == col).select("cluster", pl.col("len").alias(col))
         table = table.join(part, on="cluster", how="left").with_columns(pl.col(col).fill_null(0).cast(pl.Int64))
     return table.with_columns(pl.sum_horizontal(columns).cast(pl.Int64).alias("total"))
-
-
-def crosstab_markdown(table: pl.DataFrame) -> str:
-    """Markdown rendering of :func:`crosstab` output."""
-    cols = table.columns
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---:" for _ in cols) + "|"]
-    for row in table.iter_rows():
-        lines.append("| " + " | ".join(str(v) for v in row) + " |")
-    return "\n".join(lines) + "\n"

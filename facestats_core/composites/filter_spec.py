@@ -35,7 +35,14 @@ from typing import Literal
 
 import polars as pl
 
-from facestats_core.labels.vocab import AGE_BINS, ETHNICITIES, GENDERS
+from facestats_core.labels.vocab import (
+    AGE_BINS,
+    ETHNICITIES,
+    GENDERS,
+    normalize_age_bin,
+    normalize_ethnicity,
+    normalize_gender,
+)
 
 KEY_ORDER: tuple[str, ...] = ("gender", "ethnicity", "age", "attractiveness", "cluster", "n", "seed")
 """Canonical order of the spec keys."""
@@ -57,23 +64,6 @@ _KEY_ALIASES: dict[str, str] = {
     "attractive": "attractiveness",
     "beauty": "attractiveness",
     "size": "n",
-}
-
-_GENDER_ALIASES: dict[str, str] = {
-    **{g: g for g in GENDERS},
-    "m": "male",
-    "man": "male",
-    "men": "male",
-    "f": "female",
-    "woman": "female",
-    "women": "female",
-}
-
-_ETHNICITY_ALIASES: dict[str, str] = {
-    **{e: e for e in ETHNICITIES},
-    "latino": "latino_hispanic",
-    "hispanic": "latino_hispanic",
-    "latina": "latino_hispanic",
 }
 
 # Characters a spec may contain at all (checked before anything else). Path
@@ -288,11 +278,6 @@ def _age_text(bins: tuple[str, ...]) -> str:
     return f"{lo}+" if hi is None else f"{lo}-{hi}"
 
 
-def _norm_word(value: str) -> str:
-    """Lower-case, collapse runs of spaces/hyphens/underscores to ``_``."""
-    return re.sub(r"[\s_\-]+", "_", value.strip().lower()).strip("_")
-
-
 def _parse_int(key: str, value: str, low: int, high: int) -> int:
     text = value.strip()
     if not _DIGITS.fullmatch(text) or not low <= int(text) <= high:
@@ -301,20 +286,20 @@ def _parse_int(key: str, value: str, low: int, high: int) -> int:
 
 
 def _parse_gender(value: str) -> str:
-    word = _norm_word(value)
-    if word not in _GENDER_ALIASES:
+    gender = normalize_gender(value)
+    if gender is None:
         raise FilterSpecError(f"unknown gender {value!r}; allowed: {', '.join(GENDERS)}")
-    return _GENDER_ALIASES[word]
+    return gender
 
 
 def _parse_ethnicity(value: str) -> str:
-    word = _norm_word(value)
-    if word not in _ETHNICITY_ALIASES:
+    ethnicity = normalize_ethnicity(value)
+    if ethnicity is None:
         raise FilterSpecError(
             f"unknown ethnicity {value!r}; allowed: {', '.join(ETHNICITIES)} "
             "(FairFace spellings like 'East Asian' are accepted)"
         )
-    return _ETHNICITY_ALIASES[word]
+    return ethnicity
 
 
 def _age_error(value: str, why: str) -> FilterSpecError:
@@ -325,10 +310,12 @@ def _age_error(value: str, why: str) -> FilterSpecError:
 
 
 def _parse_age(value: str) -> tuple[str, ...]:
-    text = re.sub(r"\s+", " ", value.strip().lower())
-    if text in ("more than 70", "more_than_70", "70 +"):
-        text = "70+"
-    text = text.replace(" ", "")
+    """One bin (any spelling of :data:`~facestats_core.labels.vocab.AGE_ALIASES`) or a run of
+    consecutive bins written by its outer edges (``20-39``, ``60+``)."""
+    single = normalize_age_bin(value)
+    if single is not None:
+        return (single,)
+    text = re.sub(r"\s+", "", value.lower())
     starts = [lo for lo, _ in _BIN_EDGES]
     ends = [hi for _, hi in _BIN_EDGES]
     match = re.fullmatch(r"([0-9]{1,3})(?:-([0-9]{1,3})|(\+))", text)

@@ -315,3 +315,26 @@ class DlibDetector:
                 )
             )
         return sorted(found, key=lambda d: -d.score)
+
+
+DETECTOR_CHOICES: tuple[str, ...] = ("auto", "dlib", "none")
+
+
+def pick_eye_detector(choice: str, upsample: int = 1) -> tuple[EyeDetector | None, str]:
+    """The eye detector a setting names, as ``(detector, name)``; ``(None, reason)`` when it is
+    ``none`` or, for ``auto``, when dlib or its shape predictor is not installed. ``dlib`` without
+    them raises with the ``pip install`` line that fixes it."""
+    wanted = choice.lower()
+    if wanted not in DETECTOR_CHOICES:
+        raise ValueError(f"detector must be auto, dlib or none, got {choice!r}")
+    if wanted == "none":
+        return None, "none (disabled)"
+    if importlib.util.find_spec("dlib") is None:
+        if wanted == "dlib":
+            raise ImportError("detector=dlib needs: pip install dlib-bin face-recognition-models")
+        return None, "none (dlib not installed)"
+    if face_recognition_models_dir() is None:
+        if wanted == "dlib":
+            raise FileNotFoundError("detector=dlib needs a shape predictor: pip install face-recognition-models")
+        return None, "none (no dlib shape predictor)"
+    return DlibDetector(upsample=upsample), "dlib"

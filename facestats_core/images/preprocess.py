@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 from PIL import Image
 
-from facestats_core.io.atomic import atomic_write_bytes
 from facestats_core.images.decode import DEFAULT_MAX_PIXELS, ImageReadError, load_rgb
+from facestats_core.io.atomic import atomic_write_bytes
 
 
 @dataclass(frozen=True)

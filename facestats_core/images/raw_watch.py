@@ -24,7 +24,7 @@ from typing import Any
 import polars as pl
 
 from facestats_core.images.decode import iter_image_files
-from facestats_core.images.scan import _mtime_ns
+from facestats_core.images.scan import stat_mtime_ns
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ def list_raw_files(root: Any) -> RawListing:
     files = []
     for file in iter_image_files(root):
         stat = file.stat()
-        files.append((file.relative_to(root).as_posix(), int(stat.st_size), _mtime_ns(stat)))
+        files.append((file.relative_to(root).as_posix(), int(stat.st_size), stat_mtime_ns(stat)))
     return RawListing(tuple(sorted(files)))
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import polars as pl
 
-from facestats_core.io.hashing import sha256_bytes, shard_of
 from facestats_core.images.decode import DEFAULT_MAX_PIXELS, ImageInfo, inspect_image, iter_image_files
+from facestats_core.io.hashing import sha256_bytes, shard_of
 
 RAW_SCHEMA: dict[str, Any] = {
     "image_id": pl.String,
@@ -53,11 +53,17 @@ def empty_raw_manifest() -> pl.DataFrame:
     return pl.DataFrame(schema=RAW_SCHEMA)
 
 
-def _mtime_ns(stat: Any) -> int:
+def stat_mtime_ns(stat: Any) -> int:
+    """Modification time in ns of an ``os.stat`` result or an fsspec info object (``st_mtime`` only)."""
     value = getattr(stat, "st_mtime_ns", None)
     if value is None:
         value = int(float(getattr(stat, "st_mtime", 0.0) or 0.0) * 1e9)
     return int(value)
+
+
+def file_mtime_ns(path: Any) -> int:
+    """Modification time in ns of a local path or UPath."""
+    return stat_mtime_ns(path.stat())
 
 
 def scan_shards(
@@ -87,7 +93,7 @@ def scan_shards(
         listed += 1
         rel = file.relative_to(raw_root).as_posix()
         stat = file.stat()
-        size, mtime = int(stat.st_size), _mtime_ns(stat)
+        size, mtime = int(stat.st_size), stat_mtime_ns(stat)
         data: bytes | None = None
         image_id = known_hash.get((rel, size, mtime))
         if image_id is None:

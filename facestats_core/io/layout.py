@@ -90,6 +90,15 @@ class Layout:
         """The stats report: ``report/index.html`` plus its PNG charts."""
         return self.processed_dir / "report"
 
+    def data_file(self, setting: str) -> UPath | None:
+        """The file a path setting names: a URL or absolute path as is, else relative to the data
+        root; None when the setting is empty (the feature is off)."""
+        if not setting:
+            return None
+        if "://" in setting or UPath(setting).is_absolute():
+            return to_upath(setting)
+        return self.data_root / setting
+
     def artifact(self, asset_name: str) -> UPath:
         """The parquet file of an unpartitioned asset."""
         return self.processed_dir / f"{ARTIFACTS[asset_name]}.parquet"

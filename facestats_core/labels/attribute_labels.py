@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import os
-import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -20,7 +19,14 @@ from typing import Any, Literal
 
 import polars as pl
 
-from facestats_core.labels.vocab import AGE_BINS, ETHNICITIES, GENDERS
+from facestats_core.labels.vocab import (
+    AGE_BINS,
+    age_key,
+    is_null_marker,
+    normalize_age_bin,
+    normalize_ethnicity,
+    normalize_gender,
+)
 
 IssueKind = Literal["unknown_value", "duplicate", "malformed_row", "not_in_dataset"]
 ISSUE_KINDS: tuple[str, ...] = ("unknown_value", "duplicate", "malformed_row", "not_in_dataset")
@@ -38,35 +44,6 @@ LABEL_SCHEMA: dict[str, Any] = {
     "gender": pl.String,
     "age": pl.String,
     "ethnicity": pl.String,
-}
-
-# Explicit "don't know" markers: read as null without raising an issue.
-_NULL_MARKERS = frozenset({"", "unknown", "na", "n/a", "none", "null", "nan", "?", "-"})
-
-_GENDER_ALIASES: dict[str, str] = {
-    **{g: g for g in GENDERS},
-    "m": "male",
-    "man": "male",
-    "f": "female",
-    "woman": "female",
-}
-
-_ETHNICITY_ALIASES: dict[str, str] = {
-    **{e: e for e in ETHNICITIES},
-    "latino": "latino_hispanic",
-    "hispanic": "latino_hispanic",
-    "hispanic_latino": "latino_hispanic",
-    "south_east_asian": "southeast_asian",
-    "middle_east": "middle_eastern",
-}
-
-_AGE_ALIASES: dict[str, str] = {
-    **{a: a for a in AGE_BINS},
-    "morethan70": "70+",
-    "over70": "70+",
-    ">70": "70+",
-    "70plus": "70+",
-    "70andover": "70+",
 }
 
 _RACE4_MAP: dict[str, str] = {
@@ -111,39 +88,17 @@ class LabelReadResult:
 # --------------------------------------------------------------------------- vocab mapping
 
 
-def _key(value: str) -> str:
-    """Lower-case, trim, and collapse runs of spaces/underscores/hyphens to ``_``."""
-    return re.sub(r"[\s_]+", "_", value.strip().lower()).strip("_")
-
-
-def is_null_marker(value: str | None) -> bool:
-    """True for blank cells and explicit unknown markers (``unknown``, ``n/a``, ``?`` …)."""
-    return value is None or value.strip().lower() in _NULL_MARKERS
-
-
-def normalize_gender(value: str) -> str | None:
-    """Map ``Male``/``female``/``M``/``woman`` … to a canonical gender, else None."""
-    return _GENDER_ALIASES.get(_key(value))
-
-
-def normalize_ethnicity(value: str) -> str | None:
-    """Map ``East Asian``/``east_asian``/``Latino_Hispanic`` … to canonical, else None."""
-    key = _key(value).replace("-", "_")
-    return _ETHNICITY_ALIASES.get(key)
-
-
 def normalize_age(value: str) -> str | None:
     """Map an age bin (``20-29``, ``20 - 29``, ``more than 70``, ``70+``) to canonical.
 
     A plain integer age (``34``) is also accepted and binned, which helps
     hand-written manual labels. Returns None when the value cannot be mapped.
     """
-    compact = re.sub(r"[\s_]+", "", value.strip().lower())
-    if compact in _AGE_ALIASES:
-        return _AGE_ALIASES[compact]
-    if compact.isdigit():
-        return age_to_bin(int(compact))
-    return None
+    canonical = normalize_age_bin(value)
+    if canonical is not None:
+        return canonical
+    compact = age_key(value)
+    return age_to_bin(int(compact)) if compact.isdigit() else None
 
 
 def age_to_bin(age: int) -> str | None:
@@ -285,6 +240,16 @@ def _parse(
     return LabelReadResult(labels=pl.DataFrame(out, schema=schema), issues=issues)
 
 
+def _attribute_columns(ethnicity_column: str) -> dict[str, tuple[str, Any]]:
+    """Output column -> (source column, mapper) of the three attributes; only the
+    ethnicity's source column differs between label formats."""
+    return {
+        "gender": ("gender", normalize_gender),
+        "age": ("age", normalize_age),
+        "ethnicity": (ethnicity_column, normalize_ethnicity),
+    }
+
+
 def read_fairface_labels(path: str | os.PathLike[str]) -> LabelReadResult:
     """Read a FairFace CSV (``file,age,gender,race[,service_test]``).
 
@@ -297,11 +262,7 @@ def read_fairface_labels(path: str | os.PathLike[str]) -> LabelReadResult:
         path,
         required=FAIRFACE_REQUIRED,
         file_col="file",
-        columns={
-            "gender": ("gender", normalize_gender),
-            "age": ("age", normalize_age),
-            "ethnicity": ("race", normalize_ethnicity),
-        },
+        columns=_attribute_columns(ethnicity_column="race"),
         with_split=True,
     )
 
@@ -316,11 +277,7 @@ def read_manual_labels(path: str | os.PathLike[str]) -> LabelReadResult:
         path,
         required=MANUAL_REQUIRED,
         file_col="filename",
-        columns={
-            "gender": ("gender", normalize_gender),
-            "age": ("age", normalize_age),
-            "ethnicity": ("ethnicity", normalize_ethnicity),
-        },
+        columns=_attribute_columns(ethnicity_column="ethnicity"),
         with_split=False,
     )
 

@@ -1,28 +1,24 @@
 """Attribute classifiers (gender / age bin / ethnicity) on CLIP embeddings.
 
 A classifier is a linear probe: standardised embeddings -> multinomial
-logistic regression (lbfgs). ``C`` is chosen by stratified K-fold CV on the
+logistic regression (lbfgs). `C` is chosen by stratified K-fold CV on the
 training part only, walking the C grid in ascending order with warm starts so
 the whole grid costs little more than a single fit. The shipped model is the
 one fitted on the training part, so the held-out metrics describe exactly the
 model that is saved.
 
-Artifacts are a joblib pickle plus a metrics JSON holding its sha256;
-:func:`load_classifiers` refuses a pickle whose hash does not match (pickles
-execute code on load) and any path outside the model root.
+Artifacts are a joblib pickle plus a metrics JSON holding its sha256, written
+and checked by the model store (`facestats_core.models.store`):
+`load_classifiers` refuses a pickle whose hash does not match (pickles execute
+code on load) and any path outside the model root.
 """
 
 from __future__ import annotations
 
-import hashlib
 import io
-import json
-import os
-import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import joblib
@@ -34,20 +30,14 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from facestats_core.io.atomic import atomic_write_bytes, atomic_write_json
+from facestats_core.models.store import ModelIntegrityError, StoredModel, load_model, save_model
 
 DEFAULT_C_GRID: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0)
 ARTIFACT_FORMAT = 1
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+WEIGHTS_SUFFIX = ".joblib"
+METADATA_SUFFIX = ".metrics.json"
+_KIND = "classifier"
 _UNKNOWN = "unknown"
-
-
-class ModelIntegrityError(RuntimeError):
-    """A model artifact's sha256 does not match the one recorded at save time."""
-
-
-class ModelPathError(ValueError):
-    """A model artifact path would resolve outside the model root."""
 
 
 @dataclass(frozen=True)
@@ -66,8 +56,8 @@ class ConstantClassifier:
 class TrainedClassifier:
     """A fitted probe and its held-out metrics.
 
-    ``classes`` is the full canonical vocabulary (output order);
-    ``present_classes`` the subset seen in training (model column order).
+    `classes` is the full canonical vocabulary (output order);
+    `present_classes` the subset seen in training (model column order).
     """
 
     classes: tuple[str, ...]
@@ -96,13 +86,6 @@ class TrainedClassifier:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def embedding_matrix(frame: pl.DataFrame, column: str = "embedding") -> np.ndarray:
-    """(n, D) float32 matrix from a fixed-size Array embedding column."""
-    if frame.height == 0:
-        return np.zeros((0, 0), dtype=np.float32)
-    return np.ascontiguousarray(np.asarray(frame[column].to_numpy()), dtype=np.float32)
 
 
 def _as_matrix(X: np.ndarray) -> np.ndarray:
@@ -239,7 +222,7 @@ def classification_metrics(
 def per_group_accuracy(
     y_true: np.ndarray, y_pred: np.ndarray, groups: Mapping[str, Any], rows: np.ndarray
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """Accuracy and n per value of each grouping, on ``rows`` (null group -> ``"unknown"``)."""
+    """Accuracy and n per value of each grouping, on `rows` (null group -> `"unknown"`)."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     correct = np.asarray(y_true == y_pred, dtype=bool)
     for name, values in groups.items():
@@ -273,14 +256,14 @@ def train_attribute_classifier(
 ) -> TrainedClassifier:
     """Fit a multinomial logistic-regression probe for one attribute.
 
-    Rows whose label is null (or not in ``classes``, e.g. ``"unknown"``) are
-    excluded. Held-out rows are ``val_mask`` when given (e.g. FairFace's val
+    Rows whose label is null (or not in `classes`, e.g. `"unknown"`) are
+    excluded. Held-out rows are `val_mask` when given (e.g. FairFace's val
     split; falls back to a split when it selects no labelled rows) else a
-    stratified 20 % split drawn with ``seed``. ``C`` is picked by stratified
-    ``cv_folds``-fold CV (accuracy; fewer folds if a class is rarer than
+    stratified 20 % split drawn with `seed`. `C` is picked by stratified
+    `cv_folds`-fold CV (accuracy; fewer folds if a class is rarer than
     that) on the training part. Classes missing from training are never
-    predicted and get probability 0. ``groups`` maps a grouping name to an
-    array aligned with ``X``; the metrics then hold accuracy per group value.
+    predicted and get probability 0. `groups` maps a grouping name to an
+    array aligned with `X`; the metrics then hold accuracy per group value.
     """
     if _UNKNOWN in classes:
         raise ValueError("'unknown' must not be a class; leave unknown labels null")
@@ -327,7 +310,7 @@ def train_attribute_classifier(
 
 
 def predict_attributes(models: Mapping[str, TrainedClassifier], X: np.ndarray) -> pl.DataFrame:
-    """Per attribute: ``<attr>_pred`` (str), ``<attr>_prob`` (float32), ``<attr>_probs`` (Array)."""
+    """Per attribute: `<attr>_pred` (str), `<attr>_prob` (float32), `<attr>_probs` (Array)."""
     Xf = _as_matrix(X)
     columns: list[pl.Series] = []
     for attr, clf in models.items():
@@ -345,101 +328,36 @@ def predict_attributes(models: Mapping[str, TrainedClassifier], X: np.ndarray) -
 # --------------------------------------------------------------------------- persistence
 
 
-def _artifact_paths(model_root: Any, name: str) -> tuple[Any, Any]:
-    """(joblib path, metrics path) for ``name`` inside ``model_root``; refuses escapes."""
-    if not _NAME_RE.match(name) or ".." in name:
-        raise ModelPathError(f"invalid model name {name!r}: use letters, digits, '.', '_', '-' only")
-    if isinstance(model_root, (str, os.PathLike)) and "://" not in os.fspath(model_root):
-        root = Path(model_root).resolve()
-        paths = (root / f"{name}.joblib", root / f"{name}.metrics.json")
-        for p in paths:
-            resolved = p.resolve()
-            if not resolved.is_relative_to(root):
-                raise ModelPathError(f"{p} resolves to {resolved}, outside the model root {root}")
-        return paths
-    return model_root / f"{name}.joblib", model_root / f"{name}.metrics.json"
-
-
 def save_classifiers(
-    models: Mapping[str, TrainedClassifier],
-    metrics: Mapping[str, Any],
-    model_root: Any,
-    name: str = "attribute_classifiers",
-) -> dict[str, Any]:
-    """Write ``<name>.joblib`` and ``<name>.metrics.json`` atomically; return metadata.
+    models: Mapping[str, TrainedClassifier], model_root: Any, name: str = "attribute_classifiers"
+) -> StoredModel:
+    """Write `<name>.joblib` and `<name>.metrics.json` atomically through the model store.
 
-    The JSON holds ``metrics``, ``sha256`` of the joblib bytes, ``bytes`` and
-    the attribute list. Returns ``{model_path, metrics_path, sha256, bytes}``.
+    The JSON holds each model's `metrics` by attribute, the `sha256` of the
+    joblib bytes, `bytes` and the attribute list.
     """
-    model_path, metrics_path = _artifact_paths(model_root, name)
     buffer = io.BytesIO()
     joblib.dump({"format": ARTIFACT_FORMAT, "models": dict(models)}, buffer, compress=3)
     data = buffer.getvalue()
-    digest = hashlib.sha256(data).hexdigest()
-    atomic_write_bytes(model_path, data)
-    atomic_write_json(
-        metrics_path,
-        {
-            "format": ARTIFACT_FORMAT,
-            "file": f"{name}.joblib",
-            "sha256": digest,
-            "bytes": len(data),
-            "attributes": list(models),
-            "metrics": dict(metrics),
-        },
-    )
-    return {"model_path": str(model_path), "metrics_path": str(metrics_path), "sha256": digest, "bytes": len(data)}
+    record = {
+        "format": ARTIFACT_FORMAT,
+        "bytes": len(data),
+        "attributes": list(models),
+        "metrics": {attr: model.metrics for attr, model in models.items()},
+    }
+    return save_model(model_root, name, data, record, WEIGHTS_SUFFIX, METADATA_SUFFIX, kind=_KIND)
 
 
 def load_classifiers(model_root: Any, name: str = "attribute_classifiers") -> dict[str, TrainedClassifier]:
-    """Load classifiers saved by :func:`save_classifiers` after verifying their sha256.
+    """Load classifiers saved by `save_classifiers`; the pickle is unpickled only after its sha256 matches.
 
-    Raises ``FileNotFoundError`` if either file is missing, :class:`ModelPathError`
-    for a name/path outside ``model_root`` and :class:`ModelIntegrityError` when
-    the joblib bytes do not hash to the value recorded in the metrics JSON.
+    Raises `ModelIntegrityError` for a name or path outside `model_root`,
+    malformed metadata, a sha256 mismatch or a payload without classifiers,
+    and `ModelNotFoundError` (also a `FileNotFoundError`) if either file is missing.
     """
-    model_path, metrics_path = _artifact_paths(model_root, name)
-    for p in (model_path, metrics_path):
-        if not p.exists():
-            raise FileNotFoundError(f"model artifact not found: {p}")
-    record = json.loads(metrics_path.read_text())
-    expected = record.get("sha256")
-    data = model_path.read_bytes()
-    actual = hashlib.sha256(data).hexdigest()
-    if not expected or actual != expected:
-        raise ModelIntegrityError(
-            f"refusing to load {model_path}: sha256 {actual} does not match expected {expected} "
-            f"recorded in {metrics_path}"
-        )
+    data, _ = load_model(model_root, name, WEIGHTS_SUFFIX, METADATA_SUFFIX, kind=_KIND)
     payload = joblib.load(io.BytesIO(data))
     models = payload.get("models") if isinstance(payload, dict) else None
     if not isinstance(models, dict) or not all(isinstance(m, TrainedClassifier) for m in models.values()):
-        raise ModelIntegrityError(f"{model_path} does not contain attribute classifiers")
+        raise ModelIntegrityError(f"{name}{WEIGHTS_SUFFIX} in {model_root} holds no attribute classifiers")
     return models
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.3f}" if value < 100 else f"{value:.0f}"
-    return str(value)
-
-
-def metrics_markdown(metrics_by_attribute: Mapping[str, Mapping[str, Any]]) -> str:
-    """Compact markdown table: one row per attribute, plus the worst group per attribute."""
-    head = "| attribute | n_train | n_val | C | accuracy | balanced acc | majority baseline | worst group |"
-    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---|"]
-    for attr, m in metrics_by_attribute.items():
-        worst = None
-        for gname, values in (m.get("per_group") or {}).items():
-            for gval, stats in values.items():
-                if worst is None or stats["accuracy"] < worst[2]:
-                    worst = (gname, gval, stats["accuracy"], stats["n"])
-        worst_txt = f"{worst[0]}={worst[1]}: {worst[2]:.3f} (n={worst[3]})" if worst else "–"
-        lines.append(
-            f"| {attr} | {_fmt(m.get('n_train'))} | {_fmt(m.get('n_val'))} | {_fmt(m.get('C'))} "
-            f"| {_fmt(m.get('accuracy'))} | {_fmt(m.get('balanced_accuracy'))} "
-            f"| {_fmt(m.get('majority_baseline_accuracy'))} | {worst_txt} |"
-        )
-    return "\n".join(lines) + "\n"

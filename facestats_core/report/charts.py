@@ -2,7 +2,7 @@
 
 Each function returns PNG bytes. They are deliberately plain: labels on the
 left, values at the end of the bars, a light grid, a legend when there is more
-than one series. Used by :mod:`facestats_core.report.html`.
+than one series. Used by :mod:`facestats_core.report.sections`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Tests for facestats_core.models.attractiveness (small, CPU, a few seconds in total)."""
+"""The attractiveness MLP: training, splits, cross-validation, persistence (small, CPU, a few seconds)."""
 
 from __future__ import annotations
 
@@ -13,39 +13,25 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from facestats_core.models.attractiveness import (  # noqa: E402
+from facestats_core.models.cross_validation import cross_validate  # noqa: E402
+from facestats_core.models.regressor import (  # noqa: E402
     MLPConfig,
-    RegressorIntegrityError,
+    TrainedRegressor,
     TrainResult,
-    assemble_training_data,
     build_regressor,
-    cross_validate,
-    cross_validation_markdown,
-    data_hash,
-    kfold_indices,
-    decile_of,
     load_regressor,
-    metrics_markdown,
-    percentile_against,
     predict_scores,
     regressor_from_result,
-    regressor_summary,
     save_regressor,
-    score_table,
-    split_three,
+    save_trained_regressor,
     train_regressor,
 )
+from facestats_core.models.splits import data_hash, kfold_indices, split_three  # noqa: E402
+from facestats_core.models.store import ModelIntegrityError  # noqa: E402
+from facestats_core.models.training_data import assemble_training_data  # noqa: E402
+from tests.core.synthetic import planted_ratings as _planted  # noqa: E402
 
 SMALL = MLPConfig(input_dim=8, hidden=(16,), dropout=0.1, batch_size=32, max_epochs=4, patience=3)
-
-
-def _planted(n: int, d: int, seed: int = 0, noise: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d)).astype(np.float32)
-    X /= np.linalg.norm(X, axis=1, keepdims=True)  # like L2-normalised CLIP features
-    z = X @ rng.standard_normal(d)
-    y = 3.0 + 0.7 * z / z.std() + noise * rng.standard_normal(n)
-    return X, y
 
 
 @pytest.fixture(scope="module")
@@ -141,8 +127,6 @@ def test_cross_validation_tests_every_row_once_and_finds_the_signal() -> None:
     assert math.isnan(cv.summary("mean_baseline", "pearson_r").mean)  # constant predictions
     again = cross_validate(X, y, config, k=5)
     assert json.dumps(again.to_dict()) == json.dumps(cv.to_dict())  # deterministic
-    text = cross_validation_markdown(json.loads(json.dumps(cv.to_dict())))
-    assert "5-fold" in text and "| MLP |" in text and f"{cv.mlp_wins('ridge')}/5 folds" in text
 
 
 def test_early_stopping_stops_before_max_epochs() -> None:
@@ -237,26 +221,12 @@ def test_cross_validation_saved_with_the_model(tmp_path: Path, small_result: Tra
     assert load_regressor(tmp_path).metadata["cross_validation"]["mlp_wins_vs_ridge"] == cv.mlp_wins("ridge")
 
 
-def test_regressor_summary_prefers_cross_validation(tmp_path: Path, small_result: TrainResult) -> None:
-    meta = json.loads(save_regressor(small_result, tmp_path).metadata.read_text())
-    m = small_result.metrics
-    line = regressor_summary(meta)
-    assert line.startswith(f"held-out RMSE (n={m.n_test}): MLP {m.mlp.rmse:.3f}")
-    assert f"ridge {m.ridge.rmse:.3f}" in line and f"mean {m.mean_baseline.rmse:.3f}" in line
-    X, y = _planted(160, 8, seed=1)
-    cv = cross_validate(X, y, SMALL, k=4)
-    meta = json.loads(save_regressor(small_result, tmp_path, cross_validation=cv).metadata.read_text())
-    line = regressor_summary(meta)
-    assert line.startswith(f"4-fold CV RMSE: MLP {cv.summary('mlp', 'rmse').mean:.3f}")
-    assert line.endswith(f"MLP better than ridge in {cv.mlp_wins('ridge')}/4 folds")
-
-
 def test_tampered_weights_refused(tmp_path: Path, small_result: TrainResult) -> None:
     paths = save_regressor(small_result, tmp_path, name="reg")
     blob = bytearray(paths.weights.read_bytes())
     blob[len(blob) // 2] ^= 0xFF
     paths.weights.write_bytes(bytes(blob))
-    with pytest.raises(RegressorIntegrityError, match="sha256"):
+    with pytest.raises(ModelIntegrityError, match="sha256"):
         load_regressor(tmp_path, name="reg")
 
 
@@ -265,7 +235,7 @@ def test_unsafe_names_and_missing_files(tmp_path: Path, small_result: TrainResul
         with pytest.raises(ValueError, match="invalid regressor name"):
             save_regressor(small_result, tmp_path, name=bad)
     (tmp_path / "link.pt").symlink_to(tmp_path.parent / "outside.pt")
-    with pytest.raises(ValueError, match="outside model root"):
+    with pytest.raises(ValueError, match="outside the model root"):
         load_regressor(tmp_path, name="link")
     with pytest.raises(FileNotFoundError, match="absent.json"):
         load_regressor(tmp_path, name="absent")
@@ -276,62 +246,12 @@ def test_predict_rejects_wrong_dim(small_result: TrainResult) -> None:
         predict_scores(regressor_from_result(small_result), np.zeros((2, 5), dtype=np.float32))
 
 
-def test_metrics_markdown(small_result: TrainResult) -> None:
-    text = metrics_markdown(small_result.metrics)
-    assert "| MLP |" in text and "| Mean baseline | n/a |" in text and "Ridge (alpha=" in text
-    assert metrics_markdown(small_result.metrics.to_dict()) == text
-
-
-# ----------------------------------------------------------------- percentiles / deciles
-
-
-def test_score_table_ranks_and_deciles() -> None:
-    ids = [f"i{k}" for k in range(20)]
-    table = score_table(ids, np.arange(20, dtype=float))
-    assert table.schema["attractiveness_decile"] == pl.Int8
-    pct = table["attractiveness_percentile"].to_list()
-    assert pct[0] == pytest.approx(2.5) and pct[-1] == pytest.approx(97.5)
-    assert table["attractiveness_decile"].to_list() == [d for d in range(1, 11) for _ in range(2)]
-    top = table.filter(pl.col("attractiveness_decile") == 10)["image_id"].to_list()
-    assert top == ["i18", "i19"]  # decile 10 is the top 10%
-
-
-def test_score_table_ties_share_percentile() -> None:
-    table = score_table(["a", "b", "c", "d"], np.array([1.0, 2.0, 2.0, 3.0]))
-    pct = table["attractiveness_percentile"].to_list()
-    assert pct == pytest.approx([12.5, 50.0, 50.0, 87.5])
-    assert table["attractiveness_decile"].to_list() == [2, 6, 6, 9]
-
-
-def test_score_table_small_n_and_all_equal() -> None:
-    one = score_table(["only"], np.array([3.3]))
-    assert one.row(0) == ("only", 3.3, 50.0, 6)
-    same = score_table(list("abcde"), np.full(5, 2.0))
-    assert set(same["attractiveness_percentile"].to_list()) == {50.0}
-    assert set(same["attractiveness_decile"].to_list()) == {6}
-    three = score_table(list("abc"), np.array([1.0, 2.0, 3.0]))
-    assert three["attractiveness_decile"].to_list() == [2, 6, 9]
-    empty = score_table([], np.array([]))
-    assert empty.height == 0 and empty.schema["attractiveness_percentile"] == pl.Float64
-
-
-def test_score_table_nan_becomes_null() -> None:
-    table = score_table(["a", "b", "c", "d"], np.array([np.nan, 1.0, np.inf, 2.0]))
-    assert table["attractiveness_raw"].to_list() == [None, 1.0, None, 2.0]
-    assert table["attractiveness_percentile"].to_list() == [None, 25.0, None, 75.0]
-    assert table["attractiveness_decile"].to_list() == [None, 3, None, 8]
-    all_nan = score_table(["a"], np.array([np.nan]))
-    assert all_nan.row(0) == ("a", None, None, None)
-    with pytest.raises(ValueError, match="unique"):
-        score_table(["a", "a"], np.array([1.0, 2.0]))
-
-
-def test_percentile_against_matches_table_convention() -> None:
-    ref = np.array([1.0, 2.0, 2.0, 3.0, np.nan])
-    table = score_table(list("abcd"), ref[:4])
-    assert np.allclose(percentile_against(ref, ref[:4]), table["attractiveness_percentile"].to_numpy())
-    new = percentile_against(ref, np.array([0.0, 2.0, 10.0, np.nan]))
-    assert new[:3].tolist() == [0.0, 50.0, 100.0] and math.isnan(new[3])
-    assert decile_of(new[:3]).tolist() == [1, 6, 10]
-    with pytest.raises(ValueError, match="no finite"):
-        percentile_against(np.array([np.nan]), np.array([1.0]))
+def test_save_trained_regressor_writes_result_and_cv(tmp_path: Path, small_result: TrainResult) -> None:
+    X, y = _planted(160, 8, seed=1)
+    cv = cross_validate(X, y, SMALL, k=3)
+    stored = save_trained_regressor(TrainedRegressor(result=small_result, cross_validation=cv), tmp_path)
+    meta = json.loads(stored.metadata.read_text())
+    assert stored.weights == tmp_path.resolve() / "attractiveness_regressor.pt"
+    assert meta["weights_sha256"] == stored.sha256 and meta["weights_file"] == "attractiveness_regressor.pt"
+    assert meta["cross_validation"]["k"] == 3 and meta["data_hash"] == small_result.data_hash
+    assert stored.to_dict()["model_path"] == str(stored.weights)

@@ -6,7 +6,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from facestats_core.analysis.clusters import cluster_embeddings, crosstab, crosstab_markdown
+from facestats_core.analysis.clusters import cluster_embeddings, crosstab
 from facestats_core.labels.vocab import ETHNICITIES
 
 
@@ -38,7 +38,7 @@ def test_k_larger_than_n_raises() -> None:
     assert cluster_embeddings(X, k=5, pca_dim=32).centers.shape == (5, 5)  # pca_dim clamped to n
 
 
-def test_crosstab_counts_and_markdown() -> None:
+def test_crosstab_counts() -> None:
     clusters = np.array([0, 0, 1, 1, 1, 2])
     eth = ["white", "black", "white", None, "white", "indian"]
     table = crosstab(clusters, eth)
@@ -46,5 +46,3 @@ def test_crosstab_counts_and_markdown() -> None:
     assert table["total"].to_list() == [2, 3, 1]
     assert table.filter(pl.col("cluster") == 1).select("white", "unknown").row(0) == (2, 1)
     assert int(table.drop("cluster", "total").sum().sum_horizontal().item()) == 6
-    md = crosstab_markdown(table)
-    assert md.splitlines()[0].startswith("| cluster | white |") and len(md.splitlines()) == 5

@@ -13,19 +13,16 @@ import pytest
 from PIL import Image
 
 from facestats_core.composites.average import (
-    RELAX_ORDER,
     MeanAccumulator,
-    TooFewFacesError,
     average_images,
     composite_meta,
     composite_sharpness,
-    contact_sheet,
-    sample_ids,
-    select_images,
     to_uint8,
     write_composite,
 )
+from facestats_core.composites.contact_sheet import tile_contact_sheet
 from facestats_core.composites.filter_spec import parse_spec
+from facestats_core.composites.select import RELAX_ORDER, TooFewFacesError, sample_ids, select_images
 
 
 def _master(n: int = 200, seed: int = 0) -> pl.DataFrame:
@@ -240,10 +237,10 @@ def test_write_composite_atomic_and_meta(tmp_path: Path) -> None:
 
 def test_contact_sheet_layout() -> None:
     items = [(Image.new("RGB", (40, 40), (i * 40, 0, 0)), f"gender=female,age=20-29,n={i}" * 3) for i in range(5)]
-    sheet = contact_sheet(items, columns=3, tile=64)
+    sheet = tile_contact_sheet(items, columns=3, tile=64)
     assert sheet.width == 3 * (64 + 8)
     assert sheet.height > 2 * 64
     arr = np.asarray(sheet)
     assert arr[4 + 10, 72 + 4 + 10].tolist() == [40, 0, 0]  # second tile pasted at its padding offset
     assert (arr[: 64 + 8, :, :] < 128).any()  # caption text drawn
-    assert contact_sheet([], columns=2, tile=32).size == (2 * 40, contact_sheet([], 2, 32).height)
+    assert tile_contact_sheet([], columns=2, tile=32).size == (2 * 40, tile_contact_sheet([], 2, 32).height)

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facestats_core.labels.attribute_labels import read_fairface_labels
+from facestats_core.labels.ratings import read_ratings
 from facestats_demo.faces import (
     FAIRFACE_HEADER,
     DemoDataset,
@@ -21,8 +23,6 @@ from facestats_demo.faces import (
     render_face,
     sample_traits,
 )
-from facestats_core.labels.attribute_labels import read_fairface_labels
-from facestats_core.labels.ratings import read_ratings
 
 N = 36  # one full age deck: every age bin, gender and ethnicity present
 SIZE = 128

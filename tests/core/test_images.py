@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from facestats_demo.edge_cases import EXPECTED, edge_case_files
-from facestats_core.io.hashing import sha256_bytes, sha256_file, shard_keys, shard_of
 from facestats_core.images.decode import ImageReadError, inspect_image, load_rgb, to_rgb
+from facestats_core.io.hashing import sha256_bytes, sha256_file, shard_keys, shard_of
+from facestats_demo.edge_cases import EXPECTED, edge_case_files
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))

@@ -11,14 +11,12 @@ from facestats_core.labels.attribute_labels import (
     LabelIssue,
     match_labels_to_images,
     normalize_age,
-    normalize_ethnicity,
-    normalize_gender,
     race4,
     read_fairface_labels,
     read_manual_labels,
     summarize_issues,
 )
-from facestats_core.labels.vocab import AGE_BINS, ETHNICITIES
+from facestats_core.labels.vocab import AGE_BINS, ETHNICITIES, normalize_ethnicity, normalize_gender
 
 
 def _write(tmp_path: Path, name: str, text: str) -> Path:

@@ -5,9 +5,9 @@ import polars as pl
 import pytest
 from PIL import Image, ImageFilter
 
-from facestats_core.io.hashing import shard_keys
 from facestats_core.images.preprocess import PreprocessConfig, laplacian_variance, preprocess_manifest, square_resize
 from facestats_core.images.scan import scan_shards
+from facestats_core.io.hashing import shard_keys
 
 
 def _raw_manifest(raw):

@@ -11,8 +11,9 @@ import polars as pl
 import pytest
 from PIL import Image
 
+from facestats_core.report.build import REPORT_FILE, build_report, write_report
 from facestats_core.report.charts import BarGroup, BarRow, hbar_chart, heatmap, histogram, nice_ticks
-from facestats_core.report.html import REPORT_FILE, build_report, read_composites, read_json, write_report
+from facestats_core.report.inputs import CompositeItem, read_composites, read_json
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
@@ -93,8 +94,6 @@ def test_charts_are_pngs_of_sensible_size() -> None:
 def test_report_has_every_section_with_charts_and_escapes_text() -> None:
     thumb = io.BytesIO()
     Image.new("RGB", (8, 8), "red").save(thumb, format="JPEG")
-    from facestats_core.report.html import CompositeItem
-
     items = [
         CompositeItem(
             spec="gender=female", file="gender.female.png", matched=5, used=5, thumbnail=thumb.getvalue()

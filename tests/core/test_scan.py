@@ -4,9 +4,9 @@ import shutil
 
 import polars as pl
 
-from facestats_demo.edge_cases import EXPECTED
-from facestats_core.io.hashing import shard_keys
 from facestats_core.images.scan import scan_shards
+from facestats_core.io.hashing import shard_keys
+from facestats_demo.edge_cases import EXPECTED
 from tests.conftest import write_photos
 
 

@@ -1,0 +1,35 @@
+"""The attractiveness training set: embeddings joined with ratings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from facestats_core.embedding.matrix import embedding_matrix
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingData:
+    """Rows with both an embedding and a rating, sorted by `image_id`."""
+
+    image_ids: list[str]
+    X: np.ndarray
+    y: np.ndarray
+
+
+def assemble_training_data(embeddings: pl.DataFrame, ratings: pl.DataFrame) -> TrainingData:
+    """Inner-join embeddings (`image_id, embedding`) with ratings (`image_id, score`).
+
+    Rows are sorted by `image_id` so the result is independent of input order.
+    If an image appears more than once in either input, its first row is used.
+    """
+    emb = embeddings.select("image_id", "embedding").unique("image_id", keep="first", maintain_order=True)
+    rat = ratings.select("image_id", "score").unique("image_id", keep="first", maintain_order=True)
+    joined = emb.join(rat, on="image_id", how="inner").sort("image_id")
+    return TrainingData(
+        image_ids=joined["image_id"].to_list(),
+        X=embedding_matrix(joined),
+        y=joined["score"].cast(pl.Float64).to_numpy().copy(),
+    )

@@ -1,0 +1,82 @@
+"""Report inputs read from files: json documents and the built composites (with thumbnails)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from facestats_core.images.thumbnails import thumbnail_jpeg
+
+
+@dataclass(frozen=True)
+class CompositeItem:
+    """One composite for the gallery: its json sidecar fields and a JPEG thumbnail (None if unreadable)."""
+
+    spec: str
+    file: str
+    matched: int | None
+    used: int | None
+    relaxed: tuple[str, ...] = ()
+    thumbnail: bytes | None = None
+
+
+def read_json(path: Any) -> dict[str, Any] | None:
+    """A json file as a dict, or None when it does not exist."""
+    if path is None or not path.exists():
+        return None
+    with path.open("r") as fh:
+        data = json.load(fh)
+    return data if isinstance(data, dict) else None
+
+
+def _read_sidecar(path: Any) -> dict[str, Any] | None:
+    """A composite json sidecar (a dict with ``spec``), or None when the file is anything else."""
+    try:
+        with path.open("r") as fh:
+            meta = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) and "spec" in meta else None
+
+
+def _is_plain_name(name: str) -> bool:
+    """True for a file name that stays in its folder (no separators, not ``.``/``..``)."""
+    return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
+
+
+def _thumbnail(folder: Any, name: str, side: int) -> bytes | None:
+    """The thumbnail of ``folder/name``, or None when the name is unsafe or the image unreadable."""
+    if not _is_plain_name(name):
+        return None
+    try:
+        return thumbnail_jpeg(folder / name, side)
+    except (OSError, ValueError):
+        return None
+
+
+def read_composites(folder: Any, side: int = 192) -> list[CompositeItem]:
+    """The composites in ``folder`` (every ``<slug>.json`` with its image), sorted by spec.
+
+    Sidecars that are not composite json, or whose ``image_file`` is not a plain
+    file name in the folder, are skipped; an unreadable image gives an item without thumbnail.
+    """
+    if folder is None or not folder.exists():
+        return []
+    items: list[CompositeItem] = []
+    for path in sorted(folder.glob("*.json")):
+        meta = _read_sidecar(path)
+        if meta is None:
+            continue
+        name = str(meta.get("image_file") or "")
+        items.append(
+            CompositeItem(
+                spec=str(meta["spec"]),
+                file=name,
+                matched=meta.get("matched"),
+                used=meta.get("used"),
+                relaxed=tuple(str(r) for r in meta.get("relaxed") or ()),
+                thumbnail=_thumbnail(folder, name, side),
+            )
+        )
+    return sorted(items, key=lambda item: item.spec)

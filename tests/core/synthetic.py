@@ -1,0 +1,28 @@
+"""Synthetic embeddings with planted structure, shared by the model tests (here and in tests/dagster)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def planted_ratings(n: int, d: int, seed: int = 0, noise: float = 0.15) -> tuple[np.ndarray, np.ndarray]:
+    """L2-normalised embeddings and ratings around 3 that are linear in them plus noise."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)  # like L2-normalised CLIP features
+    z = X @ rng.standard_normal(d)
+    y = 3.0 + 0.7 * z / z.std() + noise * rng.standard_normal(n)
+    return X, y
+
+
+def class_blobs(
+    n: int, classes: tuple[str, ...], dim: int = 64, seed: int = 0, noise: float = 0.6, probs=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Class means on the unit sphere plus Gaussian noise, rows L2-normalised; returns (X, labels)."""
+    rng = np.random.default_rng(seed)
+    means = rng.normal(size=(len(classes), dim))
+    means /= np.linalg.norm(means, axis=1, keepdims=True)
+    idx = rng.choice(len(classes), size=n, p=probs)
+    X = means[idx] + noise * rng.normal(size=(n, dim)) / np.sqrt(dim)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    return X.astype(np.float32), np.asarray(classes, dtype=object)[idx]

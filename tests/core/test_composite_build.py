@@ -1,0 +1,207 @@
+"""Building composites in core: one spec end to end (select, average, write) and the contact sheet."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import polars as pl
+import pytest
+from PIL import Image
+
+from facestats_core.composites.build import (
+    BuiltComposite,
+    CompositeError,
+    CompositeSettings,
+    build_composite,
+    composite_files,
+)
+from facestats_core.composites.contact_sheet import CONTACT_SHEET_NAME, build_contact_sheet
+from facestats_core.composites.filter_spec import parse_spec
+from facestats_core.faces.alignment import AlignmentConfig
+from facestats_core.io.layout import Layout
+
+SIZE = 32
+SIDECAR_KEYS = {
+    "spec", "slug", "effective_spec", "relaxed", "matched", "used", "n", "seed", "image_ids",
+    "failures", "alignment", "sharpness", "min_faces",
+}
+ALIGNMENT_KEYS = {
+    "aligned", "source_images", "alignment_version", "output_size", "eye_targets",
+    "excluded_no_landmarks", "excluded_by_reason", "eyes_source",
+}
+
+
+def _settings(**changes: object) -> CompositeSettings:
+    base: dict[str, object] = {"min_faces": 2, "alignment": AlignmentConfig(output_size=SIZE)}
+    return CompositeSettings(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def _solid(path: Path, value: int, size: int = SIZE) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (size, size), (value, value, value)).save(path)
+
+
+@pytest.fixture
+def faces(tmp_path: Path) -> tuple[Layout, pl.DataFrame]:
+    """Eight faces: f0..f3 female, m0..m3 male. Aligned crops are grey ``10 * (i + 1)``, the
+    preprocessed squares ``100 + 10 * i``; m3 has no eyes (not aligned), m2 is not preprocessed."""
+    layout = Layout.from_roots(tmp_path, tmp_path / "models")
+    rows = []
+    for i, image_id in enumerate(["f0", "f1", "f2", "f3", "m0", "m1", "m2", "m3"]):
+        aligned = image_id != "m3"
+        _solid(Path(layout.preproc_dir / f"{image_id}.png"), 100 + 10 * i, size=48)
+        if aligned:
+            _solid(Path(layout.aligned_dir / "v1" / f"{image_id}.png"), 10 * (i + 1))
+        rows.append(
+            {
+                "image_id": image_id,
+                "gender": "female" if image_id.startswith("f") else "male",
+                "preproc_ok": image_id != "m2",
+                "preproc_path": f"{image_id}.png",
+                "aligned_ok": aligned,
+                "aligned_path": f"v1/{image_id}.png" if aligned else None,
+                "alignment_error": None if aligned else "no_landmarks",
+                "eyes_source": "landmarks" if aligned else None,
+            }
+        )
+    return layout, pl.DataFrame(rows)
+
+
+def _grey(path: Path) -> float:
+    return float(np.asarray(Image.open(path)).mean())
+
+
+def test_build_composite_averages_aligned_faces_and_writes_the_sidecar(faces) -> None:
+    layout, master = faces
+    built = build_composite("gender=female", master, layout, _settings())
+    assert isinstance(built, BuiltComposite) and built.seconds >= 0
+    assert built.image_path == layout.composites_dir / "gender.female.png"
+    assert built.json_path == layout.composites_dir / "gender.female.json"
+    assert _grey(Path(built.image_path)) == pytest.approx((10 + 20 + 30 + 40) / 4, abs=0.5)
+    sidecar = json.loads(Path(built.json_path).read_text())
+    assert set(sidecar) == SIDECAR_KEYS | {"image_file"} and set(built.meta) == SIDECAR_KEYS
+    assert sidecar == {**built.meta, "image_file": "gender.female.png"}
+    counts = (sidecar["spec"], sidecar["matched"], sidecar["used"], sidecar["min_faces"])
+    assert counts == ("gender=female", 4, 4, 2)
+    assert sidecar["image_ids"] == ["f0", "f1", "f2", "f3"] and sidecar["failures"] == []
+    alignment = sidecar["alignment"]
+    assert set(alignment) == ALIGNMENT_KEYS
+    assert alignment["aligned"] is True and alignment["source_images"] == "aligned"
+    assert alignment["alignment_version"] == AlignmentConfig(output_size=SIZE).version
+    assert alignment["output_size"] == SIZE and alignment["eye_targets"] == [[0.35, 0.4], [0.65, 0.4]]
+    assert alignment["excluded_no_landmarks"] == 0 and alignment["eyes_source"] == {"landmarks": 4}
+
+
+def test_build_composite_counts_faces_without_landmarks(faces) -> None:
+    layout, master = faces
+    built = build_composite("gender=male", master, layout, _settings())
+    # m2 is not preprocessed (ignored), m3 has no eyes: excluded and counted
+    assert built.meta["matched"] == 2 and built.meta["image_ids"] == ["m0", "m1"]
+    assert built.meta["alignment"]["excluded_no_landmarks"] == 1
+    assert built.meta["alignment"]["excluded_by_reason"] == {"no_landmarks": 1}
+    assert _grey(Path(built.image_path)) == pytest.approx((50 + 60) / 2, abs=0.5)
+
+
+def test_build_composite_without_alignment_uses_preprocessed_squares(faces) -> None:
+    layout, master = faces
+    built = build_composite("gender=male", master, layout, _settings(align=False, image_format="jpg"))
+    assert built.image_path == layout.composites_dir / "gender.male.jpg"
+    assert built.meta["image_ids"] == ["m0", "m1", "m3"]
+    alignment = built.meta["alignment"]
+    assert alignment["aligned"] is False and alignment["source_images"] == "preprocessed (alignment disabled)"
+    assert alignment["alignment_version"] is None
+    assert alignment["excluded_by_reason"] == {} and alignment["eyes_source"] == {}
+    with Image.open(built.image_path) as image:
+        assert image.format == "JPEG" and image.size == (SIZE, SIZE)
+    assert _grey(Path(built.image_path)) == pytest.approx((140 + 150 + 170) / 3, abs=1.5)
+
+
+def test_too_few_faces_fail_with_counts(faces) -> None:
+    layout, master = faces
+    with pytest.raises(CompositeError, match=r"matched 3 faces, 1 of them without eye landmarks") as info:
+        build_composite("gender=male", master, layout, _settings(min_faces=3))
+    assert info.value.metadata == {"matched": 3, "usable": 2, "excluded_no_landmarks": 1, "min_faces": 3}
+    assert "FACESTATS_ALIGN=0" not in str(info.value)
+    assert not layout.composites_dir.exists()
+
+
+def test_no_aligned_match_adds_the_landmarks_hint(faces) -> None:
+    layout, master = faces
+    master = master.with_columns(pl.col("aligned_ok") & (pl.col("gender") == "female"))
+    with pytest.raises(CompositeError, match="set FACESTATS_ALIGN=0") as info:
+        build_composite("gender=male", master, layout, _settings())
+    assert info.value.metadata["usable"] == 0 and info.value.metadata["excluded_no_landmarks"] == 3
+
+
+def test_relax_drops_filters_when_asked(faces) -> None:
+    layout, master = faces
+    built = build_composite("gender=male", master, layout, _settings(min_faces=5, relax=True))
+    assert built.meta["relaxed"] == ["gender=male"] and built.meta["effective_spec"] == "all"
+    assert built.meta["used"] == 6
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        ("gender=Female", re.escape("is not in canonical form (it should be 'gender=female')")),
+        ("gender=robot", "is not a valid filter spec: unknown gender 'robot'"),
+    ],
+)
+def test_partition_key_must_be_a_canonical_spec(faces, key: str, message: str) -> None:
+    layout, master = faces
+    with pytest.raises(CompositeError, match=message) as info:
+        build_composite(key, master, layout, _settings())
+    assert info.value.metadata == {}
+
+
+def test_bad_settings_and_unreadable_images_fail(faces) -> None:
+    layout, master = faces
+    with pytest.raises(CompositeError, match="cannot select faces for 'all': min_faces must be >= 1"):
+        build_composite("all", master, layout, _settings(min_faces=0))
+    Path(layout.aligned_dir / "v1" / "f1.png").write_bytes(b"not an image")
+    with pytest.raises(CompositeError, match=r"only 3 of 4 selected images could be read .*at least 4"):
+        build_composite("gender=female", master, layout, _settings(min_faces=4))
+
+
+def test_composite_files_stay_in_the_folder(tmp_path: Path) -> None:
+    spec = parse_spec("gender=female,n=5")
+    assert composite_files(tmp_path, spec, "jpg") == (
+        tmp_path / "gender.female__n.5.jpg", tmp_path / "gender.female__n.5.json"
+    )
+    with pytest.raises(CompositeError, match="would leave"):
+        composite_files(tmp_path, SimpleNamespace(slug="../evil"))  # type: ignore[arg-type]
+
+
+def test_contact_sheet_tiles_the_built_composites(faces) -> None:
+    layout, master = faces
+    for key in ("gender=female", "gender=male"):
+        build_composite(key, master, layout, _settings())
+    keys = ["gender=male", "age=70+", "gender=female", "gender=x"]
+    result = build_contact_sheet(layout.composites_dir, keys, "png")
+    assert result.count == 2 and result.missing == ("age=70+", "gender=x")
+    assert result.path == layout.composites_dir / CONTACT_SHEET_NAME
+    with Image.open(result.path) as sheet:
+        assert sheet.format == "PNG" and sheet.width == 4 * (192 + 8)
+        pixels = np.asarray(sheet.convert("RGB"))
+    assert pixels[4 + 96, 4 + 96].tolist() == [55, 55, 55]  # first tile: the male composite
+    temporary = [p.name for p in Path(layout.composites_dir).iterdir() if p.name.startswith(".")]
+    assert not temporary
+
+
+def test_contact_sheet_reads_the_configured_format(faces) -> None:
+    layout, master = faces
+    build_composite("gender=female", master, layout, _settings(image_format="jpg"))
+    with pytest.raises(CompositeError, match="No composites built yet"):
+        build_contact_sheet(layout.composites_dir, ["gender=female"], "png")  # looks for the .png
+    result = build_contact_sheet(layout.composites_dir, ["gender=female"], "jpg")
+    assert result.count == 1 and result.missing == ()
+
+
+def test_contact_sheet_without_composites_fails(tmp_path: Path) -> None:
+    with pytest.raises(CompositeError, match="No composites built yet for the 2 registered specs"):
+        build_contact_sheet(tmp_path, ["all", "gender=male"], "png")
+    assert not (tmp_path / CONTACT_SHEET_NAME).exists()
