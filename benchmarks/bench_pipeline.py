@@ -2,7 +2,7 @@
 
 For each N: writes N demo faces (+ the edge cases) with ``facestats demo-data``, builds the seeded
 small CLIP once (``facestats build-clip --preset small``), then runs every command of
-``facestats update`` (``facestats_dagster.cli.materialize_commands``: the real ``dagster asset
+``facestats update`` (``facestats_dagster.cli.dagster_runs.update_commands``: the real ``dagster asset
 materialize`` CLI, ``facestats composites build``) against a fresh DAGSTER_HOME and records per command:
 
 * wall time;
@@ -171,10 +171,10 @@ def bench(n: int, work: Path, clip: Path, image_size: int) -> dict:
                     "--size", str(image_size)], env=env, check=True, capture_output=True)
     generate_s = time.perf_counter() - started
 
-    from facestats_dagster.cli import materialize_commands
+    from facestats_dagster.cli.dagster_runs import update_commands
 
     rows = []
-    for index, command in enumerate(materialize_commands(str(BIN / "dagster"))):
+    for index, command in enumerate(update_commands(str(BIN / "dagster"), str(BIN / "facestats"))):
         print(f"[N={n}] $ {' '.join([Path(command[0]).name, *command[1:]])}", flush=True)
         rows.append(run_measured(command, env, REPO, logs / f"{index:02d}.log"))
         print(f"[N={n}]   {rows[-1]['wall_s']} s, tree {rows[-1]['peak_tree_rss_mib']} MiB", flush=True)

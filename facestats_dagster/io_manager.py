@@ -1,12 +1,22 @@
-"""Parquet IO manager on UPath: local folders or any fsspec URL, atomic local writes.
+"""IO managers: parquet tables under the data root, trained models in the model store.
 
-Paths come from ``facestats_core.io.layout.ARTIFACTS`` so the files land where
-the design says (``data/processed/embeddings/embeddings_clip.parquet`` …).
-A partitioned asset may return ``{partition_key: frame}`` for every partition
-of its run (single-run backfills over a shard range); partitioned inputs are
-always loaded as such a dict.
+`FaceStatsIOManager` writes each table asset's polars frame to the path `facestats_core.io.layout.ARTIFACTS`
+names (`data/processed/embeddings/embeddings_clip.parquet` …), on local folders or any fsspec URL,
+atomically. A partitioned asset may return `{partition_key: frame}` for every partition of its
+run (single-run backfills over a shard range); partitioned inputs are always loaded as such a
+dict. An input declared with `AssetIn(metadata={"optional": True})` loads as `None` when the
+upstream was never materialized (e.g. `attractiveness_scores` without ratings).
+
+`ModelStoreIOManager` saves and loads the model assets through the one sha256-checked model
+store (`facestats_core.models.store`): downstream assets and checks take the trained model as an
+input instead of rebuilding its file names. A missing model loads as `None` for optional inputs
+and fails with the store's message otherwise.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
@@ -15,7 +25,21 @@ from upath import UPath
 
 from facestats_core.io.atomic import atomic_write_parquet
 from facestats_core.io.layout import ARTIFACTS, read_parquet
+from facestats_core.models.store import ModelIntegrityError
 from facestats_dagster.resources import PathsResource
+
+
+def _optional(context: dg.InputContext) -> bool:
+    return bool((context.definition_metadata or {}).get("optional"))
+
+
+def _not_materialized(context: dg.InputContext, paths: list[UPath]) -> dg.Failure:
+    name = context.asset_key.to_user_string()
+    return dg.Failure(
+        f"{name} has not been materialized: {len(paths)} file(s) missing (first: {paths[0]}); "
+        f"materialize {name} first",
+        metadata={"missing": dg.MetadataValue.json([str(p) for p in paths[:10]])},
+    )
 
 
 class ParquetUPathIOManager(dg.UPathIOManager):
@@ -31,8 +55,21 @@ class ParquetUPathIOManager(dg.UPathIOManager):
     def load_from_path(self, context: dg.InputContext, path: UPath) -> pl.DataFrame:
         return read_parquet(path)
 
+    def load_input(self, context: dg.InputContext) -> Any:
+        if not context.has_asset_partitions:
+            path = self._get_path(context)
+            if not path.exists():
+                if _optional(context):
+                    context.log.warning(f"{context.asset_key.to_user_string()} has not been materialized ({path}): None")
+                    return None
+                raise _not_materialized(context, [path])
+        return super().load_input(context)
+
     def load_partitions(self, context: dg.InputContext) -> dict[str, pl.DataFrame]:
         paths = self._get_paths_for_partitions(context)
+        missing = [paths[key] for key in context.asset_partition_keys if not paths[key].exists()]
+        if missing:
+            raise _not_materialized(context, missing)
         return {key: self.load_from_path(context, paths[key]) for key in context.asset_partition_keys}
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
@@ -57,9 +94,71 @@ class ParquetUPathIOManager(dg.UPathIOManager):
 
 
 class FaceStatsIOManager(dg.ConfigurableIOManagerFactory):
-    """Writes each asset's polars frame under ``<data_root>/processed``."""
+    """Writes each asset's polars frame under `<data_root>/processed`."""
 
     paths: PathsResource
 
     def create_io_manager(self, context: dg.InitResourceContext) -> ParquetUPathIOManager:
         return ParquetUPathIOManager(base_path=self.paths.layout().processed_dir)
+
+
+@dataclass(frozen=True)
+class ModelCodec:
+    """How one model asset is written to and read from the model store."""
+
+    save: Callable[[Any, UPath, str], Any]
+    """`(trained value, model root, asset name) -> stored record` (paths and sha256)."""
+    load: Callable[[UPath, str], Any]
+    """`(model root, asset name) -> loaded model`; raises `FileNotFoundError`/`ModelIntegrityError`."""
+
+
+def _model_codecs() -> dict[str, ModelCodec]:
+    from facestats_core.models.classifiers import load_classifiers, save_classifiers
+    from facestats_core.models.regressor import load_regressor, save_trained_regressor
+
+    return {
+        "attribute_classifiers": ModelCodec(save=save_classifiers, load=load_classifiers),
+        "attractiveness_regressor": ModelCodec(save=save_trained_regressor, load=load_regressor),
+    }
+
+
+class ModelStoreIO(dg.IOManager):
+    """Saves model assets under the model root; loads them back sha256-checked."""
+
+    def __init__(self, model_root: UPath) -> None:
+        self.model_root = model_root
+
+    def _codec(self, context: dg.InputContext | dg.OutputContext) -> tuple[str, ModelCodec]:
+        name = context.asset_key.to_user_string()
+        codecs = _model_codecs()
+        if name not in codecs:
+            raise dg.Failure(f"{name} is not a model asset; model assets are {sorted(codecs)}")
+        return name, codecs[name]
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        name, codec = self._codec(context)
+        stored = codec.save(obj, self.model_root, name)
+        context.add_output_metadata(
+            {"model_path": dg.MetadataValue.path(str(stored.weights)), "sha256": stored.sha256}
+        )
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        name, codec = self._codec(context)
+        try:
+            return codec.load(self.model_root, name)
+        except FileNotFoundError as exc:
+            if _optional(context):
+                context.log.warning(f"no {name} in {self.model_root} ({exc}): None")
+                return None
+            raise dg.Failure(f"{exc}; materialize {name} first") from exc
+        except ModelIntegrityError as exc:
+            raise dg.Failure(str(exc)) from exc
+
+
+class ModelStoreIOManager(dg.ConfigurableIOManagerFactory):
+    """The model store under `<model_root>` as an IO manager (`io_manager_key="model_store"`)."""
+
+    paths: PathsResource
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> ModelStoreIO:
+        return ModelStoreIO(self.paths.layout().model_root)

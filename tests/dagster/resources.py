@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from facestats_dagster.io_manager import FaceStatsIOManager
-from facestats_dagster.resources import (
-    AnalysisResource,
-    ClipResource,
-    CompositesResource,
-    LabelsResource,
-    PathsResource,
-    PreprocessResource,
-)
+from facestats_dagster.defs.resources import build_resources
+from facestats_dagster.resources import ClipResource
+from facestats_dagster.settings import Settings
 
 
 def make_resources(
@@ -23,20 +18,14 @@ def make_resources(
     model_root: Path | str,
     *,
     clip: ClipResource | None = None,
-    preprocess: PreprocessResource | None = None,
-    labels: LabelsResource | None = None,
-    analysis: AnalysisResource | None = None,
-    composites: CompositesResource | None = None,
+    **overrides: dg.ConfigurableResource,
 ) -> dict[str, Any]:
-    """Every resource of the definitions, with test-friendly defaults (64 px images, no CLIP)."""
-    paths = PathsResource(data_root=str(data_root), model_root=str(model_root))
-    resources: dict[str, dg.ConfigurableResource | Any] = {
-        "paths": paths,
-        "preprocess": preprocess or PreprocessResource(size=64),
-        "clip": clip or ClipResource(model="unused"),
-        "labels": labels or LabelsResource(),
-        "analysis": analysis or AnalysisResource(),
-        "composites": composites or CompositesResource(),
-        "io_manager": FaceStatsIOManager(paths=paths),
-    }
+    """Every resource of the definitions (the defaults of `Settings`, 64 px images, no CLIP),
+    with any resource replaced by keyword (`labels=LabelsResource(...)`)."""
+    settings = replace(Settings(), data_root=str(data_root), model_root=str(model_root), image_size=64,
+                       clip_model="unused")
+    resources = build_resources(settings)
+    if clip is not None:
+        resources["clip"] = clip
+    resources.update(overrides)
     return resources

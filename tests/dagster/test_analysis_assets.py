@@ -10,12 +10,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from facestats_demo.faces import DemoSpec, generate_demo_dataset
-from facestats_core.labels.attribute_labels import read_manual_labels
 from facestats_core.io.layout import Layout
+from facestats_core.labels.attribute_labels import read_manual_labels
 from facestats_dagster.definitions import defs
 from facestats_dagster.partitions import ALL_SHARDS_RANGE
 from facestats_dagster.resources import AnalysisResource, ClipResource, LabelsResource
+from facestats_demo.faces import DemoSpec, generate_demo_dataset
 from tests.dagster.resources import make_resources
 
 IMAGE_ASSETS = ["raw_images", "preprocessed_images", "embedding_shards"]
@@ -86,7 +86,7 @@ def test_attribute_stage_end_to_end(demo_root, tiny_clip_dir) -> None:
 
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert set(checks) == {"classifier_accuracy_floor", "predictions_cover_embeddings"}
-    assert checks["predictions_cover_embeddings"].passed  # facestats_dagster.checks
+    assert checks["predictions_cover_embeddings"].passed  # facestats_dagster.defs.checks
 
 
 def test_tampered_classifier_file_is_refused(demo_root, tiny_clip_dir) -> None:
@@ -142,7 +142,7 @@ def test_attractiveness_stage_and_baseline_check(demo_root, tiny_clip_dir) -> No
     mlp_rmse, ridge_rmse = vs_ridge.metadata["mlp_rmse"].value, vs_ridge.metadata["ridge_rmse"].value
     if mlp_rmse != ridge_rmse:  # the metadata is rounded to 4 places
         assert vs_ridge.passed == (mlp_rmse < ridge_rmse)
-    assert checks["scores_cover_embeddings"].passed  # facestats_dagster.checks
+    assert checks["scores_cover_embeddings"].passed  # facestats_dagster.defs.checks
 
 
 def test_missing_ratings_setting_fails_clearly_and_rest_still_runs(demo_root, tiny_clip_dir) -> None:

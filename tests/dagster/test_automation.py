@@ -1,4 +1,4 @@
-"""new_images_sensor, daily_update_schedule and declarative automation (facestats_dagster.automation)."""
+"""new_images_sensor, daily_update_schedule and declarative automation (facestats_dagster.defs.automation)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,11 @@ import pytest
 
 from facestats_core.images.raw_watch import list_raw_files, manifest_covers
 from facestats_core.images.scan import scan_shards
-from facestats_dagster import automation
-from facestats_dagster.assets.composites import COMPOSITE_SPECS
-from facestats_dagster.automation import IMAGE_ASSET_KEYS, daily_update_schedule, new_images_sensor
-from facestats_dagster.cli import IMAGE_SELECTION
+from facestats_dagster.defs import automation
+from facestats_dagster.defs.automation import IMAGE_ASSET_KEYS, daily_update_schedule, new_images_sensor
+from facestats_dagster.partitions import COMPOSITE_SPECS
+
+IMAGE_ASSET_NAMES = [key.to_user_string() for key in IMAGE_ASSET_KEYS]
 from facestats_dagster.definitions import defs
 from facestats_dagster.partitions import N_SHARDS, SHARD_KEYS
 from tests.conftest import write_photos
@@ -76,7 +77,8 @@ def test_new_images_sensor_requests_one_run_over_all_shards(resources, raw_folde
     assert isinstance(first, dg.SensorResult)
     [request] = first.run_requests
     assert request.asset_selection == IMAGE_ASSET_KEYS
-    assert [k.to_user_string() for k in request.asset_selection] == IMAGE_SELECTION.split(",")
+    group = dg.AssetSelection.groups("images").resolve(defs.resolve_asset_graph())
+    assert set(request.asset_selection) == group
     assert request.partition_key is None and RANGE_TAGS.items() <= request.tags.items()
     assert request.run_key.startswith("new-images-1-")
     assert json.loads(first.cursor)["state"]["count"] == len(list(raw_folder.rglob("*.*")))
@@ -158,14 +160,14 @@ def test_downstream_assets_and_checks_follow_the_image_assets() -> None:
     first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
     assert first.total_requested == 0  # nothing materialized: nothing can run
 
-    _report(instance, *IMAGE_SELECTION.split(","), partitions=SHARD_KEYS)
+    _report(instance, *IMAGE_ASSET_NAMES, partitions=SHARD_KEYS)
     after_images = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     requested = _requested(after_images)
     downstream = {
         "embeddings_clip", "attribute_classifiers", "attributes", "attribute_flags", "embedding_clusters",
         "manual_labels", "attractiveness_regressor", "attractiveness_scores", "master_metadata",
     }
-    assert downstream <= requested and not requested & set(IMAGE_SELECTION.split(","))
+    assert downstream <= requested and not requested & set(IMAGE_ASSET_NAMES)
     assert "composite" not in requested  # partitioned differently: waits until the master table has run
     checks = _requested_checks(after_images)
     assert {"embeddings_finite_and_normalised", "every_preprocessed_image_embedded",
@@ -191,7 +193,7 @@ def test_downstream_assets_and_checks_follow_the_image_assets() -> None:
 
 
 def test_progress_logger_reports_rate_at_a_bounded_rate() -> None:
-    from facestats_dagster.assets.images import _progress_logger
+    from facestats_dagster.progress import progress_logger
 
     class Log:
         lines: list[str] = []
@@ -200,13 +202,13 @@ def test_progress_logger_reports_rate_at_a_bounded_rate() -> None:
             self.lines.append(message)
 
     context = type("Context", (), {"log": Log()})()
-    quiet = _progress_logger(context, "preprocess shard 00", every_seconds=3600)
+    quiet = progress_logger(context, "preprocess shard 00", every_seconds=3600)
     for done in range(1, 1001):
         quiet(done, 1000)
     assert len(context.log.lines) == 1
     assert context.log.lines[0].startswith("preprocess shard 00: 1000/1000 images, ")
     assert context.log.lines[0].endswith(" images/s")
-    chatty = _progress_logger(context, "align", every_seconds=0)
+    chatty = progress_logger(context, "align", every_seconds=0)
     chatty(1, 3)
     assert context.log.lines[-1].startswith("align: 1/3 images")
 

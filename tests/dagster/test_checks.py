@@ -1,4 +1,4 @@
-"""Asset checks of facestats_dagster.checks: each passes on good data and fails on planted bad data."""
+"""Asset checks of facestats_dagster.defs.checks: each passes on good data and fails on planted bad data."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from facestats_core.io.atomic import atomic_write_parquet
 from facestats_core.composites.average import write_composite
 from facestats_core.composites.filter_spec import parse_spec
+from facestats_core.io.atomic import atomic_write_parquet
 from facestats_core.io.layout import Layout
-from facestats_dagster import checks
 from facestats_dagster.definitions import defs
+from facestats_dagster.defs import checks
 from facestats_dagster.io_manager import FaceStatsIOManager
-from facestats_dagster.partitions import ALL_SHARDS_RANGE
+from facestats_dagster.partitions import ALL_SHARDS_RANGE, SHARD_KEYS
 from facestats_dagster.resources import PathsResource
 
 IDS = [f"id{i}" for i in range(6)]
@@ -38,15 +38,26 @@ def root(tmp_path) -> Path:
     """A data root with consistent embeddings, preprocessed manifests, predictions, scores and a composite."""
     layout = Layout.from_roots(tmp_path / "data", tmp_path / "models")
     atomic_write_parquet(layout.artifact("embeddings_clip"), _embeddings(_unit(len(IDS)), IDS))
-    manifest = pl.DataFrame({"image_id": [*IDS, "bad"], "ok": [True] * len(IDS) + [False]})
-    atomic_write_parquet(layout.artifact_dir("preprocessed_images") / "00.parquet", manifest.head(3))
-    atomic_write_parquet(layout.artifact_dir("preprocessed_images") / "01.parquet", manifest.tail(4))
+    for shard, frame in _manifests().items():
+        atomic_write_parquet(layout.artifact_dir("preprocessed_images") / f"{shard}.parquet", frame)
     atomic_write_parquet(layout.artifact("attributes"), pl.DataFrame(
         {"image_id": IDS, "gender_pred": "female", "age_pred": "20-29", "ethnicity_pred": "white"}))
     atomic_write_parquet(layout.artifact("attractiveness_scores"), pl.DataFrame(
         {"image_id": IDS, "attractiveness_raw": 3.0, "attractiveness_percentile": 50.0, "attractiveness_decile": 5}))
     _write_composite(layout, "gender=female", used=3, image_ids=IDS[:3])
     return tmp_path / "data"
+
+
+def _manifests() -> dict[str, pl.DataFrame]:
+    """Preprocessed manifests of every shard: all of IDS ok, plus one failed image."""
+    manifest = pl.DataFrame({"image_id": [*IDS, "bad"], "ok": [True] * len(IDS) + [False]})
+    frames = {shard: manifest.clear() for shard in SHARD_KEYS}
+    frames[SHARD_KEYS[0]], frames[SHARD_KEYS[-1]] = manifest.head(3), manifest.tail(4)
+    return frames
+
+
+def _read(root: Path, asset: str) -> pl.DataFrame:
+    return pl.read_parquet(_layout(root).artifact(asset))
 
 
 def _write_composite(layout: Layout, key: str, used: int, image_ids: list[str], size: int = 16, **extra) -> None:
@@ -95,36 +106,36 @@ def test_nan_and_non_unit_embeddings_fail(root) -> None:
     matrix[1, 3] = np.nan
     matrix[4] *= 1.01
     atomic_write_parquet(_layout(root).artifact("embeddings_clip"), _embeddings(matrix, IDS))
-    result = checks.embeddings_finite_and_normalised(paths=_paths(root))
+    result = checks.embeddings_finite_and_normalised(embeddings_clip=_embeddings(matrix, IDS))
     assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
     assert result.metadata["non_finite_ids"].value == ["id1"] and result.metadata["bad_norm_ids"].value == ["id4"]
     assert result.metadata["non_finite"].value == 1 and result.metadata["bad_norm"].value == 1
 
 
 def test_missing_embedding_fails(root) -> None:
-    layout = _layout(root)
-    atomic_write_parquet(layout.artifact("embeddings_clip"), _embeddings(_unit(4), IDS[:4]))
-    result = checks.every_preprocessed_image_embedded(paths=_paths(root))
+    result = checks.every_preprocessed_image_embedded(
+        embeddings_clip=_embeddings(_unit(4), IDS[:4]), preprocessed_images=_manifests()
+    )
     assert not result.passed
     assert result.metadata["missing"].value == 2 and result.metadata["missing_ids"].value == ["id4", "id5"]
 
 
 def test_predictions_must_cover_every_embedding(root) -> None:
-    layout = _layout(root)
-    attributes = pl.read_parquet(layout.artifact("attributes"))
-    atomic_write_parquet(layout.artifact("attributes"), attributes.filter(pl.col("image_id") != "id2"))
-    result = checks.predictions_cover_embeddings(paths=_paths(root))
+    embedded = _read(root, "embeddings_clip")
+    attributes = _read(root, "attributes")
+    result = checks.predictions_cover_embeddings(
+        attributes=attributes.filter(pl.col("image_id") != "id2"), embeddings_clip=embedded
+    )
     assert not result.passed and result.metadata["missing_ids"].value == ["id2"]
 
     nulls = attributes.with_columns(pl.when(pl.col("image_id") == "id3").then(None).otherwise(pl.col("age_pred"))
                                     .alias("age_pred"))
-    atomic_write_parquet(layout.artifact("attributes"), nulls)
-    result = checks.predictions_cover_embeddings(paths=_paths(root))
+    result = checks.predictions_cover_embeddings(attributes=nulls, embeddings_clip=embedded)
     assert not result.passed and result.metadata["null_ids"].value == ["id3"]
 
-    scores = pl.read_parquet(layout.artifact("attractiveness_scores"))
-    atomic_write_parquet(layout.artifact("attractiveness_scores"), pl.concat([scores, scores.head(1)]))
-    result = checks.scores_cover_embeddings(paths=_paths(root))
+    scores = _read(root, "attractiveness_scores")
+    result = checks.scores_cover_embeddings(attractiveness_scores=pl.concat([scores, scores.head(1)]),
+                                            embeddings_clip=embedded)
     assert not result.passed and result.metadata["duplicated_ids"].value == ["id0"]
 
 
@@ -168,7 +179,17 @@ def test_embedding_checks_pass_on_a_real_pipeline_run(resources) -> None:
     assert evaluations["every_preprocessed_image_embedded"].metadata["missing"].value == 0
 
 
-def test_missing_artifact_fails_with_a_hint(tmp_path) -> None:
-    result = checks.predictions_cover_embeddings(paths=_paths(tmp_path / "nothing"))
-    assert not result.passed and "materialize the asset first" in result.description
+def test_missing_artifact_fails_with_a_hint(tmp_path, resources) -> None:
+    """A check run alone before its asset exists fails with the path and what to materialize."""
+    paths = _paths(tmp_path / "nothing")
+    result = dg.materialize(
+        [*defs.assets, *defs.asset_checks],
+        selection=dg.AssetSelection.checks(checks.predictions_cover_embeddings),
+        resources={**resources, "paths": paths, "io_manager": FaceStatsIOManager(paths=paths)},
+        raise_on_error=False,
+    )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    message = failure.step_failure_data.error.message
+    assert "attributes has not been materialized" in message and "materialize attributes first" in message
 

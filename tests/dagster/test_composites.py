@@ -11,20 +11,20 @@ import polars as pl
 import pytest
 from PIL import Image
 
-from facestats_core.faces.aligned_faces import map_landmarks, raw_to_preprocessed
-from facestats_core.io.atomic import atomic_write_parquet
-from facestats_demo.faces import DemoSpec, generate_demo_dataset
-from facestats_core.composites.filter_spec import parse_spec
-from facestats_core.io.layout import Layout
 from facestats_core.analysis.master import build_master
+from facestats_core.composites.filter_spec import parse_spec
+from facestats_core.faces.aligned_faces import map_landmarks, raw_to_preprocessed
 from facestats_core.images.preprocess import PreprocessConfig, preprocess_image
-from facestats_dagster.assets.composites import COMPOSITE_SPECS, composite
-from facestats_dagster.composites_cli import ANALYSIS_SELECTION, build_commands, partition_blocks
+from facestats_core.io.atomic import atomic_write_parquet
+from facestats_core.io.layout import Layout
+from facestats_dagster.cli.composites import build_commands, partition_blocks
+from facestats_dagster.cli.dagster_runs import ANALYSIS_SELECTION
 from facestats_dagster.definitions import defs
-from facestats_dagster.resources import PathsResource, CompositesResource
-from facestats_dagster.sensors import composite_specs_sensor
+from facestats_dagster.defs.composites import composite, composite_specs_sensor
+from facestats_dagster.partitions import COMPOSITE_SPECS
+from facestats_dagster.resources import CompositesResource, PathsResource
+from facestats_demo.faces import DemoSpec, generate_demo_dataset
 from tests.dagster.test_master import materialize_images, resources
-
 
 
 def _pixels(path: Path) -> np.ndarray:
@@ -313,14 +313,3 @@ def test_analysis_selection_leaves_out_partitioned_composites() -> None:
     keys = {k.to_user_string() for k in dg.AssetSelection.from_string(ANALYSIS_SELECTION).resolve(graph)}
     assert "embeddings_clip" in keys and "attributes" in keys and "attractiveness_scores" in keys
     assert not keys & {"composite", "contact_sheet", "master_metadata", "aligned_faces"}
-
-
-def test_demo_commands_build_aligned_master_composites_and_sheet() -> None:
-    from facestats_dagster.composites_cli import demo_composite_commands
-
-    commands = demo_composite_commands("/venv/bin/dagster", specs_file="config/composites.yaml")
-    assert [c[c.index("--select") + 1] if "--select" in c else c[1] for c in commands] == [
-        "aligned_faces", "master_metadata", "composites", "contact_sheet"
-    ]
-    assert commands[2] == ["/venv/bin/facestats", "composites", "build", "--config", "config/composites.yaml"]
-    assert len(demo_composite_commands(include_aligned=False)) == 3

@@ -24,12 +24,13 @@ def test_definitions_import_no_torch_or_transformers() -> None:
 
 
 def test_resources_follow_environment(monkeypatch) -> None:
-    from facestats_dagster.resources import from_env
+    from facestats_dagster.defs.resources import build_resources
+    from facestats_dagster.settings import load_settings
 
     monkeypatch.setenv("FACESTATS_DATA_ROOT", "s3://bucket/faces")
     monkeypatch.setenv("FACESTATS_CLIP_MODEL", "/opt/clip")
     monkeypatch.setenv("FACESTATS_CLIP_PRECISION", "bf16")
-    resources = from_env()
+    resources = build_resources(load_settings())
     assert str(resources["paths"].layout().processed_dir) == "s3://bucket/faces/processed"
     assert resources["clip"].model == "/opt/clip"
     assert resources["clip"].config().precision == "bf16"

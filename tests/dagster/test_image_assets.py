@@ -5,9 +5,9 @@ import numpy as np
 import polars as pl
 
 import facestats_core.embedding.clip as embedding
-from facestats_demo.edge_cases import EXPECTED
 from facestats_core.io.layout import Layout
 from facestats_dagster.partitions import ALL_SHARDS_RANGE, SHARD_KEYS
+from facestats_demo.edge_cases import EXPECTED
 from tests.conftest import write_photos
 
 IMAGE_SELECTION = ["raw_images", "preprocessed_images", "embedding_shards"]

@@ -9,13 +9,13 @@ import numpy as np
 import polars as pl
 import pytest
 
-from facestats_core.io.atomic import atomic_write_parquet
-from facestats_demo.faces import DemoSpec, generate_demo_dataset
-from facestats_core.io.layout import Layout
 from facestats_core.analysis.master import MASTER_COLUMNS, REQUIRED_COLUMNS, build_master, check_master
+from facestats_core.io.atomic import atomic_write_parquet
+from facestats_core.io.layout import Layout
 from facestats_dagster.definitions import defs
 from facestats_dagster.partitions import ALL_SHARDS_RANGE
 from facestats_dagster.resources import CompositesResource
+from facestats_demo.faces import DemoSpec, generate_demo_dataset
 from tests.dagster.resources import make_resources
 
 AGE_BINS = ["0-2", "3-9", "10-19", "20-29", "30-39", "40-49", "50-59", "60-69", "70+"]

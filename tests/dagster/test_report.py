@@ -1,4 +1,5 @@
-"""The ``stats_report`` asset: reads the master table, model jsons and composites; attaches plots."""
+"""The `stats_report` asset: takes the master table and the two models (optional inputs, loaded
+through the model store), reads the composites; attaches plots."""
 
 from __future__ import annotations
 
@@ -10,11 +11,27 @@ from PIL import Image
 
 from facestats_core.io.atomic import atomic_write_parquet
 from facestats_core.io.layout import Layout
-from facestats_dagster.composites_cli import ANALYSIS_SELECTION
+from facestats_core.labels.vocab import ATTRIBUTES
+from facestats_core.models.classifiers import save_classifiers, train_attribute_classifier
+from facestats_core.models.regressor import MLPConfig, TrainedRegressor, save_trained_regressor, train_regressor
+from facestats_dagster.cli.dagster_runs import ANALYSIS_SELECTION
 from facestats_dagster.definitions import defs
 from facestats_dagster.resources import PreprocessResource
-from tests.core.test_report import METRICS, REGRESSOR, master
+from tests.core.synthetic import class_blobs, planted_ratings
+from tests.core.test_report import master
 from tests.dagster.resources import make_resources
+
+
+def _save_models(layout: Layout) -> None:
+    """Small real probes and regressor, saved through the model store as the model assets do."""
+    models = {}
+    for index, (attr, classes) in enumerate(ATTRIBUTES.items()):
+        X, y = class_blobs(120, classes, dim=16, seed=index)
+        models[attr] = train_attribute_classifier(X, y, classes, seed=0, cv_folds=2)
+    save_classifiers(models, layout.model_root)
+    X, ratings = planted_ratings(80, 16)
+    result = train_regressor(X, ratings, MLPConfig(input_dim=16, hidden=(8,), max_epochs=5))
+    save_trained_regressor(TrainedRegressor(result=result), layout.model_root)
 
 
 def _resources(tmp_path: Path) -> dict[str, object]:
@@ -33,9 +50,7 @@ def _materialize(tmp_path: Path) -> dg.ExecuteInJobResult:
 def test_stats_report_writes_html_and_pngs_and_shows_plots(tmp_path: Path) -> None:
     layout = Layout.from_roots(tmp_path / "data", tmp_path / "models")
     atomic_write_parquet(layout.artifact("master_metadata"), master())
-    layout.model_root.mkdir(parents=True)
-    (layout.model_root / "attribute_classifiers.metrics.json").write_text(json.dumps({"metrics": METRICS}))
-    (layout.model_root / "attractiveness_regressor.json").write_text(json.dumps(REGRESSOR))
+    _save_models(layout)
     layout.composites_dir.mkdir(parents=True)
     Image.new("RGB", (64, 64), "gray").save(layout.composites_dir / "all.png")
     (layout.composites_dir / "all.json").write_text(
@@ -49,13 +64,11 @@ def test_stats_report_writes_html_and_pngs_and_shows_plots(tmp_path: Path) -> No
     assert metadata["path"].value == str(index)
     assert "<title>FaceStats report</title>" in index.read_text()
     assert (layout.report_dir / "attractiveness_histogram.png").exists()
-    for name in (
-        "plot_attributes_ethnicity",
-        "plot_attractiveness_histogram",
-    ):  # METRICS has no ethnicity probe
+    for name in ("plot_attributes_ethnicity", "plot_attractiveness_histogram"):
         assert metadata[name].value.startswith(f"![{name.removeprefix('plot_')}.png](data:image/png;base64,")
     assert metadata["composites"].value == 1 and metadata["images"].value == 12
     assert "| composites | ok |" in metadata["sections"].value
+    assert "| classifiers | ok |" in metadata["sections"].value
 
 
 def test_stats_report_without_models_or_composites_says_what_is_missing(tmp_path: Path) -> None:

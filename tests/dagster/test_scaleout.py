@@ -7,8 +7,8 @@ import importlib.util
 import dagster as dg
 import pytest
 
+from facestats_dagster.defs.scaleout import SHARD_JOB_NAME, build_shard_job, library_version, shard_executor
 from facestats_dagster.partitions import SHARD_KEYS
-from facestats_dagster.scaleout import SHARD_JOB_NAME, build_shard_job, library_version, shard_executor
 
 
 def test_one_independent_op_per_shard() -> None:

@@ -11,8 +11,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from facestats_demo.edge_cases import EXPECTED
 from facestats_core.io.layout import Layout
+from facestats_demo.edge_cases import EXPECTED
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent

@@ -13,9 +13,9 @@ import polars as pl
 import pytest
 from PIL import Image
 
+from facestats_core.analysis.master import build_master
 from facestats_core.io.atomic import atomic_write_parquet
 from facestats_core.io.layout import Layout
-from facestats_core.analysis.master import build_master
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent

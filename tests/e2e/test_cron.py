@@ -12,8 +12,8 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from facestats_demo.edge_cases import EXPECTED
 from facestats_core.io.layout import Layout
+from facestats_demo.edge_cases import EXPECTED
 
 pytestmark = pytest.mark.e2e
 REPO = Path(__file__).resolve().parents[2]

@@ -23,10 +23,10 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from facestats_demo.faces import DemoSpec, generate_demo_dataset
 from facestats_core.io.layout import Layout
-from facestats_dagster.cli import IMAGE_SELECTION
-from facestats_dagster.scaleout import SHARD_ASSETS, library_version
+from facestats_dagster.cli.dagster_runs import IMAGE_SELECTION
+from facestats_dagster.defs.scaleout import SHARD_ASSETS, library_version
+from facestats_demo.faces import DemoSpec, generate_demo_dataset
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent

@@ -1,4 +1,4 @@
-"""Image-level assets, one partition per hash shard: raw manifest and preprocessed faces."""
+"""Stage 1, images: the raw manifest and the preprocessed squares, one partition per hash shard."""
 
 import time
 import warnings
@@ -7,10 +7,11 @@ import dagster as dg
 import polars as pl
 
 from facestats_core.images.preprocess import preprocess_manifest
-from facestats_core.images.thumbnails import thumbnail_strip
 from facestats_core.images.scan import scan_shards
-from facestats_dagster.assets._metadata import count_values, counts_table, image_markdown
-from facestats_dagster.partitions import N_SHARDS, shard_partitions
+from facestats_core.images.thumbnails import thumbnail_strip
+from facestats_dagster.metadata import count_values, counts_table, image_markdown
+from facestats_dagster.partitions import IMAGE_GROUP, N_SHARDS, shard_partitions
+from facestats_dagster.progress import progress_logger
 from facestats_dagster.resources import PathsResource, PreprocessResource
 
 # Single-run backfills let one command cover every shard (`--partition-range 00...03`);
@@ -20,8 +21,9 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*backfill_p
 IMAGE_ASSET_ARGS = {
     "partitions_def": shard_partitions,
     "backfill_policy": dg.BackfillPolicy.single_run(),
-    "group_name": "images",
+    "group_name": IMAGE_GROUP,
 }
+"""Every image-level asset: one partition per hash shard, one run over any shard range."""
 
 
 @dg.asset(**IMAGE_ASSET_ARGS, kinds={"python", "parquet"})
@@ -88,7 +90,7 @@ def preprocessed_images(
     for shard, manifest in raw_images.items():
         frame, stats = preprocess_manifest(
             manifest, layout.raw_dir, layout.preproc_dir, config, previous=previous,
-            progress=_progress_logger(context, f"preprocess shard {shard}"),
+            progress=progress_logger(context, f"preprocess shard {shard}"),
         )
         outputs[shard] = frame
         processed, reused = processed + stats.processed, reused + stats.reused
@@ -111,25 +113,3 @@ def preprocessed_images(
         metadata["preview_path"] = dg.MetadataValue.path(str(done[0]))
     context.add_output_metadata(metadata)
     return outputs
-
-
-PROGRESS_EVERY_SECONDS = 10.0
-"""Long loops log ``done/total`` and images/s at most this often (and once at the end)."""
-
-
-def _progress_logger(
-    context: dg.AssetExecutionContext, label: str, every_seconds: float = PROGRESS_EVERY_SECONDS
-):
-    """A ``progress(done, total)`` callback logging ``label: done/total images, N images/s`` every
-    ``every_seconds`` and at the end (the rate counts reused images too)."""
-    started = last = time.perf_counter()
-
-    def log(done: int, total: int) -> None:
-        nonlocal last
-        now = time.perf_counter()
-        if done == total or now - last >= every_seconds:
-            last = now
-            rate = done / (now - started) if now > started else 0.0
-            context.log.info(f"{label}: {done}/{total} images, {rate:.1f} images/s")
-
-    return log

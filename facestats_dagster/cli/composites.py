@@ -1,20 +1,18 @@
-"""``facestats composites …``: manage the filter specs that partition the ``composite`` asset.
+"""facestats composites: manage the filter specs that partition the `composite` asset.
 
-* ``facestats composites add SPEC [SPEC …]`` validates each spec, prints its
-  canonical form and slug, and adds it as a ``composite_specs`` partition of
-  the Dagster instance in ``$DAGSTER_HOME`` (default ``./.dagster_home``, as
-  ``make ui`` uses).
-* ``facestats composites list`` shows the registered specs (with whether their
-  composite is on disk) and the YAML specs not registered yet.
-* ``facestats composites sync`` adds every spec of ``config/composites.yaml``
-  (what the sensor does, without the daemon).
-* ``facestats composites build`` syncs, then materializes the YAML's composites
-  through ``dagster asset materialize`` in as few runs as possible (one
-  ``--partition-range`` per block of consecutively registered specs; ``make
-  demo`` uses it).
+  add SPEC [SPEC ...]  validate each spec, print its canonical form and slug, and add it as a
+                       `composite_specs` partition of the Dagster instance in $DAGSTER_HOME
+                       (default ./.dagster_home, as `make ui` uses)
+  list                 the registered specs (and whether their composite is on disk) and the
+                       YAML specs not registered yet
+  sync                 add every spec of config/composites.yaml (what the sensor does, without
+                       the daemon)
+  build                sync, then materialize the YAML's composites through
+                       `dagster asset materialize` in as few runs as possible (one
+                       --partition-range per block of consecutively registered specs)
 
-Materialize with ``dagster asset materialize -m facestats_dagster.definitions
---select composite --partition 'SPEC'`` (the canonical form), or in the UI.
+Materialize one with `dagster asset materialize -m facestats_dagster.definitions --select
+composite --partition 'SPEC'` (the canonical form), or in the UI.
 """
 
 from __future__ import annotations
@@ -26,24 +24,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-DEFINITIONS_MODULE = "facestats_dagster.definitions"
-COMPOSITE_SPECS = "composite_specs"  # = facestats_dagster.assets.composites.COMPOSITE_SPECS
-DEFAULT_SPECS_FILE = "config/composites.yaml"
-
-ANALYSIS_SELECTION = "key:embeddings_clip+ and not group:master and not group:composites and not group:report"
-"""Everything downstream of ``embeddings_clip`` except the master table, the composites and the
-report (which reads the master table, so it runs last): ``embeddings_clip*`` also selects the
-partitioned ``composite``, which the CLI refuses without ``--partition``."""
+from facestats_dagster.cli.dagster_runs import (
+    ensure_dagster_home,
+    materialize,
+    run_commands,
+    sibling_command,
+)
+from facestats_dagster.partitions import COMPOSITE_SPECS
+from facestats_dagster.settings import load_settings
 
 
 def _specs_file(args: argparse.Namespace) -> Path:
-    return Path(args.config or os.environ.get("FACESTATS_COMPOSITES_CONFIG") or DEFAULT_SPECS_FILE)
+    return Path(args.config or load_settings().composites_config)
 
 
 def _instance() -> Any:
     import dagster as dg
-
-    from facestats_dagster.cli import ensure_dagster_home
 
     os.environ["DAGSTER_HOME"] = str(ensure_dagster_home())
     return dg.DagsterInstance.get()
@@ -101,10 +97,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from facestats_core.composites.filter_spec import FilterSpecError, parse_spec
-    from facestats_core.io.layout import Layout
     from facestats_core.composites.spec_config import read_spec_config
+    from facestats_core.io.layout import Layout
 
-    layout = Layout.from_roots(os.environ.get("FACESTATS_DATA_ROOT") or "data", "models")
+    settings = load_settings()
+    layout = Layout.from_roots(settings.data_root, settings.model_root)
     with _instance() as instance:
         registered = list(instance.get_dynamic_partitions(COMPOSITE_SPECS))
     rows = []
@@ -127,7 +124,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"registered": rows, "in_yaml_not_registered": unregistered}, indent=2))
         return 0
-    print(f"{len(rows)} registered composite specs (DAGSTER_HOME={os.environ['DAGSTER_HOME']}):")
+    print(f"{len(rows)} registered composite specs (DAGSTER_HOME={ensure_dagster_home()}):")
     width = max((len(r["spec"]) for r in rows), default=4)
     for row in rows:
         print(f"  {row['spec']:<{width}}  {row['slug'] or '-'}  [{row['status']}]")
@@ -161,19 +158,17 @@ def partition_blocks(registered: list[str], wanted: list[str]) -> list[tuple[str
 
 
 def build_commands(dagster: str, registered: list[str], wanted: list[str]) -> list[list[str]]:
-    """``dagster asset materialize`` commands for the ``wanted`` composites: one run per block of
-    consecutive registered specs (``--partition-range``, one process) or ``--partition`` for a block of one."""
-    base = [dagster, "asset", "materialize", "-m", DEFINITIONS_MODULE, "--select", "composite"]
+    """`dagster asset materialize` commands for the `wanted` composites: one run per block of
+    consecutive registered specs (`--partition-range`, one process) or `--partition` for a block of one."""
     return [
-        [*base, "--partition", first] if first == last else [*base, "--partition-range", f"{first}...{last}"]
+        materialize("composite", partition=first, dagster=dagster) if first == last
+        else materialize("composite", partition_range=f"{first}...{last}", dagster=dagster)
         for first, last in partition_blocks(registered, wanted)
     ]
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    """Sync the YAML, then materialize its composites in as few ``dagster`` runs as possible."""
-    import subprocess
-
+    """Sync the YAML, then materialize its composites in as few `dagster` runs as possible."""
     from facestats_core.composites.spec_config import read_spec_config
 
     code = cmd_sync(args)
@@ -182,15 +177,8 @@ def cmd_build(args: argparse.Namespace) -> int:
     wanted = read_spec_config(_specs_file(args)).canonical
     with _instance() as instance:
         registered = list(instance.get_dynamic_partitions(COMPOSITE_SPECS))
-    dagster = str(Path(sys.executable).with_name("dagster"))
-    for command in build_commands(dagster, registered, wanted):
-        print("$ " + " ".join(["dagster", *command[1:]]), flush=True)
-        completed = subprocess.run(command, check=False)
-        if completed.returncode != 0:
-            print(f"facestats composites build: the command above failed with exit code {completed.returncode}",
-                  file=sys.stderr)
-            return completed.returncode
-    return 0
+    commands = build_commands(sibling_command("dagster"), registered, wanted)
+    return run_commands(commands, env=dict(os.environ), who="facestats composites build")
 
 
 def register(subparsers: Any) -> None:
@@ -207,44 +195,18 @@ def register(subparsers: Any) -> None:
     add.set_defaults(func=cmd_add)
 
     listing = sub.add_parser("list", help="registered specs and their composites")
-    listing.add_argument("--config", help=f"specs YAML (default {DEFAULT_SPECS_FILE})")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--config", help="specs YAML (default: FACESTATS_COMPOSITES_CONFIG, else config/composites.yaml)")
+    listing.add_argument("--json", action="store_true", help="print JSON instead of a table")
     listing.set_defaults(func=cmd_list)
 
     sync = sub.add_parser("sync", help="add every spec of the YAML as a partition (what the sensor does)")
-    sync.add_argument("--config", help=f"specs YAML (default {DEFAULT_SPECS_FILE})")
+    sync.add_argument("--config", help="specs YAML (default: FACESTATS_COMPOSITES_CONFIG, else config/composites.yaml)")
     sync.add_argument("--strict", action="store_true", help="exit 1 when the YAML has invalid entries")
     sync.set_defaults(func=cmd_sync)
 
     build = sub.add_parser(
         "build", help="sync the YAML, then materialize its composites through `dagster asset materialize`"
     )
-    build.add_argument("--config", help=f"specs YAML (default {DEFAULT_SPECS_FILE})")
+    build.add_argument("--config", help="specs YAML (default: FACESTATS_COMPOSITES_CONFIG, else config/composites.yaml)")
     build.add_argument("--strict", action="store_true", help="stop when the YAML has invalid entries")
     build.set_defaults(func=cmd_build)
-
-
-def demo_composite_commands(
-    dagster: str = "dagster", specs_file: str | Path | None = None, include_aligned: bool = True
-) -> list[list[str]]:
-    """What ``facestats demo`` runs after the image and analysis assets: the aligned faces (all
-    shards, one run), the master table, ``facestats composites build`` (syncs the YAML into the
-    instance, then materializes its composites: one ``--partition-range`` run per block of
-    consecutively registered specs, normally a single run) and the contact sheet.
-
-    ``facestats`` is taken from the folder of ``dagster`` when that is a path. Pass
-    ``include_aligned=False`` when ``aligned_faces`` already ran with the other shard assets
-    (``--select raw_images,preprocessed_images,embedding_shards,aligned_faces``), saving a run.
-    """
-    from facestats_dagster.partitions import ALL_SHARDS_RANGE
-
-    facestats = str(Path(dagster).with_name("facestats")) if os.sep in dagster else "facestats"
-    path = str(specs_file or os.environ.get("FACESTATS_COMPOSITES_CONFIG") or DEFAULT_SPECS_FILE)
-    base = [dagster, "asset", "materialize", "-m", DEFINITIONS_MODULE]
-    aligned = [[*base, "--select", "aligned_faces", "--partition-range", ALL_SHARDS_RANGE]] if include_aligned else []
-    return [
-        *aligned,
-        [*base, "--select", "master_metadata"],
-        [facestats, "composites", "build", "--config", path],
-        [*base, "--select", "contact_sheet"],
-    ]

@@ -32,12 +32,17 @@ import dagster as dg
 import polars as pl
 
 from facestats_core.io.atomic import atomic_write_parquet
+from facestats_dagster.defs.automation import IMAGE_ASSET_KEYS
+from facestats_dagster.defs.embeddings import embedding_shards
+from facestats_dagster.defs.faces import aligned_faces
+from facestats_dagster.defs.images import preprocessed_images, raw_images
 from facestats_dagster.partitions import SHARD_KEYS
+from facestats_dagster.settings import load_settings
 
 SHARD_JOB_NAME = "image_shards"
 SHARD_EXECUTORS = ("multiprocess", "celery", "k8s")
-SHARD_ASSETS = ("raw_images", "preprocessed_images", "embedding_shards", "aligned_faces")
-"""The assets each shard op materializes (the image-level selection of ``facestats update``)."""
+SHARD_ASSETS = tuple(key.to_user_string() for key in IMAGE_ASSET_KEYS)
+"""The assets each shard op materializes (the image-level group of ``facestats update``)."""
 SHARD_RESOURCES = ("paths", "preprocess", "clip", "composites")
 
 
@@ -49,7 +54,7 @@ def library_version(dagster_version: str = dg.__version__) -> str:
 
 def shard_executor(name: str | None = None) -> dg.ExecutorDefinition:
     """The executor of ``image_shards``, from ``FACESTATS_SHARD_EXECUTOR`` (default multiprocess)."""
-    name = (name or os.environ.get("FACESTATS_SHARD_EXECUTOR") or "multiprocess").strip().lower()
+    name = (name or load_settings().shard_executor).strip().lower()
     if name == "multiprocess":
         return dg.multiprocess_executor
     if name == "celery":
@@ -75,10 +80,6 @@ def shard_executor(name: str | None = None) -> dg.ExecutorDefinition:
 
 def run_shard(context: dg.OpExecutionContext, shard: str) -> dict[str, int]:
     """Materialize the image-level assets of one shard; returns ``{asset: rows}``."""
-    from facestats_dagster.assets.composites import aligned_faces
-    from facestats_dagster.assets.embeddings import embedding_shards
-    from facestats_dagster.assets.images import preprocessed_images, raw_images
-
     resources = {key: getattr(context.resources, key) for key in SHARD_RESOURCES}
     layout = resources["paths"].layout()
     worker = {"worker_pid": os.getpid(), "worker_host": socket.gethostname()}

@@ -3,20 +3,21 @@ refresh, and downstream assets that follow their upstreams. ``docs/operations.md
 
 * ``new_images_sensor`` lists the raw folder every minute (names, sizes, mtimes: no file is read)
   and, when the listing differs from its cursor *and* from the stored ``raw_images`` manifest,
-  requests ONE run of the image-level shard assets (``cli.IMAGE_SELECTION``) over the whole shard
+  requests ONE run of the image-level shard assets (group ``images``) over the whole shard
   range (tags ``dagster/asset_partition_range_start|end``: their ``BackfillPolicy.single_run``
   lets one process handle every shard, as ``--partition-range`` does on the command line; Dagster
   1.13's sensor daemon turns it into one run of ``image_assets_job``: tests/e2e/test_sensor_daemon.py).
 * ``daily_update_schedule`` requests the same run at 02:00 (UTC) every day, so label, rating
   and settings changes are picked up even when no image changed.
-* Declarative automation does the rest: every unpartitioned asset downstream of the images
+* Declarative automation does the rest: the conditions sit on the decorators of each stage
+  (``facestats_dagster/conditions.py``): every unpartitioned asset downstream of the images
   (``embeddings_clip``, the attribute and attractiveness stages, ``master_metadata``,
-  ``contact_sheet``, reports) carries ``AutomationCondition.eager()`` (runs once its upstreams
-  updated, none missing or in progress), and ``composite`` partitions are rebuilt when
-  ``master_metadata`` updates (new specs are the ``composite_specs_sensor``'s job). Asset checks
-  follow their asset, so floors and consistency checks run after each automated update.
-  ``default_automation_condition_sensor`` (declared here over all assets so that its default
-  status can be set; Dagster's implicit one starts stopped) evaluates them every 30 s.
+  ``contact_sheet``, reports) runs once its upstreams updated, none missing or in progress;
+  ``composite`` partitions are rebuilt when ``master_metadata`` updates (new specs are the
+  ``composite_specs_sensor``'s job). Asset checks follow their asset, so floors and consistency
+  checks run after each automated update. ``default_automation_condition_sensor`` (declared here
+  over all assets so that its default status can be set; Dagster's implicit one starts stopped)
+  evaluates them every 30 s.
 
 Default status. ``new_images_sensor`` and the automation sensor start RUNNING, like the
 existing ``composite_specs_sensor``: the issue asks for a pipeline that follows new images from
@@ -33,19 +34,22 @@ daemon, and running both would process the same images twice at 02:00.
 from __future__ import annotations
 
 import json
-import os
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
 
 from facestats_core.images.raw_watch import list_raw_files, manifest_covers
-from facestats_dagster.cli import IMAGE_SELECTION
+from facestats_core.images.scan import file_mtime_ns
+from facestats_dagster.defs.embeddings import embedding_shards
+from facestats_dagster.defs.faces import aligned_faces
+from facestats_dagster.defs.images import preprocessed_images, raw_images
 from facestats_dagster.partitions import SHARD_KEYS
 from facestats_dagster.resources import PathsResource
+from facestats_dagster.settings import load_settings
 
-IMAGE_ASSET_KEYS = [dg.AssetKey(name) for name in IMAGE_SELECTION.split(",")]
+IMAGE_ASSET_KEYS = [asset.key for asset in (raw_images, preprocessed_images, embedding_shards, aligned_faces)]
+"""The image-level shard assets (group ``images``), in the order one shard runs them."""
 ALL_SHARDS_TAGS = {
     "dagster/asset_partition_range_start": SHARD_KEYS[0],
     "dagster/asset_partition_range_end": SHARD_KEYS[-1],
@@ -67,8 +71,7 @@ _IN_PROGRESS = [
 
 
 def _automation_default() -> dg.DefaultSensorStatus:
-    on = (os.environ.get("FACESTATS_AUTOMATION") or "1").strip().lower() not in ("0", "false", "no", "off")
-    return dg.DefaultSensorStatus.RUNNING if on else dg.DefaultSensorStatus.STOPPED
+    return dg.DefaultSensorStatus.RUNNING if load_settings().automation else dg.DefaultSensorStatus.STOPPED
 
 
 # --------------------------------------------------------------------------- jobs
@@ -110,14 +113,8 @@ def _stored_manifest(paths: PathsResource) -> tuple[Any, int | None]:
     files = [folder / f"{shard}.parquet" for shard in SHARD_KEYS]
     if not all(file.exists() for file in files):
         return None, None
-    written = min(_file_mtime_ns(file) for file in files)
+    written = min(file_mtime_ns(file) for file in files)
     return layout.read_partitions("raw_images"), written
-
-
-def _file_mtime_ns(path: Any) -> int:
-    from facestats_core.images.scan import _mtime_ns
-
-    return _mtime_ns(path.stat())
 
 
 @dg.sensor(
@@ -197,93 +194,6 @@ def daily_update_schedule(context: dg.ScheduleEvaluationContext) -> dg.RunReques
 
 # --------------------------------------------------------------------------- declarative automation
 
-A = dg.AutomationCondition
-
-FOLLOW_UPSTREAM = A.eager()
-"""Unpartitioned downstream assets: run after any upstream updated, once none is missing or running."""
-
-OPTIONAL_UPSTREAMS: dict[str, list[str]] = {
-    "master_metadata": ["attractiveness_scores"],  # no ratings configured: master has null scores
-    "contact_sheet": ["composite"],  # a spec with too few faces must not block the sheet
-}
-"""Upstreams whose absence must not block an asset (they are optional inputs of it)."""
-
-REFRESH_COMPOSITES = (
-    A.in_latest_time_window()
-    & A.any_deps_updated().since_last_handled()
-    & ~A.any_deps_missing()
-    & ~A.any_deps_in_progress()
-    & ~A.in_progress()
-).with_label("rebuild_when_master_updates")
-"""``composite`` partitions: rebuilt when ``master_metadata`` updates; new specs are requested by
-``composite_specs_sensor`` (so no ``newly_missing`` trigger here)."""
-
-CHECKS_FOLLOW_ASSET = A.eager()
-"""Asset checks run after (in the same run as) each automated update of their asset."""
-
-
-def condition_for(spec: dg.AssetSpec) -> dg.AutomationCondition | None:
-    """The automation condition FaceStats gives an asset (None: not automated, e.g. the shards)."""
-    name = spec.key.to_user_string()
-    if name == "composite":
-        return REFRESH_COMPOSITES
-    if spec.partitions_def is not None:
-        return None  # image shards: new_images_sensor and daily_update_schedule
-    optional = OPTIONAL_UPSTREAMS.get(name)
-    if optional:
-        return FOLLOW_UPSTREAM.replace(
-            "any_deps_missing", A.any_deps_missing().ignore(dg.AssetSelection.assets(*optional))
-        )
-    return FOLLOW_UPSTREAM
-
-
-def follow_upstream(assets: Sequence[Any]) -> list[Any]:
-    """``assets`` with ``condition_for`` applied where the asset declares no condition itself."""
-
-    def apply(spec: dg.AssetSpec) -> dg.AssetSpec:
-        if spec.automation_condition is not None:
-            return spec
-        condition = condition_for(spec)
-        return spec if condition is None else spec.replace_attributes(automation_condition=condition)
-
-    return list(dg.map_asset_specs(apply, assets))
-
-
-def follow_assets(checks: Sequence[dg.AssetChecksDefinition]) -> list[dg.AssetChecksDefinition]:
-    """``checks`` with ``CHECKS_FOLLOW_ASSET`` on every check spec that declares no condition."""
-    result = []
-    for checks_def in checks:
-        specs = checks_def.check_specs_by_output_name
-        if all(spec.automation_condition is not None for spec in specs.values()):
-            result.append(checks_def)
-            continue
-        result.append(
-            dg.AssetChecksDefinition.create(
-                keys_by_input_name=checks_def.keys_by_input_name,
-                node_def=checks_def.node_def,  # type: ignore[arg-type]
-                check_specs_by_output_name={name: _with_condition(spec) for name, spec in specs.items()},
-                can_subset=checks_def.can_subset,
-                resource_defs=checks_def.resource_defs,
-            )
-        )
-    return result
-
-
-def _with_condition(spec: dg.AssetCheckSpec) -> dg.AssetCheckSpec:
-    if spec.automation_condition is not None:
-        return spec
-    return dg.AssetCheckSpec(
-        spec.name,
-        asset=spec.asset_key,
-        description=spec.description,
-        additional_deps=spec.additional_deps,
-        blocking=spec.blocking,
-        metadata=spec.metadata,
-        automation_condition=CHECKS_FOLLOW_ASSET,
-        partitions_def=spec.partitions_def,
-    )
-
-
 automation_condition_sensor = dg.AutomationConditionSensorDefinition(
     "default_automation_condition_sensor",
     target=dg.AssetSelection.all(),
@@ -292,7 +202,3 @@ automation_condition_sensor = dg.AutomationConditionSensorDefinition(
     description="Evaluates the automation conditions of every FaceStats asset and check (downstream "
     "assets follow their upstreams; composites follow the master table).",
 )
-
-SENSORS = [new_images_sensor, automation_condition_sensor]
-SCHEDULES = [daily_update_schedule]
-JOBS = [image_assets_job]

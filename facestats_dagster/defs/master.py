@@ -1,13 +1,12 @@
-"""The master metadata table: one row per raw image, joining every stage (``docs/master.md``)."""
+"""Stage 6, master: one row per raw image, joining every stage (`docs/master.md`)."""
 
 import dagster as dg
 import polars as pl
 
-from facestats_core.io.layout import read_parquet
 from facestats_core.analysis.master import REQUIRED_COLUMNS, build_master, check_master
 from facestats_core.labels.vocab import ATTRIBUTES
-from facestats_dagster.assets._metadata import count_values, counts_table
-from facestats_dagster.assets.attractiveness import attractiveness_scores
+from facestats_dagster.conditions import CHECKS_FOLLOW_ASSET, follow_upstream_except
+from facestats_dagster.metadata import count_values, counts_table
 from facestats_dagster.resources import PathsResource
 
 
@@ -15,7 +14,12 @@ def _concat(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(list(frames.values()), how="vertical_relaxed")
 
 
-@dg.asset(group_name="master", deps=[attractiveness_scores], kinds={"polars", "parquet"})
+@dg.asset(
+    group_name="master",
+    kinds={"polars", "parquet"},
+    ins={"attractiveness_scores": dg.AssetIn(metadata={"optional": True})},
+    automation_condition=follow_upstream_except("attractiveness_scores"),
+)
 def master_metadata(
     context: dg.AssetExecutionContext,
     raw_images: dict[str, pl.DataFrame],
@@ -25,6 +29,7 @@ def master_metadata(
     manual_labels: pl.DataFrame,
     attribute_flags: pl.DataFrame,
     embedding_clusters: pl.DataFrame,
+    attractiveness_scores: pl.DataFrame | None,
     paths: PathsResource,
 ) -> pl.DataFrame:
     """``metadata/master.parquet``: one row per raw image id (unreadable files included, with
@@ -32,15 +37,12 @@ def master_metadata(
     eyes and alignment, predictions with probabilities, final ``gender``/``age``/``ethnicity`` =
     manual > predicted with ``<attr>_source``, flags, cluster, attractiveness raw/percentile/decile.
 
-    Attractiveness columns are null when ``attractiveness_scores`` has not been materialized
+    Attractiveness columns are null when `attractiveness_scores` has not been materialized
     (e.g. no ratings configured); the other stages are required inputs.
     """
     layout = paths.layout()
-    scores = layout.read_artifact("attractiveness_scores")
-    if scores is None:
-        context.log.warning(
-            f"No attractiveness scores at {layout.artifact('attractiveness_scores')}: attractiveness columns are null."
-        )
+    if attractiveness_scores is None:
+        context.log.warning("No attractiveness scores: attractiveness columns are null.")
     table, stats = build_master(
         _concat(raw_images),
         preprocessed=_concat(preprocessed_images),
@@ -49,7 +51,7 @@ def master_metadata(
         manual=manual_labels,
         flags=attribute_flags,
         clusters=embedding_clusters,
-        scores=scores,
+        scores=attractiveness_scores,
     )
     for table_name, count in stats.orphans.items():
         context.log.warning(f"{count} rows of {table_name} belong to images no longer in the raw manifest (dropped)")
@@ -77,11 +79,11 @@ def master_metadata(
 
 
 @dg.asset_check(
-    asset=master_metadata,
+    asset=master_metadata, automation_condition=CHECKS_FOLLOW_ASSET,
     description="One row per image id (no duplicates, no nulls) and every required column present.",
 )
-def master_one_row_per_image(paths: PathsResource) -> dg.AssetCheckResult:
-    report = check_master(read_parquet(paths.layout().artifact("master_metadata")))
+def master_one_row_per_image(master_metadata: pl.DataFrame) -> dg.AssetCheckResult:
+    report = check_master(master_metadata)
     passed = not report["missing_columns"] and not report["duplicated_ids"] and not report["null_ids"] and not (
         report["bad_sources"]
     )

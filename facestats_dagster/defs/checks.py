@@ -1,26 +1,27 @@
-"""Asset checks across the graph (the metric floors live next to their assets).
+"""Asset checks across the graph (the model floors live next to their assets).
 
-* ``embeddings_finite_and_normalised`` (``embeddings_clip``): no NaN/inf, every L2 norm within 1e-3 of 1.
-* ``every_preprocessed_image_embedded`` (``embeddings_clip``): each ``ok`` row of the
-  preprocessed manifests has an embedding.
-* ``predictions_cover_embeddings`` (``attributes``) and ``scores_cover_embeddings``
-  (``attractiveness_scores``): one prediction per embedded image, none missing or null.
-* ``composite_json_matches_image`` (``composite``): every ``<slug>.json`` in the composites
-  folder agrees with its picture and with itself (``facestats_core.analysis.integrity``).
+* `embeddings_finite_and_normalised` (`embeddings_clip`): no NaN/inf, every L2 norm within 1e-3 of 1.
+* `every_preprocessed_image_embedded` (`embeddings_clip`): each `ok` row of the preprocessed
+  manifests has an embedding.
+* `predictions_cover_embeddings` (`attributes`) and `scores_cover_embeddings`
+  (`attractiveness_scores`): one prediction per embedded image, none missing or null.
+* `composite_json_matches_image` (`composite`): every `<slug>.json` in the composites folder
+  agrees with its picture and with itself (`facestats_core.analysis.integrity`).
 
-Checks read the stored artifacts through ``PathsResource`` (local or fsspec roots), so they
-can run alone from the UI. Each returns counts and the first offending ids as metadata.
+Checks take the assets they check as inputs (loaded by the IO manager, local or fsspec roots), so
+they can run alone from the UI. Each returns counts and the first offending ids as metadata.
 """
-
-from __future__ import annotations
-
-from typing import Any
 
 import dagster as dg
 import polars as pl
 
-from facestats_core.io.layout import read_parquet
-from facestats_core.analysis.integrity import NORM_TOLERANCE, composite_sidecar_problems, embedding_health, id_coverage
+from facestats_core.analysis.integrity import (
+    NORM_TOLERANCE,
+    composite_sidecar_problems,
+    embedding_health,
+    id_coverage,
+)
+from facestats_dagster.conditions import CHECKS_FOLLOW_ASSET
 from facestats_dagster.resources import PathsResource
 
 SHOWN = 10
@@ -29,31 +30,17 @@ SHOWN = 10
 ERROR = dg.AssetCheckSeverity.ERROR
 
 
-def _read(path: Any, columns: list[str] | None = None) -> pl.DataFrame | None:
-    return read_parquet(path, columns) if path.exists() else None
-
-
 def _ids(values: list[str]) -> dg.MetadataValue:
     return dg.MetadataValue.json(values[:SHOWN])
 
 
-def _missing(path: Any) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        passed=False, severity=ERROR, description=f"{path} does not exist: materialize the asset first",
-        metadata={"path": dg.MetadataValue.path(str(path))},
-    )
-
-
 @dg.asset_check(
     asset="embeddings_clip",
+    automation_condition=CHECKS_FOLLOW_ASSET,
     description=f"No NaN/inf in any embedding and every L2 norm within {NORM_TOLERANCE:g} of 1.",
 )
-def embeddings_finite_and_normalised(paths: PathsResource) -> dg.AssetCheckResult:
-    path = paths.layout().artifact("embeddings_clip")
-    table = _read(path, ["image_id", "embedding"])
-    if table is None:
-        return _missing(path)
-    report = embedding_health(table)
+def embeddings_finite_and_normalised(embeddings_clip: pl.DataFrame) -> dg.AssetCheckResult:
+    report = embedding_health(embeddings_clip.select("image_id", "embedding"))
     bad = len(report["non_finite_ids"]) + len(report["bad_norm_ids"])
     return dg.AssetCheckResult(
         passed=bad == 0,
@@ -75,17 +62,16 @@ def embeddings_finite_and_normalised(paths: PathsResource) -> dg.AssetCheckResul
 
 @dg.asset_check(
     asset="embeddings_clip",
+    additional_ins={"preprocessed_images": dg.AssetIn()},
+    automation_condition=CHECKS_FOLLOW_ASSET,
     description="Every preprocessed image (ok rows of the preprocessed_images manifests) has an embedding.",
 )
-def every_preprocessed_image_embedded(paths: PathsResource) -> dg.AssetCheckResult:
-    layout = paths.layout()
-    path = layout.artifact("embeddings_clip")
-    embedded = _read(path, ["image_id"])
-    if embedded is None:
-        return _missing(path)
-    manifests = layout.read_partitions("preprocessed_images")
-    ok = [] if manifests is None else manifests.filter(pl.col("ok"))["image_id"].to_list()
-    report = id_coverage(ok, embedded["image_id"].to_list())
+def every_preprocessed_image_embedded(
+    embeddings_clip: pl.DataFrame, preprocessed_images: dict[str, pl.DataFrame]
+) -> dg.AssetCheckResult:
+    manifests = list(preprocessed_images.values())
+    ok = pl.concat(manifests).filter(pl.col("ok"))["image_id"].to_list() if manifests else []
+    report = id_coverage(ok, embeddings_clip["image_id"].to_list())
     missing = report["missing_ids"]
     return dg.AssetCheckResult(
         passed=not missing,
@@ -104,15 +90,7 @@ def every_preprocessed_image_embedded(paths: PathsResource) -> dg.AssetCheckResu
     )
 
 
-def _cover(paths: PathsResource, asset: str, value_columns: list[str]) -> dg.AssetCheckResult:
-    layout = paths.layout()
-    predicted_path, embedded_path = layout.artifact(asset), layout.artifact("embeddings_clip")
-    predicted = _read(predicted_path, ["image_id", *value_columns])
-    if predicted is None:
-        return _missing(predicted_path)
-    embedded = _read(embedded_path, ["image_id"])
-    if embedded is None:
-        return _missing(embedded_path)
+def _cover(predicted: pl.DataFrame, embedded: pl.DataFrame, value_columns: list[str]) -> dg.AssetCheckResult:
     report = id_coverage(embedded["image_id"].to_list(), predicted["image_id"].to_list())
     nulls = predicted.filter(pl.any_horizontal(pl.col(value_columns).is_null()))["image_id"].to_list()
     problems = len(report["missing_ids"]) + len(report["duplicate_ids"]) + len(nulls)
@@ -139,23 +117,28 @@ def _cover(paths: PathsResource, asset: str, value_columns: list[str]) -> dg.Ass
 
 @dg.asset_check(
     asset="attributes",
+    additional_ins={"embeddings_clip": dg.AssetIn()},
+    automation_condition=CHECKS_FOLLOW_ASSET,
     description="Every embedded image has exactly one non-null gender / age / ethnicity prediction.",
 )
-def predictions_cover_embeddings(paths: PathsResource) -> dg.AssetCheckResult:
-    return _cover(paths, "attributes", ["gender_pred", "age_pred", "ethnicity_pred"])
+def predictions_cover_embeddings(attributes: pl.DataFrame, embeddings_clip: pl.DataFrame) -> dg.AssetCheckResult:
+    return _cover(attributes, embeddings_clip, ["gender_pred", "age_pred", "ethnicity_pred"])
 
 
 @dg.asset_check(
     asset="attractiveness_scores",
+    additional_ins={"embeddings_clip": dg.AssetIn()},
+    automation_condition=CHECKS_FOLLOW_ASSET,
     description="Every embedded image has exactly one non-null attractiveness score, percentile and decile.",
 )
-def scores_cover_embeddings(paths: PathsResource) -> dg.AssetCheckResult:
-    return _cover(paths, "attractiveness_scores",
+def scores_cover_embeddings(attractiveness_scores: pl.DataFrame, embeddings_clip: pl.DataFrame) -> dg.AssetCheckResult:
+    return _cover(attractiveness_scores, embeddings_clip,
                   ["attractiveness_raw", "attractiveness_percentile", "attractiveness_decile"])
 
 
 @dg.asset_check(
     asset="composite",
+    automation_condition=CHECKS_FOLLOW_ASSET,
     description="Every composite json in the composites folder agrees with its image: the image exists at "
     "the recorded size, used + read failures == len(image_ids), the spec is canonical and names the file.",
 )

@@ -1,4 +1,4 @@
-"""Attribute stage: classifiers trained on labelled embeddings, predictions, flags, clusters, manual labels."""
+"""Stage 5, attributes: probes trained on labelled embeddings, predictions, flags, clusters, manual labels."""
 
 import time
 from typing import Any
@@ -7,18 +7,10 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-from facestats_core.io.atomic import atomic_write_text
-from facestats_core.models.classifiers import (
-    ModelIntegrityError,
-    embedding_matrix,
-    load_classifiers,
-    metrics_markdown,
-    predict_attributes,
-    save_classifiers,
-    train_attribute_classifier,
-)
-from facestats_core.analysis.clusters import cluster_embeddings, crosstab, crosstab_markdown
+from facestats_core.analysis.clusters import cluster_embeddings, crosstab
 from facestats_core.analysis.flags import build_flags, labels_template, near_duplicates
+from facestats_core.embedding.matrix import embedding_matrix
+from facestats_core.io.atomic import atomic_write_text
 from facestats_core.labels.attribute_labels import (
     LabelIssue,
     match_labels_to_images,
@@ -28,31 +20,36 @@ from facestats_core.labels.attribute_labels import (
     summarize_issues,
 )
 from facestats_core.labels.vocab import ATTRIBUTES
-from facestats_dagster.assets._metadata import count_values, counts_table, log_issues
+from facestats_core.models.classifiers import TrainedClassifier, predict_attributes, train_attribute_classifier
+from facestats_dagster.conditions import CHECKS_FOLLOW_ASSET, FOLLOW_UPSTREAM
+from facestats_dagster.markdown import classifier_metrics_markdown, crosstab_markdown
+from facestats_dagster.metadata import count_values, counts_table, log_issues
 from facestats_dagster.resources import AnalysisResource, LabelsResource, PathsResource
-
-CLASSIFIERS_NAME = "attribute_classifiers"
 
 
 def _log_issues(context: dg.AssetExecutionContext, source: str, issues: list[LabelIssue]) -> None:
     log_issues(context, source, issues, summarize_issues(issues), what="label issues")
 
 
-@dg.asset(group_name="attributes", kinds={"scikitlearn"})
+@dg.asset(
+    group_name="attributes", kinds={"scikitlearn"}, io_manager_key="model_store",
+    automation_condition=FOLLOW_UPSTREAM,
+)
 def attribute_classifiers(
     context: dg.AssetExecutionContext,
     embeddings_clip: pl.DataFrame,
     paths: PathsResource,
     labels: LabelsResource,
     analysis: AnalysisResource,
-) -> dg.MaterializeResult:
+) -> dict[str, TrainedClassifier]:
     """Logistic-regression probes for gender (2), age (9 FairFace bins) and ethnicity (7),
     trained on labelled embeddings; C by cross-validation; held-out metrics with per-group accuracy.
 
-    Writes ``<model_root>/attribute_classifiers.joblib`` and ``.metrics.json`` (with its sha256).
+    Stored by the model store as `<model_root>/attribute_classifiers.joblib` and `.metrics.json`
+    (with its sha256).
     """
     layout = paths.layout()
-    label_file = labels.resolve(layout, labels.fairface_labels)
+    label_file = layout.data_file(labels.fairface_labels)
     if label_file is None:
         raise dg.Failure("No FairFace labels configured: set FACESTATS_FAIRFACE_LABELS (labels.fairface_labels).")
     try:
@@ -85,27 +82,27 @@ def attribute_classifiers(
     }
     seconds = time.perf_counter() - started
     metrics = {attr: model.metrics for attr, model in models.items()}
-    saved = save_classifiers(models, metrics, layout.model_root, name=CLASSIFIERS_NAME)
     metadata: dict[str, Any] = {
-        "metrics": dg.MetadataValue.md(metrics_markdown(metrics)),
+        "metrics": dg.MetadataValue.md(classifier_metrics_markdown(metrics)),
         "labelled_images": data.height,
         "label_issues": counts_table(summarize_issues(issues), key="issue"),
         "train_seconds": round(seconds, 2),
-        "model_path": dg.MetadataValue.path(saved["model_path"]),
-        "sha256": saved["sha256"],
     }
     for attr, m in metrics.items():
         metadata[f"accuracy_{attr}"] = round(float(m["accuracy"]), 4)
         metadata[f"baseline_{attr}"] = round(float(m["majority_baseline_accuracy"]), 4)
-    return dg.MaterializeResult(metadata=metadata)
+    context.add_output_metadata(metadata)
+    return models
 
 
-@dg.asset_check(asset=attribute_classifiers, description="Held-out accuracy of each classifier is at least its floor.")
-def classifier_accuracy_floor(paths: PathsResource, analysis: AnalysisResource) -> dg.AssetCheckResult:
-    import json
-
-    metrics_path = paths.layout().model_root / f"{CLASSIFIERS_NAME}.metrics.json"
-    metrics = json.loads(metrics_path.read_text())["metrics"]
+@dg.asset_check(
+    asset=attribute_classifiers, automation_condition=CHECKS_FOLLOW_ASSET,
+    description="Held-out accuracy of each classifier is at least its floor.",
+)
+def classifier_accuracy_floor(
+    attribute_classifiers: dict[str, TrainedClassifier], analysis: AnalysisResource
+) -> dg.AssetCheckResult:
+    metrics = {attr: model.metrics for attr, model in attribute_classifiers.items()}
     floors = analysis.accuracy_floors()
     below = {a: round(metrics[a]["accuracy"], 4) for a, floor in floors.items() if metrics[a]["accuracy"] < floor}
     return dg.AssetCheckResult(
@@ -119,17 +116,17 @@ def classifier_accuracy_floor(paths: PathsResource, analysis: AnalysisResource) 
     )
 
 
-@dg.asset(group_name="attributes", deps=[attribute_classifiers], kinds={"parquet"})
-def attributes(context: dg.AssetExecutionContext, embeddings_clip: pl.DataFrame, paths: PathsResource) -> pl.DataFrame:
+@dg.asset(group_name="attributes", kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
+def attributes(
+    context: dg.AssetExecutionContext,
+    embeddings_clip: pl.DataFrame,
+    attribute_classifiers: dict[str, TrainedClassifier],
+) -> pl.DataFrame:
     """Predicted gender, age bin and ethnicity for every embedded image, with the probability
     of the predicted class and the full probability vector (canonical class order); plus
     ``race4_pred``, the 4-group race derived from ethnicity. Low confidence is a flag
     (``attribute_flags``), never an "unknown" class."""
-    try:
-        models = load_classifiers(paths.layout().model_root, name=CLASSIFIERS_NAME)
-    except (ModelIntegrityError, FileNotFoundError) as exc:
-        raise dg.Failure(str(exc)) from exc
-    predictions = predict_attributes(models, embedding_matrix(embeddings_clip))
+    predictions = predict_attributes(attribute_classifiers, embedding_matrix(embeddings_clip))
     table = pl.concat([embeddings_clip.select("image_id", "path"), predictions], how="horizontal").with_columns(
         pl.col("ethnicity_pred").map_elements(race4, return_dtype=pl.String).alias("race4_pred")
     )
@@ -146,7 +143,7 @@ def attributes(context: dg.AssetExecutionContext, embeddings_clip: pl.DataFrame,
     return table
 
 
-@dg.asset(group_name="attributes", kinds={"parquet", "csv"})
+@dg.asset(group_name="attributes", kinds={"parquet", "csv"}, automation_condition=FOLLOW_UPSTREAM)
 def attribute_flags(
     context: dg.AssetExecutionContext,
     attributes: pl.DataFrame,
@@ -181,7 +178,7 @@ def attribute_flags(
     return flags
 
 
-@dg.asset(group_name="attributes", kinds={"scikitlearn", "parquet"})
+@dg.asset(group_name="attributes", kinds={"scikitlearn", "parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def embedding_clusters(
     context: dg.AssetExecutionContext,
     embeddings_clip: pl.DataFrame,
@@ -207,7 +204,7 @@ def embedding_clusters(
     return table
 
 
-@dg.asset(group_name="attributes", kinds={"parquet"})
+@dg.asset(group_name="attributes", kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def manual_labels(
     context: dg.AssetExecutionContext,
     embeddings_clip: pl.DataFrame,
@@ -217,7 +214,7 @@ def manual_labels(
     """Manual overrides (``filename,gender,age,ethnicity``; blanks allowed) matched to images.
     Applied over predictions in the master table (manual > predicted). No file: no overrides."""
     layout = paths.layout()
-    source = labels.resolve(layout, labels.manual_labels)
+    source = layout.data_file(labels.manual_labels)
     empty = pl.DataFrame(schema={"image_id": pl.String, "path": pl.String, "gender": pl.String,
                                  "age": pl.String, "ethnicity": pl.String})
     if source is None or not source.exists():

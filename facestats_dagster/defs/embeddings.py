@@ -1,10 +1,12 @@
-"""CLIP embeddings: one partition per shard, then one table for the whole data set."""
+"""Stage 3, embedding: CLIP embeddings per shard, then one table for the whole data set."""
 
 import dagster as dg
 import polars as pl
 
 from facestats_core.embedding.clip import embed_manifest
-from facestats_dagster.assets.images import IMAGE_ASSET_ARGS, PROGRESS_EVERY_SECONDS
+from facestats_dagster.conditions import FOLLOW_UPSTREAM
+from facestats_dagster.defs.images import IMAGE_ASSET_ARGS
+from facestats_dagster.progress import progress_logger
 from facestats_dagster.resources import ClipResource, PathsResource
 
 
@@ -28,17 +30,10 @@ def embedding_shards(
     seconds = model_seconds = 0.0
     failures: dict[str, str] = {}
 
-    last_log = [0.0]
-
-    def progress(done: int, total: int, elapsed: float) -> None:  # at most every PROGRESS_EVERY_SECONDS
-        if done == total or elapsed - last_log[0] >= PROGRESS_EVERY_SECONDS:
-            last_log[0] = 0.0 if done == total else elapsed
-            rate = done / elapsed if elapsed > 0 else 0.0
-            context.log.info(f"embedding: {done}/{total} images, {rate:.1f} images/s")
-
     for shard, manifest in preprocessed_images.items():
         frame, stats, shard_failures = embed_manifest(
-            manifest, model, clip.batch_size, layout.preproc_dir, previous=previous, progress=progress
+            manifest, model, clip.batch_size, layout.preproc_dir, previous=previous,
+            progress=progress_logger(context, f"embed shard {shard}"),
         )
         outputs[shard] = frame
         failures.update(shard_failures)
@@ -62,7 +57,7 @@ def embedding_shards(
     return outputs
 
 
-@dg.asset(group_name="embeddings", kinds={"parquet"})
+@dg.asset(group_name="embeddings", kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def embeddings_clip(context: dg.AssetExecutionContext, embedding_shards: dict[str, pl.DataFrame]) -> pl.DataFrame:
     """``embeddings_clip.parquet``: one row per image id with its L2-normalised float32 embedding."""
     table = pl.concat(list(embedding_shards.values()), how="vertical").sort("image_id")

@@ -1,30 +1,25 @@
-"""Attractiveness stage: an MLP regressor on embeddings trained on human ratings, and scores."""
+"""Stage 5, attractiveness: an MLP regressor on embeddings trained on human ratings, and scores."""
 
-import json
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
-from facestats_core.models.attractiveness import (
-    DEFAULT_NAME,
-    CrossValidation,
+from facestats_core.analysis.scores import score_table
+from facestats_core.embedding.matrix import embedding_matrix
+from facestats_core.labels.ratings import RatingIssue, match_ratings_to_images, merge_ratings, read_ratings
+from facestats_core.models.cross_validation import CrossValidation, cross_validate
+from facestats_core.models.regressor import (
+    LoadedRegressor,
     MLPConfig,
-    RegressorIntegrityError,
-    assemble_training_data,
-    cross_validate,
-    cross_validation_markdown,
-    embeddings_to_matrix,
-    load_regressor,
-    metrics_markdown,
+    TrainedRegressor,
     predict_scores,
-    regressor_paths,
-    save_regressor,
-    score_table,
     train_regressor,
 )
-from facestats_core.labels.ratings import RatingIssue, match_ratings_to_images, merge_ratings, read_ratings
-from facestats_dagster.assets._metadata import count_values, counts_table, log_issues
+from facestats_core.models.training_data import assemble_training_data
+from facestats_dagster.conditions import CHECKS_FOLLOW_ASSET, FOLLOW_UPSTREAM
+from facestats_dagster.markdown import cross_validation_markdown, regressor_metrics_markdown
+from facestats_dagster.metadata import count_values, counts_table, log_issues
 from facestats_dagster.resources import AnalysisResource, LabelsResource, PathsResource
 
 
@@ -37,20 +32,33 @@ def _read_ratings(context: dg.AssetExecutionContext, source: Any) -> tuple[pl.Da
     return read.ratings, list(read.issues)
 
 
-@dg.asset(group_name="attractiveness", kinds={"pytorch"})
+def _cv_metadata(cv: CrossValidation) -> dict[str, Any]:
+    return {
+        "cross_validation": dg.MetadataValue.md(cross_validation_markdown(cv)),
+        "cv_pearson_r": round(cv.summary("mlp", "pearson_r").mean, 4),
+        "cv_rmse": round(cv.summary("mlp", "rmse").mean, 4),
+        "cv_ridge_rmse": round(cv.summary("ridge", "rmse").mean, 4),
+        "cv_mlp_minus_ridge_rmse": round(cv.mlp_minus_ridge_rmse().mean, 4),
+    }
+
+
+@dg.asset(
+    group_name="attractiveness", kinds={"pytorch"}, io_manager_key="model_store",
+    automation_condition=FOLLOW_UPSTREAM,
+)
 def attractiveness_regressor(
     context: dg.AssetExecutionContext,
     embeddings_clip: pl.DataFrame,
     paths: PathsResource,
     labels: LabelsResource,
     analysis: AnalysisResource,
-) -> dg.MaterializeResult:
+) -> TrainedRegressor:
     """A torch MLP (embedding → 256 → 64 → 1, dropout) trained on SCUT-FBP5500-format mean
     ratings (1–5) with early stopping, compared with the mean and ridge baselines on held-out
-    test rows that no model saw, and by k-fold cross-validation (``attractiveness_cv_folds``).
-    Writes ``<model_root>/attractiveness_regressor.pt`` + ``.json``."""
+    test rows that no model saw, and by k-fold cross-validation (`attractiveness_cv_folds`).
+    Stored by the model store as `<model_root>/attractiveness_regressor.pt` + `.json`."""
     layout = paths.layout()
-    source = labels.resolve(layout, labels.ratings)
+    source = layout.data_file(labels.ratings)
     if source is None:
         raise dg.Failure(
             "No attractiveness ratings configured: set FACESTATS_RATINGS (labels.ratings) to a "
@@ -58,7 +66,7 @@ def attractiveness_regressor(
             "The other assets do not need it."
         )
     ratings, issues = _read_ratings(context, source)
-    manual = labels.resolve(layout, labels.manual_ratings)
+    manual = layout.data_file(labels.manual_ratings)
     if manual is not None:
         manual_ratings, manual_issues = _read_ratings(context, manual)
         ratings, issues = merge_ratings(ratings, manual_ratings), issues + manual_issues
@@ -78,31 +86,21 @@ def attractiveness_regressor(
         seed=analysis.seed,
     )
     result = train_regressor(data.X, data.y, config)
+    folds = analysis.attractiveness_cv_folds
     cv = None
-    if analysis.attractiveness_cv_folds >= 2:
-        if len(data.y) >= 3 * analysis.attractiveness_cv_folds:
-            cv = cross_validate(data.X, data.y, config, k=analysis.attractiveness_cv_folds)
+    if folds >= 2:
+        if len(data.y) >= 3 * folds:
+            cv = cross_validate(data.X, data.y, config, k=folds)
         else:
             context.log.warning(
-                f"{len(data.y)} rated images are too few for {analysis.attractiveness_cv_folds}-fold "
-                "cross-validation; reporting the held-out split only."
+                f"{len(data.y)} rated images are too few for {folds}-fold cross-validation; "
+                "reporting the held-out split only."
             )
-    saved = save_regressor(result, layout.model_root, cross_validation=cv)
     m = result.metrics
-    cv_metadata: dict[str, Any] = {}
-    if cv is not None:
-        diff = cv.mlp_minus_ridge_rmse()
-        cv_metadata = {
-            "cross_validation": dg.MetadataValue.md(cross_validation_markdown(cv)),
-            "cv_pearson_r": round(cv.summary("mlp", "pearson_r").mean, 4),
-            "cv_rmse": round(cv.summary("mlp", "rmse").mean, 4),
-            "cv_ridge_rmse": round(cv.summary("ridge", "rmse").mean, 4),
-            "cv_mlp_minus_ridge_rmse": round(diff.mean, 4),
-        }
-    return dg.MaterializeResult(
-        metadata={
-            **cv_metadata,
-            "metrics": dg.MetadataValue.md(metrics_markdown(m)),
+    context.add_output_metadata(
+        {
+            **(_cv_metadata(cv) if cv is not None else {}),
+            "metrics": dg.MetadataValue.md(regressor_metrics_markdown(m)),
             "pearson_r": round(m.mlp.pearson_r, 4),
             "mae": round(m.mlp.mae, 4),
             "rmse": round(m.mlp.rmse, 4),
@@ -115,18 +113,17 @@ def attractiveness_regressor(
             "train_seconds": round(result.train_seconds, 2),
             "rating_issues": counts_table(count_values(issue.kind for issue in issues), key="issue"),
             "data_hash": result.data_hash,
-            "model_path": dg.MetadataValue.path(str(saved.weights)),
         }
     )
+    return TrainedRegressor(result=result, cross_validation=cv)
 
 
-def _regressor_metadata(paths: PathsResource) -> dict[str, Any]:
-    return json.loads(regressor_paths(paths.layout().model_root, DEFAULT_NAME).metadata.read_text())
-
-
-@dg.asset_check(asset=attractiveness_regressor, description="The MLP beats predicting the mean on held-out data.")
-def regressor_beats_mean_baseline(paths: PathsResource) -> dg.AssetCheckResult:
-    metrics = _regressor_metadata(paths)["metrics"]
+@dg.asset_check(
+    asset=attractiveness_regressor, automation_condition=CHECKS_FOLLOW_ASSET,
+    description="The MLP beats predicting the mean on held-out data.",
+)
+def regressor_beats_mean_baseline(attractiveness_regressor: LoadedRegressor) -> dg.AssetCheckResult:
+    metrics = attractiveness_regressor.metadata["metrics"]
     mlp, mean = metrics["mlp"]["rmse"], metrics["mean_baseline"]["rmse"]
     return dg.AssetCheckResult(
         passed=bool(mlp < mean),
@@ -137,12 +134,12 @@ def regressor_beats_mean_baseline(paths: PathsResource) -> dg.AssetCheckResult:
 
 
 @dg.asset_check(
-    asset=attractiveness_regressor,
+    asset=attractiveness_regressor, automation_condition=CHECKS_FOLLOW_ASSET,
     description="Warns when the MLP does not beat ridge regression on the same data (k-fold mean RMSE "
     "when cross-validation ran, else the held-out split): then the MLP adds nothing over a linear probe.",
 )
-def regressor_beats_ridge(paths: PathsResource) -> dg.AssetCheckResult:
-    saved = _regressor_metadata(paths)
+def regressor_beats_ridge(attractiveness_regressor: LoadedRegressor) -> dg.AssetCheckResult:
+    saved = attractiveness_regressor.metadata
     if saved.get("cross_validation"):
         cv = CrossValidation.from_dict(saved["cross_validation"])
         k = len(cv.folds)
@@ -159,16 +156,12 @@ def regressor_beats_ridge(paths: PathsResource) -> dg.AssetCheckResult:
     )
 
 
-@dg.asset(group_name="attractiveness", deps=[attractiveness_regressor], kinds={"pytorch", "parquet"})
+@dg.asset(group_name="attractiveness", kinds={"pytorch", "parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def attractiveness_scores(
-    context: dg.AssetExecutionContext, embeddings_clip: pl.DataFrame, paths: PathsResource
+    context: dg.AssetExecutionContext, embeddings_clip: pl.DataFrame, attractiveness_regressor: LoadedRegressor
 ) -> pl.DataFrame:
     """Raw score (rating scale, 1–5), percentile (mid-rank, ties share it) and decile 1–10 per image."""
-    try:
-        model = load_regressor(paths.layout().model_root)
-    except (RegressorIntegrityError, FileNotFoundError, ValueError) as exc:
-        raise dg.Failure(str(exc)) from exc
-    raw = predict_scores(model, embeddings_to_matrix(embeddings_clip))
+    raw = predict_scores(attractiveness_regressor, embedding_matrix(embeddings_clip))
     table = score_table(embeddings_clip["image_id"].to_list(), raw).join(
         embeddings_clip.select("image_id", "path"), on="image_id", how="left"
     )

@@ -1,0 +1,1 @@
+"""The `facestats` command line: a leaf that nothing else imports (`facestats_dagster.cli.main:main`)."""

@@ -1,0 +1,142 @@
+"""`facestats update`, `facestats demo` and `facestats demo-data`: the whole pipeline through the
+real `dagster asset materialize` commands, and the synthetic demo set."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import textwrap
+from pathlib import Path
+
+from facestats_dagster.cli.dagster_runs import dagster_env, run_commands, sibling_command, update_commands
+from facestats_dagster.settings import CLIP_POINTER_FILE, DEFAULT_CLIP, load_settings
+
+FALLBACK_MODEL_DIR = "clip-small-random"
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    """Materialize everything with the configured settings (what cron runs)."""
+    return run_commands(update_commands(sibling_command("dagster"), sibling_command("facestats")), dagster_env())
+
+
+def cmd_demo_data(args: argparse.Namespace) -> int:
+    from facestats_demo.edge_cases import write_edge_cases
+    from facestats_demo.faces import DemoSpec, generate_demo_dataset
+
+    root = Path(args.data_root)
+    dataset = generate_demo_dataset(root, DemoSpec(n_images=args.n_images, size=args.size, seed=args.seed))
+    edge = write_edge_cases(root / "raw" / "edge_cases", seed=args.seed)
+    print(f"wrote {dataset.n_images} demo faces to {dataset.images_dir}")
+    print(f"wrote {len(edge)} edge-case files to {root / 'raw' / 'edge_cases'}")
+    print(f"labels: {dataset.fairface_labels}, ratings: {dataset.ratings}")
+    return 0
+
+
+def _hub_reachable(host: str = "huggingface.co") -> bool:
+    try:
+        socket.getaddrinfo(host, 443)
+    except OSError:
+        return False
+    return True
+
+
+def resolve_demo_model(model_root: Path, explicit: str | None) -> str:
+    """`explicit` (FACESTATS_CLIP_MODEL) if set, else ViT-B/32 when loadable, else a seeded small
+    random CLIP (announced loudly)."""
+    from facestats_core.embedding.clip import ClipConfig, ClipLoadError, load_clip
+    from facestats_demo.random_clip import build_random_clip
+
+    if explicit:
+        return explicit
+    reason = "huggingface.co cannot be reached from this machine"
+    for local_only in (True, False):
+        if not local_only and not _hub_reachable():
+            break
+        try:
+            load_clip(ClipConfig(model=DEFAULT_CLIP, local_files_only=local_only))
+            return DEFAULT_CLIP
+        except ClipLoadError as exc:
+            reason = str(exc).split(";")[0]
+    fallback = model_root / FALLBACK_MODEL_DIR
+    if not (fallback / "config.json").exists():
+        build_random_clip(fallback, preset="small", seed=0)
+    banner = "!" * 78
+    print(
+        f"\n{banner}\n"
+        + textwrap.fill(
+            f"NOTICE: {DEFAULT_CLIP} could not be loaded ({reason}). The demo runs on a SEEDED "
+            f"RANDOM small CLIP saved at {fallback}: its embeddings are random features, not "
+            "semantic CLIP features, so attribute numbers from it say nothing about real CLIP. "
+            "Set FACESTATS_CLIP_MODEL to a real CLIP folder or model id for real results.",
+            width=78,
+        )
+        + f"\n{banner}\n",
+        flush=True,
+    )
+    return str(fallback)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Demo data (when missing), a CLIP, then every asset through the dagster CLI."""
+    from facestats_core.io.atomic import atomic_write_text
+
+    settings = load_settings(resolve_clip=False)
+    data_root, model_root = Path(settings.data_root), Path(settings.model_root)
+    labels = data_root / "labels" / "fairface_labels.csv"
+    if not labels.exists() or args.regenerate:
+        cmd_demo_data(argparse.Namespace(data_root=str(data_root), n_images=args.n_images, size=256, seed=0))
+    model = resolve_demo_model(model_root, settings.clip_model or None)
+    atomic_write_text(model_root / CLIP_POINTER_FILE, model + "\n")
+    env = dagster_env(
+        FACESTATS_CLIP_MODEL=model,
+        FACESTATS_DATA_ROOT=str(data_root.absolute()),
+        FACESTATS_MODEL_ROOT=str(model_root.absolute()),
+    )
+    code = run_commands(update_commands(sibling_command("dagster"), sibling_command("facestats")), env)
+    if code:
+        return code
+    print_summary(data_root, model_root)
+    return 0
+
+
+def print_summary(data_root: Path, model_root: Path) -> None:
+    """Where the outputs are, with their row counts, and how the attractiveness MLP compares."""
+    import polars as pl
+
+    from facestats_core.io.layout import Layout
+    from facestats_core.models.regressor import load_regressor
+    from facestats_core.models.store import ModelIntegrityError
+    from facestats_dagster.markdown import regressor_summary
+
+    layout = Layout.from_roots(data_root, model_root)
+    raw = layout.read_partitions("raw_images")
+    pre = layout.read_partitions("preprocessed_images")
+    embeddings = layout.read_artifact("embeddings_clip")
+    if embeddings is None:
+        print(f"facestats: no embeddings at {layout.artifact('embeddings_clip')}", file=sys.stderr)
+        return
+    unreadable = raw.filter(~pl.col("readable")) if raw is not None else None
+    print("\nFaceStats demo finished. Outputs:")
+    print(f"  raw manifest       {layout.artifact_dir('raw_images')}/  ({raw.height if raw is not None else 0} images,"
+          f" {unreadable.height if unreadable is not None else 0} unreadable with reasons)")
+    print(f"  preprocessed faces {layout.preproc_dir}/  ({int(pre['ok'].sum()) if pre is not None else 0} JPEGs)")
+    print(f"  preprocess manifest {layout.artifact_dir('preprocessed_images')}/")
+    print(f"  embeddings         {layout.artifact('embeddings_clip')}  ({embeddings.height} rows,"
+          f" model {embeddings['model_id'][0] if embeddings.height else '-'})")
+    try:
+        print(f"  attractiveness     {regressor_summary(load_regressor(layout.model_root).metadata)}")
+    except (FileNotFoundError, ModelIntegrityError):
+        pass
+    master = layout.read_artifact("master_metadata", columns=["image_id"])
+    if master is not None:
+        print(f"  master table       {layout.artifact('master_metadata')}  ({master.height} rows)")
+    composites = layout.composites_dir
+    if composites.exists():
+        made = sorted(p.name for p in composites.glob("*.png") if p.name != "contact_sheet.png")
+        print(f"  composites         {composites}/  ({len(made)} composites + contact_sheet.png)")
+    report = layout.report_dir / "index.html"
+    if report.exists():
+        print(f"  report             {report}")
+    print("Open the Dagster UI with `make ui` (http://127.0.0.1:3000) to browse runs and metadata.")
+    print("Score new images with `.venv/bin/facestats score IMAGE...`.")

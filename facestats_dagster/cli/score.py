@@ -1,0 +1,85 @@
+"""`facestats score IMAGE...`: attractiveness score and percentile of image files, preprocessed
+and embedded exactly as the pipeline does."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from facestats_dagster.settings import load_settings
+
+
+def _print_table(rows: list[dict[str, Any]], reference_size: int | None) -> None:
+    scale = f"percentile vs {reference_size} scored images" if reference_size is not None else "no scored data set"
+    print(f"{'image':40s} {'score (1-5)':>11s} {'percentile':>10s}   ({scale})")
+    for row in rows:
+        if row.get("score") is None:
+            print(f"{str(row['image']):40s} {'-':>11s} {'-':>10s}   {row['error']}")
+        else:
+            pct = "-" if row["percentile"] is None else f"{row['percentile']:.1f}"
+            print(f"{str(row['image']):40s} {row['score']:>11.3f} {pct:>10s}")
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    """Score images with the trained regressor."""
+    from facestats_core.analysis.scores import percentile_against
+    from facestats_core.embedding.clip import ClipLoadError, embed_paths
+    from facestats_core.images.preprocess import preprocess_image
+    from facestats_core.models.regressor import load_regressor, predict_scores
+    from facestats_core.models.store import ModelIntegrityError
+    from facestats_dagster.defs.resources import build_resources
+
+    resources = build_resources(load_settings())
+    layout = resources["paths"].layout()
+    try:
+        regressor = load_regressor(layout.model_root)
+    except (FileNotFoundError, ModelIntegrityError, ValueError) as exc:
+        print(f"facestats score: no usable attractiveness model in {layout.model_root} ({exc}); "
+              "materialize attractiveness_regressor first (make demo).", file=sys.stderr)
+        return 2
+    try:
+        clip = resources["clip"].load()
+    except ClipLoadError as exc:
+        print(f"facestats score: {exc}", file=sys.stderr)
+        return 2
+    scored = layout.read_artifact("attractiveness_scores", columns=["attractiveness_raw"])
+    reference = scored["attractiveness_raw"].drop_nulls().to_numpy() if scored is not None else None
+    embedded = layout.read_artifact("embeddings_clip", columns=["model_id", "model_revision"])
+    if embedded is not None:
+        trained_on = embedded.unique().rows()
+        if trained_on and trained_on[0] != (clip.model_id, clip.revision):
+            print(f"facestats score: the data set was embedded with {trained_on[0]}, but the configured CLIP is "
+                  f"{(clip.model_id, clip.revision)}; set FACESTATS_CLIP_MODEL to the same model.", file=sys.stderr)
+            return 2
+    config = resources["preprocess"].config()
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ready: list[tuple[int, Path]] = []
+        for index, name in enumerate(args.images):
+            try:
+                data = Path(name).read_bytes()
+            except OSError as exc:
+                rows.append({"image": name, "error": f"cannot read: {exc.strerror or exc}"})
+                continue
+            result = preprocess_image(data, f"image{index:05d}", Path(tmp), config)
+            rows.append({"image": name, "error": result.error})
+            if result.ok:
+                ready.append((len(rows) - 1, Path(tmp) / str(result.output_path)))
+        batch = embed_paths(clip, [path for _, path in ready], batch_size=resources["clip"].batch_size)
+        raw = predict_scores(regressor, batch.embeddings) if len(batch.ok_indices) else []
+        percentiles = percentile_against(reference, raw) if reference is not None and len(raw) else [None] * len(raw)
+        for position, score, percentile in zip(batch.ok_indices, raw, percentiles, strict=True):
+            row = rows[ready[position][0]]
+            row["score"] = round(float(score), 4)
+            row["percentile"] = None if percentile is None else round(float(percentile), 2)
+        for position, reason in batch.failures.items():
+            rows[ready[position][0]]["error"] = reason
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        _print_table(rows, len(reference) if reference is not None else None)
+    return 0 if any(row.get("score") is not None for row in rows) else 1

@@ -1,0 +1,212 @@
+"""Stage 7, composites: one average face per filter spec, and a contact sheet of them all.
+
+`composite` is partitioned by `composite_specs`, a dynamic partitions definition whose keys are
+canonical filter specs (`facestats_core.composites.filter_spec`). Specs are added by
+`composite_specs_sensor` (from `config/composites.yaml`) or by `facestats composites add|sync`.
+Building lives in `facestats_core.composites`; this module turns its results into UI metadata.
+
+`composite_specs_sensor` reads the YAML on every evaluation, canonicalises each entry, adds the
+specs that are not partitions yet, and requests one run per entry it has not requested before
+(only once the master table exists: before that the specs are registered and their runs wait;
+run key = canonical spec + hash of the entry as written, so editing an entry requests it again).
+The cursor remembers the requested run keys, so nothing is requested twice; partitions that
+already have a materialization (e.g. built by `make demo`) are recorded without a run. Invalid
+entries are logged and skipped.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from facestats_core.composites.build import BuiltComposite, CompositeError, CompositeSettings, build_composite
+from facestats_core.composites.contact_sheet import build_contact_sheet
+from facestats_core.composites.spec_config import read_spec_config
+from facestats_core.images.thumbnails import thumbnail_jpeg
+from facestats_dagster.conditions import REFRESH_COMPOSITES, follow_upstream_except
+from facestats_dagster.metadata import counts_table, image_markdown
+from facestats_dagster.partitions import COMPOSITE_SPECS, composite_specs
+from facestats_dagster.resources import CompositesResource, PathsResource
+
+
+def _settings(composites: CompositesResource) -> CompositeSettings:
+    return CompositeSettings(
+        min_faces=composites.min_faces, relax=composites.relax, align=composites.align,
+        image_format=composites.image_format, alignment=composites.alignment(),
+    )
+
+
+def _picture(path: Any, caption: str, side: int) -> dg.MetadataValue:
+    """A small inline JPEG of `path`, so the Dagster UI shows the picture in the metadata panel."""
+    return image_markdown(thumbnail_jpeg(path, side=side), alt=caption)
+
+
+@dg.asset(
+    group_name="composites",
+    partitions_def=composite_specs,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    kinds={"python", "png"},
+    automation_condition=REFRESH_COMPOSITES,
+)
+def composite(
+    context: dg.AssetExecutionContext,
+    master_metadata: pl.DataFrame,
+    paths: PathsResource,
+    composites: CompositesResource,
+) -> dg.MaterializeResult:
+    """The average face of the images a filter spec selects (partition key = canonical spec):
+    aligned faces (eyes on fixed points) averaged in float64, streamed, written as
+    `processed/composites/<slug>.png` + `<slug>.json` (canonical spec, matched, used,
+    image ids, seed, alignment stats). Fewer than `min_faces` usable matches fail the
+    partition with the count; `relax` (off by default) drops filters and says which.
+    A partition range runs every spec in one process; a failing spec fails the run after
+    the others are written.
+    """
+    layout = paths.layout()
+    settings = _settings(composites)
+    results: list[BuiltComposite] = []
+    errors: list[str] = []
+    for key in context.partition_keys:
+        try:
+            results.append(build_composite(key, master_metadata, layout, settings))
+        except CompositeError as exc:
+            if len(context.partition_keys) == 1:
+                raise dg.Failure(description=str(exc), metadata=exc.metadata) from exc
+            errors.append(f"{key}: {exc}")
+            context.log.error(f"composite {key!r} failed: {exc}")
+    if errors:
+        raise dg.Failure(f"{len(errors)} of {len(context.partition_keys)} composites failed:\n" + "\n".join(errors))
+    for result in results:
+        context.log.info(
+            f"composite {result.meta['spec']!r}: matched {result.meta['matched']}, used {result.meta['used']}, "
+            f"{result.seconds:.2f} s -> {result.image_path}"
+        )
+    if len(results) == 1:
+        return dg.MaterializeResult(metadata=_composite_metadata(results[0]))
+    lines = ["| spec | matched | used | excluded | relaxed | file |", "|---|---:|---:|---:|---|---|"]
+    lines += [
+        f"| `{r.meta['spec']}` | {r.meta['matched']} | {r.meta['used']} | "
+        f"{r.meta['alignment']['excluded_no_landmarks']} | {', '.join(r.meta['relaxed']) or '-'} | "
+        f"{Path(str(r.image_path)).name} |"
+        for r in results
+    ]
+    return dg.MaterializeResult(
+        metadata={
+            "composites": len(results),
+            "summary": dg.MetadataValue.md("\n".join(lines)),
+            "folder": dg.MetadataValue.path(str(layout.composites_dir)),
+        }
+    )
+
+
+def _composite_metadata(result: BuiltComposite) -> dict[str, Any]:
+    meta, alignment = result.meta, result.meta["alignment"]
+    return {
+        "spec": meta["spec"],
+        "effective_spec": meta["effective_spec"],
+        "matched": meta["matched"],
+        "used": meta["used"],
+        "excluded_no_landmarks": alignment["excluded_no_landmarks"],
+        "excluded_by_reason": counts_table(alignment["excluded_by_reason"]),
+        "relaxed": ", ".join(meta["relaxed"]) or "none",
+        "aligned": alignment["aligned"],
+        "source_images": alignment["source_images"],
+        "read_failures": len(meta["failures"]),
+        "sharpness": meta["sharpness"],
+        "seconds": round(result.seconds, 3),
+        "preview": dg.MetadataValue.path(str(result.image_path)),
+        "picture": _picture(result.image_path, meta["spec"], side=160),
+        "json": dg.MetadataValue.path(str(result.json_path)),
+    }
+
+
+@dg.asset(
+    group_name="composites",
+    deps=[composite],
+    kinds={"png"},
+    automation_condition=follow_upstream_except("composite"),
+)
+def contact_sheet(
+    context: dg.AssetExecutionContext, paths: PathsResource, composites: CompositesResource
+) -> dg.MaterializeResult:
+    """`processed/composites/contact_sheet.png`: every built composite of the registered specs
+    (in the order they were added) with its canonical spec and face count as caption."""
+    keys = context.instance.get_dynamic_partitions(COMPOSITE_SPECS)
+    try:
+        sheet = build_contact_sheet(paths.layout().composites_dir, keys, composites.image_format)
+    except CompositeError as exc:
+        raise dg.Failure(str(exc)) from exc
+    if sheet.missing:
+        context.log.warning(f"{len(sheet.missing)} registered specs have no composite yet: {list(sheet.missing)}")
+    return dg.MaterializeResult(
+        metadata={
+            "composites": sheet.count,
+            "missing": dg.MetadataValue.json(list(sheet.missing)),
+            "preview": dg.MetadataValue.path(str(sheet.path)),
+            "picture": _picture(sheet.path, "contact sheet", side=640),
+        }
+    )
+
+
+def _load_cursor(cursor: str | None) -> dict[str, object]:
+    if not cursor:
+        return {"requested": [], "file_hash": ""}
+    try:
+        data = json.loads(cursor)
+    except json.JSONDecodeError:
+        return {"requested": [], "file_hash": ""}
+    return data if isinstance(data, dict) else {"requested": [], "file_hash": ""}
+
+
+@dg.sensor(
+    name="composite_specs_sensor",
+    target=composite,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Adds the filter specs of config/composites.yaml as composite_specs partitions and runs them.",
+)
+def composite_specs_sensor(
+    context: dg.SensorEvaluationContext, composites: CompositesResource, paths: PathsResource
+) -> dg.SensorResult | dg.SkipReason:
+    path = Path(composites.specs_file)
+    try:
+        config = read_spec_config(path)
+    except OSError as exc:
+        return dg.SkipReason(f"cannot read {path.absolute()}: {exc.strerror or exc}")
+    for error in config.errors:
+        context.log.warning(f"{path}: {error} (skipped)")
+    for duplicate in config.duplicates:
+        context.log.info(f"{path}: {duplicate} (skipped)")
+    cursor = _load_cursor(context.cursor)
+    requested = set(cursor.get("requested", []))  # type: ignore[arg-type]
+    existing = set(context.instance.get_dynamic_partitions(COMPOSITE_SPECS))
+    new_partitions = [entry.canonical for entry in config.entries if entry.canonical not in existing]
+    pending = [entry for entry in config.entries if entry.run_key not in requested]
+    if not paths.layout().artifact("master_metadata").exists():
+        # Nothing to average yet: register the specs now, run them once the master table exists
+        # (declarative automation also rebuilds composites when master_metadata updates).
+        pending = []
+    materialized: set[str] = set()
+    if pending and existing:
+        materialized = set(context.instance.get_materialized_partitions(composite.key))
+    run_requests = [
+        dg.RunRequest(run_key=entry.run_key, partition_key=entry.canonical, tags={"facestats/spec": entry.canonical})
+        for entry in pending
+        if entry.canonical not in materialized
+    ]
+    if not new_partitions and not pending:
+        return dg.SkipReason(f"{len(config.entries)} specs in {path}, none new")
+    for entry in pending:
+        if entry.canonical in materialized:
+            context.log.info(f"{entry.canonical!r} is already materialized: recorded without a run")
+    new_cursor = {
+        "requested": sorted(requested | {entry.run_key for entry in pending}),
+        "file_hash": config.file_hash,
+    }
+    return dg.SensorResult(
+        run_requests=run_requests,
+        dynamic_partitions_requests=[composite_specs.build_add_request(new_partitions)] if new_partitions else [],
+        cursor=json.dumps(new_cursor),
+    )

@@ -1,0 +1,136 @@
+"""Markdown for Dagster metadata and the CLI summary: model metrics and cluster tables.
+
+Pure functions from `facestats_core` results to markdown strings; nothing here
+imports Dagster.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+
+from facestats_core.models.cross_validation import CrossValidation, MetricSummary
+from facestats_core.models.regression_metrics import METRIC_NAMES, RegressionMetrics, TrainMetrics
+
+_MODELS = (("MLP", "mlp"), ("Mean baseline", "mean_baseline"), ("Ridge", "ridge"))
+_METRICS_HEADER = ["| model | Pearson r | MAE | RMSE |", "|---|---:|---:|---:|"]
+
+
+# --------------------------------------------------------------------------- attribute classifiers
+
+
+def _fmt_classifier(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.3f}" if value < 100 else f"{value:.0f}"
+    return str(value)
+
+
+def _worst_group(metrics: Mapping[str, Any]) -> str:
+    """`group=value: accuracy (n=…)` of the least accurate group value, or `–` without groups."""
+    worst = None
+    for gname, values in (metrics.get("per_group") or {}).items():
+        for gval, stats in values.items():
+            if worst is None or stats["accuracy"] < worst[2]:
+                worst = (gname, gval, stats["accuracy"], stats["n"])
+    return f"{worst[0]}={worst[1]}: {worst[2]:.3f} (n={worst[3]})" if worst else "–"
+
+
+def classifier_metrics_markdown(metrics_by_attribute: Mapping[str, Mapping[str, Any]]) -> str:
+    """Compact table of the attribute classifiers: one row per attribute, plus its worst group."""
+    head = "| attribute | n_train | n_val | C | accuracy | balanced acc | majority baseline | worst group |"
+    lines = [head, "|---|---:|---:|---:|---:|---:|---:|---|"]
+    keys = ("n_train", "n_val", "C", "accuracy", "balanced_accuracy", "majority_baseline_accuracy")
+    for attr, m in metrics_by_attribute.items():
+        cells = [attr, *(_fmt_classifier(m.get(key)) for key in keys), _worst_group(m)]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- attractiveness regressor
+
+
+def _fmt4(value: float) -> str:
+    return "n/a" if not math.isfinite(value) else f"{value:.4f}"
+
+
+def _fmt3(value: Any) -> str:
+    return "n/a" if value is None or not math.isfinite(float(value)) else f"{float(value):.3f}"
+
+
+def _metrics_row(label: str, r: RegressionMetrics) -> str:
+    return f"| {label} | {_fmt4(r.pearson_r)} | {_fmt4(r.mae)} | {_fmt4(r.rmse)} |"
+
+
+def regressor_metrics_markdown(metrics: TrainMetrics | Mapping[str, Any]) -> str:
+    """Table comparing the MLP with the mean and ridge baselines on the held-out test rows."""
+    m = metrics if isinstance(metrics, TrainMetrics) else TrainMetrics.from_dict(metrics)
+    rows = [
+        _metrics_row("MLP", m.mlp),
+        _metrics_row("Mean baseline", m.mean_baseline),
+        _metrics_row(f"Ridge (alpha={m.ridge_alpha:g})", m.ridge),
+    ]
+    intro = (
+        f"Held-out test split: {m.n_test} images, seen by no model "
+        f"({m.n_train} fitted the MLP, {m.n_val} chose its early-stopping epoch)."
+    )
+    return "\n".join([intro, "", *_METRICS_HEADER, *rows]) + "\n"
+
+
+def _mean_sd(s: MetricSummary) -> str:
+    return "n/a" if not math.isfinite(s.mean) else f"{s.mean:.4f} ± {s.std:.4f}"
+
+
+def cross_validation_markdown(cv: CrossValidation | Mapping[str, Any]) -> str:
+    """Table of k-fold mean ± sd per model, plus the MLP − ridge RMSE difference."""
+    c = cv if isinstance(cv, CrossValidation) else CrossValidation.from_dict(cv)
+    k = len(c.folds)
+    rows = [
+        f"| {label} | " + " | ".join(_mean_sd(c.summary(model, metric)) for metric in METRIC_NAMES) + " |"
+        for label, model in _MODELS
+    ]
+    diff = c.mlp_minus_ridge_rmse()
+    outro = (
+        f"MLP − ridge RMSE: {diff.mean:+.4f} (standard error {diff.std:.4f}); "
+        f"the MLP wins {c.mlp_wins('ridge')}/{k} folds against ridge, "
+        f"{c.mlp_wins('mean_baseline')}/{k} against the mean."
+    )
+    intro = f"{k}-fold cross-validation (mean ± sd over folds, every image tested once):"
+    return "\n".join([intro, "", *_METRICS_HEADER, *rows, "", outro]) + "\n"
+
+
+def regressor_summary(metadata: Mapping[str, Any]) -> str:
+    """One line comparing the MLP with ridge and the mean, from a saved regressor's JSON:
+    the k-fold means when cross-validation ran, else the held-out split."""
+    if metadata.get("cross_validation"):
+        cv = CrossValidation.from_dict(metadata["cross_validation"])
+        k = len(cv.folds)
+
+        def mean(model: str, metric: str) -> str:
+            return _fmt3(cv.summary(model, metric).mean)
+
+        return (
+            f"{k}-fold CV RMSE: MLP {mean('mlp', 'rmse')} (r {mean('mlp', 'pearson_r')}), "
+            f"ridge {mean('ridge', 'rmse')} (r {mean('ridge', 'pearson_r')}), "
+            f"mean {mean('mean_baseline', 'rmse')}; MLP better than ridge in {cv.mlp_wins('ridge')}/{k} folds"
+        )
+    m = TrainMetrics.from_dict(metadata["metrics"])
+    return (
+        f"held-out RMSE (n={m.n_test}): MLP {_fmt3(m.mlp.rmse)} (r {_fmt3(m.mlp.pearson_r)}), "
+        f"ridge {_fmt3(m.ridge.rmse)} (r {_fmt3(m.ridge.pearson_r)}), mean {_fmt3(m.mean_baseline.rmse)}"
+    )
+
+
+# --------------------------------------------------------------------------- clusters
+
+
+def crosstab_markdown(table: pl.DataFrame) -> str:
+    """Markdown rendering of `facestats_core.analysis.clusters.crosstab` output."""
+    cols = table.columns
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---:" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.iter_rows()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,31 @@
+"""One progress logger for the long loops of the image-level assets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import dagster as dg
+
+PROGRESS_EVERY_SECONDS = 10.0
+"""Long loops log `done/total` and images/s at most this often (and once at the end)."""
+
+
+def progress_logger(
+    context: dg.AssetExecutionContext, label: str, every_seconds: float = PROGRESS_EVERY_SECONDS
+) -> Callable[..., None]:
+    """A `progress(done, total, *ignored)` callback that logs `label: done/total images, N images/s`
+    every `every_seconds` and at the end (the rate counts reused images too). Extra positional
+    arguments (e.g. the embedder's elapsed seconds) are accepted and ignored."""
+    started = last = time.perf_counter()
+
+    def log(done: int, total: int, *_: Any) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        if done == total or now - last >= every_seconds:
+            last = now
+            rate = done / (now - started) if now > started else 0.0
+            context.log.info(f"{label}: {done}/{total} images, {rate:.1f} images/s")
+
+    return log

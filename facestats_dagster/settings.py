@@ -1,0 +1,177 @@
+"""Every FaceStats setting, in one place: the only module that reads environment variables.
+
+Each field of `Settings` names its environment variable, its default (written here once) and
+what it means. `load_settings()` reads them; `defs/resources.py` builds the Dagster resources
+from the result; `settings_markdown()` renders the table that README.md shows (a test keeps
+the two equal). Settings marked `empty_ok` accept an empty value, which turns the feature off
+(e.g. `FACESTATS_RATINGS=` runs without ratings); for the others an empty variable means
+"use the default".
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields, replace
+from typing import Any
+
+DEFAULT_CLIP = "openai/clip-vit-base-patch32"
+"""The CLIP FaceStats uses when nothing else is configured (kept equal to `facestats_core.embedding.clip.DEFAULT_MODEL`)."""
+
+CLIP_POINTER_FILE = "CLIP_MODEL"
+"""A one-line file in the model root naming the CLIP to use when `FACESTATS_CLIP_MODEL` is unset
+(`facestats demo` writes it, so the UI, cron and `facestats score` use the demo's model)."""
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _setting(env: str, default: Any, help: str, *, resource: str, name: str | None = None,
+             empty_ok: bool = False, shown: str | None = None) -> Any:
+    """A dataclass field carrying its environment variable, the resource (and resource field) it
+    configures, and the README text."""
+    meta = {"env": env, "help": help, "resource": resource, "name": name, "empty_ok": empty_ok, "shown": shown}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The configured values (see the module docstring; README.md renders the same table)."""
+
+    data_root: str = _setting(
+        "FACESTATS_DATA_ROOT", "data", "data root: local path (relative to the working directory) or fsspec URL "
+        "for the parquet artifacts", resource="paths")
+    model_root: str = _setting("FACESTATS_MODEL_ROOT", "models", "trained models and local CLIP folders",
+                               resource="paths")
+    clip_model: str = _setting(
+        "FACESTATS_CLIP_MODEL", "", "Hugging Face id or a local `save_pretrained` folder (unset: the model "
+        "root's `CLIP_MODEL` file, else `openai/clip-vit-base-patch32`)", resource="clip", name="model",
+        shown="`openai/clip-vit-base-patch32`")
+    clip_batch_size: int = _setting("FACESTATS_CLIP_BATCH_SIZE", 32, "images per forward pass", resource="clip",
+                                    name="batch_size")
+    clip_precision: str = _setting(
+        "FACESTATS_CLIP_PRECISION", "fp32", "`fp32` or `bf16` (bf16: cosine to fp32 ≥ 0.9999, 2.5–3.4× faster "
+        "on AVX-512-BF16 CPUs)", resource="clip", name="precision")
+    clip_compile: bool = _setting(
+        "FACESTATS_CLIP_COMPILE", False, "`1`: `torch.compile` the image tower (≈10–25 s start-up, then up to "
+        "1.6× faster)", resource="clip", name="compile")
+    clip_threads: int = _setting("FACESTATS_CLIP_THREADS", 0, "torch threads (0 = torch default)", resource="clip",
+                                 name="threads")
+    clip_device: str = _setting("FACESTATS_CLIP_DEVICE", "cpu", "e.g. `cuda`", resource="clip", name="device")
+    clip_local_only: bool = _setting("FACESTATS_CLIP_LOCAL_ONLY", False, "`1`: never contact the hub",
+                                     resource="clip", name="local_files_only")
+    image_size: int = _setting(
+        "FACESTATS_IMAGE_SIZE", 256, "side of the preprocessed squares (CLIP resizes to its own 224)",
+        resource="preprocess", name="size")
+    shards: int = _setting("FACESTATS_SHARDS", 4, "number of hash shards (partitions) of the image-level assets",
+                           resource="definitions")
+    fairface_labels: str = _setting(
+        "FACESTATS_FAIRFACE_LABELS", "labels/fairface_labels.csv", "FairFace-format labels (relative to the data "
+        "root, or absolute)", resource="labels", empty_ok=True)
+    fairface_prefix: str = _setting(
+        "FACESTATS_FAIRFACE_PREFIX", "", "prefix of FairFace `file` entries under `raw/`, e.g. `fairface/`",
+        resource="labels", empty_ok=True)
+    manual_labels: str = _setting(
+        "FACESTATS_MANUAL_LABELS", "labels/manual_labels.csv", "manual overrides `filename,gender,age,ethnicity` "
+        "(optional)", resource="labels", empty_ok=True)
+    ratings: str = _setting(
+        "FACESTATS_RATINGS", "labels/scut_ratings.csv", "SCUT-FBP5500-format ratings; empty: the regressor is "
+        "skipped with a clear failure", resource="labels", empty_ok=True)
+    manual_ratings: str = _setting("FACESTATS_MANUAL_RATINGS", "", "manual ratings that override the data set's",
+                                   resource="labels", empty_ok=True)
+    seed: int = _setting("FACESTATS_SEED", 0, "seed of splits, models and clustering", resource="analysis")
+    cv_folds: int = _setting(
+        "FACESTATS_CV_FOLDS", 5, "k of the attractiveness regressor's k-fold cross-validation (`0`: held-out "
+        "split only)", resource="analysis", name="attractiveness_cv_folds")
+    composites_config: str = _setting("FACESTATS_COMPOSITES_CONFIG", "config/composites.yaml",
+                                      "the filter specs to build", resource="composites", name="specs_file")
+    min_faces: int = _setting("FACESTATS_MIN_FACES", 10, "fewest matching faces for a composite",
+                              resource="composites")
+    relax: bool = _setting("FACESTATS_RELAX", False, "`1`: drop filter terms (recorded) instead of failing on "
+                           "too few faces", resource="composites")
+    align: bool = _setting("FACESTATS_ALIGN", True, "`0`: average unaligned preprocessed images",
+                           resource="composites")
+    landmarks: str = _setting("FACESTATS_LANDMARKS", "labels/demo_truth.csv",
+                              "eye landmarks CSV (raw-image coordinates)", resource="composites", empty_ok=True)
+    face_detector: str = _setting("FACESTATS_FACE_DETECTOR", "auto", "`dlib` / `none` / `auto` (dlib when "
+                                  "installed)", resource="composites", name="detector")
+    align_size: int = _setting("FACESTATS_ALIGN_SIZE", 256, "side of aligned faces and composites",
+                               resource="composites", name="output_size")
+    automation: bool = _setting("FACESTATS_AUTOMATION", True, "`0`: the new-images and automation sensors start "
+                                "stopped", resource="definitions")
+    shard_executor: str = _setting(
+        "FACESTATS_SHARD_EXECUTOR", "multiprocess", "executor of the `image_shards` job: `multiprocess`, "
+        "`celery` (the `celery` extra) or `k8s`", resource="definitions")
+    dagster_home: str = _setting(
+        "DAGSTER_HOME", ".dagster_home", "Dagster's instance folder (runs, partitions, sensor cursors) used by "
+        "`facestats` and `make ui`", resource="cli")
+
+    def resource_fields(self, resource: str) -> dict[str, Any]:
+        """`{resource field: value}` of every setting of one resource (e.g. `"clip"`)."""
+        return {
+            f.metadata["name"] or f.name: getattr(self, f.name)
+            for f in fields(self)
+            if f.metadata["resource"] == resource
+        }
+
+
+def _parse(spec: Field[Any], text: str) -> Any:
+    kind = type(spec.default)
+    env = spec.metadata["env"]
+    if kind is bool:
+        lowered = text.strip().lower()
+        if lowered in _TRUE or lowered in _FALSE:
+            return lowered in _TRUE
+        raise ValueError(f"{env} must be 1/0 (or true/false, yes/no, on/off), got {text!r}")
+    if kind is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{env} must be an integer, got {text!r}") from None
+    return text
+
+
+def load_settings(environ: Mapping[str, str] | None = None, resolve_clip: bool = True) -> Settings:
+    """The settings from `environ` (default: the process environment); unset variables take their
+    default. An unset `FACESTATS_CLIP_MODEL` becomes `default_clip_model(model_root)` unless
+    `resolve_clip` is False (then it stays empty: "not chosen by the user"). Raises `ValueError`
+    naming the variable when a value cannot be parsed."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for spec in fields(Settings):
+        text = env.get(spec.metadata["env"])
+        if text is None or (text == "" and not spec.metadata["empty_ok"]):
+            continue
+        values[spec.name] = _parse(spec, text)
+    settings = Settings(**values)
+    if resolve_clip and not settings.clip_model:
+        settings = replace(settings, clip_model=default_clip_model(settings.model_root))
+    return settings
+
+
+def default_clip_model(model_root: str) -> str:
+    """The model root's `CLIP_MODEL` pointer file when present and non-empty, else ViT-B/32."""
+    from facestats_core.io.layout import to_upath
+
+    pointer = to_upath(model_root) / CLIP_POINTER_FILE
+    if pointer.exists():
+        named = pointer.read_text().strip()
+        if named:
+            return named
+    return DEFAULT_CLIP
+
+
+def _shown_default(spec: Field[Any]) -> str:
+    if spec.metadata["shown"]:
+        return str(spec.metadata["shown"])
+    default = spec.default if spec.default is not MISSING else ""
+    if isinstance(default, bool):
+        return f"`{int(default)}`"
+    return f"`{default}`" if default != "" else "(empty)"
+
+
+def settings_markdown() -> str:
+    """The README's settings table: variable, default, meaning."""
+    lines = ["| variable | default | meaning |", "|---|---|---|"]
+    lines += [f"| `{f.metadata['env']}` | {_shown_default(f)} | {f.metadata['help']} |" for f in fields(Settings)]
+    return "\n".join(lines)

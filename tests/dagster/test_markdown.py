@@ -1,0 +1,99 @@
+"""Markdown for Dagster metadata: classifier and regressor metrics, cross-validation, crosstab."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facestats_core.analysis.clusters import crosstab
+from facestats_core.labels.vocab import ETHNICITIES
+from facestats_core.models.classifiers import train_attribute_classifier
+from facestats_dagster.markdown import (
+    classifier_metrics_markdown,
+    cross_validation_markdown,
+    crosstab_markdown,
+    regressor_metrics_markdown,
+    regressor_summary,
+)
+from tests.core.synthetic import class_blobs, planted_ratings
+
+torch = pytest.importorskip("torch")
+
+from facestats_core.models.cross_validation import CrossValidation, cross_validate  # noqa: E402
+from facestats_core.models.regressor import (  # noqa: E402
+    MLPConfig,
+    TrainResult,
+    save_regressor,
+    train_regressor,
+)
+
+SMALL = MLPConfig(input_dim=8, hidden=(16,), dropout=0.1, batch_size=32, max_epochs=4, patience=3)
+
+
+@pytest.fixture(scope="module")
+def small_result() -> TrainResult:
+    X, y = planted_ratings(160, 8, seed=1)
+    return train_regressor(X, y, SMALL)
+
+
+@pytest.fixture(scope="module")
+def small_cv() -> CrossValidation:
+    X, y = planted_ratings(160, 8, seed=1)
+    return cross_validate(X, y, SMALL, k=4)
+
+
+def test_classifier_metrics_markdown() -> None:
+    X, y = class_blobs(600, ETHNICITIES, seed=1)
+    gender = np.where(np.arange(600) % 2 == 0, "male", "female").astype(object)
+    clf = train_attribute_classifier(X, y, ETHNICITIES, groups={"gender": gender}, seed=0, cv_folds=3,
+                                     c_grid=(0.01, 1.0))
+    md = classifier_metrics_markdown({"ethnicity": clf.metrics})
+    lines = md.strip().splitlines()
+    assert lines[0].startswith("| attribute |") and len(lines) == 3
+    assert lines[2].startswith("| ethnicity | 480 | 120 |")
+    assert f"{clf.metrics['accuracy']:.3f}" in lines[2] and "gender=" in lines[2]
+
+
+def test_classifier_metrics_markdown_missing_values() -> None:
+    line = classifier_metrics_markdown({"age": {"n_train": 5, "C": None, "accuracy": 123.4}}).splitlines()[2]
+    assert line == "| age | 5 | – | – | 123 | – | – | – |"
+
+
+def test_regressor_metrics_markdown(small_result: TrainResult) -> None:
+    text = regressor_metrics_markdown(small_result.metrics)
+    assert "| MLP |" in text and "| Mean baseline | n/a |" in text and "Ridge (alpha=" in text
+    assert regressor_metrics_markdown(small_result.metrics.to_dict()) == text
+
+
+def test_cross_validation_markdown() -> None:
+    X, y = planted_ratings(160, 8, seed=5)
+    cv = cross_validate(X, y, SMALL, k=5)
+    text = cross_validation_markdown(json.loads(json.dumps(cv.to_dict())))
+    assert "5-fold" in text and "| MLP |" in text and f"{cv.mlp_wins('ridge')}/5 folds" in text
+    assert cross_validation_markdown(cv) == text
+
+
+def test_regressor_summary_prefers_cross_validation(
+    tmp_path: Path, small_result: TrainResult, small_cv: CrossValidation
+) -> None:
+    meta = json.loads(save_regressor(small_result, tmp_path).metadata.read_text())
+    m = small_result.metrics
+    line = regressor_summary(meta)
+    assert line.startswith(f"held-out RMSE (n={m.n_test}): MLP {m.mlp.rmse:.3f}")
+    assert f"ridge {m.ridge.rmse:.3f}" in line and f"mean {m.mean_baseline.rmse:.3f}" in line
+    cv = small_cv
+    meta = json.loads(save_regressor(small_result, tmp_path, cross_validation=cv).metadata.read_text())
+    line = regressor_summary(meta)
+    assert line.startswith(f"4-fold CV RMSE: MLP {cv.summary('mlp', 'rmse').mean:.3f}")
+    assert line.endswith(f"MLP better than ridge in {cv.mlp_wins('ridge')}/4 folds")
+
+
+def test_crosstab_markdown() -> None:
+    clusters = np.array([0, 0, 1, 1, 1, 2])
+    eth = ["white", "black", "white", None, "white", "indian"]
+    md = crosstab_markdown(crosstab(clusters, eth))
+    assert md.splitlines()[0].startswith("| cluster | white |") and len(md.splitlines()) == 5
+    assert md.splitlines()[1] == "|" + "|".join(["---:"] * (len(ETHNICITIES) + 3)) + "|"
