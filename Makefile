@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench ui clean-data clean
+.PHONY: demo test test-fast bench ui clean-data clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(STAMP)
 ## test: the whole test suite (no network, no GPU)
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## test-fast: core, structure and asset tests only (no CLI/daemon/browser end-to-end tests), about a minute
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e"
 
 ## bench: embedding throughput against the roofline and the naive loop
 bench: $(STAMP)

@@ -1,1 +1,1 @@
-"""FaceStats orchestration: Dagster assets, resources and IO manager over ``facestats_core``."""
+"""FaceStats orchestration: Dagster assets, resources and IO manager over `facestats_core`."""

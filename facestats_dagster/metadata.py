@@ -11,7 +11,7 @@ import dagster as dg
 
 
 def counts_table(counts: Counter[str] | dict[str, int], key: str = "reason") -> dg.MetadataValue:
-    """A two-column markdown table, most frequent first (``_none_`` when empty)."""
+    """A two-column markdown table, most frequent first (`_none_` when empty)."""
     if not counts:
         return dg.MetadataValue.md("_none_")
     lines = [f"| {key} | count |", "|---|---:|"]
@@ -31,8 +31,8 @@ def log_issues(
     what: str = "issues",
     shown: int = 10,
 ) -> None:
-    """Warn once with the per-kind ``counts``, then the first ``shown`` issues (objects with
-    ``row``, ``file``, ``kind`` and ``message``), then how many were not shown."""
+    """Warn once with the per-kind `counts`, then the first `shown` issues (objects with
+    `row`, `file`, `kind` and `message`), then how many were not shown."""
     if not issues:
         return
     context.log.warning(f"{source}: {len(issues)} {what} {dict(counts)}")

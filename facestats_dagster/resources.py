@@ -17,6 +17,7 @@ from facestats_core.embedding.clip import ClipConfig, LoadedClip, load_clip
 from facestats_core.faces.alignment import AlignmentConfig
 from facestats_core.images.preprocess import PreprocessConfig
 from facestats_core.io.layout import Layout
+from facestats_core.models.regressor import MLPConfig
 from facestats_dagster.settings import DEFAULT_CLIP, Settings
 
 ConfigT = TypeVar("ConfigT")
@@ -104,10 +105,10 @@ class AnalysisResource(dg.ConfigurableResource):
     duplicate_threshold: float = 0.97
     clusters: int = 8
     cluster_pca_dim: int = 32
-    mlp_hidden: list[int] = [256, 64]
-    mlp_dropout: float = 0.2
-    mlp_max_epochs: int = 200
-    mlp_patience: int = 15
+    mlp_hidden: list[int] = list(MLPConfig.hidden)
+    mlp_dropout: float = MLPConfig.dropout
+    mlp_max_epochs: int = MLPConfig.max_epochs
+    mlp_patience: int = MLPConfig.patience
 
     def accuracy_floors(self) -> dict[str, float]:
         return {attr: getattr(self, f"min_accuracy_{attr}") for attr in ("gender", "age", "ethnicity")}

@@ -136,9 +136,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def partition_blocks(registered: list[str], wanted: list[str]) -> list[tuple[str, str]]:
-    """The ``wanted`` partitions as ``(first, last)`` runs of consecutive keys in ``registered`` order.
+    """The `wanted` partitions as `(first, last)` runs of consecutive keys in `registered` order.
 
-    A block never spans a registered key that is not wanted, so a ``--partition-range`` per block
+    A block never spans a registered key that is not wanted, so a `--partition-range` per block
     builds exactly the wanted specs. Wanted keys that are not registered are left out.
     """
     want = set(wanted)
@@ -182,7 +182,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``composites`` command group to the ``facestats`` parser."""
+    """Add the `composites` command group to the `facestats` parser."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "composites", help="composite-face filter specs (add, list, sync)", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,

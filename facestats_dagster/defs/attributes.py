@@ -124,8 +124,8 @@ def attributes(
 ) -> pl.DataFrame:
     """Predicted gender, age bin and ethnicity for every embedded image, with the probability
     of the predicted class and the full probability vector (canonical class order); plus
-    ``race4_pred``, the 4-group race derived from ethnicity. Low confidence is a flag
-    (``attribute_flags``), never an "unknown" class."""
+    `race4_pred`, the 4-group race derived from ethnicity. Low confidence is a flag
+    (`attribute_flags`), never an "unknown" class."""
     predictions = predict_attributes(attribute_classifiers, embedding_matrix(embeddings_clip))
     table = pl.concat([embeddings_clip.select("image_id", "path"), predictions], how="horizontal").with_columns(
         pl.col("ethnicity_pred").map_elements(race4, return_dtype=pl.String).alias("race4_pred")
@@ -154,7 +154,7 @@ def attribute_flags(
 ) -> pl.DataFrame:
     """Flags per image: preprocessing flags carried over (unreadable, tiny, blurry),
     low-confidence predictions and near-duplicates (cosine ≥ threshold, blocked matrix
-    products). Also writes ``metadata/labels_template.csv`` for manual review."""
+    products). Also writes `metadata/labels_template.csv` for manual review."""
     preprocessing = pl.concat(list(preprocessed_images.values())).select("image_id", "path", "flags")
     duplicates = near_duplicates(
         embeddings_clip["image_id"].to_list(), embedding_matrix(embeddings_clip), analysis.duplicate_threshold
@@ -211,7 +211,7 @@ def manual_labels(
     paths: PathsResource,
     labels: LabelsResource,
 ) -> pl.DataFrame:
-    """Manual overrides (``filename,gender,age,ethnicity``; blanks allowed) matched to images.
+    """Manual overrides (`filename,gender,age,ethnicity`; blanks allowed) matched to images.
     Applied over predictions in the master table (manual > predicted). No file: no overrides."""
     layout = paths.layout()
     source = layout.data_file(labels.manual_labels)

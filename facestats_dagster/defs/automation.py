@@ -1,33 +1,33 @@
-"""Automation while a Dagster daemon runs (``dagster dev``, a deployment): new images, a daily
-refresh, and downstream assets that follow their upstreams. ``docs/operations.md`` explains it.
+"""Automation while a Dagster daemon runs (`dagster dev`, a deployment): new images, a daily
+refresh, and downstream assets that follow their upstreams. `docs/operations.md` explains it.
 
-* ``new_images_sensor`` lists the raw folder every minute (names, sizes, mtimes: no file is read)
-  and, when the listing differs from its cursor *and* from the stored ``raw_images`` manifest,
-  requests ONE run of the image-level shard assets (group ``images``) over the whole shard
-  range (tags ``dagster/asset_partition_range_start|end``: their ``BackfillPolicy.single_run``
-  lets one process handle every shard, as ``--partition-range`` does on the command line; Dagster
-  1.13's sensor daemon turns it into one run of ``image_assets_job``: tests/e2e/test_sensor_daemon.py).
-* ``daily_update_schedule`` requests the same run at 02:00 (UTC) every day, so label, rating
+* `new_images_sensor` lists the raw folder every minute (names, sizes, mtimes: no file is read)
+  and, when the listing differs from its cursor *and* from the stored `raw_images` manifest,
+  requests ONE run of the image-level shard assets (group `images`) over the whole shard
+  range (tags `dagster/asset_partition_range_start|end`: their `BackfillPolicy.single_run`
+  lets one process handle every shard, as `--partition-range` does on the command line; Dagster
+  1.13's sensor daemon turns it into one run of `image_assets_job`: tests/e2e/test_sensor_daemon.py).
+* `daily_update_schedule` requests the same run at 02:00 (UTC) every day, so label, rating
   and settings changes are picked up even when no image changed.
 * Declarative automation does the rest: the conditions sit on the decorators of each stage
-  (``facestats_dagster/conditions.py``): every unpartitioned asset downstream of the images
-  (``embeddings_clip``, the attribute and attractiveness stages, ``master_metadata``,
-  ``contact_sheet``, reports) runs once its upstreams updated, none missing or in progress;
-  ``composite`` partitions are rebuilt when ``master_metadata`` updates (new specs are the
-  ``composite_specs_sensor``'s job). Asset checks follow their asset, so floors and consistency
-  checks run after each automated update. ``default_automation_condition_sensor`` (declared here
+  (`facestats_dagster/conditions.py`): every unpartitioned asset downstream of the images
+  (`embeddings_clip`, the attribute and attractiveness stages, `master_metadata`,
+  `contact_sheet`, reports) runs once its upstreams updated, none missing or in progress;
+  `composite` partitions are rebuilt when `master_metadata` updates (new specs are the
+  `composite_specs_sensor`'s job). Asset checks follow their asset, so floors and consistency
+  checks run after each automated update. `default_automation_condition_sensor` (declared here
   over all assets so that its default status can be set; Dagster's implicit one starts stopped)
   evaluates them every 30 s.
 
-Default status. ``new_images_sensor`` and the automation sensor start RUNNING, like the
-existing ``composite_specs_sensor``: the issue asks for a pipeline that follows new images from
+Default status. `new_images_sensor` and the automation sensor start RUNNING, like the
+existing `composite_specs_sensor`: the issue asks for a pipeline that follows new images from
 the UI without extra clicks, and it is cheap and safe: a tick is one directory listing, the
-first tick after ``make demo`` or ``facestats update`` requests nothing (the stored manifest
+first tick after `make demo` or `facestats update` requests nothing (the stored manifest
 already covers the folder), no request is made while an image run is queued or in progress or
-while files are still being copied (newest mtime under ``SETTLE_SECONDS``), and all work is
-incremental. Set ``FACESTATS_AUTOMATION=0`` to start both STOPPED (e.g. a machine that also
-runs the README's cron line on the same ``DAGSTER_HOME``, or a UI you only want to browse).
-``daily_update_schedule`` starts STOPPED: the README's cron line does the same job without a
+while files are still being copied (newest mtime under `SETTLE_SECONDS`), and all work is
+incremental. Set `FACESTATS_AUTOMATION=0` to start both STOPPED (e.g. a machine that also
+runs the README's cron line on the same `DAGSTER_HOME`, or a UI you only want to browse).
+`daily_update_schedule` starts STOPPED: the README's cron line does the same job without a
 daemon, and running both would process the same images twice at 02:00.
 """
 
@@ -49,19 +49,19 @@ from facestats_dagster.resources import PathsResource
 from facestats_dagster.settings import load_settings
 
 IMAGE_ASSET_KEYS = [asset.key for asset in (raw_images, preprocessed_images, embedding_shards, aligned_faces)]
-"""The image-level shard assets (group ``images``), in the order one shard runs them."""
+"""The image-level shard assets (group `images`), in the order one shard runs them."""
 ALL_SHARDS_TAGS = {
     "dagster/asset_partition_range_start": SHARD_KEYS[0],
     "dagster/asset_partition_range_end": SHARD_KEYS[-1],
 }
-"""Run tags of one run over every shard (what ``--partition-range 00...03`` sets)."""
+"""Run tags of one run over every shard (what `--partition-range 00...03` sets)."""
 
 SETTLE_SECONDS = 30.0
 """The sensor waits until the newest raw file is this old (copies still running otherwise)."""
 
 SENSOR_TAG = "facestats/trigger"
 IMAGE_JOB_NAMES = ("image_assets_job", "image_shards")
-"""Jobs that write the image manifests: ours, and the one-op-per-shard job of ``scaleout.py``."""
+"""Jobs that write the image manifests: ours, and the one-op-per-shard job of `scaleout.py`."""
 _IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,

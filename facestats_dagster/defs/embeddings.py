@@ -59,7 +59,7 @@ def embedding_shards(
 
 @dg.asset(group_name="embeddings", kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def embeddings_clip(context: dg.AssetExecutionContext, embedding_shards: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """``embeddings_clip.parquet``: one row per image id with its L2-normalised float32 embedding."""
+    """`embeddings_clip.parquet`: one row per image id with its L2-normalised float32 embedding."""
     table = pl.concat(list(embedding_shards.values()), how="vertical").sort("image_id")
     models = table.select("model_id", "model_revision", "precision").unique().sort("model_id").rows()
     if len(models) > 1:

@@ -29,11 +29,11 @@ def aligned_faces(
     composites: CompositesResource,
 ) -> dict[str, pl.DataFrame]:
     """Eye positions and aligned crops of every preprocessed face, cached per image id at
-    ``processed/aligned/<alignment version>/<image_id>.jpg`` (eyes on fixed points).
+    `processed/aligned/<alignment version>/<image_id>.jpg` (eyes on fixed points).
 
     Eyes come from the landmarks file (raw-image coordinates mapped through the
     preprocessing resize + centre crop), else from dlib when installed. Faces without
-    eyes are rows with ``aligned_ok = false`` and a reason, excluded from aligned composites.
+    eyes are rows with `aligned_ok = false` and a reason, excluded from aligned composites.
     Sharded like the image assets; images aligned before with the same eyes and settings are reused.
     """
     layout = paths.layout()

@@ -30,9 +30,9 @@ IMAGE_ASSET_ARGS = {
 def raw_images(
     context: dg.AssetExecutionContext, paths: PathsResource, preprocess: PreprocessResource
 ) -> dict[str, pl.DataFrame]:
-    """Manifest of every file under ``<data_root>/raw``, keyed by content sha256.
+    """Manifest of every file under `<data_root>/raw`, keyed by content sha256.
 
-    Unreadable files are rows with ``readable = false`` and an ``error`` reason.
+    Unreadable files are rows with `readable = false` and an `error` reason.
     Only new or changed files are read; known content reuses its inspection.
     """
     layout = paths.layout()
@@ -76,10 +76,10 @@ def preprocessed_images(
     paths: PathsResource,
     preprocess: PreprocessResource,
 ) -> dict[str, pl.DataFrame]:
-    """Square RGB JPEGs ``<data_root>/processed/preproc/<image_id>.jpg`` plus their manifest.
+    """Square RGB JPEGs `<data_root>/processed/preproc/<image_id>.jpg` plus their manifest.
 
     Images done before with the same settings are not redone; unreadable raw
-    files stay in the manifest with ``ok = false`` and flag ``unreadable``.
+    files stay in the manifest with `ok = false` and flag `unreadable`.
     """
     layout = paths.layout()
     config = preprocess.config()

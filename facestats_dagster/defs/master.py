@@ -32,10 +32,10 @@ def master_metadata(
     attractiveness_scores: pl.DataFrame | None,
     paths: PathsResource,
 ) -> pl.DataFrame:
-    """``metadata/master.parquet``: one row per raw image id (unreadable files included, with
-    ``readable``/``preproc_ok``/``aligned_ok`` saying how far each got): manifest, preprocessing,
-    eyes and alignment, predictions with probabilities, final ``gender``/``age``/``ethnicity`` =
-    manual > predicted with ``<attr>_source``, flags, cluster, attractiveness raw/percentile/decile.
+    """`metadata/master.parquet`: one row per raw image id (unreadable files included, with
+    `readable`/`preproc_ok`/`aligned_ok` saying how far each got): manifest, preprocessing,
+    eyes and alignment, predictions with probabilities, final `gender`/`age`/`ethnicity` =
+    manual > predicted with `<attr>_source`, flags, cluster, attractiveness raw/percentile/decile.
 
     Attractiveness columns are null when `attractiveness_scores` has not been materialized
     (e.g. no ratings configured); the other stages are required inputs.

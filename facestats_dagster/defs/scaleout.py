@@ -1,27 +1,27 @@
 """Scale-out: the image-level shards as separate steps of one run, on any Dagster executor.
 
-A partitioned asset is one step per run (a single-run backfill over ``00...03``
+A partitioned asset is one step per run (a single-run backfill over `00...03`
 processes every shard in that one step), so executors that distribute *steps*
-(multiprocess, ``dagster-celery``, ``dagster-k8s``) cannot spread its shards.
-``image_shards`` is an op job with one op per shard (``shard_00``, ``shard_01`` …,
-from ``FACESTATS_SHARDS``). Each op runs the image-level assets for its shard —
-``raw_images`` → ``preprocessed_images`` → ``embedding_shards`` and ``aligned_faces`` —
+(multiprocess, `dagster-celery`, `dagster-k8s`) cannot spread its shards.
+`image_shards` is an op job with one op per shard (`shard_00`, `shard_01` …,
+from `FACESTATS_SHARDS`). Each op runs the image-level assets for its shard —
+`raw_images` → `preprocessed_images` → `embedding_shards` and `aligned_faces` —
 by invoking the asset functions themselves (Dagster's direct invocation with a
 one-partition context), writes each partition file where the IO manager writes it,
-and records an ``AssetMaterialization`` of that partition. The code that runs and
-the files it writes are those of ``dagster asset materialize --partition 00``;
-``embeddings_clip`` and everything downstream read them as usual.
+and records an `AssetMaterialization` of that partition. The code that runs and
+the files it writes are those of `dagster asset materialize --partition 00`;
+`embeddings_clip` and everything downstream read them as usual.
 
-The executor comes from ``FACESTATS_SHARD_EXECUTOR``:
+The executor comes from `FACESTATS_SHARD_EXECUTOR`:
 
-* ``multiprocess`` (default): one process per shard on this machine;
-* ``celery``: ``dagster_celery.celery_executor``, each shard a task on a Celery worker;
-* ``k8s``: ``dagster_k8s.k8s_job_executor``, each shard a Kubernetes job (pod).
+* `multiprocess` (default): one process per shard on this machine;
+* `celery`: `dagster_celery.celery_executor`, each shard a task on a Celery worker;
+* `k8s`: `dagster_k8s.k8s_job_executor`, each shard a Kubernetes job (pod).
 
 See docs/deploy.md for the run config of each.
 """
 
-# No ``from __future__ import annotations`` here: Dagster inspects the ops' ``context`` annotation.
+# No `from __future__ import annotations` here: Dagster inspects the ops' `context` annotation.
 
 import os
 import socket
@@ -42,7 +42,7 @@ from facestats_dagster.settings import load_settings
 SHARD_JOB_NAME = "image_shards"
 SHARD_EXECUTORS = ("multiprocess", "celery", "k8s")
 SHARD_ASSETS = tuple(key.to_user_string() for key in IMAGE_ASSET_KEYS)
-"""The assets each shard op materializes (the image-level group of ``facestats update``)."""
+"""The assets each shard op materializes (the image-level group of `facestats update`)."""
 SHARD_RESOURCES = ("paths", "preprocess", "clip", "composites")
 
 
@@ -53,7 +53,7 @@ def library_version(dagster_version: str = dg.__version__) -> str:
 
 
 def shard_executor(name: str | None = None) -> dg.ExecutorDefinition:
-    """The executor of ``image_shards``, from ``FACESTATS_SHARD_EXECUTOR`` (default multiprocess)."""
+    """The executor of `image_shards`, from `FACESTATS_SHARD_EXECUTOR` (default multiprocess)."""
     name = (name or load_settings().shard_executor).strip().lower()
     if name == "multiprocess":
         return dg.multiprocess_executor
@@ -79,7 +79,7 @@ def shard_executor(name: str | None = None) -> dg.ExecutorDefinition:
 
 
 def run_shard(context: dg.OpExecutionContext, shard: str) -> dict[str, int]:
-    """Materialize the image-level assets of one shard; returns ``{asset: rows}``."""
+    """Materialize the image-level assets of one shard; returns `{asset: rows}`."""
     resources = {key: getattr(context.resources, key) for key in SHARD_RESOURCES}
     layout = resources["paths"].layout()
     worker = {"worker_pid": os.getpid(), "worker_host": socket.gethostname()}
@@ -134,7 +134,7 @@ def _shard_op(shard: str) -> dg.OpDefinition:
 def build_shard_job(
     shards: list[str] | None = None, executor: dg.ExecutorDefinition | None = None
 ) -> dg.JobDefinition:
-    """``image_shards``: one independent op per shard, so the executor runs them side by side."""
+    """`image_shards`: one independent op per shard, so the executor runs them side by side."""
     ops = [_shard_op(shard) for shard in (shards or SHARD_KEYS)]
 
     @dg.job(

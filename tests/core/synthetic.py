@@ -26,3 +26,18 @@ def class_blobs(
     X = means[idx] + noise * rng.normal(size=(n, dim)) / np.sqrt(dim)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     return X.astype(np.float32), np.asarray(classes, dtype=object)[idx]
+
+
+def small_mlp_config():  # -> MLPConfig (torch is imported lazily by the callers' importorskip)
+    """A tiny, fast MLP configuration for 8-dimensional synthetic embeddings."""
+    from facestats_core.models.regressor import MLPConfig
+
+    return MLPConfig(input_dim=8, hidden=(16,), dropout=0.1, batch_size=32, max_epochs=4, patience=3)
+
+
+def small_training_result():  # -> TrainResult
+    """`small_mlp_config()` trained on 160 planted ratings (seed 1)."""
+    from facestats_core.models.regressor import train_regressor
+
+    X, y = planted_ratings(160, 8, seed=1)
+    return train_regressor(X, y, small_mlp_config())

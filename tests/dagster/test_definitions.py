@@ -5,10 +5,10 @@ import sys
 
 import dagster as dg
 
+from facestats_dagster.definitions import defs
+
 
 def test_definitions_load_with_every_asset() -> None:
-    from facestats_dagster.definitions import defs
-
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {"raw_images", "preprocessed_images", "embedding_shards", "embeddings_clip"} <= keys
     defs.resolve_implicit_global_asset_job_def()
@@ -35,3 +35,41 @@ def test_resources_follow_environment(monkeypatch) -> None:
     assert resources["clip"].model == "/opt/clip"
     assert resources["clip"].config().precision == "bf16"
     assert isinstance(resources["clip"], dg.ConfigurableResource)
+
+
+RST = ("``", ":func:", ":class:", ":attr:", ":meth:", ".. code-block")
+
+
+def test_ui_descriptions_are_markdown_not_rest() -> None:
+    graph = defs.resolve_asset_graph()
+    texts = {key.to_user_string(): graph.get(key).description or "" for key in graph.get_all_asset_keys()}
+    texts.update({key.name: graph.get_check_spec(key).description or "" for key in graph.asset_check_keys})
+    assert all(texts.values()), [name for name, text in texts.items() if not text]
+    assert not {name for name, text in texts.items() if any(mark in text for mark in RST)}
+
+
+def _parsers(parser):
+    import argparse
+
+    yield parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                yield from _parsers(child)
+
+
+def test_cli_help_has_text_for_every_option_and_no_rest() -> None:
+    import argparse
+
+    from facestats_dagster.cli.main import build_parser
+
+    missing, rest = [], []
+    for parser in _parsers(build_parser()):
+        texts = [parser.description or "", parser.format_help()]
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            if not action.help:
+                missing.append(f"{parser.prog} {action.dest}")
+        rest += [parser.prog for text in texts if any(mark in text for mark in RST)]
+    assert not missing and not rest, (missing, rest)

@@ -18,25 +18,22 @@ from facestats_dagster.markdown import (
     regressor_metrics_markdown,
     regressor_summary,
 )
-from tests.core.synthetic import class_blobs, planted_ratings
+from tests.core.synthetic import class_blobs, planted_ratings, small_mlp_config, small_training_result
 
 torch = pytest.importorskip("torch")
 
 from facestats_core.models.cross_validation import CrossValidation, cross_validate  # noqa: E402
 from facestats_core.models.regressor import (  # noqa: E402
-    MLPConfig,
     TrainResult,
     save_regressor,
-    train_regressor,
 )
 
-SMALL = MLPConfig(input_dim=8, hidden=(16,), dropout=0.1, batch_size=32, max_epochs=4, patience=3)
+SMALL = small_mlp_config()
 
 
 @pytest.fixture(scope="module")
 def small_result() -> TrainResult:
-    X, y = planted_ratings(160, 8, seed=1)
-    return train_regressor(X, y, SMALL)
+    return small_training_result()
 
 
 @pytest.fixture(scope="module")

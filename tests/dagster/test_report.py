@@ -17,8 +17,8 @@ from facestats_core.models.regressor import MLPConfig, TrainedRegressor, save_tr
 from facestats_dagster.cli.dagster_runs import ANALYSIS_SELECTION
 from facestats_dagster.definitions import defs
 from facestats_dagster.resources import PreprocessResource
+from tests.core.report.test_report import master
 from tests.core.synthetic import class_blobs, planted_ratings
-from tests.core.test_report import master
 from tests.dagster.resources import make_resources
 
 

@@ -46,7 +46,7 @@ def test_facestats_demo_runs_the_documented_dagster_commands(tmp_path, tiny_clip
     env = _env(tmp_path, tiny_clip_dir)
     completed = _run([str(BIN / "facestats"), "demo", "--n-images", "24"], env, tmp_path)
     out = completed.stdout
-    assert "$ dagster asset materialize -m facestats_dagster.definitions --select raw_images," in out
+    assert "$ dagster asset materialize -m facestats_dagster.definitions --select group:images" in out
     assert "--partition-range 00...01" in out
     assert "FaceStats demo finished" in out
     assert "  attractiveness     5-fold CV RMSE: MLP " in out  # read from tmp_path/models, not ./models

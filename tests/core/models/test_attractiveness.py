@@ -30,14 +30,14 @@ from facestats_core.models.splits import data_hash, kfold_indices, split_three  
 from facestats_core.models.store import ModelIntegrityError  # noqa: E402
 from facestats_core.models.training_data import assemble_training_data  # noqa: E402
 from tests.core.synthetic import planted_ratings as _planted  # noqa: E402
+from tests.core.synthetic import small_mlp_config, small_training_result  # noqa: E402
 
-SMALL = MLPConfig(input_dim=8, hidden=(16,), dropout=0.1, batch_size=32, max_epochs=4, patience=3)
+SMALL = small_mlp_config()
 
 
 @pytest.fixture(scope="module")
 def small_result() -> TrainResult:
-    X, y = _planted(160, 8, seed=1)
-    return train_regressor(X, y, SMALL)
+    return small_training_result()
 
 
 def test_build_regressor_shape() -> None:
