@@ -184,7 +184,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 def register(subparsers: Any) -> None:
     """Add the `composites` command group to the `facestats` parser."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "composites", help="composite-face filter specs (add, list, sync)", description=__doc__,
+        "composites", help="composite-face filter specs (add, list, sync, build)", description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.set_defaults(func=lambda args: parser.print_help() or 0)

@@ -82,7 +82,7 @@ def test_readme_crontab_line_runs_as_cron_would(tmp_path, tiny_clip_dir) -> None
     assert completed.returncode == 0, output[-5000:]
 
     # the log shows every documented step and no failure
-    assert "$ dagster asset materialize -m facestats_dagster.definitions --select raw_images," in output
+    assert "$ dagster asset materialize -m facestats_dagster.definitions --select group:images" in output
     assert "--partition-range 00...03" in output
     assert "facestats composites build" in output and "contact_sheet" in output
     assert "failed with exit code" not in output and "Traceback" not in output
