@@ -73,3 +73,34 @@ def test_cli_help_has_text_for_every_option_and_no_rest() -> None:
                 missing.append(f"{parser.prog} {action.dest}")
         rest += [parser.prog for text in texts if any(mark in text for mark in RST)]
     assert not missing and not rest, (missing, rest)
+
+
+def test_package_dg_config_matches_pyproject() -> None:
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    pyproject = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["dg"]
+    package = tomllib.loads((root / "facestats_dagster" / "dg.toml").read_text())
+    assert package["directory_type"] == pyproject["directory_type"] == "project"
+    for key in ("root_module", "defs_module"):
+        assert package["project"][key] == pyproject["project"][key]
+
+
+def test_definitions_load_outside_the_checkout(tmp_path) -> None:
+    """As from an installed wheel: the packages alone, no pyproject.toml above them."""
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    site = tmp_path / "site"
+    for package in ("facestats_core", "facestats_dagster", "facestats_demo"):
+        shutil.copytree(root / package, site / package, ignore=shutil.ignore_patterns("__pycache__"))
+    code = (
+        "import facestats_dagster.definitions as d; "
+        f"assert d.__file__.startswith({str(site)!r}), d.__file__; "
+        "keys = {k.to_user_string() for k in d.defs.resolve_asset_graph().get_all_asset_keys()}; "
+        "assert {'raw_images', 'master_metadata', 'stats_report'} <= keys, keys"
+    )
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site), "HOME": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=tmp_path, env=env)
