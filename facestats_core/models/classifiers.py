@@ -356,7 +356,13 @@ def load_classifiers(model_root: Any, name: str = "attribute_classifiers") -> di
     and `ModelNotFoundError` (also a `FileNotFoundError`) if either file is missing.
     """
     data, _ = load_model(model_root, name, WEIGHTS_SUFFIX, METADATA_SUFFIX, kind=_KIND)
-    payload = joblib.load(io.BytesIO(data))
+    try:
+        payload = joblib.load(io.BytesIO(data))
+    except (ModuleNotFoundError, AttributeError) as exc:
+        raise ModelIntegrityError(
+            f"{name}{WEIGHTS_SUFFIX} in {model_root} was saved by another FaceStats version ({exc}); "
+            f"materialize {name} again"
+        ) from exc
     models = payload.get("models") if isinstance(payload, dict) else None
     if not isinstance(models, dict) or not all(isinstance(m, TrainedClassifier) for m in models.values()):
         raise ModelIntegrityError(f"{name}{WEIGHTS_SUFFIX} in {model_root} holds no attribute classifiers")

@@ -151,3 +151,20 @@ def test_paths_outside_model_root_refused(tmp_path: Path, ethnicity_model) -> No
 def test_missing_artifact_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="attribute_classifiers"):
         load_classifiers(tmp_path)
+
+
+def test_model_saved_by_another_layout_is_refused_with_a_hint(tmp_path: Path) -> None:
+    """A joblib whose pickled classes no longer exist (a model saved before a module moved) is a
+    clear ModelIntegrityError naming the asset to materialize, not a bare unpickling crash."""
+    import io
+
+    import joblib
+
+    from facestats_core.models.store import save_model
+
+    stale = b"\x80\x04cfacestats_core.attributes\nTrainedClassifier\n."  # GLOBAL of a module that moved
+    with pytest.raises(ModuleNotFoundError):
+        joblib.load(io.BytesIO(stale))
+    save_model(tmp_path, "attribute_classifiers", stale, {}, ".joblib", ".metrics.json", kind="attribute classifiers")
+    with pytest.raises(ModelIntegrityError, match="another FaceStats version.*materialize attribute_classifiers"):
+        load_classifiers(tmp_path)
