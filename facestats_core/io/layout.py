@@ -25,6 +25,7 @@ ARTIFACTS: dict[str, str] = {
     "attractiveness_scores": "metadata/attractiveness_scores",
     "aligned_faces": "manifests/aligned_faces",
     "master_metadata": "metadata/master",
+    "face_statistics": "metadata/face_statistics",
 }
 """Asset name → path under ``<data_root>/processed`` (without ``.parquet``;
 partitioned assets are folders holding ``<partition>.parquet``)."""

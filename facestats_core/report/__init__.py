@@ -1,1 +1,1 @@
-"""Stage 8, report: charts and the self-contained HTML report."""
+"""Stage 8, report: matplotlib charts and the self-contained HTML report (a Jinja2 template)."""

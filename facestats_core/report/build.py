@@ -1,12 +1,16 @@
-"""The stats report: one self-contained HTML page plus PNG charts (no Dagster, no matplotlib).
+"""The stats report: one self-contained HTML page plus PNG charts (no Dagster).
 
-:func:`build_report` turns the master table, the classifier metrics json, the
-regressor json and the composites (:func:`facestats_core.report.inputs.read_composites`)
-into a :class:`Report` (HTML text + PNG bytes); :func:`write_report` writes it
-atomically to a folder (``processed/report/``). Every input except the master
-table is optional: a missing one leaves its section with a sentence saying
-what is missing and how to get it. The sections are in
-:mod:`facestats_core.report.sections`.
+:func:`build_report` turns the master table, the classifier metrics json, the regressor json,
+the composites (:func:`facestats_core.report.inputs.read_composites`), the ``face_statistics``
+table and a reproducibility record into a :class:`Report` (HTML text + PNG bytes);
+:func:`write_report` writes it atomically to a folder (``processed/report/``).
+
+Every input except the master table is optional: a missing one leaves its section with a
+sentence saying what is missing and how to get it. The sections are in
+:mod:`facestats_core.report.sections` (one module each, returning numbers and charts); the
+charts are drawn by :mod:`facestats_core.report.figures` (matplotlib, imported when a chart is
+drawn); the HTML is the Jinja2 template ``templates/report.html.j2``
+(:mod:`facestats_core.report.render`).
 """
 
 from __future__ import annotations
@@ -19,28 +23,19 @@ from typing import Any
 import polars as pl
 
 from facestats_core.io.atomic import atomic_write_bytes, atomic_write_text
-from facestats_core.report.html_parts import esc
 from facestats_core.report.inputs import CompositeItem
+from facestats_core.report.render import render_page
 from facestats_core.report.sections.attractiveness import attractiveness_section
 from facestats_core.report.sections.attributes import attributes_section
 from facestats_core.report.sections.classifiers import classifier_section
 from facestats_core.report.sections.clusters import cluster_section
 from facestats_core.report.sections.common import Section
 from facestats_core.report.sections.composites import composites_section
-from facestats_core.report.sections.overview import overview_section
+from facestats_core.report.sections.dataset import dataset_section
+from facestats_core.report.sections.reproducibility import reproducibility_section
+from facestats_core.report.stat_rows import read_statistics
 
 REPORT_FILE = "index.html"
-
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1500px;color:#222;padding:0 16px}
-h1{margin-bottom:4px} h2{border-bottom:2px solid #4e79a7;padding-bottom:4px;margin-top:36px}
-nav a{margin-right:14px} .meta{color:#777}
-table{border-collapse:collapse;margin:8px 0;font-size:13px} th,td{border:1px solid #ddd;padding:3px 8px}
-th{background:#f3f5f8} .num{text-align:right} .row{display:flex;flex-wrap:wrap;gap:20px;align-items:flex-start}
-img.chart{max-width:100%;border:1px solid #eee} .missing{color:#a33;font-style:italic}
-.gallery{display:flex;flex-wrap:wrap;gap:14px} figure{margin:0;width:200px;font-size:12px}
-img.thumb,div.thumb{width:192px;height:192px;object-fit:cover;border:1px solid #ddd;display:flex;align-items:center;justify-content:center}
-"""
 
 
 @dataclass
@@ -49,8 +44,9 @@ class Report:
     images: dict[str, bytes]
     """PNG file name → bytes (the same pictures are inlined in the HTML)."""
     sections: dict[str, str]
-    """Section → ``ok`` or the reason it is empty."""
+    """Section key → ``ok`` or what is missing, in page order."""
     summary: dict[str, Any] = field(default_factory=dict)
+    """Counts of the master table plus ``charts``, ``composites`` and ``statistics_rows``."""
 
 
 def _classifier_metrics(metrics: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
@@ -60,54 +56,46 @@ def _classifier_metrics(metrics: Mapping[str, Any] | None) -> Mapping[str, Any] 
     return metrics
 
 
-def _page(
-    title: str, generated: datetime, n_images: int, nav_keys: Sequence[str], body: Sequence[str]
-) -> str:
-    """The whole HTML document around the section bodies."""
-    when = generated.strftime("%Y-%m-%d %H:%M UTC")
-    nav = "".join(f'<a href="#{s}">{s}</a>' for s in ("overview", *nav_keys))
-    return (
-        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
-        '<meta name=viewport content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>{esc(title)}</h1><p class=meta>Generated {esc(when)} · {n_images} images · "
-        f"charts are also saved as PNG files next to this page</p><nav>{nav}</nav>"
-        + "".join(body)
-        + "</body></html>\n"
-    )
-
-
 def build_report(
     master: pl.DataFrame,
     classifier_metrics: Mapping[str, Any] | None = None,
     regressor: Mapping[str, Any] | None = None,
     composites: Sequence[CompositeItem] = (),
+    statistics: pl.DataFrame | None = None,
+    reproducibility: Mapping[str, Any] | None = None,
     *,
     title: str = "FaceStats report",
     generated: datetime | None = None,
 ) -> Report:
-    """Render the report. ``classifier_metrics`` is the ``metrics`` mapping of
-    ``attribute_classifiers.metrics.json`` (attribute → metrics) or the whole json;
-    ``regressor`` is ``attractiveness_regressor.json``."""
-    overview, summary = overview_section(master)
+    """Render the report.
+
+    ``classifier_metrics``: the ``metrics`` mapping of ``attribute_classifiers.metrics.json``
+    (attribute → metrics) or the whole json; ``regressor``: ``attractiveness_regressor.json``;
+    ``statistics``: the ``face_statistics`` table (shares and mean scores with intervals; without
+    it, observed shares and means are computed from ``master``); ``reproducibility``: a flat
+    mapping (CLIP id and revision, model hashes, thresholds, versions, run id) shown as a table.
+    Raises ValueError when ``statistics`` lacks a required column.
+    """
+    stats = read_statistics(statistics) if statistics is not None else None
+    dataset, summary = dataset_section(master)
     sections: list[Section] = [
-        attributes_section(master),
-        attractiveness_section(master, regressor),
+        dataset,
+        attributes_section(master, stats),
         classifier_section(_classifier_metrics(classifier_metrics)),
+        attractiveness_section(master, regressor, stats),
         cluster_section(master),
         composites_section(composites),
+        reproducibility_section(reproducibility),
     ]
     images = {name: png for section in sections for name, png in section.images.items()}
-    page = _page(
-        title,
-        generated or datetime.now(UTC),
-        master.height,
-        [s.key for s in sections],
-        [overview, *(s.html for s in sections)],
+    when = (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
+    html = render_page(title=title, generated=when, n_images=master.height, sections=sections)
+    summary.update(
+        charts=len(images),
+        composites=len(composites),
+        statistics_rows=len(stats) if stats is not None else None,
     )
-    summary["charts"] = len(images)
-    summary["composites"] = len(composites)
-    return Report(html=page, images=images, sections={s.key: s.status for s in sections}, summary=summary)
+    return Report(html=html, images=images, sections={s.key: s.status for s in sections}, summary=summary)
 
 
 def write_report(report: Report, folder: Any) -> dict[str, Any]:

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from facestats_core.composites.sidecars import read_sidecars
 from facestats_core.images.thumbnails import thumbnail_jpeg
 
 
@@ -30,16 +31,6 @@ def read_json(path: Any) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def _read_sidecar(path: Any) -> dict[str, Any] | None:
-    """A composite json sidecar (a dict with ``spec``), or None when the file is anything else."""
-    try:
-        with path.open("r") as fh:
-            meta = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    return meta if isinstance(meta, dict) and "spec" in meta else None
-
-
 def _is_plain_name(name: str) -> bool:
     """True for a file name that stays in its folder (no separators, not ``.``/``..``)."""
     return bool(name) and "/" not in name and "\\" not in name and name not in (".", "..")
@@ -61,13 +52,10 @@ def read_composites(folder: Any, side: int = 192) -> list[CompositeItem]:
     Sidecars that are not composite json, or whose ``image_file`` is not a plain
     file name in the folder, are skipped; an unreadable image gives an item without thumbnail.
     """
-    if folder is None or not folder.exists():
+    if folder is None:
         return []
     items: list[CompositeItem] = []
-    for path in sorted(folder.glob("*.json")):
-        meta = _read_sidecar(path)
-        if meta is None:
-            continue
+    for meta in read_sidecars(folder):
         name = str(meta.get("image_file") or "")
         items.append(
             CompositeItem(

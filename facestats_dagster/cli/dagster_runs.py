@@ -16,10 +16,16 @@ DEFINITIONS_MODULE = "facestats_dagster.definitions"
 IMAGE_SELECTION = f"group:{IMAGE_GROUP}"
 """The image-level shard assets: raw_images, preprocessed_images, embedding_shards, aligned_faces."""
 
-ANALYSIS_SELECTION = "key:embeddings_clip+ and not group:master and not group:composites and not group:report"
-"""Everything downstream of `embeddings_clip` except the master table, the composites and the
-report (which reads the master table, so it runs last): `embeddings_clip+` also selects the
-partitioned `composite`, which the CLI refuses without `--partition`."""
+ANALYSIS_SELECTION = (
+    "key:embeddings_clip+ and not group:master and not group:composites and not group:statistics "
+    "and not group:report"
+)
+"""Everything downstream of `embeddings_clip` except the master table, the composites, the
+statistics and the report (which read the master table, so they run last): `embeddings_clip+`
+also selects the partitioned `composite`, which the CLI refuses without `--partition`."""
+
+REPORT_SELECTION = "face_statistics,stats_report"
+"""The last run: statistics with confidence intervals, then the HTML report built on them."""
 
 
 def sibling_command(name: str) -> str:
@@ -58,7 +64,7 @@ def update_commands(dagster: str = "dagster", facestats: str = "facestats",
     """The commands that bring every artifact up to date, in order (`facestats update` and
     `facestats demo` run them; README's cron section lists them): image shards (one run over
     every shard), analysis, master table, composites (`facestats composites build`: syncs the
-    YAML, then one run per block of registered specs), contact sheet, report."""
+    YAML, then one run per block of registered specs), contact sheet, statistics and report."""
     path = specs_file or load_settings().composites_config
     return [
         materialize(IMAGE_SELECTION, partition_range=ALL_SHARDS_RANGE, dagster=dagster),
@@ -66,7 +72,7 @@ def update_commands(dagster: str = "dagster", facestats: str = "facestats",
         materialize("master_metadata", dagster=dagster),
         [facestats, "composites", "build", "--config", path],
         materialize("contact_sheet", dagster=dagster),
-        materialize("stats_report", dagster=dagster),
+        materialize(REPORT_SELECTION, dagster=dagster),
     ]
 
 

@@ -1,7 +1,7 @@
 """FaceStats definitions, one module per pipeline stage, loaded by `dg.load_from_defs_folder`.
 
 In pipeline order: `images` → `faces` → `embeddings` → `attributes` / `attractiveness` →
-`master` → `composites` → `report`; across stages: `checks` (asset checks), `automation`
+`master` → `composites` → `statistics` → `report`; across stages: `checks` (asset checks), `automation`
 (sensors, schedule, image job), `scaleout` (one op per shard), `resources` (resources and IO
 managers from `facestats_dagster.settings`). `docs/architecture.md` maps each module to its core
 package and tests.

@@ -1,6 +1,7 @@
-"""Stage 8, report: `stats_report`, a self-contained HTML report with PNG charts (rendering in
+"""Stage 9, report: `stats_report`, a self-contained HTML report with PNG charts (rendering in
 `facestats_core.report`)."""
 
+from importlib import metadata as package_metadata
 from typing import Any
 
 import dagster as dg
@@ -13,27 +14,69 @@ from facestats_core.report.inputs import read_composites
 from facestats_dagster.conditions import follow_upstream_except
 from facestats_dagster.defs.composites import composite
 from facestats_dagster.metadata import image_markdown
-from facestats_dagster.resources import PathsResource
+from facestats_dagster.resources import AnalysisResource, ClipResource, CompositesResource, PathsResource
 
 INLINE_PLOTS = ("attributes_ethnicity.png", "attractiveness_histogram.png", "fairness_ethnicity.png")
 """Charts shown inline in the materialization metadata (when the report has them)."""
 
-OPTIONAL_MODELS = ("attribute_classifiers", "attractiveness_regressor")
+OPTIONAL_INPUTS = ("attribute_classifiers", "attractiveness_regressor", "face_statistics")
+PACKAGES = ("dagster", "torch", "transformers", "polars", "numpy", "scikit-learn", "matplotlib", "pillow")
+"""Package versions recorded in the report's reproducibility section."""
+
+
+def _latest_metadata(context: dg.AssetExecutionContext, asset: str, key: str) -> str:
+    event = context.instance.get_latest_materialization_event(dg.AssetKey(asset))
+    materialization = event.asset_materialization if event is not None else None
+    value = materialization.metadata.get(key) if materialization is not None else None
+    return "–" if value is None else str(getattr(value, "value", value))
+
+
+def reproducibility(
+    context: dg.AssetExecutionContext, clip: ClipResource, analysis: AnalysisResource,
+    composites: CompositesResource,
+) -> dict[str, str]:
+    """What produced the report: CLIP and model hashes (from their materializations), thresholds,
+    settings, package versions and the run id."""
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[f"package {name}"] = package_metadata.version(name)
+        except package_metadata.PackageNotFoundError:
+            versions[f"package {name}"] = "not installed"
+    return {
+        "run id": context.run.run_id,
+        "CLIP model (configured)": clip.model,
+        "CLIP model (embeddings)": _latest_metadata(context, "embeddings_clip", "model_id"),
+        "CLIP weights revision": _latest_metadata(context, "embeddings_clip", "model_revision"),
+        "CLIP precision": clip.precision,
+        "attribute_classifiers sha256": _latest_metadata(context, "attribute_classifiers", "sha256"),
+        "attractiveness_regressor sha256": _latest_metadata(context, "attractiveness_regressor", "sha256"),
+        "seed": str(analysis.seed),
+        "low-confidence thresholds": ", ".join(f"{k} {v:g}" for k, v in analysis.low_confidence().items()),
+        "accuracy floors": ", ".join(f"{k} {v:g}" for k, v in analysis.accuracy_floors().items()),
+        "near-duplicate cosine": f"{analysis.duplicate_threshold:g}",
+        "composite min faces": str(composites.min_faces),
+        **versions,
+    }
 
 
 @dg.asset(
     group_name="report",
     deps=[composite],
-    ins={name: dg.AssetIn(metadata={"optional": True}) for name in OPTIONAL_MODELS},
+    ins={name: dg.AssetIn(metadata={"optional": True}) for name in OPTIONAL_INPUTS},
     kinds={"html", "png"},
-    automation_condition=follow_upstream_except(*OPTIONAL_MODELS, "composite"),
+    automation_condition=follow_upstream_except(*OPTIONAL_INPUTS, "composite"),
 )
 def stats_report(
     context: dg.AssetExecutionContext,
     master_metadata: pl.DataFrame,
     attribute_classifiers: dict[str, TrainedClassifier] | None,
     attractiveness_regressor: LoadedRegressor | None,
+    face_statistics: pl.DataFrame | None,
     paths: PathsResource,
+    clip: ClipResource,
+    analysis: AnalysisResource,
+    composites: CompositesResource,
 ) -> dg.MaterializeResult:
     """`processed/report/index.html` (self-contained: charts inlined) plus the charts as PNGs:
     final gender/age/ethnicity by source (manual/predicted), attractiveness histogram and mean
@@ -41,8 +84,11 @@ def stats_report(
     predicted-ethnicity crosstab, and a gallery of the built composites
     (`processed/composites/*.json`).
 
-    The classifiers and the regressor are optional inputs: a missing one leaves its section
-    with a note saying so (e.g. no ratings → no attractiveness charts).
+    Shares and means carry the 95 % intervals of `face_statistics` (observed vs corrected for
+    classifier error); a reproducibility table records CLIP, model hashes, thresholds and
+    package versions. The classifiers, the regressor and the statistics are optional inputs: a
+    missing one leaves its section with a note saying so (e.g. no ratings → no attractiveness
+    charts).
     """
     layout = paths.layout()
     for name, model in (("attribute_classifiers", attribute_classifiers),
@@ -57,6 +103,8 @@ def stats_report(
         classifier_metrics,
         attractiveness_regressor.metadata if attractiveness_regressor is not None else None,
         read_composites(layout.composites_dir),
+        face_statistics,
+        reproducibility(context, clip, analysis, composites),
         title="FaceStats report",
     )
     written = write_report(report, layout.report_dir)

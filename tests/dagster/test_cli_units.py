@@ -41,4 +41,4 @@ def test_materialize_commands_cover_all_shards_then_downstream() -> None:
     assert ANALYSIS_SELECTION in second
     assert any("master_metadata" in c for c in commands) and any("contact_sheet" in c for c in commands)
     assert sum(c[:3] == ["facestats", "composites", "build"] for c in commands) == 1
-    assert commands[-1][-2:] == ["--select", "stats_report"]
+    assert commands[-1][-2:] == ["--select", "face_statistics,stats_report"]

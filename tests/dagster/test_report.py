@@ -11,27 +11,12 @@ from PIL import Image
 
 from facestats_core.io.atomic import atomic_write_parquet
 from facestats_core.io.layout import Layout
-from facestats_core.labels.vocab import ATTRIBUTES
-from facestats_core.models.classifiers import save_classifiers, train_attribute_classifier
-from facestats_core.models.regressor import MLPConfig, TrainedRegressor, save_trained_regressor, train_regressor
 from facestats_dagster.cli.dagster_runs import ANALYSIS_SELECTION
 from facestats_dagster.definitions import defs
 from facestats_dagster.resources import PreprocessResource
 from tests.core.report.test_report import master
-from tests.core.synthetic import class_blobs, planted_ratings
+from tests.dagster.models import save_small_models
 from tests.dagster.resources import make_resources
-
-
-def _save_models(layout: Layout) -> None:
-    """Small real probes and regressor, saved through the model store as the model assets do."""
-    models = {}
-    for index, (attr, classes) in enumerate(ATTRIBUTES.items()):
-        X, y = class_blobs(120, classes, dim=16, seed=index)
-        models[attr] = train_attribute_classifier(X, y, classes, seed=0, cv_folds=2)
-    save_classifiers(models, layout.model_root)
-    X, ratings = planted_ratings(80, 16)
-    result = train_regressor(X, ratings, MLPConfig(input_dim=16, hidden=(8,), max_epochs=5))
-    save_trained_regressor(TrainedRegressor(result=result), layout.model_root)
 
 
 def _resources(tmp_path: Path) -> dict[str, object]:
@@ -50,7 +35,7 @@ def _materialize(tmp_path: Path) -> dg.ExecuteInJobResult:
 def test_stats_report_writes_html_and_pngs_and_shows_plots(tmp_path: Path) -> None:
     layout = Layout.from_roots(tmp_path / "data", tmp_path / "models")
     atomic_write_parquet(layout.artifact("master_metadata"), master())
-    _save_models(layout)
+    save_small_models(layout.model_root)
     layout.composites_dir.mkdir(parents=True)
     Image.new("RGB", (64, 64), "gray").save(layout.composites_dir / "all.png")
     (layout.composites_dir / "all.json").write_text(

@@ -462,7 +462,7 @@ def test_dagster_ui_in_headless_chromium(tmp_path: Path, tiny_clip_dir: Path) ->
                 for spec in ("all", "gender=female"):  # the YAML sensor adds them too; idempotent
                     dagster.add_dynamic_partition("composite_specs", spec)
                 dagster.wait_run(dagster.launch(["composite"], partition_range("composite")))
-                dagster.wait_run(dagster.launch(["contact_sheet", "stats_report"]))
+                dagster.wait_run(dagster.launch(["contact_sheet", "face_statistics", "stats_report"]))
                 assert dagster.materialized_assets() >= expected_keys
 
                 # 3. screenshots: the graph with materialized assets, the report asset with an inline plot

@@ -1,144 +1,268 @@
-"""Report section: the attractiveness regressor's metrics and the predicted score distribution."""
+"""Report section: the attractiveness regressor's metrics, the score distribution, and the mean
+score per group with 95 % intervals.
+
+Means and intervals come from the ``mean_score`` rows of face_statistics (bootstrap intervals);
+without them they are computed from the master table (bootstrap intervals, computed here).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
 from facestats_core.labels.vocab import ATTRIBUTES
-from facestats_core.report.charts import BarGroup, BarRow, hbar_chart, histogram
-from facestats_core.report.html_parts import esc, img, note, num, table
-from facestats_core.report.sections.common import NONE_LABEL, OK, Section, classes, column
+from facestats_core.report.figures import Bar, BarGroup, BarRow, hbars, histogram
+from facestats_core.report.sections.common import (
+    NONE_LABEL,
+    OK,
+    Chart,
+    Section,
+    SliceTable,
+    order_keys,
+    order_values,
+    slice_tables,
+)
+from facestats_core.report.stat_rows import ALL, MEAN_SCORE, StatRow, select
+from facestats_core.statistics.intervals import bootstrap_mean_interval
 
 KEY = "attractiveness"
+TITLE = "Attractiveness"
 MODELS = ("mlp", "ridge", "mean_baseline")
-METRIC_HEAD = ["model", "Pearson r", "MAE", "RMSE"]
 HISTOGRAM_PNG = "attractiveness_histogram.png"
 BY_GROUP_PNG = "attractiveness_by_group.png"
+SCORE = "attractiveness_raw"
+GROUPINGS = (*ATTRIBUTES, "cluster")
+"""Master columns the mean score is computed by when there is no face_statistics table."""
+NO_SCORES = "no attractiveness scores"
+NO_SCORES_NOTE = (
+    "No attractiveness scores in the master table: the ratings are not configured "
+    "(FACESTATS_RATINGS) or attractiveness_scores was not materialized before master_metadata."
+)
+NO_REGRESSOR_NOTE = (
+    "No attractiveness regressor (models/attractiveness_regressor.json): no ratings configured "
+    "(FACESTATS_RATINGS) or attractiveness_regressor not materialized."
+)
+BOOTSTRAP_NOTE = "Means from face_statistics; intervals: 95 % bootstrap."
+NORMAL_NOTE = (
+    "No face_statistics mean scores: means computed from the master table; intervals: "
+    "95 % bootstrap (computed here)."
+)
 
 
-def _held_out_table(regressor: Mapping[str, Any]) -> str:
-    """Held-out test metrics per model, headed by the split sizes."""
+@dataclass(frozen=True)
+class ModelMetrics:
+    model: str
+    pearson_r: float | None
+    mae: float | None
+    rmse: float | None
+
+
+@dataclass(frozen=True)
+class MeanSd:
+    mean: float | None
+    sd: float | None
+
+
+@dataclass(frozen=True)
+class CvModel:
+    model: str
+    pearson_r: MeanSd
+    mae: MeanSd
+    rmse: MeanSd
+
+
+@dataclass(frozen=True)
+class CrossValidation:
+    k: int | None
+    models: tuple[CvModel, ...]
+    diff: MeanSd
+    """MLP − ridge RMSE over the folds (mean, standard error)."""
+    mlp_wins: int | None
+
+
+@dataclass(frozen=True)
+class RegressorView:
+    n_test: int | None
+    n_train: int | None
+    n_val: int | None
+    models: tuple[ModelMetrics, ...]
+    cross_validation: CrossValidation | None
+
+
+@dataclass(frozen=True)
+class AttractivenessView:
+    regressor: RegressorView | None
+    regressor_note: str | None
+    scores_note: str | None
+    histogram: Chart | None
+    by_group: Chart | None
+    means: tuple[StatRow, ...]
+    means_have_notes: bool
+    interval_note: str | None
+    slices: tuple[SliceTable, ...]
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _int(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _mean_sd(entry: Any) -> MeanSd:
+    entry = entry if isinstance(entry, Mapping) else {}
+    return MeanSd(_num(entry.get("mean")), _num(entry.get("std")))
+
+
+def _cross_validation(cv: Any) -> CrossValidation | None:
+    """The k-fold summary of the regressor json (None when it has none)."""
+    if not isinstance(cv, Mapping) or not isinstance(cv.get("summary"), Mapping):
+        return None
+    summary = cv["summary"]
+    models = tuple(
+        CvModel(model, *(_mean_sd((summary.get(model) or {}).get(k)) for k in ("pearson_r", "mae", "rmse")))
+        for model in MODELS
+    )
+    return CrossValidation(
+        _int(cv.get("k")), models, _mean_sd(cv.get("mlp_minus_ridge_rmse")), _int(cv.get("mlp_wins_vs_ridge"))
+    )
+
+
+def regressor_view(regressor: Mapping[str, Any]) -> RegressorView:
+    """Held-out metrics per model with the split sizes (files from before ``n_test`` scored on ``n_val``)."""
     metrics = regressor.get("metrics") or {}
-    rows = []
-    for model in MODELS:
-        m = metrics.get(model)
-        if isinstance(m, Mapping):
-            rows.append([esc(model), num(m.get("pearson_r")), num(m.get("mae")), num(m.get("rmse"))])
-    n_test = metrics.get("n_test", metrics.get("n_val", regressor.get("n_val")))
-    return (
-        f"<h3>Regressor (held-out test: n = {num(n_test)}; "
-        f"fitted on {num(metrics.get('n_train', regressor.get('n_train')))}, "
-        f"early stopping on {num(metrics.get('n_val', regressor.get('n_val')))})</h3>"
-        + (table(METRIC_HEAD, rows) if rows else note("The regressor json has no metrics."))
+    models = tuple(
+        ModelMetrics(model, _num(m.get("pearson_r")), _num(m.get("mae")), _num(m.get("rmse")))
+        for model in MODELS
+        if isinstance(m := metrics.get(model), Mapping)
+    )
+    return RegressorView(
+        n_test=_int(metrics.get("n_test", metrics.get("n_val", regressor.get("n_val")))),
+        n_train=_int(metrics.get("n_train", regressor.get("n_train"))),
+        n_val=_int(metrics.get("n_val", regressor.get("n_val"))),
+        models=models,
+        cross_validation=_cross_validation(regressor.get("cross_validation")),
     )
 
 
-def _mean_sd(stats: Mapping[str, Any], key: str) -> str:
-    entry = stats.get(key) or {}
-    return f"{num(entry.get('mean'))} ± {num(entry.get('std'))}"
-
-
-def _cross_validation_table(cv: Mapping[str, Any]) -> str:
-    """k-fold cross-validation metrics (mean ± sd) and the MLP-vs-ridge comparison."""
-    rows = []
-    for model in MODELS:
-        m = cv["summary"].get(model) or {}
-        rows.append([esc(model)] + [_mean_sd(m, k) for k in ("pearson_r", "mae", "rmse")])
-    diff = cv.get("mlp_minus_ridge_rmse") or {}
-    return (
-        f"<h3>{num(cv.get('k'))}-fold cross-validation (mean ± sd over folds)</h3>"
-        + table(METRIC_HEAD, rows)
-        + "<p>"
-        + esc(
-            f"MLP − ridge RMSE {num(diff.get('mean'))} (standard error {num(diff.get('std'))}); "
-            f"the MLP beats ridge in {num(cv.get('mlp_wins_vs_ridge'))} of {num(cv.get('k'))} folds."
-        )
-        + "</p>"
-    )
-
-
-def _regressor_part(regressor: Mapping[str, Any] | None) -> str:
-    """The regressor's metrics, or a note saying it is missing."""
-    if regressor is None:
-        return note(
-            "No attractiveness regressor (models/attractiveness_regressor.json): no ratings configured "
-            "(FACESTATS_RATINGS) or attractiveness_regressor not materialized."
-        )
-    html = _held_out_table(regressor)
-    cv = regressor.get("cross_validation")
-    if isinstance(cv, Mapping) and isinstance(cv.get("summary"), Mapping):
-        html += _cross_validation_table(cv)
-    return html
-
-
-def _group_stats(scored: pl.DataFrame, attr: str) -> tuple[BarGroup, list[list[str]]]:
-    """Mean score per value of ``attr``: a bar group and its table rows."""
-    stats = scored.group_by(pl.col(attr).cast(pl.String)).agg(
-        pl.col("attractiveness_raw").mean().alias("mean"),
-        pl.len().alias("n"),
-        pl.col("attractiveness_raw").std().alias("std"),
-    )
-    lookup = {row[0]: row for row in stats.iter_rows()}
-    rows, table_rows = [], []
-    for cls in classes(attr, list(lookup)) + ([None] if None in lookup else []):
-        if cls not in lookup:
+def master_means(scored: pl.DataFrame) -> list[StatRow]:
+    """Mean score overall and per value of every grouping column of ``scored``, normal intervals."""
+    rows = [_mean_row(ALL, ALL, scored[SCORE].to_list())]
+    for grouping in GROUPINGS:
+        if grouping not in scored.columns:
             continue
-        _, mean, n, std = lookup[cls]
-        label = cls if cls is not None else NONE_LABEL
-        rows.append(BarRow(f"{label} (n={n})", [float(mean)], note=f"{mean:.3f}"))
-        table_rows.append([esc(attr), esc(label), str(n), num(mean), num(std)])
-    return BarGroup(f"by {attr}", rows), table_rows
+        keyed = scored.select(pl.col(grouping).cast(pl.String).fill_null(NONE_LABEL).alias("g"), SCORE)
+        for group, frame in keyed.group_by("g"):
+            rows.append(_mean_row(grouping, str(group[0]), frame[SCORE].to_list()))
+    return rows
 
 
-def _by_group_part(scored: pl.DataFrame, overall: float, images: dict[str, bytes]) -> str:
-    """Mean score per group of every attribute (chart + table); adds the chart to ``images``."""
-    groups, table_rows = [], []
-    for attr in ATTRIBUTES:
-        if attr not in scored.columns:
-            continue
-        group, rows = _group_stats(scored, attr)
-        groups.append(group)
-        table_rows += rows
-    png = hbar_chart(
+def _mean_row(grouping: str, group: str, values: list[float | None]) -> StatRow:
+    finite = [float(v) for v in values if v is not None and math.isfinite(v)]
+    mean, low, high = bootstrap_mean_interval(finite)
+    interval = (low, high) if len(finite) > 1 else (None, None)
+    return StatRow(
+        MEAN_SCORE,
+        grouping,
+        ALL,
+        ALL,
+        group,
+        len(finite),
+        mean if math.isfinite(mean) else None,
+        low=interval[0],
+        high=interval[1],
+    )
+
+
+def _ordered_means(rows: list[StatRow]) -> list[StatRow]:
+    """Overall first, then each grouping in reading order, each in its value order."""
+    out = []
+    for grouping in order_keys([r.attribute for r in rows]):
+        picked = {r.value: r for r in rows if r.attribute == grouping}
+        out += [picked[v] for v in order_values(grouping, list(picked))]
+    return out
+
+
+def _by_group_chart(means: list[StatRow]) -> Chart:
+    """Mean score per group with its interval, one block per grouping, the overall mean dashed."""
+    overall = next((r.estimate for r in means if r.attribute == ALL), None)
+    groups = []
+    for grouping in order_keys([r.attribute for r in means if r.attribute != ALL]):
+        rows = tuple(
+            BarRow(f"{r.value} (n={r.n})", (Bar(r.estimate, r.low, r.high),), marked=r.unstable)
+            for r in means
+            if r.attribute == grouping
+        )
+        groups.append(BarGroup(f"by {grouping}", rows))
+    png = hbars(
         "Mean attractiveness score by group",
         groups,
-        stacked=False,
-        x_min=1.0,
+        ("mean score",),
+        x_label="mean predicted score (whiskers: 95 % interval)",
+        x_min=None,
         reference=overall,
-        reference_label=f"overall mean {overall:.3f}",
-        x_label="mean predicted score",
+        reference_label=f"overall mean {overall:.2f}" if overall is not None else None,
+        value_labels=True,
+        marked_label="unstable",
+        points=True,
     )
-    images[BY_GROUP_PNG] = png
-    return (
-        "<h3>Mean score by group (final attributes)</h3><div class=row>"
-        + img(BY_GROUP_PNG, png, "mean score by group")
-        + table(["attribute", "group", "n", "mean", "std"], table_rows, numeric_from=2)
-        + "</div>"
-    )
+    return Chart(BY_GROUP_PNG, "mean score by group", png)
 
 
-def attractiveness_section(master: pl.DataFrame, regressor: Mapping[str, Any] | None) -> Section:
-    """Regressor metrics, the score histogram and the mean score per attribute group."""
-    head = "<h2 id=attractiveness>Attractiveness</h2>" + _regressor_part(regressor)
-    raw = column(master, "attractiveness_raw")
-    scored = master.filter(pl.col("attractiveness_raw").is_not_null()) if raw is not None else master.clear()
-    if scored.height == 0:
-        return Section(
-            KEY,
-            head
-            + note(
-                "No attractiveness scores in the master table: the ratings are not configured "
-                "(FACESTATS_RATINGS) or attractiveness_scores was not materialized before master_metadata."
+def _mean_slice_title(grouping: str) -> Callable[[str], str]:
+    """The title of a slice table of the mean score by ``grouping``, given the slice key."""
+    return lambda key: f"mean score by {grouping} within each {key}"
+
+
+def _mean_slices(rows: list[StatRow]) -> list[SliceTable]:
+    """Compact tables of the mean score per group within every other slice (one per grouping × slice)."""
+    tables: list[SliceTable] = []
+    for grouping in order_keys([r.attribute for r in rows if r.attribute != ALL]):
+        picked = [r for r in rows if r.attribute == grouping]
+        tables += slice_tables(picked, grouping, _mean_slice_title(grouping), percent=False)
+    return tables
+
+
+def attractiveness_section(
+    master: pl.DataFrame, regressor: Mapping[str, Any] | None, stats: list[StatRow] | None
+) -> Section:
+    """Regressor metrics, the score histogram and the mean score per group with intervals."""
+    scored = master.filter(pl.col(SCORE).is_not_null()) if SCORE in master.columns else master.clear()
+    stat_means = select(stats or [], MEAN_SCORE)
+    overall_means = [r for r in stat_means if r.slice_key == ALL]
+    means = _ordered_means(overall_means or (master_means(scored) if scored.height else []))
+    charts: list[Chart] = []
+    hist = None
+    if scored.height:
+        hist = Chart(
+            HISTOGRAM_PNG,
+            "attractiveness histogram",
+            histogram(
+                "Attractiveness score (predicted mean rating, 1-5)",
+                scored[SCORE].to_list(),
+                bins=20,
+                x_label="predicted score",
             ),
-            "no attractiveness scores",
         )
-    scores = [float(v) for v in scored["attractiveness_raw"].to_list()]
-    images = {HISTOGRAM_PNG: histogram("Attractiveness score (predicted mean rating, 1-5)", scores, bins=20,
-                                       x_label="score")}
-    histogram_html = "<h3>Score distribution</h3>" + img(HISTOGRAM_PNG, images[HISTOGRAM_PNG],
-                                                          "attractiveness histogram")
-    by_group = _by_group_part(scored, sum(scores) / len(scores), images)
-    return Section(KEY, head + histogram_html + by_group, OK, images)
+        charts.append(hist)
+    by_group = _by_group_chart(means) if means else None
+    if by_group:
+        charts.append(by_group)
+    view = AttractivenessView(
+        regressor=regressor_view(regressor) if regressor is not None else None,
+        regressor_note=NO_REGRESSOR_NOTE if regressor is None else None,
+        scores_note=NO_SCORES_NOTE if not scored.height else None,
+        histogram=hist,
+        by_group=by_group,
+        means=tuple(means),
+        means_have_notes=any(r.unstable or r.note for r in means),
+        interval_note=(BOOTSTRAP_NOTE if overall_means else NORMAL_NOTE) if means else None,
+        slices=tuple(_mean_slices(stat_means)),
+    )
+    status = OK if means else NO_SCORES
+    return Section(KEY, TITLE, status, view, tuple(charts))

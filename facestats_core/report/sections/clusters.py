@@ -1,35 +1,47 @@
-"""Report section: embedding clusters against predicted ethnicity."""
+"""Report section: embedding clusters against predicted ethnicity (heatmap + shaded table)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import polars as pl
 
 from facestats_core.analysis.clusters import crosstab
-from facestats_core.report.charts import heatmap
-from facestats_core.report.html_parts import esc, img, note, table
-from facestats_core.report.sections.common import OK, Section
+from facestats_core.report.figures import heatmap
+from facestats_core.report.sections.common import OK, Chart, Section
 
 KEY = "clusters"
+TITLE = "Embedding clusters × predicted ethnicity"
 HEATMAP_PNG = "cluster_ethnicity.png"
+NO_CLUSTERS_NOTE = "No clusters in the master table: materialize embedding_clusters and master_metadata."
 
 
-def _shaded_cells(row: list[float], vmax: float) -> list[str]:
-    """Count cells shaded by their share of ``vmax``."""
-    return [
-        f'<span style="display:block;background:rgba(78,121,167,{v / vmax:.2f})">{int(v)}</span>' for v in row
-    ]
+@dataclass(frozen=True)
+class Cell:
+    count: int
+    shade: float
+    """``count`` over the largest count of the table (the cell's background opacity)."""
+
+
+@dataclass(frozen=True)
+class ClusterRow:
+    cluster: str
+    cells: tuple[Cell, ...]
+    total: int
+
+
+@dataclass(frozen=True)
+class ClustersView:
+    note: str | None
+    columns: tuple[str, ...]
+    rows: tuple[ClusterRow, ...]
+    chart: Chart | None
 
 
 def cluster_section(master: pl.DataFrame) -> Section:
-    """Heatmap and table of images per cluster and predicted ethnicity."""
-    head = "<h2 id=clusters>Embedding clusters × predicted ethnicity</h2>"
+    """Images per cluster and predicted ethnicity."""
     if "cluster" not in master.columns or master["cluster"].drop_nulls().len() == 0:
-        return Section(
-            KEY,
-            head
-            + note("No clusters in the master table: materialize embedding_clusters and master_metadata."),
-            "no clusters",
-        )
+        return Section(KEY, TITLE, "no clusters", ClustersView(NO_CLUSTERS_NOTE, (), (), None))
     ethnicity = "ethnicity_pred" if "ethnicity_pred" in master.columns else "ethnicity"
     rows = master.filter(pl.col("cluster").is_not_null())
     counts = crosstab(
@@ -37,21 +49,21 @@ def cluster_section(master: pl.DataFrame) -> Section:
         rows[ethnicity].to_list() if ethnicity in rows.columns else [None] * rows.height,
     )
     columns = [c for c in counts.columns if c not in ("cluster", "total")]
-    matrix = [[float(v) for v in row] for row in counts.select(columns).iter_rows()]
+    matrix = [[int(v) for v in row] for row in counts.select(columns).iter_rows()]
     clusters, totals = counts["cluster"].to_list(), counts["total"].to_list()
     labels = [f"cluster {c} (n={t})" for c, t in zip(clusters, totals, strict=True)]
-    png = heatmap("Images per cluster and predicted ethnicity", labels, columns, matrix)
-    vmax = max((max(r) for r in matrix if r), default=1.0) or 1.0
-    body = [
-        [esc(cluster), *_shaded_cells(row, vmax), str(total)]
-        for cluster, row, total in zip(clusters, matrix, totals, strict=True)
-    ]
-    html = (
-        head
-        + "<p>k-means clusters of the CLIP embeddings (cluster 0 = largest) against the predicted "
-        "ethnicity; a cluster dominated by one group shows what the embedding separates.</p>"
-        f"<div class=row>{img(HEATMAP_PNG, png, 'cluster x ethnicity')}"
-        + table(["cluster", *columns, "total"], body)
-        + "</div>"
+    png = heatmap(
+        "Images per cluster and predicted ethnicity",
+        labels,
+        columns,
+        matrix,
+        x_label="predicted ethnicity",
+        y_label="k-means cluster",
     )
-    return Section(KEY, html, OK, {HEATMAP_PNG: png})
+    chart = Chart(HEATMAP_PNG, "cluster x ethnicity", png)
+    vmax = max((max(r) for r in matrix if r), default=1) or 1
+    table = tuple(
+        ClusterRow(str(c), tuple(Cell(v, v / vmax) for v in row), int(t))
+        for c, row, t in zip(clusters, matrix, totals, strict=True)
+    )
+    return Section(KEY, TITLE, OK, ClustersView(None, tuple(columns), table, chart), (chart,))

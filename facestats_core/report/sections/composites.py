@@ -1,42 +1,50 @@
-"""Report section: the gallery of built composites."""
+"""Report section: the gallery of built composites (thumbnail, spec, faces used of matched)."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from facestats_core.report.html_parts import esc, img, note, num
 from facestats_core.report.inputs import CompositeItem
 from facestats_core.report.sections.common import OK, Section
 
 KEY = "composites"
+TITLE = "Composite faces"
+NO_COMPOSITES_NOTE = (
+    "No composites built yet: add filter specs (config/composites.yaml or `facestats composites add`) "
+    "and materialize composite."
+)
 
 
-def _card(item: CompositeItem) -> str:
-    """One composite: its thumbnail (or a placeholder), spec and face counts."""
-    picture = (
-        img(item.file, item.thumbnail, item.spec, mime="image/jpeg", css_class="thumb")
+@dataclass(frozen=True)
+class Card:
+    spec: str
+    file: str
+    thumbnail_uri: str | None
+    """The JPEG thumbnail as a ``data:`` URI (None: the image is missing or unreadable)."""
+    used: int | None
+    matched: int | None
+    relaxed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CompositesView:
+    note: str | None
+    cards: tuple[Card, ...]
+
+
+def _card(item: CompositeItem) -> Card:
+    uri = (
+        "data:image/jpeg;base64," + base64.b64encode(item.thumbnail).decode("ascii")
         if item.thumbnail
-        else '<div class="thumb missing">image missing</div>'
+        else None
     )
-    relaxed = f"<br>relaxed: {esc(', '.join(item.relaxed))}" if item.relaxed else ""
-    return (
-        f"<figure>{picture}<figcaption><code>{esc(item.spec)}</code><br>"
-        f"{num(item.used)} faces used of {num(item.matched)} matched{relaxed}</figcaption></figure>"
-    )
+    return Card(item.spec, item.file, uri, item.used, item.matched, item.relaxed)
 
 
 def composites_section(composites: Sequence[CompositeItem]) -> Section:
     """Thumbnails of the composites with their specs and face counts."""
-    head = "<h2 id=composites>Composite faces</h2>"
     if not composites:
-        return Section(
-            KEY,
-            head
-            + note(
-                "No composites built yet: add filter specs "
-                "(config/composites.yaml or `facestats composites add`) and materialize composite."
-            ),
-            "no composites",
-        )
-    cards = "".join(_card(item) for item in composites)
-    return Section(KEY, head + '<div class="gallery">' + cards + "</div>", OK)
+        return Section(KEY, TITLE, "no composites", CompositesView(NO_COMPOSITES_NOTE, ()))
+    return Section(KEY, TITLE, OK, CompositesView(None, tuple(_card(item) for item in composites)))

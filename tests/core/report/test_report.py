@@ -1,24 +1,52 @@
-"""The stats report: PIL charts and the self-contained HTML page (no Dagster)."""
+"""The stats report: matplotlib charts, the Jinja2 page, the face_statistics intervals (no Dagster).
+
+``master()`` is also used by ``tests/dagster/test_report.py``.
+"""
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
 from PIL import Image
 
 from facestats_core.report.build import REPORT_FILE, build_report, write_report
-from facestats_core.report.charts import BarGroup, BarRow, hbar_chart, heatmap, histogram, nice_ticks
 from facestats_core.report.inputs import CompositeItem, read_composites, read_json
+
+HOSTILE = "<script>alert(1)</script>"
+FULL_SECTIONS = (
+    "dataset",
+    "attributes",
+    "classifiers",
+    "attractiveness",
+    "clusters",
+    "composites",
+    "reproducibility",
+)
+ALL_CHARTS = {
+    "attributes_gender.png",
+    "attributes_age.png",
+    "attributes_ethnicity.png",
+    "attractiveness_histogram.png",
+    "attractiveness_by_group.png",
+    "classifier_accuracy.png",
+    "fairness_gender.png",
+    "cluster_ethnicity.png",
+}
 
 
 def _png_size(data: bytes) -> tuple[int, int]:
     assert data.startswith(b"\x89PNG\r\n\x1a\n")
     with Image.open(io.BytesIO(data)) as image:
+        image.load()  # decodes every pixel
         return image.size
 
 
@@ -28,11 +56,15 @@ def master(n: int = 12, scores: bool = True) -> pl.DataFrame:
     rows = {
         "image_id": [f"{i:064x}" for i in range(n)],
         "readable": [True] * n,
+        "error": [None] * n,
         "preproc_ok": [True] * n,
+        "preproc_error": [None] * n,
         "aligned_ok": [True] * n,
+        "alignment_error": [None] * n,
         "predicted": [i < n - 1 for i in range(n)],
         "gender": [genders[i % 2] if i < n - 1 else None for i in range(n)],
         "gender_source": ["manual" if i == 0 else "predicted" if i < n - 1 else "none" for i in range(n)],
+        "gender_pred": [genders[i % 2] if i < n - 1 else None for i in range(n)],
         "age": ["20-29" if i % 3 else "70+" for i in range(n)],
         "age_source": ["predicted"] * n,
         "ethnicity": [ethnicities[i % 3] for i in range(n)],
@@ -42,7 +74,16 @@ def master(n: int = 12, scores: bool = True) -> pl.DataFrame:
         "low_confidence": [False] * n,
         "attractiveness_raw": [2.5 + 0.1 * i for i in range(n)] if scores else [None] * n,
     }
-    return pl.DataFrame(rows, schema_overrides={"cluster": pl.Int32, "attractiveness_raw": pl.Float64})
+    return pl.DataFrame(
+        rows,
+        schema_overrides={
+            "cluster": pl.Int32,
+            "attractiveness_raw": pl.Float64,
+            "error": pl.String,
+            "preproc_error": pl.String,
+            "alignment_error": pl.String,
+        },
+    )
 
 
 METRICS = {
@@ -67,68 +108,330 @@ REGRESSOR = {
         "n_val": 10,
     }
 }
+STATISTICS_SCHEMA: dict[str, Any] = {
+    "statistic": pl.String,
+    "attribute": pl.String,
+    "slice_key": pl.String,
+    "slice_value": pl.String,
+    "value": pl.String,
+    "n": pl.Int64,
+    "count": pl.Int64,
+    "estimate": pl.Float64,
+    "low": pl.Float64,
+    "high": pl.Float64,
+    "corrected": pl.Float64,
+    "corrected_low": pl.Float64,
+    "corrected_high": pl.Float64,
+    "correction": pl.String,
+    "unstable": pl.Boolean,
+    "note": pl.String,
+    "true_n": pl.Int64,
+    "true_share": pl.Float64,
+}
 
 
-def test_charts_are_pngs_of_sensible_size() -> None:
-    bars = hbar_chart("t", [BarGroup("g", [BarRow("a", [3, 2]), BarRow("b", [0, 1])])], series=("x", "y"))
-    width, height = _png_size(bars)
-    assert width == 760 and 100 < height < 400
-    side = hbar_chart(
-        "t",
-        [BarGroup(None, [BarRow("a", [0.5, 0.2])])],
-        series=("x", "y"),
-        stacked=False,
-        x_max=1.0,
-        reference=0.4,
-        reference_label="overall",
+def _share(
+    attr: str, key: str, slice_value: str, value: str, n: int, count: int, **extra: Any
+) -> dict[str, Any]:
+    row: dict[str, Any] = {name: None for name in STATISTICS_SCHEMA}
+    row.update(
+        statistic="share",
+        attribute=attr,
+        slice_key=key,
+        slice_value=slice_value,
+        value=value,
+        n=n,
+        count=count,
+        estimate=count / n,
+        low=max(count / n - 0.1, 0),
+        high=min(count / n + 0.1, 1),
+        correction="none: no held-out confusion matrix",
+        unstable=False,
     )
-    assert _png_size(side)[0] == 760
-    assert _png_size(histogram("h", [1.0, 2.0, 2.5, float("nan")], bins=5))[1] == 320
-    assert _png_size(histogram("empty", []))[0] == 760  # no values: empty axes, no error
-    assert _png_size(heatmap("m", ["r0", "r1"], ["c0", "c1", "c2"], [[1, 2, 3], [0, 0, 9]]))[1] > 100
-    assert nice_ticks(7) == [0.0, 2.0, 4.0, 6.0, 8.0]
-    assert nice_ticks(2, integer=True) == [0.0, 1.0, 2.0]
-    assert nice_ticks(0) == [0.0, 1.0]
+    row.update(extra)
+    return row
 
 
-def test_report_has_every_section_with_charts_and_escapes_text() -> None:
+def statistics_frame() -> pl.DataFrame:
+    """A small hand-made face_statistics table: corrected gender (with true shares and one
+    unstable row), uncorrected age, slices by age / cluster / a hostile composite, mean scores."""
+    corrected = {"correction": "adjusted_classify_and_count"}
+    rows = [
+        _share(
+            "gender",
+            "all",
+            "all",
+            "male",
+            11,
+            6,
+            low=0.2468,
+            high=0.8012,
+            corrected=0.5731,
+            corrected_low=0.3114,
+            corrected_high=0.8342,
+            true_n=8,
+            true_share=0.625,
+            **corrected,
+        ),
+        _share(
+            "gender",
+            "all",
+            "all",
+            "female",
+            11,
+            5,
+            corrected=0.4269,
+            corrected_low=0.1658,
+            corrected_high=0.6886,
+            true_n=8,
+            true_share=0.375,
+            unstable=True,
+            note="confusion matrix nearly singular",
+            **corrected,
+        ),
+        _share(
+            "gender",
+            "age",
+            "20-29",
+            "male",
+            7,
+            4,
+            corrected=0.6,
+            corrected_low=0.3,
+            corrected_high=0.9,
+            **corrected,
+        ),
+        _share(
+            "gender",
+            "age",
+            "20-29",
+            "female",
+            7,
+            3,
+            corrected=0.4,
+            corrected_low=0.1,
+            corrected_high=0.7,
+            **corrected,
+        ),
+        _share(
+            "gender",
+            "age",
+            "70+",
+            "male",
+            4,
+            2,
+            corrected=0.5,
+            corrected_low=0.2,
+            corrected_high=0.8,
+            **corrected,
+        ),
+        _share(
+            "gender",
+            "age",
+            "70+",
+            "female",
+            4,
+            2,
+            corrected=0.5,
+            corrected_low=0.2,
+            corrected_high=0.8,
+            **corrected,
+        ),
+        _share("gender", "composite", HOSTILE, "male", 2, 1, **corrected),
+        _share("gender", "composite", HOSTILE, "female", 2, 1, **corrected),
+        _share("age", "all", "all", "20-29", 12, 8),
+        _share("age", "all", "all", "70+", 12, 4),
+        _share("age", "cluster", "0", "20-29", 6, 4),
+        _share("age", "cluster", "0", "70+", 6, 2),
+        _share("ethnicity", "all", "all", "white", 12, 4),
+        _share("ethnicity", "all", "all", "black", 12, 4),
+        _share("ethnicity", "all", "all", "east_asian", 12, 4),
+    ]
+    means = [
+        ("all", "all", 12, 3.05, 2.87, 3.23),
+        ("gender", "male", 6, 3.0, 2.7, 3.3),
+        ("gender", "female", 5, 3.1, 2.75, 3.42),
+        ("cluster", "0", 6, 3.0, 2.8, 3.2),
+    ]
+    for grouping, value, n, mean, low, high in means:
+        row: dict[str, Any] = {name: None for name in STATISTICS_SCHEMA}
+        row.update(
+            statistic="mean_score",
+            attribute=grouping,
+            slice_key="all",
+            slice_value="all",
+            value=value,
+            n=n,
+            count=n,
+            estimate=mean,
+            low=low,
+            high=high,
+            correction="none: mean",
+            unstable=False,
+        )
+        rows.append(row)
+    within = {**rows[-1], "attribute": "gender", "slice_key": "age", "slice_value": "70+", "value": "male"}
+    rows.append({**within, "n": 2, "count": 2, "estimate": 2.9, "low": 2.1, "high": 3.7})
+    return pl.DataFrame(rows, schema=STATISTICS_SCHEMA)
+
+
+REPRODUCIBILITY = {"run id": "abc123", "CLIP model": "openai/clip-vit-base-patch32", "note": "<b>bold</b>"}
+
+
+def _composites() -> list[CompositeItem]:
     thumb = io.BytesIO()
     Image.new("RGB", (8, 8), "red").save(thumb, format="JPEG")
-    items = [
+    return [
         CompositeItem(
             spec="gender=female", file="gender.female.png", matched=5, used=5, thumbnail=thumb.getvalue()
         ),
-        CompositeItem(spec="<script>alert(1)</script>", file="x.png", matched=3, used=2, relaxed=("age",)),
+        CompositeItem(spec=HOSTILE, file="x.png", matched=3, used=2, relaxed=("age",)),
     ]
-    report = build_report(master(), {"metrics": METRICS}, REGRESSOR, items)
-    assert report.sections == {
-        k: "ok" for k in ("attributes", "attractiveness", "classifiers", "clusters", "composites")
-    }
-    assert set(report.images) == {
-        "attributes_gender.png",
-        "attributes_age.png",
-        "attributes_ethnicity.png",
-        "attractiveness_histogram.png",
-        "attractiveness_by_group.png",
-        "classifier_accuracy.png",
-        "fairness_gender.png",
-        "cluster_ethnicity.png",
-    }
-    page = report.html
+
+
+def _section(page: str, key: str) -> str:
+    match = re.search(rf'<section id="{key}">.*?</section>', page, re.DOTALL)
+    assert match, key
+    return match.group(0)
+
+
+def _block(page: str, attr: str) -> str:
+    match = re.search(rf'<h3 id="attribute-{attr}">.*?(?=<h3 id="attribute-|</section>)', page, re.DOTALL)
+    assert match, attr
+    return match.group(0)
+
+
+@pytest.fixture(scope="module")
+def full() -> Any:
+    return build_report(
+        master(), {"metrics": METRICS}, REGRESSOR, _composites(), statistics_frame(), REPRODUCIBILITY
+    )
+
+
+def test_full_report_has_every_section_and_chart(full: Any) -> None:
+    assert full.sections == {k: "ok" for k in FULL_SECTIONS}
+    assert list(full.sections) == list(FULL_SECTIONS)
+    assert set(full.images) == ALL_CHARTS
+    page = full.html
     assert "<title>FaceStats report</title>" in page
-    assert page.count('<img class="chart" src="data:image/png;base64,') == len(report.images)
+    assert page.count('<img class="chart" src="data:image/png;base64,') == len(full.images)
+    for name, png in full.images.items():  # every PNG decodes, same width, and is the one inlined
+        assert _png_size(png)[0] == 800, name
+        assert base64.b64encode(png).decode() in page
+    for uri in re.findall(r'src="data:image/(?:png|jpeg);base64,([^"]+)"', page):  # every <img> decodes
+        _png_size(base64.b64decode(uri)) if uri.startswith("iVBOR") else Image.open(
+            io.BytesIO(base64.b64decode(uri))
+        ).load()
     assert page.count('<img class="thumb" src="data:image/jpeg;base64,') == 1
     assert "image missing" in page  # the second composite has no thumbnail
-    assert "<script>" not in page and "&lt;script&gt;" in page and "&lt;b&gt;x&lt;/b&gt;" in page
-    assert (
-        report.summary["images"] == 12
-        and report.summary["scored"] == 12
-        and report.summary["predicted"] == 11
+    assert full.summary["images"] == 12 and full.summary["scored"] == 12 and full.summary["predicted"] == 11
+    assert full.summary["statistics_rows"] == statistics_frame().height and full.summary["charts"] == 8
+
+
+def test_hostile_text_is_escaped_everywhere(full: Any) -> None:
+    page = full.html
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<b>x</b>" not in page and "&lt;b&gt;x&lt;/b&gt;" in page  # a classifier group name
+    assert "<b>bold</b>" not in page and "&lt;b&gt;bold&lt;/b&gt;" in _section(page, "reproducibility")
+    # the hostile composite spec is also a slice of the statistics table
+    assert "&lt;script&gt;" in _section(page, "attributes")
+
+
+def test_shares_show_observed_and_corrected_intervals_and_true_share(full: Any) -> None:
+    gender = _block(full.html, "gender")
+    # observed share 6/11 with its Wilson interval; corrected with its bootstrap interval; true share
+    assert re.search(r"<td class=\"num\">54\.5%</td>\s*<td class=\"num\">24\.7–80\.1%</td>", gender)
+    assert re.search(r"<td class=\"num\">57\.3%</td><td class=\"num\">31\.1–83\.4%</td>", gender)
+    assert "62.5%" in gender and "95% CI (Wilson)" in gender and "95% CI (bootstrap)" in gender
+    assert "Correction: corrected for classifier errors by adjusted classify-and-count" in gender
+    # the unstable row is marked, with its note
+    assert re.search(r'<tr class="unstable">\s*<td>female \*</td>', gender)
+    assert "unstable: confusion matrix nearly singular" in gender
+    # the compact slice table: gender share by age, observed and corrected per cell
+    table = re.search(r"gender share by age.*?</table>", gender, re.DOTALL).group(0)  # type: ignore[union-attr]
+    assert ">20-29<" in table and ">70+<" in table and "57.1%" in table and "corr. 60.0%" in table
+    assert "gender share by composite" in gender
+
+
+def test_a_missing_correction_is_said_plainly(full: Any) -> None:
+    age = _block(full.html, "age")
+    assert "Correction: no correction for classifier errors: no held-out confusion matrix." in age
+    assert "95% CI (bootstrap)" not in age and "true (labelled)" not in age
+    assert "age share by cluster" in age
+
+
+def test_fairness_view_has_wilson_intervals(full: Any) -> None:
+    classifiers = _section(full.html, "classifiers")
+    # female: accuracy 0.8 on 5 → Wilson 0.376–0.964; overall 0.9 on 10 → 0.596–0.982
+    assert re.search(
+        r"<td>female</td><td class=\"num\">5</td><td class=\"num\">0\.800</td>\s*"
+        r"<td class=\"num\">0\.376–0\.964</td>",
+        classifiers,
     )
-    # manual and predicted sources are counted apart; the image without a value is "(none)"
-    gender_table = re.search(r"<h3>gender</h3>.*?</table>", page, re.DOTALL).group(0)  # type: ignore[union-attr]
-    assert re.search(r"<td[^>]*>male</td><td[^>]*>1</td><td[^>]*>5</td>", gender_table)
-    assert "(none)" in gender_table
+    assert "0.596–0.982" in classifiers and "fairness_gender.png" in classifiers
+
+
+def test_mean_scores_come_from_the_statistics_with_bootstrap_intervals(full: Any) -> None:
+    section = _section(full.html, "attractiveness")
+    assert "intervals: 95 % bootstrap" in section
+    assert re.search(
+        r"<td>gender</td><td>female</td><td class=\"num\">5</td>\s*<td class=\"num\">3\.100</td>"
+        r"<td class=\"num\">2\.750–3\.420</td>",
+        section,
+    )
+    # a mean within a slice: its own compact table
+    table = re.search(r"mean score by gender within each age.*?</table>", section, re.DOTALL)
+    assert (
+        table and ">70+<" in table.group(0) and "2.900" in table.group(0) and "2.100–3.700" in table.group(0)
+    )
+
+
+def test_reproducibility_and_dataset_tables(full: Any) -> None:
+    assert "<td>run id</td><td><code>abc123</code></td>" in _section(full.html, "reproducibility")
+    dataset = _section(full.html, "dataset")
+    assert "No failures recorded" in dataset and "<td>aligned</td>" in dataset
+
+
+def test_failures_are_counted_by_stage_and_reason() -> None:
+    frame = master().with_columns(
+        pl.when(pl.col("image_id").str.ends_with("1"))
+        .then(pl.lit("cannot identify image file"))
+        .alias("error"),
+        pl.when(pl.col("image_id").str.ends_with("2") | pl.col("image_id").str.ends_with("3"))
+        .then(pl.lit("no eyes found"))
+        .alias("alignment_error"),
+    )
+    dataset = _section(build_report(frame).html, "dataset")
+    assert re.search(
+        r"<td>decode</td><td class=\"reason\">cannot identify image file</td><td class=\"num\">1</td>",
+        dataset,
+    )
+    assert re.search(
+        r"<td>alignment</td><td class=\"reason\">no eyes found</td><td class=\"num\">2</td>", dataset
+    )
+
+
+def test_without_statistics_the_shares_are_observed_only() -> None:
+    report = build_report(master(), {"metrics": METRICS}, REGRESSOR)
+    assert report.sections["attributes"] == "observed only (no face_statistics)"
+    assert report.sections["attractiveness"] == "ok"
+    assert report.sections["reproducibility"] == "no reproducibility record"
+    assert set(report.images) == ALL_CHARTS
+    attributes = _section(report.html, "attributes")
+    assert "No face_statistics table" in attributes and "95% CI" not in attributes
+    gender = _block(report.html, "gender")
+    assert "Counted on the predicted values (gender_pred); 1 image without one is not counted." in gender
+    assert re.search(
+        r"<td>male</td><td class=\"num\">6</td><td class=\"num\">11</td>\s*"
+        r"<td class=\"num\">54\.5%</td>",
+        gender,
+    )
+    assert "Final values: 1 manual · 10 predicted · 1 none" in gender
+    # mean scores computed from the master, with a bootstrap interval computed by the report
+    section = _section(report.html, "attractiveness")
+    assert "95 % bootstrap (computed here)" in section and re.search(
+        r"<td>all</td><td>all</td><td class=\"num\">12</td>", section
+    )
 
 
 def test_regressor_split_sizes_and_cross_validation_table() -> None:
@@ -137,38 +440,68 @@ def test_regressor_split_sizes_and_cross_validation_table() -> None:
         "cross_validation": {
             "k": 5,
             "summary": {
-                "mlp": {"pearson_r": {"mean": 0.41, "std": 0.05}, "mae": {"mean": 0.5, "std": 0.01},
-                        "rmse": {"mean": 0.612, "std": 0.02}},
-                "ridge": {"pearson_r": {"mean": 0.43, "std": 0.04}, "mae": {"mean": 0.49, "std": 0.01},
-                          "rmse": {"mean": 0.605, "std": 0.02}},
-                "mean_baseline": {"pearson_r": {"mean": None, "std": None}, "mae": {"mean": 0.7, "std": 0.03},
-                                  "rmse": {"mean": 0.8, "std": 0.04}},
+                "mlp": {
+                    "pearson_r": {"mean": 0.41, "std": 0.05},
+                    "mae": {"mean": 0.5, "std": 0.01},
+                    "rmse": {"mean": 0.612, "std": 0.02},
+                },
+                "ridge": {
+                    "pearson_r": {"mean": 0.43, "std": 0.04},
+                    "mae": {"mean": 0.49, "std": 0.01},
+                    "rmse": {"mean": 0.605, "std": 0.02},
+                },
+                "mean_baseline": {
+                    "pearson_r": {"mean": None, "std": None},
+                    "mae": {"mean": 0.7, "std": 0.03},
+                    "rmse": {"mean": 0.8, "std": 0.04},
+                },
             },
             "mlp_minus_ridge_rmse": {"mean": 0.007, "std": 0.003},
             "mlp_wins_vs_ridge": 1,
         },
     }
-    page = build_report(master(), {"metrics": METRICS}, regressor, []).html
+    page = build_report(master(), None, regressor).html
     assert "held-out test: n = 10; fitted on 34, early stopping on 6" in page
     cv = re.search(r"<h3>5-fold cross-validation.*?</p>", page, re.DOTALL).group(0)  # type: ignore[union-attr]
     assert "0.612 ± 0.020" in cv and "0.605 ± 0.020" in cv and "beats ridge in 1 of 5 folds" in cv
     # files written before n_test existed scored on n_val rows
-    old = build_report(master(), {"metrics": METRICS}, REGRESSOR, []).html
+    old = build_report(master(), None, REGRESSOR).html
     assert "held-out test: n = 10; fitted on 40" in old and "cross-validation" not in old
 
 
 def test_missing_inputs_leave_a_note_in_their_section() -> None:
     frame = master(scores=False).drop("cluster")
     report = build_report(frame, None, None, [])
-    assert report.sections["attributes"] == "ok"
-    assert report.sections["attractiveness"] == "no attractiveness scores"
-    assert report.sections["classifiers"] == "no classifier metrics"
-    assert report.sections["clusters"] == "no clusters"
-    assert report.sections["composites"] == "no composites"
+    assert report.sections == {
+        "dataset": "ok",
+        "attributes": "observed only (no face_statistics)",
+        "classifiers": "no classifier metrics",
+        "attractiveness": "no attractiveness scores",
+        "clusters": "no clusters",
+        "composites": "no composites",
+        "reproducibility": "no reproducibility record",
+    }
     assert "No attractiveness regressor" in report.html and "No attractiveness scores" in report.html
+    assert "No classifier metrics" in report.html and "No reproducibility record" in report.html
     assert set(report.images) == {"attributes_gender.png", "attributes_age.png", "attributes_ethnicity.png"}
     empty = build_report(pl.DataFrame({"image_id": []}, schema={"image_id": pl.String}))
-    assert empty.sections["attributes"] != "ok" and "<title>" in empty.html
+    assert (
+        empty.sections["attributes"] == "no attribute columns in the master table" and "<title>" in empty.html
+    )
+    assert empty.images == {}
+
+
+def test_statistics_without_a_required_column_is_an_error() -> None:
+    with pytest.raises(ValueError, match="estimate"):
+        build_report(master(), statistics=statistics_frame().drop("estimate"))
+
+
+def test_statistics_with_only_the_required_columns_render() -> None:
+    slim = statistics_frame().select(
+        "statistic", "attribute", "slice_key", "slice_value", "value", "n", "estimate"
+    )
+    report = build_report(master(), statistics=slim)
+    assert report.sections["attributes"] == "ok" and "attributes_gender.png" in report.images
 
 
 def test_write_report_is_atomic_and_drops_stale_charts(tmp_path: Path) -> None:
@@ -179,6 +512,12 @@ def test_write_report_is_atomic_and_drops_stale_charts(tmp_path: Path) -> None:
     names = sorted(p.name for p in folder.iterdir())
     assert "attractiveness_histogram.png" not in names and REPORT_FILE in names
     assert not [n for n in names if n.startswith(".")]  # no temporary files left
+
+
+def test_charts_are_reproducible() -> None:
+    first = build_report(master(), {"metrics": METRICS}, REGRESSOR, statistics=statistics_frame())
+    second = build_report(master(), {"metrics": METRICS}, REGRESSOR, statistics=statistics_frame())
+    assert first.images == second.images
 
 
 def test_read_composites_skips_foreign_json_and_paths_outside_the_folder(tmp_path: Path) -> None:
@@ -204,7 +543,17 @@ def _jpeg_side(data: bytes | None) -> int:
         return max(image.size)
 
 
-@pytest.mark.parametrize("column", ["gender_source", "cluster", "attractiveness_raw"])
-def test_missing_columns_do_not_break_the_report(column: str) -> None:
-    report = build_report(master().drop(column), {"metrics": METRICS}, REGRESSOR)
+def test_missing_columns_do_not_break_the_report() -> None:
+    dropped = ["gender_source", "gender_pred", "cluster", "attractiveness_raw", "error", "ethnicity_pred"]
+    report = build_report(master().drop(dropped), {"metrics": METRICS}, REGRESSOR)
     assert "<title>FaceStats report</title>" in report.html
+    assert "Counted on the final (manual, else predicted) values (gender)" in report.html
+    assert report.sections["clusters"] == "no clusters"
+
+
+def test_importing_the_report_does_not_import_matplotlib() -> None:
+    code = (
+        "import sys, facestats_core.report.build, facestats_core.report.figures; "
+        "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

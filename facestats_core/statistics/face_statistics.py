@@ -1,0 +1,374 @@
+"""The ``face_statistics`` table: class shares with intervals and corrections, mean scores.
+
+:func:`face_statistics` answers "what share of my faces is female, per age
+group?" with one long table (:data:`FACE_STATISTICS_SCHEMA`, documented in
+``docs/statistics.md``):
+
+* ``share`` rows: for each attribute (``gender``, ``age``, ``ethnicity``) and
+  each slice (all faces; each value of each *other* attribute's final label;
+  each cluster; each composite), every class of the attribute's vocabulary
+  with its predicted count, observed share with a Wilson interval, the share
+  corrected for classifier error (:mod:`~facestats_core.statistics.prevalence`)
+  with a bootstrap interval, and the true share where ``truth`` has labels.
+* ``mean_score`` rows: mean attractiveness overall, per final value of each
+  attribute and per cluster, with a percentile-bootstrap interval.
+
+Row order (deterministic, independent of the input's row order and of the
+order of ``composites``): ``share`` rows, then ``mean_score`` rows. Share
+rows by attribute (gender, age, ethnicity), then slice key (``all``,
+``gender``, ``age``, ``ethnicity``, ``cluster``, ``composite``), then slice
+value (vocabulary order; clusters ascending; composite specs sorted), then
+class in vocabulary order. Mean rows by grouping (``all``, ``gender``,
+``age``, ``ethnicity``, ``cluster``), then group in the same orders.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from facestats_core.labels.vocab import ATTRIBUTES
+from facestats_core.statistics.intervals import bootstrap_mean_interval, wilson_intervals
+from facestats_core.statistics.prevalence import METHOD, align_confusion, corrected_prevalences
+
+FACE_STATISTICS_SCHEMA: dict[str, pl.DataType] = {
+    "statistic": pl.String,
+    "attribute": pl.String,
+    "slice_key": pl.String,
+    "slice_value": pl.String,
+    "value": pl.String,
+    "n": pl.Int64,
+    "count": pl.Int64,
+    "estimate": pl.Float64,
+    "low": pl.Float64,
+    "high": pl.Float64,
+    "corrected": pl.Float64,
+    "corrected_low": pl.Float64,
+    "corrected_high": pl.Float64,
+    "correction": pl.String,
+    "unstable": pl.Boolean,
+    "note": pl.String,
+    "true_n": pl.Int64,
+    "true_share": pl.Float64,
+}
+"""Column name -> polars dtype of the :func:`face_statistics` table, in column order."""
+
+SHARE = "share"
+MEAN_SCORE = "mean_score"
+ALL = "all"
+SLICE_KEYS: tuple[str, ...] = (ALL, *ATTRIBUTES, "cluster", "composite")
+"""Every ``slice_key``, in output order."""
+
+NO_CONFUSION = "none: no held-out confusion matrix"
+EMPTY_CONFUSION = "none: empty held-out confusion matrix"
+MEAN_CORRECTION = "none: mean"
+SCORE_COLUMN = "attractiveness_raw"
+
+Confusions = Mapping[str, tuple[Sequence[str], Any]]
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A subset of the master table's rows: ``key``/``value`` as written in the table, ``mask`` over rows."""
+
+    key: str
+    value: str
+    mask: np.ndarray
+
+
+def confusion_from_metrics(
+    metrics: Mapping[str, Mapping[str, Any]],
+) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Attribute -> ``(labels, counts)`` from the classifier metrics (``attribute_classifiers.metrics.json``).
+
+    Reads ``metrics[attr]["confusion_matrix"] == {"labels": [...], "matrix": [[...]]}``
+    (rows = true labels, columns = predicted); attributes without one (or with
+    an empty one) are skipped. Raises ``ValueError`` for a matrix whose shape
+    does not match its labels.
+    """
+    out: dict[str, tuple[list[str], np.ndarray]] = {}
+    for attr, record in metrics.items():
+        cm = record.get("confusion_matrix") if isinstance(record, Mapping) else None
+        if not isinstance(cm, Mapping) or not cm.get("labels") or cm.get("matrix") is None:
+            continue
+        labels = [str(label) for label in cm["labels"]]
+        matrix = np.asarray(cm["matrix"], dtype=np.float64)
+        if matrix.shape != (len(labels), len(labels)):
+            raise ValueError(f"{attr}: confusion matrix of shape {matrix.shape} for {len(labels)} labels")
+        out[str(attr)] = (labels, matrix)
+    return out
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _derive_seed(seed: int, *parts: str) -> int:
+    """A seed for one estimate, from ``seed`` and a name, stable across runs and processes."""
+    key = zlib.crc32("\x1f".join(parts).encode("utf-8"))
+    return int(np.random.SeedSequence([int(seed), key]).generate_state(1, dtype=np.uint64)[0])
+
+
+def _strings(master: pl.DataFrame, column: str) -> np.ndarray:
+    """The column as an object array of str/None (all None when the column is missing)."""
+    if column not in master.columns:
+        return np.full(master.height, None, dtype=object)
+    return np.asarray(master[column].cast(pl.String).to_list(), dtype=object)
+
+
+def _codes(values: np.ndarray, classes: Sequence[str]) -> np.ndarray:
+    """Index of each value in ``classes``; -1 for null or values outside the vocabulary."""
+    index = {c: i for i, c in enumerate(classes)}
+    codes = (index.get(v, -1) if isinstance(v, str) else -1 for v in values)
+    return np.fromiter(codes, np.int64, len(values))
+
+
+def _one_hot(codes: np.ndarray, k: int) -> np.ndarray:
+    out = np.zeros((len(codes), k), dtype=np.int64)
+    rows = np.flatnonzero(codes >= 0)
+    out[rows, codes[rows]] = 1
+    return out
+
+
+def _clusters(master: pl.DataFrame) -> np.ndarray:
+    """Cluster id per row as int64, -1 where null (a real cluster id is never negative)."""
+    if "cluster" not in master.columns:
+        return np.full(master.height, -1, dtype=np.int64)
+    return master["cluster"].cast(pl.Int64).fill_null(-1).to_numpy()
+
+
+def _slices(
+    master: pl.DataFrame,
+    attribute: str,
+    finals: Mapping[str, np.ndarray],
+    clusters: np.ndarray,
+    composites: Mapping[str, Sequence[str]] | None,
+) -> list[Slice]:
+    """The slices for the shares of ``attribute``: all, other attributes' final values, clusters, composites.
+
+    Composite members not in ``master`` are ignored.
+    """
+    slices = [Slice(ALL, ALL, np.ones(master.height, dtype=bool))]
+    for other, classes in ATTRIBUTES.items():
+        if other == attribute:
+            continue
+        for value in classes:
+            slices.append(Slice(other, value, finals[other] == value))
+    for cluster in sorted(set(clusters[clusters >= 0].tolist())):
+        slices.append(Slice("cluster", str(cluster), clusters == cluster))
+    if composites:
+        ids = _strings(master, "image_id")
+        for spec in sorted(composites):
+            members = np.asarray(list({str(m) for m in composites[spec]}), dtype=object)
+            slices.append(Slice("composite", str(spec), np.isin(ids, members)))
+    return slices
+
+
+def _truth_codes(master: pl.DataFrame, truth: pl.DataFrame | None) -> dict[str, np.ndarray] | None:
+    """Per attribute the true class index of each master row (-1: no true label), or None without truth."""
+    if truth is None:
+        return None
+    if "image_id" not in truth.columns:
+        raise ValueError("the truth table has no image_id column")
+    cols = [c for c in ATTRIBUTES if c in truth.columns]
+    table = (
+        truth.select(pl.col("image_id").cast(pl.String), *(pl.col(c).cast(pl.String) for c in cols))
+        .filter(pl.col("image_id").is_not_null())
+        .unique("image_id", keep="first", maintain_order=True)
+    )
+    ids = master.select(pl.col("image_id").cast(pl.String))
+    joined = ids.join(table, on="image_id", how="left", maintain_order="left")
+    missing = np.full(master.height, -1, np.int64)
+    return {
+        attr: _codes(_strings(joined, attr), classes) if attr in cols else missing
+        for attr, classes in ATTRIBUTES.items()
+    }
+
+
+def _new_columns() -> dict[str, list[Any]]:
+    return {name: [] for name in FACE_STATISTICS_SCHEMA}
+
+
+# --------------------------------------------------------------------------- share rows
+
+
+def _share_rows(
+    out: dict[str, list[Any]],
+    master: pl.DataFrame,
+    attribute: str,
+    slices: list[Slice],
+    confusion: tuple[Sequence[str], Any] | None,
+    truth_codes: np.ndarray | None,
+    *,
+    n_boot: int,
+    seed: int,
+    confidence: float,
+) -> None:
+    """Append the share rows of ``attribute`` for ``slices`` to ``out``."""
+    classes = ATTRIBUTES[attribute]
+    k = len(classes)
+    pred = _codes(_strings(master, f"{attribute}_pred"), classes)
+    masks = np.stack([s.mask for s in slices]).astype(np.int64)  # (s, rows)
+    counts = masks @ _one_hot(pred, k)  # (s, k)
+    n = counts.sum(axis=1)
+    live = np.flatnonzero(n > 0)
+    if live.size == 0:
+        return
+    counts, n = counts[live], n[live]
+    slices = [slices[i] for i in live]
+    low, high = wilson_intervals(counts, n[:, None], confidence)
+
+    correction = NO_CONFUSION
+    estimates = None
+    if confusion is not None:
+        C = align_confusion(confusion[0], confusion[1], classes)
+        if C.sum() > 0:
+            correction = METHOD
+            estimates = corrected_prevalences(
+                C,
+                counts,
+                classes,
+                confidence=confidence,
+                n_boot=n_boot,
+                seed=_derive_seed(seed, SHARE, attribute),
+                slice_seeds=[_derive_seed(seed, SHARE, attribute, s.key, s.value) for s in slices],
+            )
+        else:
+            correction = EMPTY_CONFUSION
+
+    true_n = true_counts = None
+    if truth_codes is not None:
+        labelled = np.where(pred >= 0, truth_codes, -1)  # faces counted in n that have a true label
+        true_counts = masks[live] @ _one_hot(labelled, k)
+        true_n = true_counts.sum(axis=1)
+
+    for row, piece in enumerate(slices):
+        estimate = estimates[row] if estimates is not None else None
+        for j, value in enumerate(classes):
+            out["statistic"].append(SHARE)
+            out["attribute"].append(attribute)
+            out["slice_key"].append(piece.key)
+            out["slice_value"].append(piece.value)
+            out["value"].append(value)
+            out["n"].append(int(n[row]))
+            out["count"].append(int(counts[row, j]))
+            out["estimate"].append(float(counts[row, j] / n[row]))
+            out["low"].append(float(low[row, j]))
+            out["high"].append(float(high[row, j]))
+            out["corrected"].append(None if estimate is None else float(estimate.corrected[j]))
+            out["corrected_low"].append(None if estimate is None else float(estimate.low[j]))
+            out["corrected_high"].append(None if estimate is None else float(estimate.high[j]))
+            out["correction"].append(correction)
+            out["unstable"].append(bool(estimate is not None and estimate.unstable))
+            out["note"].append((estimate.reason or None) if estimate is not None else None)
+            if true_n is None or true_counts is None:
+                out["true_n"].append(None)
+                out["true_share"].append(None)
+            else:
+                out["true_n"].append(int(true_n[row]))
+                out["true_share"].append(float(true_counts[row, j] / true_n[row]) if true_n[row] else None)
+
+
+# --------------------------------------------------------------------------- mean rows
+
+
+def _mean_rows(
+    out: dict[str, list[Any]],
+    master: pl.DataFrame,
+    finals: Mapping[str, np.ndarray],
+    clusters: np.ndarray,
+    *,
+    n_boot: int,
+    seed: int,
+    confidence: float,
+) -> None:
+    """Append the mean-attractiveness rows (overall, per final attribute value, per cluster) to ``out``."""
+    if SCORE_COLUMN not in master.columns:
+        return
+    scores = master[SCORE_COLUMN].cast(pl.Float64).fill_null(np.nan).to_numpy()
+    scored = np.isfinite(scores)
+    if not scored.any():
+        return
+    groups: list[tuple[str, str, np.ndarray]] = [(ALL, ALL, scored)]
+    for attr, classes in ATTRIBUTES.items():
+        groups.extend((attr, value, scored & (finals[attr] == value)) for value in classes)
+    groups.extend(
+        ("cluster", str(c), scored & (clusters == c)) for c in sorted(set(clusters[clusters >= 0].tolist()))
+    )
+    for grouping, value, mask in groups:
+        size = int(mask.sum())
+        if size == 0:
+            continue
+        mean, low, high = bootstrap_mean_interval(
+            scores[mask],
+            confidence=confidence,
+            n_boot=n_boot,
+            seed=_derive_seed(seed, MEAN_SCORE, grouping, value),
+        )
+        row = {
+            "statistic": MEAN_SCORE, "attribute": grouping, "slice_key": ALL, "slice_value": ALL,
+            "value": value, "n": size, "count": size, "estimate": mean, "low": low, "high": high,
+            "corrected": None, "corrected_low": None, "corrected_high": None,
+            "correction": MEAN_CORRECTION, "unstable": False, "note": None,
+            "true_n": None, "true_share": None,
+        }
+        for name, item in row.items():
+            out[name].append(item)
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def face_statistics(
+    master: pl.DataFrame,
+    confusion: Confusions | None,
+    truth: pl.DataFrame | None = None,
+    composites: Mapping[str, Sequence[str]] | None = None,
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> pl.DataFrame:
+    """The statistics table (:data:`FACE_STATISTICS_SCHEMA`) of a master table.
+
+    ``master``: one row per image with ``image_id``, ``<attr>_pred`` (shares
+    count these), the final ``<attr>`` values (slices use these), ``cluster``
+    and ``attractiveness_raw``; missing columns count as null. ``confusion``:
+    attribute -> ``(labels, counts)`` of the held-out confusion matrix (rows =
+    true, columns = predicted; :func:`confusion_from_metrics`); attributes
+    without one get null ``corrected*`` and ``correction = "none: …"``.
+    ``truth``: ``image_id`` plus any of ``gender, age, ethnicity`` in canonical
+    vocabularies (nulls allowed); ``true_n``/``true_share`` count the faces of
+    the slice that have both a prediction and a true label. ``composites``:
+    canonical filter spec -> member image ids (a ``composite`` slice each).
+    Predictions and labels outside the vocabulary count as missing. Slices
+    (and groups) without faces produce no rows. Seeded: equal inputs give
+    equal tables; each estimate's random stream depends only on ``seed`` and
+    its attribute and group, so adding a composite leaves the other rows as
+    they were.
+    """
+    if "image_id" not in master.columns:
+        raise ValueError("the master table has no image_id column")
+    master = master.sort("image_id")  # independent of the input's row order
+    finals = {attr: _strings(master, attr) for attr in ATTRIBUTES}
+    clusters = _clusters(master)
+    truth_codes = _truth_codes(master, truth)
+    out = _new_columns()
+    for attribute in ATTRIBUTES:
+        _share_rows(
+            out,
+            master,
+            attribute,
+            _slices(master, attribute, finals, clusters, composites),
+            (confusion or {}).get(attribute),
+            None if truth_codes is None else truth_codes[attribute],
+            n_boot=n_boot,
+            seed=seed,
+            confidence=confidence,
+        )
+    _mean_rows(out, master, finals, clusters, n_boot=n_boot, seed=seed, confidence=confidence)
+    return pl.DataFrame(out, schema=FACE_STATISTICS_SCHEMA)

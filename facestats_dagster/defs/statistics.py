@@ -1,0 +1,95 @@
+"""Stage 8, statistics: `face_statistics`, shares with confidence intervals, corrected for
+classifier error, and mean scores by group (`facestats_core.statistics`, `docs/statistics.md`)."""
+
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from facestats_core.composites.sidecars import member_ids
+from facestats_core.labels.attribute_labels import match_labels_to_images, read_fairface_labels
+from facestats_core.models.classifiers import TrainedClassifier
+from facestats_core.statistics.face_statistics import confusion_from_metrics
+from facestats_core.statistics.face_statistics import face_statistics as build_statistics
+from facestats_dagster.conditions import follow_upstream_except
+from facestats_dagster.defs.composites import composite
+from facestats_dagster.resources import AnalysisResource, LabelsResource, PathsResource
+
+STATISTICS_GROUP = "statistics"
+
+
+def _truth(context: dg.AssetExecutionContext, master: pl.DataFrame, labels: LabelsResource,
+           paths: PathsResource) -> pl.DataFrame | None:
+    """The data set's own FairFace-format labels matched to its images, when configured and readable."""
+    source = paths.layout().data_file(labels.fairface_labels)
+    if source is None or not source.exists():
+        return None
+    try:
+        read = read_fairface_labels(source)
+    except (OSError, ValueError) as exc:
+        context.log.warning(f"Cannot read labels {source} ({exc}): no true shares in the statistics.")
+        return None
+    matched, _ = match_labels_to_images(read.labels, master.select("image_id", "path"), prefix=labels.fairface_prefix)
+    return matched.select("image_id", "gender", "age", "ethnicity")
+
+
+def _share_table(table: pl.DataFrame, attribute: str) -> dg.MetadataValue:
+    rows = table.filter(
+        (pl.col("statistic") == "share") & (pl.col("attribute") == attribute) & (pl.col("slice_key") == "all")
+    )
+    lines = ["| value | n | observed (95 % CI) | corrected (95 % CI) | true |", "|---|---:|---|---|---:|"]
+    for row in rows.iter_rows(named=True):
+        corrected = "–" if row["corrected"] is None else (
+            f"{row['corrected']:.3f} ({row['corrected_low']:.3f}–{row['corrected_high']:.3f})"
+            + (" ⚠" if row["unstable"] else "")
+        )
+        true = "–" if row["true_share"] is None else f"{row['true_share']:.3f}"
+        lines.append(f"| {row['value']} | {row['n']} | {row['estimate']:.3f} ({row['low']:.3f}–{row['high']:.3f}) "
+                     f"| {corrected} | {true} |")
+    return dg.MetadataValue.md("\n".join(lines))
+
+
+@dg.asset(
+    group_name=STATISTICS_GROUP,
+    deps=[composite],
+    ins={"attribute_classifiers": dg.AssetIn(metadata={"optional": True})},
+    kinds={"polars", "parquet"},
+    automation_condition=follow_upstream_except("attribute_classifiers", "composite"),
+)
+def face_statistics(
+    context: dg.AssetExecutionContext,
+    master_metadata: pl.DataFrame,
+    attribute_classifiers: dict[str, TrainedClassifier] | None,
+    paths: PathsResource,
+    labels: LabelsResource,
+    analysis: AnalysisResource,
+) -> pl.DataFrame:
+    """For gender, age bin and ethnicity, over the whole set and within each slice (the other
+    attributes, clusters, composite specs): counts, observed shares with Wilson 95 % intervals,
+    shares corrected for classifier error with the held-out confusion matrix (adjusted classify
+    and count, bootstrap intervals that include the held-out uncertainty), and true shares where
+    the data set has labels; mean attractiveness by group with bootstrap intervals.
+    See `docs/statistics.md`."""
+    confusion = (
+        confusion_from_metrics({attr: model.metrics for attr, model in attribute_classifiers.items()})
+        if attribute_classifiers else None
+    )
+    if confusion is None:
+        context.log.warning("No attribute_classifiers: shares are not corrected for classifier error.")
+    members = member_ids(paths.layout().composites_dir)
+    table = build_statistics(
+        master_metadata, confusion, truth=_truth(context, master_metadata, labels, paths),
+        composites=members, seed=analysis.seed,
+    )
+    shares = table.filter(pl.col("statistic") == "share")
+    metadata: dict[str, Any] = {
+        "rows": table.height,
+        "slices": shares.select("slice_key", "slice_value").unique().height,
+        "corrected_rows": int(shares["corrected"].is_not_null().sum()),
+        "unstable_rows": int(shares["unstable"].sum()),
+        "composites": len(members),
+    }
+    for attribute in ("gender", "age", "ethnicity"):
+        metadata[f"shares_{attribute}"] = _share_table(table, attribute)
+    context.add_output_metadata(metadata)
+    return table

@@ -1,0 +1,244 @@
+"""The face_statistics table on small synthetic master tables."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import polars as pl
+import pytest
+
+from facestats_core.labels.vocab import ATTRIBUTES
+from facestats_core.statistics.face_statistics import (
+    FACE_STATISTICS_SCHEMA,
+    SLICE_KEYS,
+    confusion_from_metrics,
+    face_statistics,
+)
+from facestats_core.statistics.prevalence import METHOD
+from tests.core.statistics.synthetic_master import synthetic_master
+
+
+def tiny_master() -> pl.DataFrame:
+    """Eight images: two without a gender prediction, one manual override, clusters 0/1/null, two unscored."""
+    return pl.DataFrame(
+        {
+            "image_id": [f"i{i}" for i in range(8)],
+            "gender_pred": ["female", "female", "male", "female", None, "male", "female", None],
+            "age_pred": ["20-29", "20-29", "30-39", "20-29", "30-39", "20-29", "30-39", None],
+            "ethnicity_pred": ["white", "black", "white", "white", "white", "black", "white", None],
+            "gender": ["female", "female", "male", "female", None, "male", "male", None],
+            "age": ["20-29", "20-29", "30-39", "20-29", "30-39", "20-29", "30-39", None],
+            "ethnicity": ["white", "black", "white", "white", "white", "black", "white", None],
+            "cluster": pl.Series([0, 0, 1, 1, 0, None, 1, None], dtype=pl.Int32),
+            "attractiveness_raw": [4.0, 5.0, 6.0, None, 3.0, 7.0, 5.5, None],
+        }
+    )
+
+
+def gender_confusion(matrix: list[list[int]]) -> dict[str, tuple[list[str], np.ndarray]]:
+    return {"gender": (["male", "female"], np.array(matrix))}
+
+
+def share(table: pl.DataFrame, attribute: str, key: str, value: str) -> pl.DataFrame:
+    return table.filter(
+        (pl.col("statistic") == "share")
+        & (pl.col("attribute") == attribute)
+        & (pl.col("slice_key") == key)
+        & (pl.col("slice_value") == value)
+    )
+
+
+def test_schema_and_share_rows() -> None:
+    table = face_statistics(tiny_master(), None, n_boot=100)
+    assert table.schema == pl.Schema(FACE_STATISTICS_SCHEMA)
+    rows = share(table, "gender", "all", "all")
+    assert rows["value"].to_list() == ["male", "female"]
+    assert rows["n"].to_list() == [6, 6]  # two faces without a gender prediction
+    assert rows["count"].to_list() == [2, 4]
+    assert rows["estimate"].to_list() == pytest.approx([2 / 6, 4 / 6])
+    assert (rows["low"] < rows["estimate"]).all() and (rows["estimate"] < rows["high"]).all()
+    shares = table.filter(pl.col("statistic") == "share")
+    by_slice = shares.group_by("attribute", "slice_key", "slice_value")
+    sums = by_slice.agg(pl.col("count").sum(), pl.col("n").first())
+    assert (sums["count"] == sums["n"]).all()
+    assert set(table["slice_key"].unique()) <= set(SLICE_KEYS)
+
+
+def test_zero_count_classes_have_rows() -> None:
+    table = face_statistics(tiny_master(), None, n_boot=100)
+    ages = share(table, "age", "all", "all")
+    assert ages["value"].to_list() == list(ATTRIBUTES["age"])
+    none = ages.filter(pl.col("value") == "70+").row(0, named=True)
+    assert none["count"] == 0 and none["estimate"] == 0.0 and none["low"] == 0.0 and 0.0 < none["high"] < 1.0
+    eth = share(table, "ethnicity", "gender", "female")
+    assert eth.height == len(ATTRIBUTES["ethnicity"])
+
+
+def test_slices_use_final_values_of_other_attributes_clusters_and_composites() -> None:
+    composites = {"gender=female": ["i0", "i1", "i3", "nope"], "age=70+": ["i7"]}
+    table = face_statistics(tiny_master(), None, composites=composites, n_boot=100)
+    gender_slices = set(share_keys(table, "gender"))
+    assert ("gender", "male") not in gender_slices  # never sliced by itself
+    assert gender_slices == {
+        ("all", "all"), ("age", "20-29"), ("age", "30-39"), ("ethnicity", "white"), ("ethnicity", "black"),
+        ("cluster", "0"), ("cluster", "1"), ("composite", "gender=female"),
+    }
+    # i6 is predicted female but manually male: the age shares of the male slice include it
+    male = share(table, "age", "gender", "male")
+    assert male["n"].first() == 3 and male.filter(pl.col("value") == "30-39")["count"].item() == 2
+    # cluster 0 = i0, i1, i4; i4 has no gender prediction
+    assert share(table, "gender", "cluster", "0")["n"].first() == 2
+    comp = share(table, "gender", "composite", "gender=female")
+    assert comp["n"].first() == 3 and comp.filter(pl.col("value") == "female")["count"].item() == 3
+    # the "age=70+" composite holds only i7, which has no predictions: no rows at all
+    assert table.filter(pl.col("slice_value") == "age=70+").height == 0
+    assert share(table, "gender", "age", "70+").height == 0
+
+
+def share_keys(table: pl.DataFrame, attribute: str) -> list[tuple[str, str]]:
+    rows = table.filter((pl.col("statistic") == "share") & (pl.col("attribute") == attribute))
+    return list(rows.select("slice_key", "slice_value").unique(maintain_order=True).iter_rows())
+
+
+def test_truth_columns() -> None:
+    truth = pl.DataFrame(
+        {"image_id": ["i0", "i1", "i2", "i4", "zz"], "gender": ["female", "male", "male", "female", "male"],
+         "age": [None, None, None, None, None], "ethnicity": ["white", None, "white", "black", "white"]}
+    )
+    table = face_statistics(tiny_master(), None, truth, n_boot=100)
+    rows = share(table, "gender", "all", "all")
+    # i4 has no gender prediction and zz is not in the master table: 3 faces counted
+    assert rows["true_n"].to_list() == [3, 3]
+    assert rows["true_share"].to_list() == pytest.approx([2 / 3, 1 / 3])
+    age = share(table, "age", "all", "all")
+    assert age["true_n"].to_list() == [0] * 9 and age["true_share"].null_count() == 9
+    without = face_statistics(tiny_master(), None, n_boot=100)
+    assert without["true_n"].null_count() == without.height
+    assert without["true_share"].null_count() == without.height
+
+
+def test_no_confusion_says_why() -> None:
+    table = face_statistics(tiny_master(), None, n_boot=100)
+    shares = table.filter(pl.col("statistic") == "share")
+    assert shares["correction"].str.starts_with("none:").all()
+    assert shares["correction"].unique().to_list() == ["none: no held-out confusion matrix"]
+    assert shares["corrected"].null_count() == shares.height
+    assert shares["corrected_low"].null_count() == shares.height and not shares["unstable"].any()
+    partial = face_statistics(tiny_master(), gender_confusion([[90, 10], [20, 80]]), n_boot=100)
+    shares = partial.filter(pl.col("statistic") == "share")
+    corrections = dict(shares.group_by("attribute").agg(pl.col("correction").first()).iter_rows())
+    assert corrections == {"gender": METHOD, "age": "none: no held-out confusion matrix",
+                           "ethnicity": "none: no held-out confusion matrix"}
+    gender = share(partial, "gender", "all", "all")
+    assert gender["corrected"].sum() == pytest.approx(1.0)
+    assert (gender["corrected_low"] <= gender["corrected"] + 1e-12).all()
+    empty = face_statistics(tiny_master(), gender_confusion([[0, 0], [0, 0]]), n_boot=100)
+    assert share(empty, "gender", "all", "all")["correction"].first() == (
+        "none: empty held-out confusion matrix"
+    )
+
+
+def test_singular_confusion_is_flagged_unstable() -> None:
+    table = face_statistics(tiny_master(), gender_confusion([[50, 50], [50, 50]]), n_boot=100)
+    rows = share(table, "gender", "all", "all")
+    assert rows["unstable"].all()
+    assert "singular" in rows["note"].first()
+    stable = face_statistics(tiny_master(), gender_confusion([[90, 10], [20, 80]]), n_boot=100)
+    assert share(stable, "gender", "all", "all")["note"].null_count() == 2
+
+
+def test_mean_score_rows() -> None:
+    table = face_statistics(tiny_master(), None, n_boot=200)
+    means = table.filter(pl.col("statistic") == "mean_score")
+    overall = means.filter(pl.col("attribute") == "all").row(0, named=True)
+    scores = [4.0, 5.0, 6.0, 3.0, 7.0, 5.5]
+    assert overall["n"] == overall["count"] == 6
+    assert overall["estimate"] == pytest.approx(np.mean(scores))
+    assert overall["low"] < overall["estimate"] < overall["high"]
+    assert overall["correction"] == "none: mean" and overall["corrected"] is None
+    assert (means["slice_key"] == "all").all() and (means["slice_value"] == "all").all()
+    groups = list(means.select("attribute", "value").iter_rows())
+    assert groups[0] == ("all", "all")
+    assert ("gender", "female") in groups and ("cluster", "1") in groups and ("gender", "70+") not in groups
+    # final gender female = i0, i1, i3 (unscored)
+    female = means.filter((pl.col("attribute") == "gender") & (pl.col("value") == "female"))
+    female = female.row(0, named=True)
+    assert female["n"] == 2 and female["estimate"] == pytest.approx(4.5)
+    unscored = tiny_master().with_columns(pl.lit(None, dtype=pl.Float64).alias("attractiveness_raw"))
+    assert face_statistics(unscored, None, n_boot=100).filter(pl.col("statistic") == "mean_score").height == 0
+
+
+def test_deterministic_and_independent_of_row_order_and_extra_slices() -> None:
+    master, confusion, truth = synthetic_master(300, seed=3)
+    a = face_statistics(master, confusion, truth, n_boot=200, seed=1)
+    shuffled = master.sample(fraction=1.0, shuffle=True, seed=9)
+    b = face_statistics(shuffled, confusion, truth, n_boot=200, seed=1)
+    assert a.equals(b)
+    composites = {"all": master["image_id"].to_list()}
+    with_composite = face_statistics(master, confusion, truth, composites, n_boot=200, seed=1)
+    assert with_composite.filter(pl.col("slice_key") != "composite").equals(a)
+    assert not face_statistics(master, confusion, truth, n_boot=200, seed=2).equals(a)
+
+
+def test_confusion_from_metrics() -> None:
+    metrics = {
+        "gender": {
+            "accuracy": 0.9,
+            "confusion_matrix": {"labels": ["male", "female"], "matrix": [[9, 1], [2, 8]]},
+        },
+        "age": {"accuracy": 0.5},
+        "ethnicity": {"confusion_matrix": {"labels": [], "matrix": []}},
+    }
+    out = confusion_from_metrics(metrics)
+    assert list(out) == ["gender"]
+    labels, matrix = out["gender"]
+    assert labels == ["male", "female"] and matrix.tolist() == [[9, 1], [2, 8]]
+    with pytest.raises(ValueError):
+        confusion_from_metrics({"gender": {"confusion_matrix": {"labels": ["male"], "matrix": [[1, 2]]}}})
+
+
+def test_corrected_shares_move_toward_the_truth_on_synthetic_data() -> None:
+    master, confusion, truth = synthetic_master(3000, seed=5, heldout_per_class=400)
+    table = face_statistics(master, confusion, truth, n_boot=300)
+    rows = share(table, "ethnicity", "all", "all")
+    raw_error = (rows["estimate"] - rows["true_share"]).abs().sum()
+    corrected_error = (rows["corrected"] - rows["true_share"]).abs().sum()
+    assert corrected_error < raw_error / 2
+
+
+def test_runtime_on_a_600_face_master() -> None:
+    master, confusion, truth = synthetic_master(600, seed=0)
+    ids = master["image_id"].to_list()
+    composites = {f"n={50 * (i + 1)}": ids[: 50 * (i + 1)] for i in range(3)}
+    start = time.perf_counter()
+    table = face_statistics(master, confusion, truth, composites, n_boot=1000)
+    elapsed = time.perf_counter() - start
+    shares = table.filter(pl.col("statistic") == "share")
+    slices = shares.select("attribute", "slice_key", "slice_value").unique()
+    assert slices.height >= 70
+    assert elapsed < 5.0, f"{slices.height} slices x 1000 replicates took {elapsed:.2f} s"
+
+
+def test_reads_a_built_master_table_and_classifier_metrics() -> None:
+    from facestats_core.analysis.master import build_master
+    from facestats_core.models.classifiers import classification_metrics
+
+    raw = pl.DataFrame({"image_id": ["a", "b", "c", "d"], "path": ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]})
+    attributes = pl.DataFrame(
+        {"image_id": ["a", "b", "c"], "gender_pred": ["male", "female", "female"],
+         "age_pred": ["20-29", "20-29", "70+"], "ethnicity_pred": ["white", "indian", "white"]}
+    )
+    manual = pl.DataFrame({"image_id": ["c"], "gender": ["male"], "age": [None], "ethnicity": [None]})
+    clusters = pl.DataFrame({"image_id": ["a", "b", "c"], "cluster": [0, 1, 1]})
+    master, _ = build_master(raw, attributes=attributes, manual=manual, clusters=clusters)
+    y_true = np.array(["male"] * 30 + ["female"] * 30)
+    y_pred = np.array(["male"] * 27 + ["female"] * 3 + ["female"] * 25 + ["male"] * 5)
+    metrics = {"gender": classification_metrics(y_true, y_pred, ("male", "female"), y_true)}
+    table = face_statistics(master, confusion_from_metrics(metrics), n_boot=100)
+    assert table.schema == pl.Schema(FACE_STATISTICS_SCHEMA)
+    gender = share(table, "gender", "all", "all")
+    assert gender["n"].first() == 3 and gender["correction"].first() == METHOD
+    # c is predicted female but manually male: it sits in no female slice of the age shares
+    assert share(table, "age", "gender", "male")["n"].first() == 2
+    assert table.filter(pl.col("statistic") == "mean_score").height == 0  # no scores

@@ -1,0 +1,22 @@
+"""Small real models saved through the model store, as the model assets save them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from facestats_core.labels.vocab import ATTRIBUTES
+from facestats_core.models.classifiers import save_classifiers, train_attribute_classifier
+from facestats_core.models.regressor import MLPConfig, TrainedRegressor, save_trained_regressor, train_regressor
+from tests.core.synthetic import class_blobs, planted_ratings
+
+
+def save_small_models(model_root: Any) -> None:
+    """Attribute probes (held-out metrics with confusion matrices) and an attractiveness regressor."""
+    models = {}
+    for index, (attr, classes) in enumerate(ATTRIBUTES.items()):
+        X, y = class_blobs(120, classes, dim=16, seed=index)
+        models[attr] = train_attribute_classifier(X, y, classes, seed=0, cv_folds=2)
+    save_classifiers(models, model_root)
+    X, ratings = planted_ratings(80, 16)
+    result = train_regressor(X, ratings, MLPConfig(input_dim=16, hidden=(8,), max_epochs=5))
+    save_trained_regressor(TrainedRegressor(result=result), model_root)
