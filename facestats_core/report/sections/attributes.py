@@ -143,6 +143,14 @@ def _chart(attr: str, rows: list[StatRow], series: list[str]) -> Chart:
     return Chart(f"attributes_{attr}.png", f"{attr} shares", png)
 
 
+def _shared_note(rows: list[StatRow]) -> str | None:
+    """The note when every row is unstable for the same reason (said once, not on every row)."""
+    notes = {r.note for r in rows}
+    if len(notes) == 1 and None not in notes and all(r.unstable for r in rows):
+        return next(iter(notes))
+    return None
+
+
 def _block(attr: str, stats: list[StatRow] | None, master: pl.DataFrame) -> AttributeBlock | None:
     """The block of one attribute from its share rows, else from the master table (None: neither)."""
     shares = select(stats or [], SHARE, attribute=attr)
@@ -169,6 +177,9 @@ def _block(attr: str, stats: list[StatRow] | None, master: pl.DataFrame) -> Attr
     rows = sorted(overall, key=lambda r: order.index(r.value))
     has_corrected = any(r.corrected is not None for r in rows)
     has_true = any(r.true_share is not None for r in rows)
+    shared = _shared_note(rows)
+    if shared is not None:
+        notes.append(f"Every row is unstable: {shared}.")
     series = (
         ["observed"] + (["corrected"] if has_corrected else []) + (["true (labelled)"] if has_true else [])
     )
@@ -179,7 +190,7 @@ def _block(attr: str, stats: list[StatRow] | None, master: pl.DataFrame) -> Attr
         has_intervals=any(r.low is not None for r in rows),
         has_corrected=has_corrected,
         has_true=has_true,
-        has_notes=any(r.unstable or r.note for r in rows),
+        has_notes=shared is None and any(r.unstable or r.note for r in rows),
         corrections=tuple(correction_sentences(rows)) if stats is not None and shares else (),
         notes=tuple(notes),
         sources=source_counts(master, attr) if attr in master.columns else (),

@@ -557,3 +557,14 @@ def test_importing_the_report_does_not_import_matplotlib() -> None:
         "assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_reason_shared_by_every_unstable_row_is_said_once() -> None:
+    reason = "fewer than 20 held-out faces of true class male (7)"
+    corrected = {"correction": "adjusted_classify_and_count", "corrected": 0.5, "corrected_low": 0.1,
+                 "corrected_high": 0.9, "unstable": True, "note": reason}
+    rows = [_share("gender", "all", "all", value, 12, 6, **corrected) for value in ("male", "female")]
+    stats = pl.DataFrame(rows, schema=STATISTICS_SCHEMA)
+    gender = _block(build_report(master(), statistics=stats).html, "gender")
+    assert gender.count(reason) == 1 and f"Every row is unstable: {reason}." in gender
+    assert "<th>note</th>" not in gender and '<td>male *</td>' in gender
