@@ -149,6 +149,12 @@ def load_settings(environ: Mapping[str, str] | None = None, resolve_clip: bool =
     return settings
 
 
+def environment_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """`{variable: value in effect}` of every setting (for reports and `facestats settings --values`)."""
+    settings = load_settings(environ)
+    return {spec.metadata["env"]: str(getattr(settings, spec.name)) for spec in fields(settings)}
+
+
 def default_clip_model(model_root: str) -> str:
     """The model root's `CLIP_MODEL` pointer file when present and non-empty, else ViT-B/32."""
     from facestats_core.io.layout import to_upath

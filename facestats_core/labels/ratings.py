@@ -56,6 +56,11 @@ RATINGS_SCHEMA: dict[str, Any] = {"file": pl.Utf8, "score": pl.Float64}
 MATCHED_SCHEMA: dict[str, Any] = {"image_id": pl.Utf8, "path": pl.Utf8, "score": pl.Float64}
 
 
+
+SCUT_RATED_ETHNICITIES: tuple[str, ...] = ("east_asian", "white")
+"""The faces SCUT-FBP5500's raters rated (Asian and Caucasian): a regressor trained on its
+ratings has seen no face of another ethnicity, so scores of those faces are out of its domain."""
+
 @dataclass(frozen=True)
 class RatingIssue:
     """One problem found while reading or matching ratings.

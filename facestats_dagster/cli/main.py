@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from facestats_dagster.cli import composites, pipeline, score
-from facestats_dagster.settings import load_settings, settings_markdown
+from facestats_dagster.settings import environment_settings, load_settings, settings_markdown
 
 
 def cmd_build_clip(args: argparse.Namespace) -> int:
@@ -28,11 +28,8 @@ def cmd_settings(args: argparse.Namespace) -> int:
     if not args.values:
         print(settings_markdown())
         return 0
-    from dataclasses import fields
-
-    settings = load_settings()
-    for spec in fields(settings):
-        print(f"{spec.metadata['env']}={getattr(settings, spec.name)}")
+    for name, value in environment_settings().items():
+        print(f"{name}={value}")
     return 0
 
 

@@ -15,8 +15,12 @@ from facestats_dagster.conditions import follow_upstream_except
 from facestats_dagster.defs.composites import composite
 from facestats_dagster.metadata import image_markdown
 from facestats_dagster.resources import AnalysisResource, ClipResource, CompositesResource, PathsResource
+from facestats_dagster.settings import environment_settings
 
-INLINE_PLOTS = ("attributes_ethnicity.png", "attractiveness_histogram.png", "fairness_ethnicity.png")
+INLINE_PLOTS = (
+    "attributes_gender.png", "attributes_ethnicity.png", "attractiveness_histogram.png",
+    "attractiveness_by_group.png", "fairness_ethnicity.png",
+)
 """Charts shown inline in the materialization metadata (when the report has them)."""
 
 OPTIONAL_INPUTS = ("attribute_classifiers", "attractiveness_regressor", "face_statistics")
@@ -56,6 +60,7 @@ def reproducibility(
         "accuracy floors": ", ".join(f"{k} {v:g}" for k, v in analysis.accuracy_floors().items()),
         "near-duplicate cosine": f"{analysis.duplicate_threshold:g}",
         "composite min faces": str(composites.min_faces),
+        **{f"setting {name}": value for name, value in environment_settings().items()},
         **versions,
     }
 

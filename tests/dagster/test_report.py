@@ -54,6 +54,8 @@ def test_stats_report_writes_html_and_pngs_and_shows_plots(tmp_path: Path) -> No
     assert metadata["composites"].value == 1 and metadata["images"].value == 12
     assert "| composites | ok |" in metadata["sections"].value
     assert "| classifiers | ok |" in metadata["sections"].value
+    page = index.read_text()
+    assert "setting FACESTATS_SEED" in page and "package dagster" in page and "attribute_classifiers sha256" in page
 
 
 def test_stats_report_without_models_or_composites_says_what_is_missing(tmp_path: Path) -> None:

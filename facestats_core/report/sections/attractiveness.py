@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from facestats_core.labels.ratings import SCUT_RATED_ETHNICITIES
 from facestats_core.labels.vocab import ATTRIBUTES
 from facestats_core.report.figures import Bar, BarGroup, BarRow, hbars, histogram
 from facestats_core.report.sections.common import (
@@ -27,7 +28,7 @@ from facestats_core.report.sections.common import (
     slice_tables,
 )
 from facestats_core.report.stat_rows import ALL, MEAN_SCORE, StatRow, select
-from facestats_core.statistics.intervals import bootstrap_mean_interval
+from facestats_core.statistics.intervals import bootstrap_mean_interval, wilson_interval
 
 KEY = "attractiveness"
 TITLE = "Attractiveness"
@@ -104,6 +105,8 @@ class AttractivenessView:
     means_have_notes: bool
     interval_note: str | None
     slices: tuple[SliceTable, ...]
+    out_of_domain: str | None
+    """How many scored faces lie outside the rated data set's ethnicities (None: not known)."""
 
 
 def _num(value: Any) -> float | None:
@@ -228,6 +231,24 @@ def _mean_slices(rows: list[StatRow]) -> list[SliceTable]:
     return tables
 
 
+def out_of_domain_note(scored: pl.DataFrame) -> str | None:
+    """The share of scored faces whose final ethnicity the SCUT-FBP5500 raters never rated, with
+    its Wilson interval; None without scores or ethnicities."""
+    if "ethnicity" not in scored.columns:
+        return None
+    known = scored.filter(pl.col("ethnicity").is_not_null())
+    if not known.height:
+        return None
+    outside = int((~known["ethnicity"].is_in(list(SCUT_RATED_ETHNICITIES))).sum())
+    low, high = wilson_interval(outside, known.height)
+    return (
+        f"Out of domain: {outside} of {known.height} scored faces ({outside / known.height:.1%}, 95 % Wilson "
+        f"{low:.1%}–{high:.1%}) have a final ethnicity other than {' or '.join(SCUT_RATED_ETHNICITIES)}; "
+        "SCUT-FBP5500's raters rated only Asian and Caucasian faces, so the regressor never saw a rating of "
+        "theirs: read their scores with care."
+    )
+
+
 def attractiveness_section(
     master: pl.DataFrame, regressor: Mapping[str, Any] | None, stats: list[StatRow] | None
 ) -> Section:
@@ -263,6 +284,7 @@ def attractiveness_section(
         means_have_notes=any(r.unstable or r.note for r in means),
         interval_note=(BOOTSTRAP_NOTE if overall_means else NORMAL_NOTE) if means else None,
         slices=tuple(_mean_slices(stat_means)),
+        out_of_domain=out_of_domain_note(scored) if scored.height else None,
     )
     status = OK if means else NO_SCORES
     return Section(KEY, TITLE, status, view, tuple(charts))

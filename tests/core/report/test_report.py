@@ -568,3 +568,15 @@ def test_a_reason_shared_by_every_unstable_row_is_said_once() -> None:
     gender = _block(build_report(master(), statistics=stats).html, "gender")
     assert gender.count(reason) == 1 and f"Every row is unstable: {reason}." in gender
     assert "<th>note</th>" not in gender and '<td>male *</td>' in gender
+
+
+def test_out_of_domain_share_of_scored_faces() -> None:
+    from facestats_core.report.sections.attractiveness import out_of_domain_note
+
+    scored = pl.DataFrame({"ethnicity": ["white", "east_asian", "black", "indian", None]})
+    note = out_of_domain_note(scored)
+    assert note is not None and note.startswith("Out of domain: 2 of 4 scored faces (50.0%")
+    assert out_of_domain_note(pl.DataFrame({"ethnicity": [None]}, schema={"ethnicity": pl.String})) is None
+    assert out_of_domain_note(pl.DataFrame({"x": [1]})) is None
+    section = _section(build_report(master()).html, "attractiveness")
+    assert "Out of domain: 4 of 12 scored faces" in section  # master(): ethnicities cycle white, black, east_asian
