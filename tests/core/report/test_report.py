@@ -20,6 +20,7 @@ from PIL import Image
 
 from facestats_core.report.build import REPORT_FILE, build_report, write_report
 from facestats_core.report.inputs import CompositeItem, read_composites, read_json
+from facestats_core.statistics.face_statistics import FACE_STATISTICS_SCHEMA
 
 HOSTILE = "<script>alert(1)</script>"
 FULL_SECTIONS = (
@@ -108,26 +109,7 @@ REGRESSOR = {
         "n_val": 10,
     }
 }
-STATISTICS_SCHEMA: dict[str, Any] = {
-    "statistic": pl.String,
-    "attribute": pl.String,
-    "slice_key": pl.String,
-    "slice_value": pl.String,
-    "value": pl.String,
-    "n": pl.Int64,
-    "count": pl.Int64,
-    "estimate": pl.Float64,
-    "low": pl.Float64,
-    "high": pl.Float64,
-    "corrected": pl.Float64,
-    "corrected_low": pl.Float64,
-    "corrected_high": pl.Float64,
-    "correction": pl.String,
-    "unstable": pl.Boolean,
-    "note": pl.String,
-    "true_n": pl.Int64,
-    "true_share": pl.Float64,
-}
+STATISTICS_SCHEMA = FACE_STATISTICS_SCHEMA
 
 
 def _share(
