@@ -54,6 +54,8 @@ class AttributeBlock:
     has_true: bool
     has_notes: bool
     """Some row is unstable or has a note (the table then has a note column)."""
+    unstable_note: str | None
+    """The reason shared by every row when all are unstable (said once, above the table)."""
     corrections: tuple[str, ...]
     notes: tuple[str, ...]
     sources: tuple[tuple[str, int], ...]
@@ -178,8 +180,6 @@ def _block(attr: str, stats: list[StatRow] | None, master: pl.DataFrame) -> Attr
     has_corrected = any(r.corrected is not None for r in rows)
     has_true = any(r.true_share is not None for r in rows)
     shared = _shared_note(rows)
-    if shared is not None:
-        notes.append(f"Every row is unstable: {shared}.")
     series = (
         ["observed"] + (["corrected"] if has_corrected else []) + (["true (labelled)"] if has_true else [])
     )
@@ -191,6 +191,7 @@ def _block(attr: str, stats: list[StatRow] | None, master: pl.DataFrame) -> Attr
         has_corrected=has_corrected,
         has_true=has_true,
         has_notes=shared is None and any(r.unstable or r.note for r in rows),
+        unstable_note=None if shared is None else f"Every row is unstable: {shared}.",
         corrections=tuple(correction_sentences(rows)) if stats is not None and shares else (),
         notes=tuple(notes),
         sources=source_counts(master, attr) if attr in master.columns else (),

@@ -550,6 +550,7 @@ def test_a_reason_shared_by_every_unstable_row_is_said_once() -> None:
     gender = _block(build_report(master(), statistics=stats).html, "gender")
     assert gender.count(reason) == 1 and f"Every row is unstable: {reason}." in gender
     assert "<th>note</th>" not in gender and '<td>male *</td>' in gender
+    assert f'<p class="unstable-note">Every row is unstable: {reason}.</p>' in gender
 
 
 def test_out_of_domain_share_of_scored_faces() -> None:
