@@ -7,8 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA
 
 from facestats_core.labels.vocab import ETHNICITIES
 
@@ -34,6 +32,8 @@ def cluster_embeddings(X: np.ndarray, k: int = 8, pca_dim: int = 32, seed: int =
     filter specs refer to clusters by id, so silently producing fewer clusters
     than asked would change what `cluster=7` means.
     """
+    from sklearn.cluster import KMeans  # noqa: PLC0415 - heavy, imported when used
+    from sklearn.decomposition import PCA  # noqa: PLC0415 - heavy, imported when used
     Xf = np.asarray(X, dtype=np.float32)
     if Xf.ndim != 2:
         raise ValueError(f"expected a 2-D embedding matrix, got shape {Xf.shape}")

@@ -19,18 +19,17 @@ import io
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import joblib
 import numpy as np
 import polars as pl
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, train_test_split
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from facestats_core.models.store import ModelIntegrityError, StoredModel, load_model, save_model
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
 
 DEFAULT_C_GRID: tuple[float, ...] = (0.001, 0.01, 0.1, 1.0, 10.0)
 ARTIFACT_FORMAT = 1
@@ -113,6 +112,7 @@ def _holdout_split(
     y: np.ndarray, labelled: np.ndarray, val_mask: np.ndarray | None, seed: int
 ) -> tuple[np.ndarray, np.ndarray, str]:
     """Indices (train, val) among labelled rows and a description of the split."""
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415 - heavy, imported when used
     idx = np.flatnonzero(labelled)
     if val_mask is not None:
         vm = np.asarray(val_mask, dtype=bool)
@@ -137,6 +137,7 @@ def _holdout_split(
 
 
 def _new_lr(C: float, seed: int, max_iter: int) -> LogisticRegression:
+    from sklearn.linear_model import LogisticRegression  # noqa: PLC0415 - heavy, imported when used
     return LogisticRegression(C=C, solver="lbfgs", max_iter=max_iter, warm_start=True, random_state=seed)
 
 
@@ -144,6 +145,8 @@ def _select_c(
     X: np.ndarray, y: np.ndarray, c_grid: Sequence[float], folds: int, seed: int, max_iter: int
 ) -> tuple[float, dict[str, float], int]:
     """Mean CV accuracy per C (warm-started ascending path); ties go to the smaller C."""
+    from sklearn.model_selection import StratifiedKFold  # noqa: PLC0415 - heavy, imported when used
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415 - heavy, imported when used
     grid = sorted(float(c) for c in c_grid)
     if len(grid) == 1:
         return grid[0], {}, 0
@@ -169,6 +172,7 @@ def _select_c(
 def _fit_final(
     X: np.ndarray, y: np.ndarray, present: tuple[str, ...], C: float, seed: int, max_iter: int
 ) -> tuple[StandardScaler | None, Any]:
+    from sklearn.preprocessing import StandardScaler  # noqa: PLC0415 - heavy, imported when used
     if len(present) == 1:
         return None, ConstantClassifier(0)
     scaler = StandardScaler().fit(X)
@@ -265,6 +269,7 @@ def train_attribute_classifier(
     predicted and get probability 0. `groups` maps a grouping name to an
     array aligned with `X`; the metrics then hold accuracy per group value.
     """
+    from sklearn.exceptions import ConvergenceWarning  # noqa: PLC0415 - heavy, imported when used
     if _UNKNOWN in classes:
         raise ValueError("'unknown' must not be a class; leave unknown labels null")
     Xf = _as_matrix(X)
@@ -336,6 +341,7 @@ def save_classifiers(
     The JSON holds each model's `metrics` by attribute, the `sha256` of the
     joblib bytes, `bytes` and the attribute list.
     """
+    import joblib  # noqa: PLC0415 - heavy, imported when used
     buffer = io.BytesIO()
     joblib.dump({"format": ARTIFACT_FORMAT, "models": dict(models)}, buffer, compress=3)
     data = buffer.getvalue()
@@ -355,6 +361,7 @@ def load_classifiers(model_root: Any, name: str = "attribute_classifiers") -> di
     malformed metadata, a sha256 mismatch or a payload without classifiers,
     and `ModelNotFoundError` (also a `FileNotFoundError`) if either file is missing.
     """
+    import joblib  # noqa: PLC0415 - heavy, imported when used
     data, _ = load_model(model_root, name, WEIGHTS_SUFFIX, METADATA_SUFFIX, kind=_KIND)
     try:
         payload = joblib.load(io.BytesIO(data))

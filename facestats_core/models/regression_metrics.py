@@ -8,7 +8,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import mean_absolute_error, root_mean_squared_error
 
 METRIC_NAMES = ("pearson_r", "mae", "rmse")
 
@@ -92,6 +91,7 @@ def pearson_r(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> RegressionMetrics:
     """Pearson r (NaN if either side is constant), MAE and RMSE."""
+    from sklearn.metrics import mean_absolute_error, root_mean_squared_error  # noqa: PLC0415 - heavy, imported when used
     t = np.asarray(y_true, dtype=np.float64)
     p = np.asarray(y_pred, dtype=np.float64)
     return RegressionMetrics(

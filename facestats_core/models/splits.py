@@ -21,7 +21,6 @@ import json
 from typing import Protocol
 
 import numpy as np
-from sklearn.model_selection import KFold, train_test_split
 
 _HASH_TAG = b"facestats-attractiveness-data-v1"
 
@@ -44,6 +43,7 @@ def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, n
 
     `held` has `round(n * val_fraction)` rows (at least 2); `rest` at least 2.
     """
+    from sklearn.model_selection import train_test_split  # noqa: PLC0415 - heavy, imported when used
     n_val = max(2, int(round(n * val_fraction)))
     if n - n_val < 2:
         raise ValueError(f"need at least 2 training and 2 validation rows, got n={n}")
@@ -65,6 +65,7 @@ def split_three(n: int, config: SplitFractions) -> tuple[np.ndarray, np.ndarray,
 
 def kfold_indices(n: int, k: int, seed: int) -> list[np.ndarray]:
     """A seeded partition of `range(n)` into `k` sorted folds of near-equal size (larger folds first)."""
+    from sklearn.model_selection import KFold  # noqa: PLC0415 - heavy, imported when used
     if k < 2 or n < 3 * k:
         raise ValueError(f"{k}-fold cross-validation needs k >= 2 and at least {3 * k} rows, got n={n}")
     folds = KFold(n_splits=k, shuffle=True, random_state=_random_state(seed)).split(np.arange(n))

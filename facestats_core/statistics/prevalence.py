@@ -46,7 +46,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.optimize import nnls
 
 from facestats_core.statistics.intervals import normal_quantile
 
@@ -156,6 +155,7 @@ def _solve_on_support(G: np.ndarray, h: np.ndarray, S: np.ndarray) -> tuple[np.n
 
 def _nnls_simplex(A: np.ndarray, y: np.ndarray) -> np.ndarray:
     """One ``min ‖Ax − y‖²`` on the simplex: NNLS on ``[A; w·1ᵀ] x ≈ [y; w]`` (w large), renormalised."""
+    from scipy.optimize import nnls  # noqa: PLC0415 - heavy, imported when used
     w = 1e3 * max(1.0, float(np.abs(A).max(initial=0.0)))
     x, _ = nnls(np.vstack([A, np.full((1, A.shape[1]), w)]), np.append(y, w))
     total = x.sum()
