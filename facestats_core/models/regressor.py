@@ -27,10 +27,8 @@ from facestats_core.models.splits import data_hash, split_three
 from facestats_core.models.store import (
     MetadataKeys,
     ModelIntegrityError,
-    ModelPaths,
     StoredModel,
     load_model,
-    model_paths,
     save_model,
 )
 
@@ -360,15 +358,6 @@ def train_regressor(
 
 
 # --------------------------------------------------------------------------- persistence
-
-
-def regressor_paths(model_root: Any, name: str = DEFAULT_NAME) -> ModelPaths:
-    """Where `<name>.pt` and `<name>.json` live under `model_root` (local path or fsspec/UPath URL).
-
-    Raises `ModelIntegrityError` (a `ValueError`) for a name that is not a plain
-    file stem or a local path that resolves outside the root.
-    """
-    return model_paths(model_root, name, WEIGHTS_SUFFIX, METADATA_SUFFIX, kind=_KIND)
 
 
 def _weights_bytes(result: TrainResult) -> bytes:

@@ -1,8 +1,7 @@
-"""Report inputs read from files: json documents and the built composites (with thumbnails)."""
+"""Report inputs read from files: the built composites (json sidecars and thumbnails)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,15 +19,6 @@ class CompositeItem:
     used: int | None
     relaxed: tuple[str, ...] = ()
     thumbnail: bytes | None = None
-
-
-def read_json(path: Any) -> dict[str, Any] | None:
-    """A json file as a dict, or None when it does not exist."""
-    if path is None or not path.exists():
-        return None
-    with path.open("r") as fh:
-        data = json.load(fh)
-    return data if isinstance(data, dict) else None
 
 
 def _is_plain_name(name: str) -> bool:

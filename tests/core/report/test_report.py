@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 from facestats_core.report.build import REPORT_FILE, build_report, write_report
-from facestats_core.report.inputs import CompositeItem, read_composites, read_json
+from facestats_core.report.inputs import CompositeItem, read_composites
 from facestats_core.statistics.face_statistics import FACE_STATISTICS_SCHEMA
 
 HOSTILE = "<script>alert(1)</script>"
@@ -516,7 +516,6 @@ def test_read_composites_skips_foreign_json_and_paths_outside_the_folder(tmp_pat
     assert [i.spec for i in items] == ["all", "evil"]
     assert _jpeg_side(items[0].thumbnail) == 192 and items[1].thumbnail is None
     assert read_composites(tmp_path / "missing") == []
-    assert read_json(tmp_path / "missing.json") is None
 
 
 def _jpeg_side(data: bytes | None) -> int:
