@@ -46,6 +46,7 @@ from facestats_dagster.defs.faces import aligned_faces
 from facestats_dagster.defs.images import preprocessed_images, raw_images
 from facestats_dagster.partitions import SHARD_KEYS
 from facestats_dagster.resources import PathsResource
+from facestats_dagster.sensor_cursor import load_cursor
 from facestats_dagster.settings import load_settings
 
 IMAGE_ASSET_KEYS = [asset.key for asset in (raw_images, preprocessed_images, embedding_shards, aligned_faces)]
@@ -88,14 +89,6 @@ image_assets_job = dg.define_asset_job(
 # --------------------------------------------------------------------------- new images sensor
 
 
-def _load_cursor(cursor: str | None) -> dict[str, Any]:
-    try:
-        data = json.loads(cursor) if cursor else {}
-    except json.JSONDecodeError:
-        data = {}
-    return data if isinstance(data, dict) else {}
-
-
 def _image_run_in_progress(instance: dg.DagsterInstance) -> str | None:
     """The id of a queued or running run that materializes the image assets, if any."""
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=_IN_PROGRESS), limit=100):
@@ -131,7 +124,7 @@ def new_images_sensor(
     raw_dir = paths.layout().raw_dir
     if not raw_dir.exists():
         return dg.SkipReason(f"the raw folder {raw_dir} does not exist")
-    cursor = _load_cursor(context.cursor)
+    cursor = load_cursor(context.cursor)
     listing = list_raw_files(raw_dir)
     state = listing.state()
     if cursor.get("state") == state:

@@ -29,6 +29,7 @@ from facestats_dagster.conditions import REFRESH_COMPOSITES, follow_upstream_exc
 from facestats_dagster.metadata import counts_table, image_markdown
 from facestats_dagster.partitions import COMPOSITE_SPECS, composite_specs
 from facestats_dagster.resources import CompositesResource, PathsResource
+from facestats_dagster.sensor_cursor import load_cursor
 
 
 def _settings(composites: CompositesResource) -> CompositeSettings:
@@ -150,16 +151,6 @@ def contact_sheet(
     )
 
 
-def _load_cursor(cursor: str | None) -> dict[str, object]:
-    if not cursor:
-        return {"requested": [], "file_hash": ""}
-    try:
-        data = json.loads(cursor)
-    except json.JSONDecodeError:
-        return {"requested": [], "file_hash": ""}
-    return data if isinstance(data, dict) else {"requested": [], "file_hash": ""}
-
-
 @dg.sensor(
     name="composite_specs_sensor",
     target=composite,
@@ -179,7 +170,7 @@ def composite_specs_sensor(
         context.log.warning(f"{path}: {error} (skipped)")
     for duplicate in config.duplicates:
         context.log.info(f"{path}: {duplicate} (skipped)")
-    cursor = _load_cursor(context.cursor)
+    cursor = load_cursor(context.cursor)
     requested = set(cursor.get("requested", []))  # type: ignore[arg-type]
     existing = set(context.instance.get_dynamic_partitions(COMPOSITE_SPECS))
     new_partitions = [entry.canonical for entry in config.entries if entry.canonical not in existing]
