@@ -134,3 +134,21 @@ def crosstab_markdown(table: pl.DataFrame) -> str:
     lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---:" for _ in cols) + "|"]
     lines += ["| " + " | ".join(str(v) for v in row) + " |" for row in table.iter_rows()]
     return "\n".join(lines) + "\n"
+
+
+def share_table_markdown(table: pl.DataFrame, attribute: str) -> str:
+    """The whole-set share rows of one attribute of `face_statistics`: observed and corrected
+    shares with their 95 % intervals (⚠ = unstable) and the true share."""
+    rows = table.filter(
+        (pl.col("statistic") == "share") & (pl.col("attribute") == attribute) & (pl.col("slice_key") == "all")
+    )
+    lines = ["| value | n | observed (95 % CI) | corrected (95 % CI) | true |", "|---|---:|---|---|---:|"]
+    for row in rows.iter_rows(named=True):
+        corrected = "–" if row["corrected"] is None else (
+            f"{row['corrected']:.3f} ({row['corrected_low']:.3f}–{row['corrected_high']:.3f})"
+            + (" ⚠" if row["unstable"] else "")
+        )
+        true = "–" if row["true_share"] is None else f"{row['true_share']:.3f}"
+        lines.append(f"| {row['value']} | {row['n']} | {row['estimate']:.3f} ({row['low']:.3f}–{row['high']:.3f}) "
+                     f"| {corrected} | {true} |")
+    return "\n".join(lines)

@@ -13,6 +13,7 @@ from facestats_core.statistics.face_statistics import confusion_from_metrics
 from facestats_core.statistics.face_statistics import face_statistics as build_statistics
 from facestats_dagster.conditions import follow_upstream_except
 from facestats_dagster.defs.composites import composite
+from facestats_dagster.markdown import share_table_markdown
 from facestats_dagster.resources import AnalysisResource, LabelsResource, PathsResource
 
 STATISTICS_GROUP = "statistics"
@@ -31,22 +32,6 @@ def _truth(context: dg.AssetExecutionContext, master: pl.DataFrame, labels: Labe
         return None
     matched, _ = match_labels_to_images(read.labels, master.select("image_id", "path"), prefix=labels.fairface_prefix)
     return matched.select("image_id", "gender", "age", "ethnicity")
-
-
-def _share_table(table: pl.DataFrame, attribute: str) -> dg.MetadataValue:
-    rows = table.filter(
-        (pl.col("statistic") == "share") & (pl.col("attribute") == attribute) & (pl.col("slice_key") == "all")
-    )
-    lines = ["| value | n | observed (95 % CI) | corrected (95 % CI) | true |", "|---|---:|---|---|---:|"]
-    for row in rows.iter_rows(named=True):
-        corrected = "–" if row["corrected"] is None else (
-            f"{row['corrected']:.3f} ({row['corrected_low']:.3f}–{row['corrected_high']:.3f})"
-            + (" ⚠" if row["unstable"] else "")
-        )
-        true = "–" if row["true_share"] is None else f"{row['true_share']:.3f}"
-        lines.append(f"| {row['value']} | {row['n']} | {row['estimate']:.3f} ({row['low']:.3f}–{row['high']:.3f}) "
-                     f"| {corrected} | {true} |")
-    return dg.MetadataValue.md("\n".join(lines))
 
 
 @dg.asset(
@@ -90,6 +75,6 @@ def face_statistics(
         "composites": len(members),
     }
     for attribute in ("gender", "age", "ethnicity"):
-        metadata[f"shares_{attribute}"] = _share_table(table, attribute)
+        metadata[f"shares_{attribute}"] = dg.MetadataValue.md(share_table_markdown(table, attribute))
     context.add_output_metadata(metadata)
     return table

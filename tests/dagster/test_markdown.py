@@ -94,3 +94,20 @@ def test_crosstab_markdown() -> None:
     md = crosstab_markdown(crosstab(clusters, eth))
     assert md.splitlines()[0].startswith("| cluster | white |") and len(md.splitlines()) == 5
     assert md.splitlines()[1] == "|" + "|".join(["---:"] * (len(ETHNICITIES) + 3)) + "|"
+
+
+def test_share_table_markdown_marks_unstable_and_missing_values() -> None:
+    import polars as pl
+
+    from facestats_dagster.markdown import share_table_markdown
+
+    row = {"statistic": "share", "attribute": "gender", "slice_key": "all", "value": "male", "n": 10,
+           "estimate": 0.6, "low": 0.3, "high": 0.85, "corrected": 0.55, "corrected_low": 0.2,
+           "corrected_high": 0.9, "unstable": True, "true_share": None}
+    other = {**row, "value": "female", "corrected": None, "true_share": 0.5, "unstable": False}
+    aside = {**row, "slice_key": "age"}
+    text = share_table_markdown(pl.DataFrame([row, other, aside]), "gender")
+    assert text.splitlines()[2:] == [
+        "| male | 10 | 0.600 (0.300–0.850) | 0.550 (0.200–0.900) ⚠ | – |",
+        "| female | 10 | 0.600 (0.300–0.850) | – | 0.500 |",
+    ]
