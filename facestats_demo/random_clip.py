@@ -12,6 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from facestats_demo.tokenizer import build_clip_tokenizer
+
+CAPTION_WORDS: tuple[str, ...] = (
+    "a photo of the face of a person man woman male female boy girl child baby teenager adult old young",
+    "aged years year old in their twenties thirties forties fifties sixties seventies",
+    "0-2 3-9 10-19 20-29 30-39 40-49 50-59 60-69 70+ more than",
+    "white black latino hispanic east southeast asian indian middle eastern caucasian african",
+    "smiling with without eyeglasses glasses beard hat headwear wearing moustache long short hair bald",
+    "portrait picture close-up cropped an this is and or who looks",
+)
+"""Words the demo/test tokenizers hold as whole tokens (prompts and captions); other text is spelt byte by byte."""
+
 
 @dataclass(frozen=True)
 class ClipPreset:
@@ -42,7 +54,11 @@ PRESETS: dict[str, ClipPreset] = {
 
 
 def build_random_clip(output_dir: Path, preset: str = "tiny", seed: int = 0) -> Path:
-    """Build a seeded random CLIP of ``preset``, save model + image processor to ``output_dir``."""
+    """Build a seeded random CLIP of ``preset``, save model + image processor + tokenizer to ``output_dir``.
+
+    The tokenizer is the offline one of :mod:`facestats_demo.tokenizer` over
+    :data:`CAPTION_WORDS`; the text tower's vocabulary is sized to it.
+    """
     import torch
     from transformers import CLIPConfig, CLIPModel
 
@@ -54,9 +70,13 @@ def build_random_clip(output_dir: Path, preset: str = "tiny", seed: int = 0) -> 
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     spec = PRESETS[preset]
+    tokenizer = build_clip_tokenizer(CAPTION_WORDS)
     config = CLIPConfig(
         text_config={
-            "vocab_size": 49408,
+            "vocab_size": len(tokenizer),
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
             "hidden_size": spec.text_hidden_size,
             "num_hidden_layers": spec.text_layers,
             "num_attention_heads": max(1, spec.text_hidden_size // 64),
@@ -87,6 +107,7 @@ def build_random_clip(output_dir: Path, preset: str = "tiny", seed: int = 0) -> 
         size={"shortest_edge": spec.image_size},
         crop_size={"height": spec.image_size, "width": spec.image_size},
     ).save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
     return output_dir
 
 
