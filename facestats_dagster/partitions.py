@@ -19,8 +19,8 @@ shard_partitions = dg.StaticPartitionsDefinition(SHARD_KEYS)
 ALL_SHARDS_RANGE = f"{SHARD_KEYS[0]}...{SHARD_KEYS[-1]}"
 
 IMAGE_GROUP = "images"
-"""The group of the shard-partitioned image assets (raw_images, preprocessed_images,
-embedding_shards, aligned_faces): what the sensor, the schedule, the scale-out job and
+"""The group of the shard-partitioned image assets (raw_images, face_detections,
+face_chips, embedding_shards): what the sensor, the schedule, the scale-out job and
 `facestats update` run over every shard, selected as `group:images`."""
 
 COMPOSITE_SPECS = "composite_specs"

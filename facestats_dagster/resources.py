@@ -15,7 +15,9 @@ import dagster as dg
 
 from facestats_core.embedding.clip import ClipConfig, LoadedClip, load_clip
 from facestats_core.faces.alignment import AlignmentConfig
-from facestats_core.images.preprocess import PreprocessConfig
+from facestats_core.faces.chips import ChipConfig
+from facestats_core.faces.dlib_detector import DEFAULT_MIN_SCORE
+from facestats_core.faces.face_table import DetectionConfig
 from facestats_core.io.layout import Layout
 from facestats_core.models.regressor import MLPConfig
 from facestats_dagster.settings import DEFAULT_CLIP, Settings
@@ -40,17 +42,44 @@ class PathsResource(dg.ConfigurableResource):
         return Layout.from_roots(self.data_root, self.model_root)
 
 
-class PreprocessResource(dg.ConfigurableResource):
-    """How raw images become model-ready squares (`facestats_core.images.preprocess.PreprocessConfig`)."""
+class FacesResource(dg.ConfigurableResource):
+    """How faces are found and cut out (`facestats_core.faces`: `DetectionConfig`, `ChipConfig`).
 
-    size: int = Settings.image_size
-    jpeg_quality: int = PreprocessConfig.jpeg_quality
-    max_pixels: int = PreprocessConfig.max_pixels
-    tiny_side: int = PreprocessConfig.tiny_side
-    blur_threshold: float = PreprocessConfig.blur_threshold
+    `face_mode`: `detect`, `whole` (pre-cropped sets) or `auto`; `multi_face`: `all`, `largest`,
+    `skip_multi`; `detector`: `auto`, `dlib`, `dlib-cnn` (needs `cnn_weights`) or `none`;
+    `landmarks`: a landmarks CSV (raw-image pixels) used for whole-image faces, relative to the data
+    root or absolute; empty = none.
+    """
 
-    def config(self) -> PreprocessConfig:
-        return core_config(self, PreprocessConfig)
+    face_mode: str = Settings.face_mode
+    multi_face: str = Settings.multi_face
+    detector: str = Settings.face_detector
+    cnn_weights: str = Settings.cnn_detector_weights
+    dlib_upsample: int = 1
+    min_score: float = DEFAULT_MIN_SCORE
+    max_side: int = Settings.detect_max_side
+    min_face_px: int = Settings.min_face_px
+    landmarks: str = Settings.landmarks
+    landmarks_prefix: str = ""
+    margin: float = Settings.chip_margin
+    embed_size: int = ChipConfig.embed_size
+    composite_size: int = Settings.composite_size
+    jpeg_quality: int = ChipConfig.jpeg_quality
+    tiny_px: int = ChipConfig.tiny_px
+    blur_threshold: float = ChipConfig.blur_threshold
+    max_pixels: int = ChipConfig.max_pixels
+
+    def face_detector(self) -> tuple[Any | None, str]:
+        """`(detector, name)`; `(None, reason)` when none is configured or installed."""
+        from facestats_core.faces.dlib_detector import pick_face_detector
+
+        return pick_face_detector(self.detector, self.dlib_upsample, self.min_score, self.cnn_weights)
+
+    def detection(self, detector_name: str) -> DetectionConfig:
+        return core_config(self, DetectionConfig, detector_name=detector_name.split(" ")[0])
+
+    def chips(self) -> ChipConfig:
+        return core_config(self, ChipConfig)
 
 
 @lru_cache(maxsize=2)
@@ -118,24 +147,17 @@ class AnalysisResource(dg.ConfigurableResource):
 
 
 class CompositesResource(dg.ConfigurableResource):
-    """Aligned faces and composites: where specs come from, how faces are aligned, how many are needed.
+    """Composites: where specs come from, how many faces they need, how chips are aligned.
 
-    `landmarks`: eye landmarks file (`file,left_eye_x,left_eye_y,right_eye_x,right_eye_y` in
-    raw-image pixels, or CelebA's landmark list), relative to the data root or absolute; empty =
-    none. `detector`: `auto` (dlib when installed), `dlib` or `none`, tried for images the
-    landmarks file lacks. `align = False` averages the unaligned preprocessed squares instead.
-    `specs_file` (`config/composites.yaml`) is relative to the working directory.
+    Composites average the faces' composite chips (`FacesResource.composite_size`), each
+    similarity-aligned so its eyes land on `eye_targets` (fractions of the side) when its
+    landmarks are known. `specs_file` (`config/composites.yaml`) is relative to the working directory.
     """
 
     specs_file: str = Settings.composites_config
     min_faces: int = Settings.min_faces
     relax: bool = Settings.relax
-    align: bool = Settings.align
-    landmarks: str = Settings.landmarks
-    detector: str = Settings.face_detector
-    output_size: int = Settings.align_size
-    landmarks_prefix: str = ""
-    dlib_upsample: int = 1
+    output_size: int = Settings.composite_size
     eye_targets: list[float] = [0.35, 0.40, 0.65, 0.40]
     jpeg_quality: int = AlignmentConfig.jpeg_quality
     image_format: str = "png"
@@ -143,9 +165,3 @@ class CompositesResource(dg.ConfigurableResource):
     def alignment(self) -> AlignmentConfig:
         lx, ly, rx, ry = self.eye_targets
         return core_config(self, AlignmentConfig, eye_targets=((lx, ly), (rx, ry)))
-
-    def eye_detector(self) -> tuple[Any | None, str]:
-        """`(detector, name)`; `(None, reason)` when none is configured or available."""
-        from facestats_core.faces.alignment import pick_eye_detector
-
-        return pick_eye_detector(self.detector, upsample=self.dlib_upsample)

@@ -60,9 +60,28 @@ class Settings:
     clip_device: str = _setting("FACESTATS_CLIP_DEVICE", "cpu", "e.g. `cuda`", resource="clip", name="device")
     clip_local_only: bool = _setting("FACESTATS_CLIP_LOCAL_ONLY", False, "`1`: never contact the hub",
                                      resource="clip", name="local_files_only")
-    image_size: int = _setting(
-        "FACESTATS_IMAGE_SIZE", 256, "side of the preprocessed squares (CLIP resizes to its own 224)",
-        resource="preprocess", name="size")
+    face_mode: str = _setting(
+        "FACESTATS_FACE_MODE", "detect", "`detect` (photos: find every face), `whole` (pre-cropped face sets: the "
+        "image is the face), `auto` (detect; a near-square portrait with no face found is used whole)",
+        resource="faces")
+    multi_face: str = _setting("FACESTATS_MULTI_FACE", "all", "faces kept per image: `all`, `largest`, "
+                               "`skip_multi` (images with several faces get reason `skipped_multi`)", resource="faces")
+    face_detector: str = _setting("FACESTATS_FACE_DETECTOR", "auto", "`dlib` (HOG), `dlib-cnn`, `none`, `auto` "
+                                  "(dlib when installed)", resource="faces", name="detector")
+    cnn_detector_weights: str = _setting("FACESTATS_CNN_DETECTOR_WEIGHTS", "", "`mmod_human_face_detector.dat` "
+                                         "for `dlib-cnn`", resource="faces", name="cnn_weights", empty_ok=True)
+    detect_max_side: int = _setting("FACESTATS_DETECT_MAX_SIDE", 1600, "longest side of the copy the detector "
+                                    "sees (boxes are mapped back to the original)", resource="faces",
+                                    name="max_side")
+    min_face_px: int = _setting("FACESTATS_MIN_FACE_PX", 24, "smaller faces (box side, original pixels) get "
+                                "reason `face_too_small`", resource="faces")
+    chip_margin: float = _setting("FACESTATS_CHIP_MARGIN", 0.25, "padding around the face box on each side, as "
+                                  "a fraction of the box (FairFace: 0.25)", resource="faces", name="margin")
+    composite_size: int = _setting("FACESTATS_COMPOSITE_SIZE", 512, "side of composite face chips and "
+                                   "composites", resource="faces")
+    landmarks: str = _setting("FACESTATS_LANDMARKS", "labels/demo_truth.csv",
+                              "landmarks CSV (raw-image coordinates) for whole-image faces", resource="faces",
+                              empty_ok=True)
     shards: int = _setting("FACESTATS_SHARDS", 4, "number of hash shards (partitions) of the image-level assets",
                            resource="definitions")
     fairface_labels: str = _setting(
@@ -89,14 +108,6 @@ class Settings:
                               resource="composites")
     relax: bool = _setting("FACESTATS_RELAX", False, "`1`: drop filter terms (recorded) instead of failing on "
                            "too few faces", resource="composites")
-    align: bool = _setting("FACESTATS_ALIGN", True, "`0`: average unaligned preprocessed images",
-                           resource="composites")
-    landmarks: str = _setting("FACESTATS_LANDMARKS", "labels/demo_truth.csv",
-                              "eye landmarks CSV (raw-image coordinates)", resource="composites", empty_ok=True)
-    face_detector: str = _setting("FACESTATS_FACE_DETECTOR", "auto", "`dlib` / `none` / `auto` (dlib when "
-                                  "installed)", resource="composites", name="detector")
-    align_size: int = _setting("FACESTATS_ALIGN_SIZE", 256, "side of aligned faces and composites",
-                               resource="composites", name="output_size")
     automation: bool = _setting("FACESTATS_AUTOMATION", True, "`0`: the new-images and automation sensors start "
                                 "stopped", resource="definitions")
     shard_executor: str = _setting(
@@ -153,6 +164,11 @@ def environment_settings(environ: Mapping[str, str] | None = None) -> dict[str, 
     """`{variable: value in effect}` of every setting (for reports and `facestats settings --values`)."""
     settings = load_settings(environ)
     return {spec.metadata["env"]: str(getattr(settings, spec.name)) for spec in fields(settings)}
+
+
+def explicitly_set(variable: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether the environment sets `variable` (to a non-empty value), rather than leaving its default."""
+    return bool((os.environ if environ is None else environ).get(variable, ""))
 
 
 def default_clip_model(model_root: str) -> str:

@@ -16,7 +16,7 @@ from facestats_core.labels.vocab import ATTRIBUTES
 
 NEAR_DUPLICATE = "near_duplicate"
 NO_PREDICTION = "no_prediction"
-DUPLICATE_SCHEMA = {"image_id": pl.String, "duplicate_of": pl.String, "similarity": pl.Float32}
+DUPLICATE_SCHEMA = {"face_id": pl.String, "duplicate_of": pl.String, "similarity": pl.Float32}
 TEMPLATE_COLUMNS: tuple[str, ...] = ("filename", "gender", "age", "ethnicity", "flags")
 
 
@@ -28,10 +28,10 @@ def low_confidence_column(attr: str) -> str:
 def low_confidence_flags(pred_df: pl.DataFrame, thresholds: Mapping[str, float]) -> pl.DataFrame:
     """``<attr>_low_confidence`` = ``<attr>_prob < threshold`` (a null prob counts as low).
 
-    ``image_id`` is kept when ``pred_df`` has it. A threshold for an attribute
+    ``face_id`` is kept when ``pred_df`` has it. A threshold for an attribute
     without a ``<attr>_prob`` column raises ``KeyError``.
     """
-    exprs: list[pl.Expr] = [pl.col("image_id")] if "image_id" in pred_df.columns else []
+    exprs: list[pl.Expr] = [pl.col("face_id")] if "face_id" in pred_df.columns else []
     for attr, threshold in thresholds.items():
         col = f"{attr}_prob"
         if col not in pred_df.columns:
@@ -84,7 +84,7 @@ def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
 
 
 def near_duplicates(
-    image_ids: Sequence[str],
+    face_ids: Sequence[str],
     X: np.ndarray,
     threshold: float = 0.97,
     block: int = 2048,
@@ -94,17 +94,17 @@ def near_duplicates(
     Similarities are computed in ``block``-row matrix products (memory bounded
     by ``block x n``). Images linked by similarity >= ``threshold`` (directly
     or through a chain) form a group; each member other than the group's
-    lexicographically smallest ``image_id`` gets one row
-    ``(image_id, duplicate_of=<smallest>, similarity=cosine to it)``. With
+    lexicographically smallest ``face_id`` gets one row
+    ``(face_id, duplicate_of=<smallest>, similarity=cosine to it)``. With
     chains the reported similarity may fall below the threshold. Rows are
-    re-normalised defensively; ``image_ids`` must be unique.
+    re-normalised defensively; ``face_ids`` must be unique.
     """
-    ids = list(image_ids)
+    ids = list(face_ids)
     Xn = _normalise_rows(np.asarray(X))
     if Xn.ndim != 2 or Xn.shape[0] != len(ids):
         raise ValueError(f"X has shape {Xn.shape}, expected ({len(ids)}, D)")
     if len(set(ids)) != len(ids):
-        raise ValueError("image_ids must be unique")
+        raise ValueError("face_ids must be unique")
     if block < 1:
         raise ValueError("block must be >= 1")
     left, right = _similar_pairs(Xn, float(threshold), int(block))
@@ -126,9 +126,9 @@ def near_duplicates(
         out_reps.append(ids[rep])
         out_sims.append(float(Xn[m] @ Xn[rep]))
     frame = pl.DataFrame(
-        {"image_id": out_ids, "duplicate_of": out_reps, "similarity": out_sims}, schema=DUPLICATE_SCHEMA
+        {"face_id": out_ids, "duplicate_of": out_reps, "similarity": out_sims}, schema=DUPLICATE_SCHEMA
     )
-    return frame.sort("duplicate_of", "image_id")
+    return frame.sort("duplicate_of", "face_id")
 
 
 def build_flags(
@@ -138,32 +138,32 @@ def build_flags(
     preprocessing: pl.DataFrame | None = None,
     duplicates: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """One row per image: ``image_id, flags: list[str], low_confidence, near_duplicate_of``.
+    """One row per face: ``face_id, flags: list[str], low_confidence, near_duplicate_of``.
 
     ``flags`` = preprocessing flags (``preprocessing.flags``, e.g. ``unreadable``,
     ``tiny``, ``blurry``; kept in order) + ``low_confidence_<attr>`` per
     attribute under its threshold + ``near_duplicate`` (from
     :func:`near_duplicates`) + ``no_prediction`` for images present in
-    ``preprocessing`` but not in ``predictions``. Rows are sorted by ``image_id``.
+    ``preprocessing`` but not in ``predictions``. Rows are sorted by ``face_id``.
     """
-    low = low_confidence_flags(predictions.select("image_id", *[f"{a}_prob" for a in thresholds]), thresholds)
+    low = low_confidence_flags(predictions.select("face_id", *[f"{a}_prob" for a in thresholds]), thresholds)
     low_cols = [low_confidence_column(a) for a in thresholds]
     table = low.with_columns(pl.lit(True).alias("_predicted"))
     no_flags = pl.lit(None, pl.List(pl.String))
     if preprocessing is not None:
         has_flags = "flags" in preprocessing.columns
         pre = preprocessing.select(
-            "image_id",
+            "face_id",
             (pl.col("flags").cast(pl.List(pl.String)) if has_flags else no_flags).alias("_pre"),
-        ).unique("image_id", keep="first", maintain_order=True)
-        table = table.join(pre, on="image_id", how="full", coalesce=True)
+        ).unique("face_id", keep="first", maintain_order=True)
+        table = table.join(pre, on="face_id", how="full", coalesce=True)
     else:
         table = table.with_columns(no_flags.alias("_pre"))
     if duplicates is not None:
-        dups = duplicates.select("image_id", pl.col("duplicate_of").alias("near_duplicate_of"))
+        dups = duplicates.select("face_id", pl.col("duplicate_of").alias("near_duplicate_of"))
     else:
-        dups = pl.DataFrame(schema={"image_id": pl.String, "near_duplicate_of": pl.String})
-    table = table.join(dups.unique("image_id", keep="first"), on="image_id", how="left")
+        dups = pl.DataFrame(schema={"face_id": pl.String, "near_duplicate_of": pl.String})
+    table = table.join(dups.unique("face_id", keep="first"), on="face_id", how="left")
     low_flags = [pl.when(pl.col(c)).then(pl.lit(f"low_confidence_{a}")) for a, c in zip(thresholds, low_cols)]
     extra = pl.concat_list(
         *low_flags,
@@ -175,39 +175,40 @@ def build_flags(
     low_cells = [pl.col(c).fill_null(False) for c in low_cols]
     low_any = pl.any_horizontal(*low_cells) if low_cells else pl.lit(False)
     return table.select(
-        pl.col("image_id"),
+        pl.col("face_id"),
         flags.alias("flags"),
         low_any.alias("low_confidence"),
         pl.col("near_duplicate_of"),
-    ).sort("image_id")
+    ).sort("face_id")
 
 
 def labels_template(flagged: pl.DataFrame, predictions: pl.DataFrame) -> pl.DataFrame:
-    """Review CSV rows for flagged images: ``filename,gender,age,ethnicity,flags``.
+    """Review CSV rows for flagged faces: ``filename,face_id,gender,age,ethnicity,flags``.
 
     Only rows with at least one flag are included. ``filename`` comes from a
     ``path`` column in ``flagged`` or else ``predictions`` (joined on
-    ``image_id``); labels are prefilled from ``<attr>_pred`` (null when not
+    ``face_id``); labels are prefilled from ``<attr>_pred`` (null when not
     predicted) and ``flags`` is joined with ``;``. The result is readable by
     :func:`facestats_core.labels.attribute_labels.read_manual_labels` (the extra ``flags``
     column is ignored there). Sorted by filename.
     """
     if "path" in flagged.columns:
-        paths = flagged.select("image_id", "path")
+        paths = flagged.select("face_id", "path")
     elif "path" in predictions.columns:
-        paths = predictions.select("image_id", "path")
+        paths = predictions.select("face_id", "path")
     else:
         raise ValueError("labels_template needs a 'path' column in flagged or predictions")
     pred_cols = [f"{a}_pred" for a in ATTRIBUTES]
     preds = predictions.select(
-        "image_id",
+        "face_id",
         *[pl.col(c) if c in predictions.columns else pl.lit(None, pl.String).alias(c) for c in pred_cols],
-    ).unique("image_id", keep="first")
-    rows = flagged.select("image_id", "flags").filter(pl.col("flags").list.len() > 0)
-    rows = rows.join(paths.unique("image_id", keep="first"), on="image_id", how="left")
-    rows = rows.join(preds, on="image_id", how="left")
+    ).unique("face_id", keep="first")
+    rows = flagged.select("face_id", "flags").filter(pl.col("flags").list.len() > 0)
+    rows = rows.join(paths.unique("face_id", keep="first"), on="face_id", how="left")
+    rows = rows.join(preds, on="face_id", how="left")
     return rows.select(
         pl.col("path").alias("filename"),
+        pl.col("face_id"),
         *[pl.col(f"{a}_pred").alias(a) for a in ATTRIBUTES],
         pl.col("flags").list.join(";").alias("flags"),
-    ).sort("filename", nulls_last=True)
+    ).sort("filename", "face_id", nulls_last=True)

@@ -20,7 +20,7 @@ NORM_TOLERANCE = 1e-3
 
 def embedding_health(table: pl.DataFrame, tolerance: float = NORM_TOLERANCE) -> dict[str, Any]:
     """NaN/inf rows and rows whose L2 norm is off 1 by ``tolerance`` or more (``embeddings_clip``)."""
-    ids = table["image_id"].to_list()
+    ids = table["face_id"].to_list()
     if table.height == 0:
         return {"rows": 0, "non_finite_ids": [], "bad_norm_ids": [], "norm_min": None, "norm_max": None}
     matrix = np.asarray(table["embedding"].to_numpy(), dtype=np.float64)
@@ -55,7 +55,7 @@ def composite_sidecar_problems(folder: Any) -> dict[str, Any]:
     Per sidecar: the json parses; its ``spec`` is a valid filter spec in canonical form whose slug
     is the file's stem; the image file (``image_file``, else ``<slug>.png``) exists and opens; its
     size is the json's ``size`` (or ``alignment.output_size`` squared) when recorded;
-    ``used`` + read ``failures`` == ``len(image_ids)``; ``used`` <= ``matched``;
+    ``used`` + read ``failures`` == ``len(face_ids)``; ``used`` <= ``matched``;
     ``used`` >= ``min_faces`` when recorded. Returns ``{"checked", "problems": {slug: [reasons]}}``.
     """
     from PIL import Image
@@ -90,16 +90,16 @@ def composite_sidecar_problems(folder: Any) -> dict[str, Any]:
                 found.append(
                     f"slug {spec.slug!r} (json says {meta.get('slug')!r}) does not match file {sidecar.name}"
                 )
-        image_ids = meta.get("image_ids")
+        face_ids = meta.get("face_ids")
         used, matched = meta.get("used"), meta.get("matched")
         failures = meta.get("failures") or []
-        if not isinstance(image_ids, list) or not isinstance(used, int):
-            found.append("json lacks image_ids or used")
+        if not isinstance(face_ids, list) or not isinstance(used, int):
+            found.append("json lacks face_ids or used")
         else:
-            if used + len(failures) != len(image_ids):
-                found.append(f"used={used} + {len(failures)} read failures != {len(image_ids)} image_ids")
-            if len(set(image_ids)) != len(image_ids):
-                found.append("image_ids has duplicates")
+            if used + len(failures) != len(face_ids):
+                found.append(f"used={used} + {len(failures)} read failures != {len(face_ids)} face_ids")
+            if len(set(face_ids)) != len(face_ids):
+                found.append("face_ids has duplicates")
             if isinstance(matched, int) and used > matched:
                 found.append(f"used={used} > matched={matched}")
             min_faces = meta.get("min_faces")

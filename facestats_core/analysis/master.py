@@ -1,11 +1,12 @@
-"""The master metadata table: one row per raw image, everything known about it.
+"""The master metadata table: one row per face, plus one row per image without a usable face.
 
-:func:`build_master` joins, on ``image_id``, the raw manifest (every file,
-readable or not), the preprocessing manifest, the aligned-face manifest,
-predicted attributes with probabilities, manual labels, flags, clusters and
-attractiveness scores. The raw manifest decides the rows: nothing is lost,
-and rows of other tables whose image is no longer in the raw manifest are
-dropped and counted (:class:`MasterStats`).
+:func:`build_master` starts from the raw manifest (every file, readable or not) joined on
+``image_id`` with the face detections (one row per face; one row with a ``reason`` for an
+image without a usable face), then joins, on ``face_id``, the face chips, predicted
+attributes with probabilities, manual labels, flags, clusters and attractiveness scores.
+The raw manifest decides which images there are: nothing is lost (an image the detections
+lack gets reason ``not_detected``), and rows of other tables whose face is no longer there
+are dropped and counted (:class:`MasterStats`).
 
 Final attributes: ``gender``, ``age``, ``ethnicity`` = manual label when there
 is one, else the prediction, else null; ``<attr>_source`` says which
@@ -40,24 +41,30 @@ RAW_COLUMNS: dict[str, pl.DataType] = {
     "note": pl.String,
     "shard": pl.String,
 }
-# preprocessing manifest column -> master column
-PREPROC_COLUMNS: dict[str, tuple[str, pl.DataType]] = {
-    "ok": ("preproc_ok", pl.Boolean),
-    "preproc_version": ("preproc_version", pl.String),
-    "output_path": ("preproc_path", pl.String),
-    "sharpness": ("sharpness", pl.Float64),
-    "error": ("preproc_error", pl.String),
+# face-detections column -> master column
+DETECTION_COLUMNS: dict[str, tuple[str, pl.DataType]] = {
+    "face_index": ("face_index", pl.Int32),
+    "faces_in_image": ("faces_in_image", pl.Int32),
+    "faces_found": ("faces_found", pl.Int32),
+    "face_source": ("face_source", pl.String),
+    "box_x0": ("box_x0", pl.Float64),
+    "box_y0": ("box_y0", pl.Float64),
+    "box_x1": ("box_x1", pl.Float64),
+    "box_y1": ("box_y1", pl.Float64),
+    "score": ("detection_score", pl.Float64),
+    "landmark_points": ("landmark_points", pl.Int32),
+    "reason": ("reason", pl.String),
+    "detection_version": ("detection_version", pl.String),
 }
-ALIGN_COLUMNS: dict[str, tuple[str, pl.DataType]] = {
-    "eyes_source": ("eyes_source", pl.String),
-    "left_eye_x": ("left_eye_x", pl.Float64),
-    "left_eye_y": ("left_eye_y", pl.Float64),
-    "right_eye_x": ("right_eye_x", pl.Float64),
-    "right_eye_y": ("right_eye_y", pl.Float64),
-    "aligned_ok": ("aligned_ok", pl.Boolean),
-    "alignment_version": ("alignment_version", pl.String),
-    "aligned_path": ("aligned_path", pl.String),
-    "error": ("alignment_error", pl.String),
+CHIP_COLUMNS: dict[str, tuple[str, pl.DataType]] = {
+    "ok": ("chip_ok", pl.Boolean),
+    "chip_version": ("chip_version", pl.String),
+    "chip_path": ("chip_path", pl.String),
+    "composite_path": ("composite_path", pl.String),
+    "chip_landmarks": ("chip_landmarks", pl.List(pl.Float64)),
+    "face_px": ("face_px", pl.Float64),
+    "sharpness": ("sharpness", pl.Float64),
+    "error": ("chip_error", pl.String),
 }
 PRED_COLUMNS: dict[str, pl.DataType] = {
     **{
@@ -87,10 +94,11 @@ FINAL_COLUMNS: dict[str, pl.DataType] = {
 }
 
 MASTER_COLUMNS: tuple[str, ...] = (
+    "face_id",
     "image_id",
     *RAW_COLUMNS,
-    *(name for name, _ in PREPROC_COLUMNS.values()),
-    *(name for name, _ in ALIGN_COLUMNS.values()),
+    *(name for name, _ in DETECTION_COLUMNS.values()),
+    *(name for name, _ in CHIP_COLUMNS.values()),
     "predicted",
     *PRED_COLUMNS,
     *FINAL_COLUMNS,
@@ -101,7 +109,8 @@ MASTER_COLUMNS: tuple[str, ...] = (
 """Every column of the master table, in order."""
 
 REQUIRED_COLUMNS: tuple[str, ...] = (
-    "image_id", "path", "readable", "preproc_ok", "preproc_path", "aligned_ok", "aligned_path",
+    "face_id", "image_id", "path", "readable", "reason", "faces_in_image", "chip_ok", "composite_path",
+    "chip_landmarks",
     "gender", "age", "ethnicity", "gender_source", "age_source", "ethnicity_source",
     "gender_pred", "age_pred", "ethnicity_pred", "flags", "cluster",
     "attractiveness_raw", "attractiveness_percentile", "attractiveness_decile",
@@ -113,14 +122,16 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
 class MasterStats:
     """Row counts of a :func:`build_master` call.
 
-    ``orphans``: rows per input table whose image id is not in the raw manifest
-    (dropped); ``duplicates``: repeated image ids per input table (first kept).
+    ``orphans``: rows per input table whose face is not in the detections of the raw
+    manifest's images (dropped); ``duplicates``: repeated ids per input table (first kept).
     """
 
     images: int
     readable: int
-    preprocessed: int
-    aligned: int
+    faces: int
+    images_without_face: int
+    reasons: dict[str, int]
+    chipped: int
     predicted: int
     scored: int
     sources: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -135,61 +146,81 @@ def _conform(
     ids: pl.Series,
     stats: dict[str, dict[str, int]],
 ) -> pl.DataFrame:
-    """``frame`` reduced to ``image_id`` + ``columns`` (renamed/cast; missing ones null), one row per id."""
+    """``frame`` reduced to ``face_id`` + ``columns`` (renamed/cast; missing ones null), one row per id."""
     spec = {src: (dst if isinstance(dst, tuple) else (src, dst)) for src, dst in columns.items()}
-    schema = {"image_id": pl.String, **{dst: dtype for dst, dtype in spec.values()}}
+    schema = {"face_id": pl.String, **{dst: dtype for dst, dtype in spec.values()}}
     if frame is None or frame.height == 0:
         return pl.DataFrame(schema=schema)
-    exprs = [pl.col("image_id").cast(pl.String)]
+    exprs = [pl.col("face_id").cast(pl.String)]
     for src, (dst, dtype) in spec.items():
         exprs.append((pl.col(src) if src in frame.columns else pl.lit(None)).cast(dtype).alias(dst))
-    table = frame.select(exprs)
-    unique = table.unique("image_id", keep="first", maintain_order=True)
+    table = frame.select(exprs).filter(pl.col("face_id").is_not_null())
+    unique = table.unique("face_id", keep="first", maintain_order=True)
     stats["duplicates"][name] = table.height - unique.height
-    stats["orphans"][name] = int((~unique["image_id"].is_in(ids.implode())).sum())
+    stats["orphans"][name] = int((~unique["face_id"].is_in(ids.implode())).sum())
     return unique
 
 
-def build_master(
-    raw: pl.DataFrame,
-    preprocessed: pl.DataFrame | None = None,
-    aligned: pl.DataFrame | None = None,
-    attributes: pl.DataFrame | None = None,
-    manual: pl.DataFrame | None = None,
-    flags: pl.DataFrame | None = None,
-    clusters: pl.DataFrame | None = None,
-    scores: pl.DataFrame | None = None,
-) -> tuple[pl.DataFrame, MasterStats]:
-    """The master table (columns :data:`MASTER_COLUMNS`, sorted by ``image_id``) and its stats.
-
-    Every input but ``raw`` may be ``None`` (not available: its columns are
-    null). ``manual`` holds ``image_id, gender, age, ethnicity`` in canonical
-    vocabularies, blanks as nulls.
-    """
-    if "image_id" not in raw.columns:
-        raise ValueError("the raw manifest has no image_id column")
-    counts: dict[str, dict[str, int]] = {"duplicates": {}, "orphans": {}}
+def _face_rows(raw: pl.DataFrame, detections: pl.DataFrame | None, counts: dict[str, dict[str, int]]
+               ) -> pl.DataFrame:
+    """The raw manifest (one row per image) joined with its detection rows (one per face, or one reason row)."""
     base = raw.select(
         pl.col("image_id").cast(pl.String),
         *((pl.col(c) if c in raw.columns else pl.lit(None)).cast(t).alias(c) for c, t in RAW_COLUMNS.items()),
     )
     unique_base = base.unique("image_id", keep="first", maintain_order=True)
     counts["duplicates"]["raw"] = base.height - unique_base.height
-    base = unique_base
-    ids = base["image_id"]
+    schema = {"image_id": pl.String, "face_id": pl.String, **{d: t for d, t in DETECTION_COLUMNS.values()}}
+    if detections is None or detections.height == 0:
+        found = pl.DataFrame(schema=schema)
+    else:
+        found = detections.select(
+            pl.col("image_id").cast(pl.String), pl.col("face_id").cast(pl.String),
+            *((pl.col(src) if src in detections.columns else pl.lit(None)).cast(t).alias(dst)
+              for src, (dst, t) in DETECTION_COLUMNS.items()),
+        ).unique(["image_id", "face_id"], keep="first", maintain_order=True)
+    counts["orphans"]["detections"] = int((~found["image_id"].is_in(unique_base["image_id"].implode())).sum())
+    table = unique_base.join(found, on="image_id", how="left")
+    return table.with_columns(
+        pl.when(pl.col("face_id").is_null() & pl.col("reason").is_null())
+        .then(pl.when(pl.col("readable").fill_null(False)).then(pl.lit("not_detected")).otherwise(pl.lit("unreadable")))
+        .otherwise(pl.col("reason")).alias("reason"),
+        pl.col("faces_in_image").fill_null(0),
+    )
+
+
+def build_master(
+    raw: pl.DataFrame,
+    detections: pl.DataFrame | None = None,
+    chips: pl.DataFrame | None = None,
+    attributes: pl.DataFrame | None = None,
+    manual: pl.DataFrame | None = None,
+    flags: pl.DataFrame | None = None,
+    clusters: pl.DataFrame | None = None,
+    scores: pl.DataFrame | None = None,
+) -> tuple[pl.DataFrame, MasterStats]:
+    """The master table (columns :data:`MASTER_COLUMNS`, sorted by ``image_id``, ``face_id``) and its stats.
+
+    Every input but ``raw`` may be ``None`` (not available: its columns are null; without
+    detections every image is a row with reason ``not_detected``). ``manual`` holds
+    ``face_id, gender, age, ethnicity`` in canonical vocabularies, blanks as nulls.
+    """
+    if "image_id" not in raw.columns:
+        raise ValueError("the raw manifest has no image_id column")
+    counts: dict[str, dict[str, int]] = {"duplicates": {}, "orphans": {}}
+    table = _face_rows(raw, detections, counts)
+    ids = table["face_id"].drop_nulls()
     manual_cols = {attr: (f"{attr}_manual", pl.String) for attr in ATTRIBUTES}
     parts = [
-        _conform("preprocessed", preprocessed, PREPROC_COLUMNS, ids, counts),
-        _conform("aligned", aligned, ALIGN_COLUMNS, ids, counts),
+        _conform("chips", chips, CHIP_COLUMNS, ids, counts),
         _conform("attributes", attributes, PRED_COLUMNS, ids, counts).with_columns(pl.lit(True).alias("predicted")),
         _conform("manual", manual, manual_cols, ids, counts),
         _conform("flags", flags, FLAG_COLUMNS, ids, counts),
         _conform("clusters", clusters, {"cluster": pl.Int32}, ids, counts),
         _conform("scores", scores, SCORE_COLUMNS, ids, counts),
     ]
-    table = base
     for part in parts:
-        table = table.join(part, on="image_id", how="left")
+        table = table.join(part, on="face_id", how="left")
     finals = []
     for attr in ATTRIBUTES:
         manual_value, predicted = pl.col(f"{attr}_manual"), pl.col(f"{attr}_pred")
@@ -205,8 +236,7 @@ def build_master(
     table = table.with_columns(
         *finals,
         pl.col("predicted").fill_null(False),
-        pl.col("preproc_ok").fill_null(False),
-        pl.col("aligned_ok").fill_null(False),
+        pl.col("chip_ok").fill_null(False),
         pl.col("flags").fill_null(pl.lit([], dtype=pl.List(pl.String))),
     )
     table = table.with_columns(
@@ -214,15 +244,18 @@ def build_master(
         .replace_strict({e: race4(e) for e in ATTRIBUTES["ethnicity"]}, default=None, return_dtype=pl.String)
         .alias("race4")
     )
-    table = table.select(MASTER_COLUMNS).sort("image_id")
+    table = table.select(MASTER_COLUMNS).sort("image_id", "face_id", nulls_last=True)
     sources = {
         attr: {s: int((table[f"{attr}_source"] == s).sum()) for s in SOURCES} for attr in ATTRIBUTES
     }
+    faceless = table.filter(pl.col("face_id").is_null())
     stats = MasterStats(
-        images=table.height,
-        readable=int(table["readable"].fill_null(False).sum()),
-        preprocessed=int(table["preproc_ok"].sum()),
-        aligned=int(table["aligned_ok"].sum()),
+        images=table["image_id"].n_unique(),
+        readable=int(table.unique("image_id")["readable"].fill_null(False).sum()),
+        faces=table.height - faceless.height,
+        images_without_face=faceless.height,
+        reasons={str(k): int(v) for k, v in faceless["reason"].value_counts().iter_rows()},
+        chipped=int(table["chip_ok"].sum()),
         predicted=int(table["predicted"].sum()),
         scored=int(table["attractiveness_raw"].is_not_null().sum()),
         sources=sources,
@@ -233,10 +266,16 @@ def build_master(
 
 
 def check_master(table: pl.DataFrame, required: Sequence[str] = REQUIRED_COLUMNS) -> dict[str, object]:
-    """What the asset check reports: missing columns, duplicated/null ids, source values outside :data:`SOURCES`."""
+    """What the asset check reports: missing columns, duplicated face ids, faceless rows without a reason or
+    repeated for one image, null image ids, source values outside :data:`SOURCES`."""
     missing = [c for c in required if c not in table.columns]
-    ids = table["image_id"] if "image_id" in table.columns else pl.Series("image_id", [], pl.String)
-    duplicated = int(ids.is_duplicated().sum())
+    if {"image_id", "face_id", "reason"} - set(table.columns):
+        return {"rows": table.height, "missing_columns": missing, "duplicated_ids": 0, "null_ids": 0,
+                "faceless_without_reason": 0, "bad_sources": {}}
+    faces = table.filter(pl.col("face_id").is_not_null())
+    faceless = table.filter(pl.col("face_id").is_null())
+    duplicated = int(faces["face_id"].is_duplicated().sum()) + int(faceless["image_id"].is_duplicated().sum())
+    ids = table["image_id"]
     bad_sources = {
         attr: int((~table[f"{attr}_source"].is_in(list(SOURCES))).sum())
         for attr in ATTRIBUTES
@@ -247,5 +286,6 @@ def check_master(table: pl.DataFrame, required: Sequence[str] = REQUIRED_COLUMNS
         "missing_columns": missing,
         "duplicated_ids": duplicated,
         "null_ids": int(ids.null_count()),
+        "faceless_without_reason": int(faceless["reason"].null_count()),
         "bad_sources": {k: v for k, v in bad_sources.items() if v},
     }

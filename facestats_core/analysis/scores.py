@@ -22,7 +22,7 @@ import numpy as np
 import polars as pl
 
 SCORE_SCHEMA: dict[str, Any] = {
-    "image_id": pl.Utf8,
+    "face_id": pl.Utf8,
     "attractiveness_raw": pl.Float64,
     "attractiveness_percentile": pl.Float64,
     "attractiveness_decile": pl.Int8,
@@ -54,18 +54,18 @@ def decile_of(percentiles: np.ndarray) -> np.ndarray:
     return np.clip(np.floor(p / 10.0) + 1, 1, 10).astype(np.int8)
 
 
-def score_table(image_ids: Sequence[str], raw_scores: np.ndarray) -> pl.DataFrame:
+def score_table(face_ids: Sequence[str], raw_scores: np.ndarray) -> pl.DataFrame:
     """Raw score, percentile and decile per image (see the module docstring).
 
     Ranks are taken over the finite scores only; NaN/inf scores get nulls in all
     three columns. `n == 1` or all-equal scores give percentile 50, decile 6.
     """
-    ids = list(image_ids)
+    ids = list(face_ids)
     raw = np.asarray(raw_scores, dtype=np.float64).reshape(-1)
     if len(ids) != raw.size:
         raise ValueError(f"{len(ids)} image ids but {raw.size} scores")
     if len(set(ids)) != len(ids):
-        raise ValueError("image_ids must be unique")
+        raise ValueError("face_ids must be unique")
     finite = np.isfinite(raw)
     pct = np.full(raw.size, np.nan)
     dec = np.zeros(raw.size, dtype=np.int8)
@@ -74,7 +74,7 @@ def score_table(image_ids: Sequence[str], raw_scores: np.ndarray) -> pl.DataFram
         dec[finite] = decile_of(pct[finite])
     return pl.DataFrame(
         {
-            "image_id": ids,
+            "face_id": ids,
             "attractiveness_raw": [float(v) if f else None for v, f in zip(raw, finite, strict=True)],
             "attractiveness_percentile": [float(v) if f else None for v, f in zip(pct, finite, strict=True)],
             "attractiveness_decile": [int(d) if f else None for d, f in zip(dec, finite, strict=True)],

@@ -108,7 +108,7 @@ def composite_meta(
         "used": used,
         "n": spec.n,
         "seed": spec.seed,
-        "image_ids": list(selection.image_ids),
+        "face_ids": list(selection.face_ids),
         "failures": [list(f) for f in failures or []],
         "alignment": alignment or {},
         "sharpness": sharpness,

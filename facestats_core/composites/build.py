@@ -2,9 +2,9 @@
 
 :func:`build_composite` is the whole job for one canonical filter spec (a
 partition key of the ``composite`` asset): it checks the key, selects the
-usable faces of the master table, averages their aligned crops (or, with
-alignment off, the preprocessed squares), measures sharpness and alignment
-coverage, and writes ``<slug>.<fmt>`` and ``<slug>.json`` under the
+usable faces of the master table, averages their composite chips (each
+similarity-aligned on its eyes; with alignment off, the chips as cut), measures
+sharpness and alignment coverage, and writes ``<slug>.<fmt>`` and ``<slug>.json`` under the
 composites folder. Anything that stops a composite raises
 :class:`CompositeError`, whose message and ``metadata`` say why.
 """
@@ -14,8 +14,10 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 from PIL import Image
 
@@ -28,13 +30,14 @@ from facestats_core.composites.average import (
 )
 from facestats_core.composites.filter_spec import FilterSpec, FilterSpecError, parse_spec
 from facestats_core.composites.select import Selection, TooFewFacesError, select_usable
-from facestats_core.faces.alignment import AlignmentConfig
+from facestats_core.faces.alignment import AlignmentConfig, align_face
+from facestats_core.faces.detection import eye_centres
 from facestats_core.io.layout import Layout
 
-NO_LANDMARKS_REASON = "without eye landmarks / alignment"
+NO_LANDMARKS_REASON = "without eye landmarks"
 NO_LANDMARKS_HINT = (
-    " No matching face has eye landmarks: configure FACESTATS_LANDMARKS, install "
-    "dlib-bin + face-recognition-models, or set FACESTATS_ALIGN=0."
+    " No matching face has eye landmarks: configure FACESTATS_LANDMARKS or install "
+    "dlib-bin + face-recognition-models (the detect extra)."
 )
 
 
@@ -50,8 +53,8 @@ class CompositeError(ValueError):
 @dataclass(frozen=True)
 class CompositeSettings:
     """How composites are built: at least ``min_faces`` usable faces, ``relax`` filters when
-    too few match, average ``align``-ed crops (else preprocessed squares) of geometry
-    ``alignment``, and write the picture as ``image_format`` (``png`` or ``jpg``)."""
+    too few match, average the composite chips ``align``-ed on their eyes with geometry
+    ``alignment`` (else as cut), and write the picture as ``image_format`` (``png`` or ``jpg``)."""
 
     min_faces: int = 10
     relax: bool = False
@@ -101,7 +104,7 @@ def _select(
     try:
         if settings.align:
             return select_usable(
-                faces, spec, settings.min_faces, settings.relax, usable=pl.col("aligned_ok"),
+                faces, spec, settings.min_faces, settings.relax, usable=has_eyes(),
                 excluded_reason=NO_LANDMARKS_REASON,
             )
         return select_usable(faces, spec, settings.min_faces, settings.relax)
@@ -116,11 +119,29 @@ def _select(
         raise CompositeError(f"cannot select faces for {key!r}: {exc}") from exc
 
 
-def _source_files(rows: pl.DataFrame, layout: Layout, align: bool) -> list[Any]:
-    """The image files to average: aligned crops, or preprocessed squares when not aligning."""
-    if align:
-        return [layout.aligned_dir / p for p in rows["aligned_path"].to_list()]
-    return [layout.preproc_dir / p for p in rows["preproc_path"].to_list()]
+def has_eyes() -> pl.Expr:
+    """Master rows whose composite chip has landmarks to align on (2, 5 or 68 points)."""
+    return pl.col("landmark_points").fill_null(0) > 0
+
+
+def _eye_aligner(rows: pl.DataFrame, config: AlignmentConfig) -> Any:
+    """``transform(image, path)`` aligning each chip on its eyes (chip coordinates from the master)."""
+    eyes: dict[str, Any] = {}
+    for composite_path, points in rows.select("composite_path", "chip_landmarks").iter_rows():
+        found = eye_centres(None if points is None else np.asarray(points))
+        if found is not None:
+            eyes[Path(composite_path).name] = found
+
+    def transform(image: Image.Image, path: Any) -> Image.Image:
+        left, right = eyes[Path(str(path)).name]
+        return align_face(image, left, right, config.output_size, config.eye_targets)
+
+    return transform
+
+
+def _source_files(rows: pl.DataFrame, layout: Layout) -> list[Any]:
+    """The composite chips of the selected faces."""
+    return [layout.chips_dir / p for p in rows["composite_path"].to_list()]
 
 
 def _value_counts(values: list[Any]) -> dict[str, int]:
@@ -135,16 +156,16 @@ def alignment_stats(
     ``matched_rows`` are all faces matching the effective spec, ``used_rows`` the selected ones.
     """
     config, align = settings.alignment, settings.align
-    not_aligned = matched_rows.filter(~pl.col("aligned_ok"))
+    not_aligned = matched_rows.filter(~has_eyes())
     return {
         "aligned": align,
-        "source_images": "aligned" if align else "preprocessed (alignment disabled)",
+        "source_images": "composite chips aligned on the eyes" if align else "composite chips as cut",
         "alignment_version": config.version if align else None,
         "output_size": config.output_size,
         "eye_targets": [list(p) for p in config.eye_targets],
         "excluded_no_landmarks": excluded,
-        "excluded_by_reason": _value_counts(not_aligned["alignment_error"].to_list()) if align else {},
-        "eyes_source": _value_counts(used_rows["eyes_source"].to_list()) if align else {},
+        "excluded_by_reason": {"no_landmarks": not_aligned.height} if align and not_aligned.height else {},
+        "landmarks_source": _value_counts(used_rows["face_source"].to_list()),
     }
 
 
@@ -152,17 +173,18 @@ def build_composite(
     key: str, master: pl.DataFrame, layout: Layout, settings: CompositeSettings
 ) -> BuiltComposite:
     """Make and write the composite of partition ``key`` (a canonical filter spec) from the
-    preprocessed faces of ``master``; raises :class:`CompositeError`."""
+    face chips of ``master``; raises :class:`CompositeError`."""
     spec = parse_partition_key(key)
-    faces = master.filter(pl.col("preproc_ok"))
+    faces = master.filter(pl.col("chip_ok").fill_null(False))
     started = time.perf_counter()
     selection, excluded = _select(key, spec, faces, settings)
-    rows = faces.filter(pl.col("image_id").is_in(selection.image_ids)).sort("image_id")
-    files = _source_files(rows, layout, settings.align)
-    mean, used, failures = average_images(files, settings.alignment.output_size)
+    rows = faces.filter(pl.col("face_id").is_in(selection.face_ids)).sort("face_id")
+    files = _source_files(rows, layout)
+    transform = _eye_aligner(rows, settings.alignment) if settings.align else None
+    mean, used, failures = average_images(files, settings.alignment.output_size, transform=transform)
     if used < settings.min_faces:
         raise CompositeError(
-            f"filter spec {key!r}: only {used} of {len(files)} selected images could be read "
+            f"filter spec {key!r}: only {used} of {len(files)} selected face chips could be read "
             f"(first failure: {failures[0] if failures else '-'}); "
             f"a composite needs at least {settings.min_faces}"
         )

@@ -56,23 +56,23 @@ class TooFewFacesError(ValueError):
 class Selection:
     """Result of :func:`select_images`.
 
-    ``matched``: rows matching the effective spec; ``image_ids``: the sampled
+    ``matched``: rows matching the effective spec; ``face_ids``: the sampled
     ids (sorted); ``relaxed``: dropped terms as ``key=value``, in drop order;
     ``spec``: the effective (possibly relaxed) spec.
     """
 
     matched: int
-    image_ids: list[str]
+    face_ids: list[str]
     relaxed: list[str] = field(default_factory=list)
     spec: FilterSpec = field(default_factory=FilterSpec)
 
 
 def _matching_ids(master: pl.DataFrame, spec: FilterSpec) -> list[str]:
-    """Sorted distinct ``image_id`` of the rows ``spec`` selects; ValueError if columns are missing."""
-    missing = [c for c in ("image_id", *spec.required_columns()) if c not in master.columns]
+    """Sorted distinct ``face_id`` of the rows ``spec`` selects; ValueError if columns are missing."""
+    missing = [c for c in ("face_id", *spec.required_columns()) if c not in master.columns]
     if missing:
         raise ValueError(f"master table lacks columns {missing} needed by spec {spec.canonical!r}")
-    ids = master.filter(spec.to_polars_expr()).get_column("image_id").drop_nulls().unique().sort()
+    ids = master.filter(spec.to_polars_expr()).get_column("face_id").drop_nulls().unique().sort()
     return [str(v) for v in ids.to_list()]
 
 
@@ -92,7 +92,7 @@ def sample_ids(ids: list[str], n: int | None, seed: int) -> list[str]:
 def select_images(
     master: pl.DataFrame, spec: FilterSpec, min_faces: int, relax: bool = False
 ) -> Selection:
-    """Filter ``master`` (needs ``image_id`` + the spec's columns) by ``spec`` and sample ``spec.n``.
+    """Filter ``master`` (needs ``face_id`` + the spec's columns) by ``spec`` and sample ``spec.n``.
 
     When fewer than ``min_faces`` rows match: raise :class:`TooFewFacesError`,
     or with ``relax`` drop the spec's filters in :data:`RELAX_ORDER` one at a
@@ -115,7 +115,7 @@ def select_images(
     if len(ids) < min_faces:
         raise TooFewFacesError(spec, len(ids), min_faces, relaxed)
     return Selection(
-        matched=len(ids), image_ids=sample_ids(ids, current.n, current.seed), relaxed=relaxed, spec=current
+        matched=len(ids), face_ids=sample_ids(ids, current.n, current.seed), relaxed=relaxed, spec=current
     )
 
 

@@ -335,13 +335,14 @@ def embedding_schema(dim: int) -> dict[str, Any]:
     import polars as pl
 
     return {
+        "face_id": pl.String,
         "image_id": pl.String,
         "path": pl.String,
         "embedding": pl.Array(pl.Float32, dim),
         "model_id": pl.String,
         "model_revision": pl.String,
         "precision": pl.String,
-        "preproc_version": pl.String,
+        "chip_version": pl.String,
     }
 
 
@@ -360,24 +361,23 @@ class EmbedStats:
 
 
 def embed_manifest(
-    preprocessed: Any,
+    chips: Any,
     clip: LoadedClip,
     batch_size: int,
-    image_dir: Any,
+    chips_dir: Any,
     previous: Any = None,
     progress: Callable[[int, int, float], None] | None = None,
 ) -> tuple[Any, EmbedStats, dict[str, str]]:
-    """Embeddings for every ``ok`` row of a preprocessing manifest (polars frames).
+    """Embeddings of every ``ok`` face chip of a face-chips table (polars frames), one row per ``face_id``.
 
-    ``image_dir`` (Path or UPath) holds the preprocessed images named by the
-    manifest's ``output_path``. Rows already embedded by the same model, precision and preprocessing
-    version in ``previous`` are reused, so only new images reach the model.
-    Returns the table, stats and ``{image_id: reason}`` for images that failed.
+    ``chips_dir`` (Path or UPath) holds the chips named by ``chip_path``. Faces already
+    embedded by the same model, precision and chip version in ``previous`` are reused, so only
+    new faces reach the model. Returns the table, stats and ``{face_id: reason}`` for failures.
     """
     import polars as pl
 
     schema = embedding_schema(clip.dim)
-    ok_rows = preprocessed.filter(pl.col("ok"))
+    ok_rows = chips.filter(pl.col("ok"))
     reuse = pl.DataFrame(schema=schema)
     if previous is not None and previous.height and previous.schema == pl.Schema(schema):
         reuse = (
@@ -386,28 +386,29 @@ def embed_manifest(
                 & (pl.col("model_revision") == clip.revision)
                 & (pl.col("precision") == clip.precision)
             )
-            .drop("path")
-            .join(ok_rows.select("image_id", "preproc_version", "path"), on=["image_id", "preproc_version"])
-            .unique("image_id", keep="first")
+            .drop("path", "image_id")
+            .join(ok_rows.select("face_id", "image_id", "chip_version", "path"), on=["face_id", "chip_version"])
+            .unique("face_id", keep="first")
         )
-    todo = ok_rows.join(reuse.select("image_id"), on="image_id", how="anti")
-    paths = [image_dir / name for name in todo["output_path"].to_list()]
+    todo = ok_rows.join(reuse.select("face_id"), on="face_id", how="anti")
+    paths = [chips_dir / name for name in todo["chip_path"].to_list()]
     result = embed_paths(clip, paths, batch_size=batch_size, progress=progress)
     done = todo[result.ok_indices]
     fresh = pl.DataFrame(
         {
+            "face_id": done["face_id"],
             "image_id": done["image_id"],
             "path": done["path"],
             "embedding": pl.Series("embedding", result.embeddings, dtype=schema["embedding"]),
             "model_id": [clip.model_id] * done.height,
             "model_revision": [clip.revision] * done.height,
             "precision": [clip.precision] * done.height,
-            "preproc_version": done["preproc_version"],
+            "chip_version": done["chip_version"],
         },
         schema=schema,
     )
-    table = pl.concat([reuse.select(list(schema)), fresh]).sort("image_id")
-    failures = {todo["image_id"][i]: reason for i, reason in result.failures.items()}
+    table = pl.concat([reuse.select(list(schema)), fresh]).sort("face_id")
+    failures = {todo["face_id"][i]: reason for i, reason in result.failures.items()}
     stats = EmbedStats(
         images=table.height,
         embedded=fresh.height,

@@ -15,7 +15,8 @@ from upath import UPath
 
 ARTIFACTS: dict[str, str] = {
     "raw_images": "manifests/raw_images",
-    "preprocessed_images": "manifests/preprocessed_images",
+    "face_detections": "manifests/face_detections",
+    "face_chips": "manifests/face_chips",
     "embedding_shards": "embeddings/shards",
     "embeddings_clip": "embeddings/embeddings_clip",
     "manual_labels": "metadata/manual_labels",
@@ -23,7 +24,6 @@ ARTIFACTS: dict[str, str] = {
     "attribute_flags": "metadata/attribute_flags",
     "embedding_clusters": "metadata/embedding_clusters",
     "attractiveness_scores": "metadata/attractiveness_scores",
-    "aligned_faces": "manifests/aligned_faces",
     "master_metadata": "metadata/master",
     "face_statistics": "metadata/face_statistics",
 }
@@ -73,13 +73,9 @@ class Layout:
         return self.processed_dir / "metadata"
 
     @property
-    def preproc_dir(self) -> UPath:
-        return self.processed_dir / "preproc"
-
-    @property
-    def aligned_dir(self) -> UPath:
-        """Aligned-face cache: ``aligned/<alignment version>/<image_id>.jpg``."""
-        return self.processed_dir / "aligned"
+    def chips_dir(self) -> UPath:
+        """Face-chip cache: ``chips/<chip version>/<size>/<face_id>.jpg``."""
+        return self.processed_dir / "chips"
 
     @property
     def composites_dir(self) -> UPath:

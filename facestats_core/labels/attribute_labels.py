@@ -220,21 +220,27 @@ def _parse(
         if not file:
             issues.append(LabelIssue(row, None, "malformed_row", f"row {row}: empty {file_col!r}"))
             continue
-        if file in first_row:
+        face_id = record[index["face_id"]].strip() or None if "face_id" in index else None
+        key = f"{file}#{face_id}" if face_id else file
+        if key in first_row:
             issues.append(
                 LabelIssue(
-                    row, file, "duplicate", f"row {row}: {file!r} already labelled in row {first_row[file]}; kept the first"
+                    row, file, "duplicate", f"row {row}: {key!r} already labelled in row {first_row[key]}; kept the first"
                 )
             )
             continue
-        first_row[file] = row
+        first_row[key] = row
         entry: dict[str, Any] = {"row": row, "file": file}
+        if "face_id" in index:
+            entry["face_id"] = face_id
         for name, (source, mapper) in columns.items():
             entry[name] = _map_value(name, record[index[source]], mapper, row, file, issues)
         if with_split:
             entry["split"] = infer_split(file)
         out.append(entry)
     schema = dict(LABEL_SCHEMA)
+    if "face_id" in index:
+        schema["face_id"] = pl.String
     if with_split:
         schema["split"] = pl.String
     return LabelReadResult(labels=pl.DataFrame(out, schema=schema), issues=issues)
@@ -270,7 +276,8 @@ def read_fairface_labels(path: str | os.PathLike[str]) -> LabelReadResult:
 def read_manual_labels(path: str | os.PathLike[str]) -> LabelReadResult:
     """Read a manual-labels CSV (``filename,gender,age,ethnicity``; blanks -> null).
 
-    Extra columns (e.g. ``flags`` from :func:`facestats_core.analysis.flags.labels_template`)
+    An optional ``face_id`` column names one face of a multi-face image (one row per face;
+    ``labels_template.csv`` has it). Other extra columns (e.g. ``flags`` from :func:`facestats_core.analysis.flags.labels_template`)
     are ignored. ``filename`` is the image path relative to the raw root.
     """
     return _parse(

@@ -12,24 +12,24 @@ from facestats_core.embedding.matrix import embedding_matrix
 
 @dataclass(frozen=True, eq=False)
 class TrainingData:
-    """Rows with both an embedding and a rating, sorted by `image_id`."""
+    """Rows with both an embedding and a rating, sorted by `face_id`."""
 
-    image_ids: list[str]
+    face_ids: list[str]
     X: np.ndarray
     y: np.ndarray
 
 
 def assemble_training_data(embeddings: pl.DataFrame, ratings: pl.DataFrame) -> TrainingData:
-    """Inner-join embeddings (`image_id, embedding`) with ratings (`image_id, score`).
+    """Inner-join embeddings (`face_id, embedding`) with ratings (`face_id, score`).
 
-    Rows are sorted by `image_id` so the result is independent of input order.
+    Rows are sorted by `face_id` so the result is independent of input order.
     If an image appears more than once in either input, its first row is used.
     """
-    emb = embeddings.select("image_id", "embedding").unique("image_id", keep="first", maintain_order=True)
-    rat = ratings.select("image_id", "score").unique("image_id", keep="first", maintain_order=True)
-    joined = emb.join(rat, on="image_id", how="inner").sort("image_id")
+    emb = embeddings.select("face_id", "embedding").unique("face_id", keep="first", maintain_order=True)
+    rat = ratings.select("face_id", "score").unique("face_id", keep="first", maintain_order=True)
+    joined = emb.join(rat, on="face_id", how="inner").sort("face_id")
     return TrainingData(
-        image_ids=joined["image_id"].to_list(),
+        face_ids=joined["face_id"].to_list(),
         X=embedding_matrix(joined),
         y=joined["score"].cast(pl.Float64).to_numpy().copy(),
     )

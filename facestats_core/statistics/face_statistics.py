@@ -161,7 +161,7 @@ def _slices(
     for cluster in sorted(set(clusters[clusters >= 0].tolist())):
         slices.append(Slice("cluster", str(cluster), clusters == cluster))
     if composites:
-        ids = _strings(master, "image_id")
+        ids = _strings(master, "face_id")
         for spec in sorted(composites):
             members = np.asarray(list({str(m) for m in composites[spec]}), dtype=object)
             slices.append(Slice("composite", str(spec), np.isin(ids, members)))
@@ -172,16 +172,16 @@ def _truth_codes(master: pl.DataFrame, truth: pl.DataFrame | None) -> dict[str, 
     """Per attribute the true class index of each master row (-1: no true label), or None without truth."""
     if truth is None:
         return None
-    if "image_id" not in truth.columns:
-        raise ValueError("the truth table has no image_id column")
+    if "face_id" not in truth.columns:
+        raise ValueError("the truth table has no face_id column")
     cols = [c for c in ATTRIBUTES if c in truth.columns]
     table = (
-        truth.select(pl.col("image_id").cast(pl.String), *(pl.col(c).cast(pl.String) for c in cols))
-        .filter(pl.col("image_id").is_not_null())
-        .unique("image_id", keep="first", maintain_order=True)
+        truth.select(pl.col("face_id").cast(pl.String), *(pl.col(c).cast(pl.String) for c in cols))
+        .filter(pl.col("face_id").is_not_null())
+        .unique("face_id", keep="first", maintain_order=True)
     )
-    ids = master.select(pl.col("image_id").cast(pl.String))
-    joined = ids.join(table, on="image_id", how="left", maintain_order="left")
+    ids = master.select(pl.col("face_id").cast(pl.String))
+    joined = ids.join(table, on="face_id", how="left", maintain_order="left")
     missing = np.full(master.height, -1, np.int64)
     return {
         attr: _codes(_strings(joined, attr), classes) if attr in cols else missing
@@ -335,13 +335,13 @@ def face_statistics(
 ) -> pl.DataFrame:
     """The statistics table (:data:`FACE_STATISTICS_SCHEMA`) of a master table.
 
-    ``master``: one row per image with ``image_id``, ``<attr>_pred`` (shares
+    ``master``: one row per image with ``face_id``, ``<attr>_pred`` (shares
     count these), the final ``<attr>`` values (slices use these), ``cluster``
     and ``attractiveness_raw``; missing columns count as null. ``confusion``:
     attribute -> ``(labels, counts)`` of the held-out confusion matrix (rows =
     true, columns = predicted; :func:`confusion_from_metrics`); attributes
     without one get null ``corrected*`` and ``correction = "none: …"``.
-    ``truth``: ``image_id`` plus any of ``gender, age, ethnicity`` in canonical
+    ``truth``: ``face_id`` plus any of ``gender, age, ethnicity`` in canonical
     vocabularies (nulls allowed); ``true_n``/``true_share`` count the faces of
     the slice that have both a prediction and a true label. ``composites``:
     canonical filter spec -> member image ids (a ``composite`` slice each).
@@ -351,9 +351,9 @@ def face_statistics(
     its attribute and group, so adding a composite leaves the other rows as
     they were.
     """
-    if "image_id" not in master.columns:
-        raise ValueError("the master table has no image_id column")
-    master = master.sort("image_id")  # independent of the input's row order
+    if "face_id" not in master.columns:
+        raise ValueError("the master table has no face_id column")
+    master = master.sort("face_id")  # independent of the input's row order
     finals = {attr: _strings(master, attr) for attr in ATTRIBUTES}
     clusters = _clusters(master)
     truth_codes = _truth_codes(master, truth)

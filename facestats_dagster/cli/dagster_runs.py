@@ -14,7 +14,7 @@ from facestats_dagster.settings import load_settings
 DEFINITIONS_MODULE = "facestats_dagster.definitions"
 
 IMAGE_SELECTION = f"group:{IMAGE_GROUP}"
-"""The image-level shard assets: raw_images, preprocessed_images, embedding_shards, aligned_faces."""
+"""The image-level shard assets: raw_images, face_detections, face_chips, embedding_shards."""
 
 ANALYSIS_SELECTION = (
     "key:embeddings_clip+ and not group:master and not group:composites and not group:statistics "

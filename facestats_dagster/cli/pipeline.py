@@ -10,9 +10,11 @@ import textwrap
 from pathlib import Path
 
 from facestats_dagster.cli.dagster_runs import dagster_env, run_commands, sibling_command, update_commands
-from facestats_dagster.settings import CLIP_POINTER_FILE, DEFAULT_CLIP, load_settings
+from facestats_dagster.settings import CLIP_POINTER_FILE, DEFAULT_CLIP, explicitly_set, load_settings
 
 FALLBACK_MODEL_DIR = "clip-small-random"
+DEMO_FACE_MODE = "whole"
+"""The demo's faces are pre-cropped portraits (like FairFace): the image is the face."""
 
 
 def cmd_update(args: argparse.Namespace) -> int:
@@ -89,6 +91,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     model = resolve_demo_model(model_root, settings.clip_model or None)
     atomic_write_text(model_root / CLIP_POINTER_FILE, model + "\n")
     env = dagster_env(
+        FACESTATS_FACE_MODE=settings.face_mode if explicitly_set("FACESTATS_FACE_MODE") else DEMO_FACE_MODE,
         FACESTATS_CLIP_MODEL=model,
         FACESTATS_DATA_ROOT=str(data_root.absolute()),
         FACESTATS_MODEL_ROOT=str(model_root.absolute()),
@@ -111,7 +114,7 @@ def print_summary(data_root: Path, model_root: Path) -> None:
 
     layout = Layout.from_roots(data_root, model_root)
     raw = layout.read_partitions("raw_images")
-    pre = layout.read_partitions("preprocessed_images")
+    detections = layout.read_partitions("face_detections")
     embeddings = layout.read_artifact("embeddings_clip")
     if embeddings is None:
         print(f"facestats: no embeddings at {layout.artifact('embeddings_clip')}", file=sys.stderr)
@@ -120,8 +123,12 @@ def print_summary(data_root: Path, model_root: Path) -> None:
     print("\nFaceStats demo finished. Outputs:")
     print(f"  raw manifest       {layout.artifact_dir('raw_images')}/  ({raw.height if raw is not None else 0} images,"
           f" {unreadable.height if unreadable is not None else 0} unreadable with reasons)")
-    print(f"  preprocessed faces {layout.preproc_dir}/  ({int(pre['ok'].sum()) if pre is not None else 0} JPEGs)")
-    print(f"  preprocess manifest {layout.artifact_dir('preprocessed_images')}/")
+    if detections is not None:
+        faces = detections.filter(pl.col("face_id").is_not_null()).height
+        faceless = detections.filter(pl.col("face_id").is_null()).height
+        print(f"  face detections    {layout.artifact_dir('face_detections')}/  ({faces} faces, {faceless} images "
+              "without a face, with reasons)")
+    print(f"  face chips         {layout.chips_dir}/")
     print(f"  embeddings         {layout.artifact('embeddings_clip')}  ({embeddings.height} rows,"
           f" model {embeddings['model_id'][0] if embeddings.height else '-'})")
     try:

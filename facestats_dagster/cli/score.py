@@ -1,5 +1,5 @@
-"""`facestats score IMAGE...`: attractiveness score and percentile of image files, preprocessed
-and embedded exactly as the pipeline does."""
+"""`facestats score IMAGE...`: attractiveness score and percentile of every face of image files,
+found, cut out and embedded exactly as the pipeline does."""
 
 from __future__ import annotations
 
@@ -15,20 +15,21 @@ from facestats_dagster.settings import load_settings
 
 def _print_table(rows: list[dict[str, Any]], reference_size: int | None) -> None:
     scale = f"percentile vs {reference_size} scored images" if reference_size is not None else "no scored data set"
-    print(f"{'image':40s} {'score (1-5)':>11s} {'percentile':>10s}   ({scale})")
+    print(f"{'image':40s} {'face':>4s} {'score (1-5)':>11s} {'percentile':>10s}   ({scale})")
     for row in rows:
+        face = "-" if row.get("face") is None else str(row["face"])
         if row.get("score") is None:
-            print(f"{str(row['image']):40s} {'-':>11s} {'-':>10s}   {row['error']}")
+            print(f"{str(row['image']):40s} {face:>4s} {'-':>11s} {'-':>10s}   {row['error']}")
         else:
             pct = "-" if row["percentile"] is None else f"{row['percentile']:.1f}"
-            print(f"{str(row['image']):40s} {row['score']:>11.3f} {pct:>10s}")
+            print(f"{str(row['image']):40s} {face:>4s} {row['score']:>11.3f} {pct:>10s}")
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    """Score images with the trained regressor."""
+    """Score every face of the images with the trained regressor."""
     from facestats_core.analysis.scores import percentile_against
     from facestats_core.embedding.clip import ClipLoadError, embed_paths
-    from facestats_core.images.preprocess import preprocess_image
+    from facestats_core.faces.image_faces import faces_of_file
     from facestats_core.models.regressor import load_regressor, predict_scores
     from facestats_core.models.store import ModelIntegrityError
     from facestats_dagster.defs.resources import build_resources
@@ -55,20 +56,24 @@ def cmd_score(args: argparse.Namespace) -> int:
             print(f"facestats score: the data set was embedded with {trained_on[0]}, but the configured CLIP is "
                   f"{(clip.model_id, clip.revision)}; set FACESTATS_CLIP_MODEL to the same model.", file=sys.stderr)
             return 2
-    config = resources["preprocess"].config()
+    faces = resources["faces"]
+    detector, detector_name = faces.face_detector()
+    detection, chip_config = faces.detection(detector_name), faces.chips()
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         ready: list[tuple[int, Path]] = []
         for index, name in enumerate(args.images):
-            try:
-                data = Path(name).read_bytes()
-            except OSError as exc:
-                rows.append({"image": name, "error": f"cannot read: {exc.strerror or exc}"})
+            found = faces_of_file(Path(name), f"{index:08x}", detector, detection, chip_config, Path(tmp))
+            if found.error is not None:
+                rows.append({"image": name, "face": None, "error": found.error})
                 continue
-            result = preprocess_image(data, f"image{index:05d}", Path(tmp), config)
-            rows.append({"image": name, "error": result.error})
-            if result.ok:
-                ready.append((len(rows) - 1, Path(tmp) / str(result.output_path)))
+            for detected in found.detections:
+                if detected["face_id"] is None:
+                    rows.append({"image": name, "face": None, "error": f"no face: {detected['reason']}"})
+            for number, chip in enumerate(found.chips):
+                rows.append({"image": name, "face": number, "face_id": chip["face_id"], "error": None,
+                             "box": [round(v, 1) for v in _box(found.detections, chip["face_id"])]})
+                ready.append((len(rows) - 1, Path(tmp) / chip["chip_path"]))
         batch = embed_paths(clip, [path for _, path in ready], batch_size=resources["clip"].batch_size)
         raw = predict_scores(regressor, batch.embeddings) if len(batch.ok_indices) else []
         percentiles = percentile_against(reference, raw) if reference is not None and len(raw) else [None] * len(raw)
@@ -83,3 +88,8 @@ def cmd_score(args: argparse.Namespace) -> int:
     else:
         _print_table(rows, len(reference) if reference is not None else None)
     return 0 if any(row.get("score") is not None for row in rows) else 1
+
+
+def _box(detections: list[dict[str, Any]], face_id: str) -> list[float]:
+    row = next(d for d in detections if d["face_id"] == face_id)
+    return [row["box_x0"], row["box_y0"], row["box_x1"], row["box_y1"]]

@@ -7,6 +7,7 @@ import polars as pl
 
 from facestats_core.analysis.scores import score_table
 from facestats_core.embedding.matrix import embedding_matrix
+from facestats_core.labels.face_labels import labels_to_faces
 from facestats_core.labels.ratings import RatingIssue, match_ratings_to_images, merge_ratings, read_ratings
 from facestats_core.models.cross_validation import CrossValidation, cross_validate
 from facestats_core.models.regressor import (
@@ -70,11 +71,15 @@ def attractiveness_regressor(
     if manual is not None:
         manual_ratings, manual_issues = _read_ratings(context, manual)
         ratings, issues = merge_ratings(ratings, manual_ratings), issues + manual_issues
-    matched, match_issues = match_ratings_to_images(ratings, embeddings_clip.select("image_id", "path"))
+    images = embeddings_clip.select("image_id", "path").unique("image_id", keep="first")
+    matched, match_issues = match_ratings_to_images(ratings, images)
     issues += match_issues
     if match_issues:
         context.log.warning(f"{len(match_issues)} ratings do not match an embedded image (first: {match_issues[0].message})")
-    data = assemble_training_data(embeddings_clip, matched)
+    rated_faces, multi_face = labels_to_faces(matched.select("image_id", "score"), embeddings_clip.select("face_id", "image_id"))
+    if multi_face:
+        context.log.warning(f"{multi_face} ratings name images with several faces and were not used.")
+    data = assemble_training_data(embeddings_clip, rated_faces)
     if len(data.y) < 10:
         raise dg.Failure(f"Only {len(data.y)} rated images match embedded images in {source}; need at least 10.")
     config = MLPConfig(
@@ -160,14 +165,14 @@ def regressor_beats_ridge(attractiveness_regressor: LoadedRegressor) -> dg.Asset
 def attractiveness_scores(
     context: dg.AssetExecutionContext, embeddings_clip: pl.DataFrame, attractiveness_regressor: LoadedRegressor
 ) -> pl.DataFrame:
-    """Raw score (rating scale, 1–5), percentile (mid-rank, ties share it) and decile 1–10 per image."""
+    """Raw score (rating scale, 1–5), percentile (mid-rank, ties share it) and decile 1–10 per face."""
     raw = predict_scores(attractiveness_regressor, embedding_matrix(embeddings_clip))
-    table = score_table(embeddings_clip["image_id"].to_list(), raw).join(
-        embeddings_clip.select("image_id", "path"), on="image_id", how="left"
+    table = score_table(embeddings_clip["face_id"].to_list(), raw).join(
+        embeddings_clip.select("face_id", "image_id", "path"), on="face_id", how="left"
     )
     context.add_output_metadata(
         {
-            "images": table.height,
+            "faces": table.height,
             "score_mean": round(float(table["attractiveness_raw"].mean() or 0.0), 4),
             "score_std": round(float(table["attractiveness_raw"].std() or 0.0), 4),
             "decile_counts": counts_table(

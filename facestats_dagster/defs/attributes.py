@@ -19,6 +19,7 @@ from facestats_core.labels.attribute_labels import (
     read_manual_labels,
     summarize_issues,
 )
+from facestats_core.labels.face_labels import labels_to_faces
 from facestats_core.labels.vocab import ATTRIBUTES
 from facestats_core.models.classifiers import TrainedClassifier, predict_attributes, train_attribute_classifier
 from facestats_dagster.conditions import CHECKS_FOLLOW_ASSET, FOLLOW_UPSTREAM
@@ -57,7 +58,8 @@ def attribute_classifiers(
     except (FileNotFoundError, ValueError) as exc:
         raise dg.Failure(f"Cannot read FairFace labels {label_file}: {exc}") from exc
     matched, match_issues = match_labels_to_images(
-        read.labels, embeddings_clip.select("image_id", "path"), prefix=labels.fairface_prefix
+        read.labels, embeddings_clip.select("image_id", "path").unique("image_id", keep="first"),
+        prefix=labels.fairface_prefix,
     )
     issues = [*read.issues, *match_issues]
     _log_issues(context, str(label_file), issues)
@@ -66,8 +68,13 @@ def attribute_classifiers(
             f"None of the {read.labels.height} labels in {label_file} matches an embedded image "
             f"(paths are relative to {layout.raw_dir}; set labels.fairface_prefix if the FairFace tree is a sub-folder)."
         )
-    data = embeddings_clip.select("image_id", "embedding").join(
-        matched.select("image_id", "gender", "age", "ethnicity", "split"), on="image_id"
+    faces, multi_face_labels = labels_to_faces(
+        matched.select("image_id", "gender", "age", "ethnicity", "split"), embeddings_clip.select("face_id", "image_id")
+    )
+    if multi_face_labels:
+        context.log.warning(f"{multi_face_labels} labels name images with several faces (or none) and were not used.")
+    data = embeddings_clip.select("face_id", "embedding").join(
+        faces.select("face_id", "gender", "age", "ethnicity", "split"), on="face_id"
     )
     X = embedding_matrix(data)
     val = data["split"] == "val"
@@ -84,7 +91,8 @@ def attribute_classifiers(
     metrics = {attr: model.metrics for attr, model in models.items()}
     metadata: dict[str, Any] = {
         "metrics": dg.MetadataValue.md(classifier_metrics_markdown(metrics)),
-        "labelled_images": data.height,
+        "labelled_faces": data.height,
+        "labels_on_multi_face_images": multi_face_labels,
         "label_issues": counts_table(summarize_issues(issues), key="issue"),
         "train_seconds": round(seconds, 2),
     }
@@ -122,17 +130,17 @@ def attributes(
     embeddings_clip: pl.DataFrame,
     attribute_classifiers: dict[str, TrainedClassifier],
 ) -> pl.DataFrame:
-    """Predicted gender, age bin and ethnicity for every embedded image, with the probability
+    """Predicted gender, age bin and ethnicity for every embedded face, with the probability
     of the predicted class and the full probability vector (canonical class order); plus
     `race4_pred`, the 4-group race derived from ethnicity. Low confidence is a flag
     (`attribute_flags`), never an "unknown" class."""
     predictions = predict_attributes(attribute_classifiers, embedding_matrix(embeddings_clip))
-    table = pl.concat([embeddings_clip.select("image_id", "path"), predictions], how="horizontal").with_columns(
+    table = pl.concat([embeddings_clip.select("face_id", "image_id", "path"), predictions], how="horizontal").with_columns(
         pl.col("ethnicity_pred").map_elements(race4, return_dtype=pl.String).alias("race4_pred")
     )
     context.add_output_metadata(
         {
-            "images": table.height,
+            "faces": table.height,
             **{
                 f"predicted_{attr}": counts_table(count_values(table[f"{attr}_pred"]), key=attr)
                 for attr in ATTRIBUTES
@@ -147,28 +155,28 @@ def attributes(
 def attribute_flags(
     context: dg.AssetExecutionContext,
     attributes: pl.DataFrame,
-    preprocessed_images: dict[str, pl.DataFrame],
+    face_chips: dict[str, pl.DataFrame],
     embeddings_clip: pl.DataFrame,
     paths: PathsResource,
     analysis: AnalysisResource,
 ) -> pl.DataFrame:
-    """Flags per image: preprocessing flags carried over (unreadable, tiny, blurry),
+    """Flags per face: chip flags carried over (unreadable, tiny, blurry),
     low-confidence predictions and near-duplicates (cosine ≥ threshold, blocked matrix
     products). Also writes `metadata/labels_template.csv` for manual review."""
-    preprocessing = pl.concat(list(preprocessed_images.values())).select("image_id", "path", "flags")
+    chips = pl.concat(list(face_chips.values())).select("face_id", "image_id", "path", "flags")
     duplicates = near_duplicates(
-        embeddings_clip["image_id"].to_list(), embedding_matrix(embeddings_clip), analysis.duplicate_threshold
+        embeddings_clip["face_id"].to_list(), embedding_matrix(embeddings_clip), analysis.duplicate_threshold
     )
     flags = build_flags(
-        attributes, analysis.low_confidence(), preprocessing=preprocessing.select("image_id", "flags"),
+        attributes, analysis.low_confidence(), preprocessing=chips.select("face_id", "flags"),
         duplicates=duplicates,
-    ).join(preprocessing.select("image_id", "path"), on="image_id", how="left")
+    ).join(chips.select("face_id", "image_id", "path"), on="face_id", how="left")
     template = labels_template(flags, attributes)
     template_path = paths.layout().metadata_dir / "labels_template.csv"
     atomic_write_text(template_path, template.write_csv())
     context.add_output_metadata(
         {
-            "images": flags.height,
+            "faces": flags.height,
             "flagged": int((flags["flags"].list.len() > 0).sum()),
             "flags": counts_table(count_values(f for row in flags["flags"].to_list() for f in row), key="flag"),
             "near_duplicate_pairs": duplicates.height,
@@ -190,8 +198,8 @@ def embedding_clusters(
     result = cluster_embeddings(
         embedding_matrix(embeddings_clip), k=k, pca_dim=analysis.cluster_pca_dim, seed=analysis.seed
     )
-    table = embeddings_clip.select("image_id").with_columns(pl.Series("cluster", result.labels, dtype=pl.Int32))
-    ethnicity = table.join(attributes.select("image_id", "ethnicity_pred"), on="image_id", how="left")
+    table = embeddings_clip.select("face_id").with_columns(pl.Series("cluster", result.labels, dtype=pl.Int32))
+    ethnicity = table.join(attributes.select("face_id", "ethnicity_pred"), on="face_id", how="left")
     cross = crosstab(result.labels, ethnicity["ethnicity_pred"].to_list())
     context.add_output_metadata(
         {
@@ -211,24 +219,31 @@ def manual_labels(
     paths: PathsResource,
     labels: LabelsResource,
 ) -> pl.DataFrame:
-    """Manual overrides (`filename,gender,age,ethnicity`; blanks allowed) matched to images.
+    """Manual overrides (`filename,gender,age,ethnicity`, optional `face_id`; blanks allowed) matched to
+    faces: a row names a single-face image, or one face by `face_id` (see `labels_template.csv`).
     Applied over predictions in the master table (manual > predicted). No file: no overrides."""
     layout = paths.layout()
     source = layout.data_file(labels.manual_labels)
-    empty = pl.DataFrame(schema={"image_id": pl.String, "path": pl.String, "gender": pl.String,
+    empty = pl.DataFrame(schema={"face_id": pl.String, "image_id": pl.String, "gender": pl.String,
                                  "age": pl.String, "ethnicity": pl.String})
     if source is None or not source.exists():
         context.log.warning(f"No manual labels file at {source}: no overrides applied.")
         context.add_output_metadata({"overrides": 0, "source": str(source)})
         return empty
     read = read_manual_labels(source)
-    matched, match_issues = match_labels_to_images(read.labels, embeddings_clip.select("image_id", "path"))
+    images = embeddings_clip.select("image_id", "path").unique("image_id", keep="first")
+    matched, match_issues = match_labels_to_images(read.labels, images)
     issues = [*read.issues, *match_issues]
     _log_issues(context, str(source), issues)
-    table = matched.select("image_id", "path", "gender", "age", "ethnicity")
+    columns = [c for c in ("face_id", "gender", "age", "ethnicity") if c in matched.columns]
+    table, skipped = labels_to_faces(matched.select("image_id", *columns), embeddings_clip.select("face_id", "image_id"))
+    if skipped:
+        context.log.warning(f"{skipped} manual labels name images with several faces and no face_id: not applied.")
+    table = table.select("face_id", "image_id", "gender", "age", "ethnicity")
     context.add_output_metadata(
         {
             "overrides": table.height,
+            "skipped_multi_face": skipped,
             "issues": counts_table(summarize_issues(issues), key="issue"),
             "source": str(source),
         }

@@ -42,14 +42,14 @@ import dagster as dg
 from facestats_core.images.raw_watch import list_raw_files, manifest_covers
 from facestats_core.images.scan import file_mtime_ns
 from facestats_dagster.defs.embeddings import embedding_shards
-from facestats_dagster.defs.faces import aligned_faces
-from facestats_dagster.defs.images import preprocessed_images, raw_images
+from facestats_dagster.defs.faces import face_chips, face_detections
+from facestats_dagster.defs.images import raw_images
 from facestats_dagster.partitions import SHARD_KEYS
 from facestats_dagster.resources import PathsResource
 from facestats_dagster.sensor_cursor import load_cursor
 from facestats_dagster.settings import load_settings
 
-IMAGE_ASSET_KEYS = [asset.key for asset in (raw_images, preprocessed_images, embedding_shards, aligned_faces)]
+IMAGE_ASSET_KEYS = [asset.key for asset in (raw_images, face_detections, face_chips, embedding_shards)]
 """The image-level shard assets (group `images`), in the order one shard runs them."""
 ALL_SHARDS_TAGS = {
     "dagster/asset_partition_range_start": SHARD_KEYS[0],
@@ -80,7 +80,7 @@ def _automation_default() -> dg.DefaultSensorStatus:
 image_assets_job = dg.define_asset_job(
     "image_assets_job",
     selection=dg.AssetSelection.assets(*IMAGE_ASSET_KEYS),
-    description="raw_images, preprocessed_images, embedding_shards and aligned_faces; run it over every "
+    description="raw_images, face_detections, face_chips and embedding_shards; run it over every "
     "shard in one process with the tags dagster/asset_partition_range_start|end (what the sensor and "
     "the schedule do).",
 )

@@ -1,7 +1,7 @@
 """Asset checks across the graph (the model floors live next to their assets).
 
 * `embeddings_finite_and_normalised` (`embeddings_clip`): no NaN/inf, every L2 norm within 1e-3 of 1.
-* `every_preprocessed_image_embedded` (`embeddings_clip`): each `ok` row of the preprocessed
+* `every_face_embedded` (`embeddings_clip`): each `ok` row of the preprocessed
   manifests has an embedding.
 * `predictions_cover_embeddings` (`attributes`) and `scores_cover_embeddings`
   (`attractiveness_scores`): one prediction per embedded image, none missing or null.
@@ -40,7 +40,7 @@ def _ids(values: list[str]) -> dg.MetadataValue:
     description=f"No NaN/inf in any embedding and every L2 norm within {NORM_TOLERANCE:g} of 1.",
 )
 def embeddings_finite_and_normalised(embeddings_clip: pl.DataFrame) -> dg.AssetCheckResult:
-    report = embedding_health(embeddings_clip.select("image_id", "embedding"))
+    report = embedding_health(embeddings_clip.select("face_id", "embedding"))
     bad = len(report["non_finite_ids"]) + len(report["bad_norm_ids"])
     return dg.AssetCheckResult(
         passed=bad == 0,
@@ -62,37 +62,37 @@ def embeddings_finite_and_normalised(embeddings_clip: pl.DataFrame) -> dg.AssetC
 
 @dg.asset_check(
     asset="embeddings_clip",
-    additional_ins={"preprocessed_images": dg.AssetIn()},
+    additional_ins={"face_chips": dg.AssetIn()},
     automation_condition=CHECKS_FOLLOW_ASSET,
-    description="Every preprocessed image (ok rows of the preprocessed_images manifests) has an embedding.",
+    description="Every face chip (ok rows of the face_chips manifests) has an embedding.",
 )
-def every_preprocessed_image_embedded(
-    embeddings_clip: pl.DataFrame, preprocessed_images: dict[str, pl.DataFrame]
+def every_face_embedded(
+    embeddings_clip: pl.DataFrame, face_chips: dict[str, pl.DataFrame]
 ) -> dg.AssetCheckResult:
-    manifests = list(preprocessed_images.values())
-    ok = pl.concat(manifests).filter(pl.col("ok"))["image_id"].to_list() if manifests else []
-    report = id_coverage(ok, embeddings_clip["image_id"].to_list())
+    manifests = list(face_chips.values())
+    ok = pl.concat(manifests).filter(pl.col("ok"))["face_id"].to_list() if manifests else []
+    report = id_coverage(ok, embeddings_clip["face_id"].to_list())
     missing = report["missing_ids"]
     return dg.AssetCheckResult(
         passed=not missing,
         severity=ERROR,
         description=None if not missing
-        else f"{len(missing)} of {report['expected']} preprocessed images have no embedding "
+        else f"{len(missing)} of {report['expected']} face chips have no embedding "
         "(see the embedding_shards warnings, or re-materialize the image shards)",
         metadata={
-            "preprocessed_ok": report["expected"],
+            "chips_ok": report["expected"],
             "embedded": report["present"],
             "missing": len(missing),
             "missing_ids": _ids(missing),
-            "embeddings_without_preprocessed_image": len(report["extra_ids"]),
+            "embeddings_without_chip": len(report["extra_ids"]),
             "extra_ids": _ids(report["extra_ids"]),
         },
     )
 
 
 def _cover(predicted: pl.DataFrame, embedded: pl.DataFrame, value_columns: list[str]) -> dg.AssetCheckResult:
-    report = id_coverage(embedded["image_id"].to_list(), predicted["image_id"].to_list())
-    nulls = predicted.filter(pl.any_horizontal(pl.col(value_columns).is_null()))["image_id"].to_list()
+    report = id_coverage(embedded["face_id"].to_list(), predicted["face_id"].to_list())
+    nulls = predicted.filter(pl.any_horizontal(pl.col(value_columns).is_null()))["face_id"].to_list()
     problems = len(report["missing_ids"]) + len(report["duplicate_ids"]) + len(nulls)
     return dg.AssetCheckResult(
         passed=problems == 0,

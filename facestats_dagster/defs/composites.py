@@ -34,7 +34,7 @@ from facestats_dagster.sensor_cursor import load_cursor
 
 def _settings(composites: CompositesResource) -> CompositeSettings:
     return CompositeSettings(
-        min_faces=composites.min_faces, relax=composites.relax, align=composites.align,
+        min_faces=composites.min_faces, relax=composites.relax, align=True,
         image_format=composites.image_format, alignment=composites.alignment(),
     )
 
@@ -57,10 +57,10 @@ def composite(
     paths: PathsResource,
     composites: CompositesResource,
 ) -> dg.MaterializeResult:
-    """The average face of the images a filter spec selects (partition key = canonical spec):
-    aligned faces (eyes on fixed points) averaged in float64, streamed, written as
-    `processed/composites/<slug>.png` + `<slug>.json` (canonical spec, matched, used,
-    image ids, seed, alignment stats). Fewer than `min_faces` usable matches fail the
+    """The average face of the faces a filter spec selects (partition key = canonical spec):
+    composite face chips aligned on the eyes (fixed points) averaged in float64, streamed,
+    written as `processed/composites/<slug>.png` + `<slug>.json` (canonical spec, matched,
+    used, face ids, seed, alignment stats). Fewer than `min_faces` usable matches fail the
     partition with the count; `relax` (off by default) drops filters and says which.
     A partition range runs every spec in one process; a failing spec fails the run after
     the others are written.

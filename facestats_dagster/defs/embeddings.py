@@ -13,14 +13,14 @@ from facestats_dagster.resources import ClipResource, PathsResource
 @dg.asset(**IMAGE_ASSET_ARGS, kinds={"pytorch", "parquet"})
 def embedding_shards(
     context: dg.AssetExecutionContext,
-    preprocessed_images: dict[str, pl.DataFrame],
+    face_chips: dict[str, pl.DataFrame],
     paths: PathsResource,
     clip: ClipResource,
 ) -> dict[str, pl.DataFrame]:
-    """L2-normalised CLIP image embeddings of each shard's preprocessed images.
+    """L2-normalised CLIP image embeddings of each shard's face chips, one row per `face_id`.
 
-    Images already embedded with the same model, precision and preprocessing
-    are reused: re-running after adding images only embeds the new ones.
+    Faces already embedded with the same model, precision and chip settings are
+    reused: re-running after adding images only embeds the new faces.
     """
     layout = paths.layout()
     model = clip.load()
@@ -30,17 +30,17 @@ def embedding_shards(
     seconds = model_seconds = 0.0
     failures: dict[str, str] = {}
 
-    for shard, manifest in preprocessed_images.items():
+    for shard, chips in face_chips.items():
         frame, stats, shard_failures = embed_manifest(
-            manifest, model, clip.batch_size, layout.preproc_dir, previous=previous,
+            chips, model, clip.batch_size, layout.chips_dir, previous=previous,
             progress=progress_logger(context, f"embed shard {shard}"),
         )
         outputs[shard] = frame
         failures.update(shard_failures)
         embedded, reused = embedded + stats.embedded, reused + stats.reused
         seconds, model_seconds = seconds + stats.seconds, model_seconds + stats.model_seconds
-    for image_id, reason in failures.items():
-        context.log.warning(f"could not embed {image_id}: {reason}")
+    for face_id, reason in failures.items():
+        context.log.warning(f"could not embed {face_id}: {reason}")
     context.add_output_metadata(
         {
             "model_id": model.model_id,
@@ -50,7 +50,7 @@ def embedding_shards(
             "embedded": embedded,
             "reused": reused,
             "failed": len(failures),
-            "images_per_second": round(embedded / seconds, 2) if embedded and seconds > 0 else 0.0,
+            "faces_per_second": round(embedded / seconds, 2) if embedded and seconds > 0 else 0.0,
             "model_share_of_time": round(model_seconds / seconds, 3) if seconds > 0 else 0.0,
         }
     )
@@ -59,8 +59,9 @@ def embedding_shards(
 
 @dg.asset(group_name="embeddings", kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def embeddings_clip(context: dg.AssetExecutionContext, embedding_shards: dict[str, pl.DataFrame]) -> pl.DataFrame:
-    """`embeddings_clip.parquet`: one row per image id with its L2-normalised float32 embedding."""
-    table = pl.concat(list(embedding_shards.values()), how="vertical").sort("image_id")
+    """`embeddings_clip.parquet`: one row per face id (with its image id) and its L2-normalised float32
+    embedding."""
+    table = pl.concat(list(embedding_shards.values()), how="vertical").sort("face_id")
     models = table.select("model_id", "model_revision", "precision").unique().sort("model_id").rows()
     if len(models) > 1:
         raise dg.Failure(
@@ -70,7 +71,8 @@ def embeddings_clip(context: dg.AssetExecutionContext, embedding_shards: dict[st
     norms = table["embedding"].arr.eval(pl.element().pow(2)).arr.sum().sqrt() if table.height else None
     context.add_output_metadata(
         {
-            "images": table.height,
+            "faces": table.height,
+            "images": table["image_id"].n_unique() if table.height else 0,
             "model_id": models[0][0] if models else "",
             "model_revision": models[0][1] if models else "",
             "dim": table.schema["embedding"].size if table.height else 0,

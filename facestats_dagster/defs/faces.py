@@ -1,116 +1,156 @@
-"""Stage 2, faces: eye positions and aligned face crops of every preprocessed image, one
-partition per hash shard (like the image assets)."""
+"""Stage 2, faces: every face of every image (detected on the upright original), then each face's
+chips cut from the original at full resolution. One partition per hash shard, like the image assets."""
 
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 import polars as pl
 
-from facestats_core.faces.aligned_faces import align_manifest, map_landmarks
-from facestats_core.faces.alignment import read_landmarks_csv
+from facestats_core.faces.chips import chip_manifest
+from facestats_core.faces.face_table import NO_FACE_REASONS, detect_manifest
+from facestats_core.faces.known_landmarks import landmarks_by_path
 from facestats_core.images.thumbnails import thumbnail_strip
 from facestats_core.io.layout import Layout
 from facestats_dagster.defs.images import IMAGE_ASSET_ARGS
 from facestats_dagster.metadata import counts_table, image_markdown
 from facestats_dagster.progress import progress_logger
-from facestats_dagster.resources import CompositesResource, PathsResource, PreprocessResource
+from facestats_dagster.resources import FacesResource, PathsResource
+
+
+@dg.asset(**IMAGE_ASSET_ARGS, kinds={"python", "parquet"})
+def face_detections(
+    context: dg.AssetExecutionContext,
+    raw_images: dict[str, pl.DataFrame],
+    paths: PathsResource,
+    faces: FacesResource,
+) -> dict[str, pl.DataFrame]:
+    """One row per face found (box, score, 68 landmarks, stable `face_id`) plus one row per image
+    without a usable face, with its `reason` (no_face, face_too_small, skipped_multi, unreadable, …).
+
+    `face_mode` decides how: `detect` runs the detector on the upright original (a copy whose
+    longest side is at most `max_side`), `whole` takes the image as the face, `auto` detects and
+    falls back to the whole image for a near-square portrait. Rows are cached per image id and
+    detection settings: unchanged images are not detected again.
+    """
+    layout = paths.layout()
+    detector, detector_name = faces.face_detector()
+    config = faces.detection(detector_name)
+    if detector is None and config.face_mode == "detect":
+        context.log.warning(f"face_mode=detect without a detector ({detector_name}): every image gets reason "
+                            "`no_detector`. Install the detect extra or set FACESTATS_FACE_MODE=whole.")
+    raw = pl.concat(list(raw_images.values()), how="vertical_relaxed")
+    known, unmatched, source = _known_landmarks(context, faces, layout, raw)
+    previous = layout.read_partitions("face_detections")
+    started = time.perf_counter()
+    outputs: dict[str, pl.DataFrame] = {}
+    totals: dict[str, Any] = {"runs": 0, "reused": 0}
+    reasons: dict[str, int] = {}
+    for shard, manifest in raw_images.items():
+        frame, stats = detect_manifest(manifest, layout.raw_dir, detector, config, previous=previous,
+                                       landmarks=known, progress=progress_logger(context, f"detect shard {shard}"))
+        outputs[shard] = frame
+        totals["runs"] += stats.detector_runs
+        totals["reused"] += stats.reused
+        for reason, count in stats.reasons.items():
+            reasons[reason] = reasons.get(reason, 0) + count
+    combined = pl.concat(list(outputs.values()))
+    found = combined.filter(pl.col("face_id").is_not_null())
+    per_image = combined.group_by("image_id").agg(pl.col("face_id").count().alias("n"))
+    context.add_output_metadata({
+        "images": per_image.height,
+        "faces": found.height,
+        "images_with_faces": int((per_image["n"] > 0).sum()),
+        "images_without_face": int((per_image["n"] == 0).sum()),
+        "without_face_by_reason": counts_table(reasons),
+        "faces_per_image": counts_table({str(k): v for k, v in sorted(
+            per_image["n"].value_counts().iter_rows())}, key="faces"),
+        "face_source": counts_table(dict(found["face_source"].value_counts().iter_rows()), key="source"),
+        "detector": detector_name,
+        "detector_runs": totals["runs"],
+        "reused": totals["reused"],
+        "face_mode": config.face_mode,
+        "multi_face": config.multi_face,
+        "detection_version": config.version,
+        "landmarks_file": source,
+        "landmark_rows_without_image": unmatched,
+        "reasons_legend": dg.MetadataValue.md("\n".join(f"- `{k}`: {v}" for k, v in NO_FACE_REASONS.items())),
+        "seconds": round(time.perf_counter() - started, 3),
+    })
+    return outputs
 
 
 @dg.asset(**IMAGE_ASSET_ARGS, kinds={"python", "parquet", "jpeg"})
-def aligned_faces(
+def face_chips(
     context: dg.AssetExecutionContext,
-    raw_images: dict[str, pl.DataFrame],
-    preprocessed_images: dict[str, pl.DataFrame],
+    face_detections: dict[str, pl.DataFrame],
     paths: PathsResource,
-    preprocess: PreprocessResource,
-    composites: CompositesResource,
+    faces: FacesResource,
 ) -> dict[str, pl.DataFrame]:
-    """Eye positions and aligned crops of every preprocessed face, cached per image id at
-    `processed/aligned/<alignment version>/<image_id>.jpg` (eyes on fixed points).
-
-    Eyes come from the landmarks file (raw-image coordinates mapped through the
-    preprocessing resize + centre crop), else from dlib when installed. Faces without
-    eyes are rows with `aligned_ok = false` and a reason, excluded from aligned composites.
-    Sharded like the image assets; images aligned before with the same eyes and settings are reused.
-    """
+    """Each face cut from the upright original: the box grown by `margin`, rotated so the eyes are
+    level, resampled once to CLIP's 224 px and once to the composite size. Cached per face id and
+    chip settings at `processed/chips/<chip version>/<size>/<face_id>.jpg`."""
     layout = paths.layout()
-    config = composites.alignment()
-    eyes, unmatched, landmarks_note = _landmark_eyes(context, composites, layout, raw_images, preprocess.size)
-    detector, detector_name = composites.eye_detector()
-    previous = layout.read_partitions("aligned_faces")
+    config = faces.chips()
+    previous = layout.read_partitions("face_chips")
     started = time.perf_counter()
     outputs: dict[str, pl.DataFrame] = {}
-    totals = Counter[str]()
-    failed = Counter[str]()
-    sources = Counter[str]()
-    for shard, manifest in preprocessed_images.items():
-        frame, stats = align_manifest(
-            manifest, layout.preproc_dir, layout.aligned_dir, config, preprocess.size,
-            eyes=eyes, detector=detector, detector_name=detector_name, previous=previous,
-            progress=progress_logger(context, f"align shard {shard}"),
-        )
+    made = reused = failed = 0
+    for shard, detections in face_detections.items():
+        frame, stats = chip_manifest(detections, layout.raw_dir, layout.chips_dir, config, previous=previous,
+                                     progress=progress_logger(context, f"chips of shard {shard}"))
         outputs[shard] = frame
-        totals.update(aligned=stats.aligned, reused=stats.reused, detected=stats.detected)
-        failed.update(stats.failed)
-        sources.update(stats.sources)
+        made, reused, failed = made + stats.made, reused + stats.reused, failed + stats.failed
     combined = pl.concat(list(outputs.values()))
-    ok = combined.filter(pl.col("aligned_ok"))
+    ok = combined.filter(pl.col("ok"))
+    seconds = time.perf_counter() - started
+    flags: dict[str, int] = {}
+    for row in combined["flags"].to_list():
+        for flag in row or []:
+            flags[flag] = flags.get(flag, 0) + 1
     metadata: dict[str, Any] = {
-        "images": combined.height,
-        "aligned_ok": ok.height,
-        "aligned_new": totals["aligned"],
-        "reused": totals["reused"],
-        "detector_runs": totals["detected"],
-        "excluded": combined.height - ok.height,
-        "excluded_by_reason": counts_table(failed),
-        "eyes_source": counts_table(sources, key="source"),
-        "landmarks_file": landmarks_note,
-        "landmark_rows_without_image": unmatched,
-        "detector": detector_name,
-        "alignment_version": config.version,
-        "seconds": round(time.perf_counter() - started, 3),
-        "cache": dg.MetadataValue.path(str(layout.aligned_dir / config.version)),
+        "faces": combined.height,
+        "ok": ok.height,
+        "made": made,
+        "reused": reused,
+        "failed": failed,
+        "flags": counts_table(flags, key="flag"),
+        "chip_version": config.version,
+        "faces_per_second": round(made / seconds, 1) if made and seconds > 0 else 0.0,
+        "cache": dg.MetadataValue.path(str(layout.chips_dir / config.version)),
     }
     if ok.height:
-        metadata["preview"] = dg.MetadataValue.path(str(layout.aligned_dir / ok["aligned_path"][0]))
-        strip = thumbnail_strip([layout.aligned_dir / p for p in ok.sort("image_id")["aligned_path"].head(8)])
-        metadata["aligned_preview"] = image_markdown(strip, alt="aligned faces")
+        strip = thumbnail_strip([layout.chips_dir / p for p in ok.sort("face_id")["chip_path"].head(8)])
+        metadata["chips_preview"] = image_markdown(strip, alt="face chips")
     context.add_output_metadata(metadata)
     return outputs
 
 
-def _landmark_eyes(
-    context: dg.AssetExecutionContext,
-    composites: CompositesResource,
-    layout: Layout,
-    raw_images: dict[str, pl.DataFrame],
-    size: int,
-) -> tuple[pl.DataFrame | None, int, str]:
-    source = layout.data_file(composites.landmarks)
+def _known_landmarks(
+    context: dg.AssetExecutionContext, faces: FacesResource, layout: Layout, raw: pl.DataFrame
+) -> tuple[dict[str, Any], int, str]:
+    source = layout.data_file(faces.landmarks)
     if source is None:
-        return None, 0, "not configured"
+        return {}, 0, "not configured"
     if not source.exists():
-        context.log.warning(
-            f"Landmarks file {source} does not exist: eyes come from the detector only "
-            "(set FACESTATS_LANDMARKS, or empty it to silence this)."
-        )
-        return None, 0, f"missing: {source}"
+        context.log.warning(f"Landmarks file {source} does not exist: landmarks come from the detector only "
+                            "(set FACESTATS_LANDMARKS, or empty it to silence this).")
+        return {}, 0, f"missing: {source}"
+    from facestats_core.faces.alignment import read_landmarks_csv
+
     try:
         if source.protocol in ("", "file", "local"):
-            landmarks = read_landmarks_csv(Path(source.path))
+            frame = read_landmarks_csv(Path(source.path))
         else:
-            landmarks = _read_remote_landmarks(source)
+            frame = _read_remote_landmarks(source, read_landmarks_csv)
     except (OSError, ValueError) as exc:
         raise dg.Failure(f"Cannot read the landmarks file {source}: {exc}") from exc
-    raw = pl.concat(list(raw_images.values()), how="vertical_relaxed")
-    eyes, unmatched = map_landmarks(landmarks, raw, size, prefix=composites.landmarks_prefix)
-    return eyes, unmatched, str(source)
+    known, unmatched = landmarks_by_path(frame, raw, prefix=faces.landmarks_prefix)
+    return known, unmatched, str(source)
 
 
-def _read_remote_landmarks(source: Any) -> pl.DataFrame:
+def _read_remote_landmarks(source: Any, reader: Any) -> pl.DataFrame:
     """Remote landmark files are read through a temporary local copy (the reader takes a path)."""
     import tempfile
 
@@ -118,4 +158,4 @@ def _read_remote_landmarks(source: Any) -> pl.DataFrame:
         local = Path(tmp) / (Path(str(source)).name or "landmarks.csv")
         with source.open("rb") as fh:
             local.write_bytes(fh.read())
-        return read_landmarks_csv(local)
+        return reader(local)

@@ -1,4 +1,4 @@
-"""Stage 1, images: the raw manifest and the preprocessed squares, one partition per hash shard."""
+"""Stage 1, images: the raw manifest (every file, readable or not), one partition per hash shard."""
 
 import time
 import warnings
@@ -6,13 +6,10 @@ import warnings
 import dagster as dg
 import polars as pl
 
-from facestats_core.images.preprocess import preprocess_manifest
 from facestats_core.images.scan import scan_shards
-from facestats_core.images.thumbnails import thumbnail_strip
-from facestats_dagster.metadata import count_values, counts_table, image_markdown
+from facestats_dagster.metadata import count_values, counts_table
 from facestats_dagster.partitions import IMAGE_GROUP, N_SHARDS, shard_partitions
-from facestats_dagster.progress import progress_logger
-from facestats_dagster.resources import PathsResource, PreprocessResource
+from facestats_dagster.resources import FacesResource, PathsResource
 
 # Single-run backfills let one command cover every shard (`--partition-range 00...03`);
 # the policy is marked beta in Dagster 1.13, which is not news to our users.
@@ -28,7 +25,7 @@ IMAGE_ASSET_ARGS = {
 
 @dg.asset(**IMAGE_ASSET_ARGS, kinds={"python", "parquet"})
 def raw_images(
-    context: dg.AssetExecutionContext, paths: PathsResource, preprocess: PreprocessResource
+    context: dg.AssetExecutionContext, paths: PathsResource, faces: FacesResource
 ) -> dict[str, pl.DataFrame]:
     """Manifest of every file under `<data_root>/raw`, keyed by content sha256.
 
@@ -47,7 +44,7 @@ def raw_images(
         context.partition_keys,
         N_SHARDS,
         previous=layout.read_partitions("raw_images"),
-        max_pixels=preprocess.max_pixels,
+        max_pixels=faces.max_pixels,
     )
     combined = pl.concat(list(manifests.values()))
     unreadable = combined.filter(~pl.col("readable"))
@@ -67,49 +64,3 @@ def raw_images(
         }
     )
     return manifests
-
-
-@dg.asset(**IMAGE_ASSET_ARGS, kinds={"python", "parquet", "jpeg"})
-def preprocessed_images(
-    context: dg.AssetExecutionContext,
-    raw_images: dict[str, pl.DataFrame],
-    paths: PathsResource,
-    preprocess: PreprocessResource,
-) -> dict[str, pl.DataFrame]:
-    """Square RGB JPEGs `<data_root>/processed/preproc/<image_id>.jpg` plus their manifest.
-
-    Images done before with the same settings are not redone; unreadable raw
-    files stay in the manifest with `ok = false` and flag `unreadable`.
-    """
-    layout = paths.layout()
-    config = preprocess.config()
-    previous = layout.read_partitions("preprocessed_images")
-    started = time.perf_counter()
-    outputs: dict[str, pl.DataFrame] = {}
-    processed = reused = 0
-    for shard, manifest in raw_images.items():
-        frame, stats = preprocess_manifest(
-            manifest, layout.raw_dir, layout.preproc_dir, config, previous=previous,
-            progress=progress_logger(context, f"preprocess shard {shard}"),
-        )
-        outputs[shard] = frame
-        processed, reused = processed + stats.processed, reused + stats.reused
-    combined = pl.concat(list(outputs.values()))
-    seconds = time.perf_counter() - started
-    flags = count_values(flag for row in combined["flags"].to_list() for flag in row)
-    metadata: dict[str, object] = {
-        "images": combined.height,
-        "ok": int(combined["ok"].sum()),
-        "processed": processed,
-        "reused": reused,
-        "flags": counts_table(flags, key="flag"),
-        "size": config.size,
-        "preproc_version": config.version,
-        "images_per_second": round(processed / seconds, 1) if processed and seconds > 0 else 0.0,
-    }
-    done = [layout.preproc_dir / name for name in combined.filter(pl.col("ok"))["output_path"].head(8)]
-    metadata["preview"] = image_markdown(thumbnail_strip(done), alt="preprocessed faces")
-    if done:
-        metadata["preview_path"] = dg.MetadataValue.path(str(done[0]))
-    context.add_output_metadata(metadata)
-    return outputs

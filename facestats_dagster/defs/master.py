@@ -1,4 +1,4 @@
-"""Stage 6, master: one row per raw image, joining every stage (`docs/master.md`)."""
+"""Stage 6, master: one row per face plus one per image without a face, joining every stage (`docs/master.md`)."""
 
 import dagster as dg
 import polars as pl
@@ -23,8 +23,8 @@ def _concat(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
 def master_metadata(
     context: dg.AssetExecutionContext,
     raw_images: dict[str, pl.DataFrame],
-    preprocessed_images: dict[str, pl.DataFrame],
-    aligned_faces: dict[str, pl.DataFrame],
+    face_detections: dict[str, pl.DataFrame],
+    face_chips: dict[str, pl.DataFrame],
     attributes: pl.DataFrame,
     manual_labels: pl.DataFrame,
     attribute_flags: pl.DataFrame,
@@ -32,10 +32,11 @@ def master_metadata(
     attractiveness_scores: pl.DataFrame | None,
     paths: PathsResource,
 ) -> pl.DataFrame:
-    """`metadata/master.parquet`: one row per raw image id (unreadable files included, with
-    `readable`/`preproc_ok`/`aligned_ok` saying how far each got): manifest, preprocessing,
-    eyes and alignment, predictions with probabilities, final `gender`/`age`/`ethnicity` =
-    manual > predicted with `<attr>_source`, flags, cluster, attractiveness raw/percentile/decile.
+    """`metadata/master.parquet`: one row per face (`face_id`) plus one row per image without a
+    usable face (`face_id` null, `reason` says why: no_face, face_too_small, unreadable, …):
+    manifest, detection (box, score, source), chip, predictions with probabilities, final
+    `gender`/`age`/`ethnicity` = manual > predicted with `<attr>_source`, flags, cluster,
+    attractiveness raw/percentile/decile.
 
     Attractiveness columns are null when `attractiveness_scores` has not been materialized
     (e.g. no ratings configured); the other stages are required inputs.
@@ -45,8 +46,8 @@ def master_metadata(
         context.log.warning("No attractiveness scores: attractiveness columns are null.")
     table, stats = build_master(
         _concat(raw_images),
-        preprocessed=_concat(preprocessed_images),
-        aligned=_concat(aligned_faces),
+        detections=_concat(face_detections),
+        chips=_concat(face_chips),
         attributes=attributes,
         manual=manual_labels,
         flags=attribute_flags,
@@ -54,17 +55,20 @@ def master_metadata(
         scores=attractiveness_scores,
     )
     for table_name, count in stats.orphans.items():
-        context.log.warning(f"{count} rows of {table_name} belong to images no longer in the raw manifest (dropped)")
+        context.log.warning(f"{count} rows of {table_name} belong to faces no longer detected (dropped)")
     source_lines = ["| attribute | manual | predicted | none |", "|---|---:|---:|---:|"]
     source_lines += [
         f"| {attr} | {s['manual']} | {s['predicted']} | {s['none']} |" for attr, s in stats.sources.items()
     ]
     context.add_output_metadata(
         {
+            "rows": table.height,
             "images": stats.images,
             "readable": stats.readable,
-            "preprocessed": stats.preprocessed,
-            "aligned": stats.aligned,
+            "faces": stats.faces,
+            "images_without_face": stats.images_without_face,
+            "without_face_by_reason": counts_table(stats.reasons),
+            "chipped": stats.chipped,
             "predicted": stats.predicted,
             "scored": stats.scored,
             "attribute_sources": dg.MetadataValue.md("\n".join(source_lines)),
@@ -80,13 +84,13 @@ def master_metadata(
 
 @dg.asset_check(
     asset=master_metadata, automation_condition=CHECKS_FOLLOW_ASSET,
-    description="One row per image id (no duplicates, no nulls) and every required column present.",
+    description="One row per face id and one per faceless image (with a reason), no null image ids, every "
+    "required column present.",
 )
-def master_one_row_per_image(master_metadata: pl.DataFrame) -> dg.AssetCheckResult:
+def master_one_row_per_face(master_metadata: pl.DataFrame) -> dg.AssetCheckResult:
     report = check_master(master_metadata)
     passed = not report["missing_columns"] and not report["duplicated_ids"] and not report["null_ids"] and not (
-        report["bad_sources"]
-    )
+        report["bad_sources"]) and not report["faceless_without_reason"]
     return dg.AssetCheckResult(
         passed=passed,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -94,6 +98,7 @@ def master_one_row_per_image(master_metadata: pl.DataFrame) -> dg.AssetCheckResu
             "rows": int(report["rows"]),  # type: ignore[call-overload]
             "duplicated_ids": int(report["duplicated_ids"]),  # type: ignore[call-overload]
             "null_ids": int(report["null_ids"]),  # type: ignore[call-overload]
+            "faceless_without_reason": int(report["faceless_without_reason"]),  # type: ignore[call-overload]
             "missing_columns": dg.MetadataValue.json(report["missing_columns"]),
             "bad_sources": dg.MetadataValue.json(report["bad_sources"]),
             "required_columns": dg.MetadataValue.json(list(REQUIRED_COLUMNS)),

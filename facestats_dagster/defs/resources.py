@@ -12,9 +12,9 @@ from facestats_dagster.resources import (
     AnalysisResource,
     ClipResource,
     CompositesResource,
+    FacesResource,
     LabelsResource,
     PathsResource,
-    PreprocessResource,
 )
 from facestats_dagster.settings import Settings, load_settings
 
@@ -24,7 +24,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
     paths = PathsResource(**settings.resource_fields("paths"))
     return {
         "paths": paths,
-        "preprocess": PreprocessResource(**settings.resource_fields("preprocess")),
+        "faces": FacesResource(**settings.resource_fields("faces")),
         "clip": ClipResource(**settings.resource_fields("clip")),
         "labels": LabelsResource(**settings.resource_fields("labels")),
         "analysis": AnalysisResource(**settings.resource_fields("analysis")),

@@ -5,7 +5,7 @@ processes every shard in that one step), so executors that distribute *steps*
 (multiprocess, `dagster-celery`, `dagster-k8s`) cannot spread its shards.
 `image_shards` is an op job with one op per shard (`shard_00`, `shard_01` …,
 from `FACESTATS_SHARDS`). Each op runs the image-level assets for its shard —
-`raw_images` → `preprocessed_images` → `embedding_shards` and `aligned_faces` —
+`raw_images` → `face_detections` → `face_chips` → `embedding_shards` —
 by invoking the asset functions themselves (Dagster's direct invocation with a
 one-partition context), writes each partition file where the IO manager writes it,
 and records an `AssetMaterialization` of that partition. The code that runs and
@@ -34,8 +34,8 @@ import polars as pl
 from facestats_core.io.atomic import atomic_write_parquet
 from facestats_dagster.defs.automation import IMAGE_ASSET_KEYS
 from facestats_dagster.defs.embeddings import embedding_shards
-from facestats_dagster.defs.faces import aligned_faces
-from facestats_dagster.defs.images import preprocessed_images, raw_images
+from facestats_dagster.defs.faces import face_chips, face_detections
+from facestats_dagster.defs.images import raw_images
 from facestats_dagster.partitions import SHARD_KEYS
 from facestats_dagster.settings import load_settings
 
@@ -43,7 +43,7 @@ SHARD_JOB_NAME = "image_shards"
 SHARD_EXECUTORS = ("multiprocess", "celery", "k8s")
 SHARD_ASSETS = tuple(key.to_user_string() for key in IMAGE_ASSET_KEYS)
 """The assets each shard op materializes (the image-level group of `facestats update`)."""
-SHARD_RESOURCES = ("paths", "preprocess", "clip", "composites")
+SHARD_RESOURCES = ("paths", "faces", "clip")
 
 
 def library_version(dagster_version: str = dg.__version__) -> str:
@@ -109,9 +109,9 @@ def run_shard(context: dg.OpExecutionContext, shard: str) -> dict[str, int]:
 
     context.log.info(f"shard {shard}: pid {worker['worker_pid']} on {worker['worker_host']}")
     raw = invoke(raw_images)
-    pre = invoke(preprocessed_images, raw_images=raw)
-    invoke(embedding_shards, preprocessed_images=pre)
-    invoke(aligned_faces, raw_images=raw, preprocessed_images=pre)
+    detections = invoke(face_detections, raw_images=raw)
+    chips = invoke(face_chips, face_detections=detections)
+    invoke(embedding_shards, face_chips=chips)
     return rows
 
 
@@ -121,7 +121,7 @@ def _shard_op(shard: str) -> dg.OpDefinition:
         required_resource_keys=set(SHARD_RESOURCES),
         out=dg.Out(dg.Nothing),
         tags={"facestats/shard": shard},
-        description=f"raw_images, preprocessed_images, embedding_shards and aligned_faces of shard {shard}",
+        description=f"raw_images, face_detections, face_chips and embedding_shards of shard {shard}",
     )
     def shard_op(context: dg.OpExecutionContext) -> None:
         started = time.perf_counter()

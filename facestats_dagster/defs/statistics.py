@@ -8,6 +8,7 @@ import polars as pl
 
 from facestats_core.composites.sidecars import member_ids
 from facestats_core.labels.attribute_labels import match_labels_to_images, read_fairface_labels
+from facestats_core.labels.face_labels import labels_to_faces
 from facestats_core.models.classifiers import TrainedClassifier
 from facestats_core.statistics.face_statistics import confusion_from_metrics
 from facestats_core.statistics.face_statistics import face_statistics as build_statistics
@@ -30,8 +31,11 @@ def _truth(context: dg.AssetExecutionContext, master: pl.DataFrame, labels: Labe
     except (OSError, ValueError) as exc:
         context.log.warning(f"Cannot read labels {source} ({exc}): no true shares in the statistics.")
         return None
-    matched, _ = match_labels_to_images(read.labels, master.select("image_id", "path"), prefix=labels.fairface_prefix)
-    return matched.select("image_id", "gender", "age", "ethnicity")
+    images = master.select("image_id", "path").unique("image_id", keep="first")
+    matched, _ = match_labels_to_images(read.labels, images, prefix=labels.fairface_prefix)
+    faces, _ = labels_to_faces(matched.select("image_id", "gender", "age", "ethnicity"),
+                               master.select("face_id", "image_id"))
+    return faces.select("face_id", "gender", "age", "ethnicity")
 
 
 @dg.asset(
@@ -62,8 +66,9 @@ def face_statistics(
     if confusion is None:
         context.log.warning("No attribute_classifiers: shares are not corrected for classifier error.")
     members = member_ids(paths.layout().composites_dir)
+    faces = master_metadata.filter(pl.col("face_id").is_not_null())
     table = build_statistics(
-        master_metadata, confusion, truth=_truth(context, master_metadata, labels, paths),
+        faces, confusion, truth=_truth(context, faces, labels, paths),
         composites=members, seed=analysis.seed,
     )
     shares = table.filter(pl.col("statistic") == "share")

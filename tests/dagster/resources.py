@@ -9,7 +9,7 @@ from typing import Any
 import dagster as dg
 
 from facestats_dagster.defs.resources import build_resources
-from facestats_dagster.resources import ClipResource
+from facestats_dagster.resources import ClipResource, FacesResource
 from facestats_dagster.settings import Settings
 
 
@@ -20,11 +20,13 @@ def make_resources(
     clip: ClipResource | None = None,
     **overrides: dg.ConfigurableResource,
 ) -> dict[str, Any]:
-    """Every resource of the definitions (the defaults of `Settings`, 64 px images, no CLIP),
-    with any resource replaced by keyword (`labels=LabelsResource(...)`)."""
-    settings = replace(Settings(), data_root=str(data_root), model_root=str(model_root), image_size=64,
-                       clip_model="unused")
+    """Every resource of the definitions (the defaults of `Settings`; whole-image faces, as the demo
+    faces are pre-cropped; 64 px chips; no CLIP), with any resource replaced by keyword
+    (`labels=LabelsResource(...)`)."""
+    settings = replace(Settings(), data_root=str(data_root), model_root=str(model_root), face_mode="whole",
+                       composite_size=64, clip_model="unused")
     resources = build_resources(settings)
+    resources["faces"] = FacesResource(**settings.resource_fields("faces"), embed_size=64)
     if clip is not None:
         resources["clip"] = clip
     resources.update(overrides)

@@ -18,7 +18,7 @@ from facestats_dagster.resources import AnalysisResource, ClipResource, LabelsRe
 from facestats_demo.faces import DemoSpec, generate_demo_dataset
 from tests.dagster.resources import make_resources
 
-IMAGE_ASSETS = ["raw_images", "preprocessed_images", "embedding_shards"]
+IMAGE_ASSETS = ["raw_images", "face_detections", "face_chips", "embedding_shards"]
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,9 @@ def test_attribute_stage_end_to_end(demo_root, tiny_clip_dir) -> None:
     layout = Layout.from_roots(demo_root, demo_root.parent / "models")
     embeddings = pl.read_parquet(layout.artifact("embeddings_clip"))
     predictions = pl.read_parquet(layout.artifact("attributes"))
+    assert predictions["face_id"].to_list() == embeddings["face_id"].to_list()
     assert predictions["image_id"].to_list() == embeddings["image_id"].to_list()
+    assert predictions["face_id"].n_unique() == 72  # the demo faces are pre-cropped: one face per image
     probs = np.stack(predictions["age_probs"].to_list())
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
     assert set(predictions["gender_pred"].unique()) <= {"male", "female"}
@@ -70,18 +72,21 @@ def test_attribute_stage_end_to_end(demo_root, tiny_clip_dir) -> None:
     assert set(predictions["race4_pred"].unique()) <= {"white", "black", "asian", "indian", "other"}
 
     meta = result.asset_materializations_for_node("attribute_classifiers")[0].metadata
-    assert meta["labelled_images"].value == 72
+    assert meta["labelled_faces"].value == 72 and meta["labels_on_multi_face_images"].value == 0
     assert "| gender |" in meta["metrics"].value
     assert (layout.model_root / "attribute_classifiers.metrics.json").exists()
 
     flags = pl.read_parquet(layout.artifact("attribute_flags"))
-    assert flags.height == embeddings.height
+    assert flags["face_id"].to_list() == embeddings["face_id"].to_list()
+    assert flags.select("face_id", "image_id").sort("face_id").equals(
+        embeddings.select("face_id", "image_id").sort("face_id"))
     template = layout.metadata_dir / "labels_template.csv"
-    flagged = int((flags["flags"].list.len() > 0).sum())
-    assert read_manual_labels(template).labels.height == flagged
+    flagged = flags.filter(pl.col("flags").list.len() > 0)
+    reviewed = read_manual_labels(template).labels  # the template names each flagged face
+    assert reviewed.height == flagged.height and sorted(reviewed["face_id"]) == sorted(flagged["face_id"])
 
     clusters = pl.read_parquet(layout.artifact("embedding_clusters"))
-    assert clusters["cluster"].n_unique() == 4
+    assert clusters["cluster"].n_unique() == 4 and clusters["face_id"].to_list() == embeddings["face_id"].to_list()
     assert pl.read_parquet(layout.artifact("manual_labels")).height == 0  # no manual file: no overrides
 
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
@@ -111,11 +116,31 @@ def test_manual_labels_are_matched_with_counted_issues(demo_root, tiny_clip_dir)
     result = _materialize(demo_root, tiny_clip_dir, ["manual_labels"])
     manual.unlink()
     assert result.success
-    table = pl.read_parquet(Layout.from_roots(demo_root, "m").artifact("manual_labels")).sort("path")
+    layout = Layout.from_roots(demo_root, "m")
+    embeddings = pl.read_parquet(layout.artifact("embeddings_clip")).select("face_id", "image_id", "path")
+    table = pl.read_parquet(layout.artifact("manual_labels")).join(embeddings, on=["face_id", "image_id"]).sort("path")
+    # each label lands on its image's only face
     assert table["path"].to_list() == ["demo/face_00000.jpg", "demo/face_00001.jpg", "demo/face_00002.jpg"]
+    assert table["face_id"].is_unique().all() and table["face_id"].is_not_null().all()
     assert table["ethnicity"].to_list() == [None, "east_asian", None]
-    issues = result.asset_materializations_for_node("manual_labels")[0].metadata["issues"].value
-    assert "| not_in_dataset | 1 |" in issues and "| unknown_value | 1 |" in issues
+    meta = result.asset_materializations_for_node("manual_labels")[0].metadata
+    assert "| not_in_dataset | 1 |" in meta["issues"].value and "| unknown_value | 1 |" in meta["issues"].value
+    assert meta["overrides"].value == 3 and meta["skipped_multi_face"].value == 0
+
+
+def test_manual_labels_may_name_a_face(demo_root, tiny_clip_dir) -> None:
+    """A `face_id` column picks one face explicitly (as labels_template.csv writes it)."""
+    layout = Layout.from_roots(demo_root, "m")
+    embeddings = pl.read_parquet(layout.artifact("embeddings_clip")).sort("path")
+    face = embeddings.row(3, named=True)
+    manual = demo_root / "labels" / "manual_labels.csv"
+    manual.write_text(f"filename,face_id,gender,age,ethnicity\n{face['path']},{face['face_id']},male,70+,\n")
+    result = _materialize(demo_root, tiny_clip_dir, ["manual_labels"])
+    manual.unlink()
+    assert result.success
+    table = pl.read_parquet(layout.artifact("manual_labels"))
+    assert table.select("face_id", "image_id", "gender", "age").rows() == [
+        (face["face_id"], face["image_id"], "male", "70+")]
 
 
 def test_attractiveness_stage_and_baseline_check(demo_root, tiny_clip_dir) -> None:
@@ -123,8 +148,12 @@ def test_attractiveness_stage_and_baseline_check(demo_root, tiny_clip_dir) -> No
         demo_root, tiny_clip_dir, ["attractiveness_regressor", "attractiveness_scores"]
     )
     assert result.success
-    scores = pl.read_parquet(Layout.from_roots(demo_root, "m").artifact("attractiveness_scores"))
-    assert scores.height == 72
+    layout = Layout.from_roots(demo_root, "m")
+    scores = pl.read_parquet(layout.artifact("attractiveness_scores"))
+    embedded = pl.read_parquet(layout.artifact("embeddings_clip"))
+    assert scores.height == 72 and sorted(scores["face_id"]) == sorted(embedded["face_id"])
+    assert scores.select("face_id", "image_id").sort("face_id").equals(
+        embedded.select("face_id", "image_id").sort("face_id"))
     assert scores["attractiveness_decile"].min() == 1 and scores["attractiveness_decile"].max() == 10
     meta = result.asset_materializations_for_node("attractiveness_regressor")[0].metadata
     assert meta["n_train"].value + meta["n_val"].value + meta["n_test"].value == 72

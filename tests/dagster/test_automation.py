@@ -170,8 +170,8 @@ def test_downstream_assets_and_checks_follow_the_image_assets() -> None:
     assert downstream <= requested and not requested & set(IMAGE_ASSET_NAMES)
     assert "composite" not in requested  # partitioned differently: waits until the master table has run
     checks = _requested_checks(after_images)
-    assert {"embeddings_finite_and_normalised", "every_preprocessed_image_embedded",
-            "predictions_cover_embeddings", "classifier_accuracy_floor", "master_one_row_per_image"} <= checks
+    assert {"embeddings_finite_and_normalised", "every_face_embedded",
+            "predictions_cover_embeddings", "classifier_accuracy_floor", "master_one_row_per_face"} <= checks
 
     handled = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after_images.cursor)
     assert handled.total_requested == 0  # requested once per update

@@ -20,6 +20,8 @@ from facestats_dagster.partitions import ALL_SHARDS_RANGE, SHARD_KEYS
 from facestats_dagster.resources import PathsResource
 
 IDS = [f"id{i}" for i in range(6)]
+"""Face ids; two faces per image (`IMAGES`)."""
+IMAGES = {face_id: f"img{i // 2}" for i, face_id in enumerate(IDS)}
 
 
 def _unit(n: int, dim: int = 8, seed: int = 0) -> np.ndarray:
@@ -28,29 +30,33 @@ def _unit(n: int, dim: int = 8, seed: int = 0) -> np.ndarray:
 
 
 def _embeddings(matrix: np.ndarray, ids: list[str]) -> pl.DataFrame:
-    return pl.DataFrame({"image_id": ids, "path": [f"{i}.jpg" for i in ids]}).with_columns(
+    images = [IMAGES.get(i, "img9") for i in ids]
+    return pl.DataFrame({"face_id": ids, "image_id": images, "path": [f"{i}.jpg" for i in images]}).with_columns(
         pl.Series("embedding", matrix, dtype=pl.Array(pl.Float32, matrix.shape[1]))
     )
 
 
 @pytest.fixture
 def root(tmp_path) -> Path:
-    """A data root with consistent embeddings, preprocessed manifests, predictions, scores and a composite."""
+    """A data root with consistent embeddings, face-chip manifests, predictions, scores and a composite."""
     layout = Layout.from_roots(tmp_path / "data", tmp_path / "models")
     atomic_write_parquet(layout.artifact("embeddings_clip"), _embeddings(_unit(len(IDS)), IDS))
     for shard, frame in _manifests().items():
-        atomic_write_parquet(layout.artifact_dir("preprocessed_images") / f"{shard}.parquet", frame)
+        atomic_write_parquet(layout.artifact_dir("face_chips") / f"{shard}.parquet", frame)
+    images = [IMAGES[i] for i in IDS]
     atomic_write_parquet(layout.artifact("attributes"), pl.DataFrame(
-        {"image_id": IDS, "gender_pred": "female", "age_pred": "20-29", "ethnicity_pred": "white"}))
+        {"face_id": IDS, "image_id": images, "gender_pred": "female", "age_pred": "20-29", "ethnicity_pred": "white"}))
     atomic_write_parquet(layout.artifact("attractiveness_scores"), pl.DataFrame(
-        {"image_id": IDS, "attractiveness_raw": 3.0, "attractiveness_percentile": 50.0, "attractiveness_decile": 5}))
-    _write_composite(layout, "gender=female", used=3, image_ids=IDS[:3])
+        {"face_id": IDS, "image_id": images, "attractiveness_raw": 3.0, "attractiveness_percentile": 50.0,
+         "attractiveness_decile": 5}))
+    _write_composite(layout, "gender=female", used=3, face_ids=IDS[:3])
     return tmp_path / "data"
 
 
 def _manifests() -> dict[str, pl.DataFrame]:
-    """Preprocessed manifests of every shard: all of IDS ok, plus one failed image."""
-    manifest = pl.DataFrame({"image_id": [*IDS, "bad"], "ok": [True] * len(IDS) + [False]})
+    """Face-chip manifests of every shard: all of IDS ok, plus one face whose chip failed."""
+    manifest = pl.DataFrame({"face_id": [*IDS, "bad"], "image_id": [*(IMAGES[i] for i in IDS), "img9"],
+                             "ok": [True] * len(IDS) + [False]})
     frames = {shard: manifest.clear() for shard in SHARD_KEYS}
     frames[SHARD_KEYS[0]], frames[SHARD_KEYS[-1]] = manifest.head(3), manifest.tail(4)
     return frames
@@ -60,10 +66,10 @@ def _read(root: Path, asset: str) -> pl.DataFrame:
     return pl.read_parquet(_layout(root).artifact(asset))
 
 
-def _write_composite(layout: Layout, key: str, used: int, image_ids: list[str], size: int = 16, **extra) -> None:
+def _write_composite(layout: Layout, key: str, used: int, face_ids: list[str], size: int = 16, **extra) -> None:
     parsed = parse_spec(key)
-    meta = {"spec": parsed.canonical, "slug": parsed.slug, "matched": len(image_ids), "used": used,
-            "image_ids": image_ids, "failures": [], "alignment": {"output_size": size}, "min_faces": 2, **extra}
+    meta = {"spec": parsed.canonical, "slug": parsed.slug, "matched": len(face_ids), "used": used,
+            "face_ids": face_ids, "failures": [], "alignment": {"output_size": size}, "min_faces": 2, **extra}
     write_composite(layout.composites_dir, parsed.slug, np.full((size, size, 3), 0.5), meta)
 
 
@@ -77,7 +83,7 @@ def _layout(root: Path) -> Layout:
 
 ALL_CHECKS = [
     checks.embeddings_finite_and_normalised,
-    checks.every_preprocessed_image_embedded,
+    checks.every_face_embedded,
     checks.predictions_cover_embeddings,
     checks.scores_cover_embeddings,
     checks.composite_json_matches_image,
@@ -97,7 +103,8 @@ def test_every_check_passes_on_consistent_artifacts_through_dagster(root, resour
     assert set(evaluations) == names
     assert all(e.passed for e in evaluations.values()), {n: e.metadata for n, e in evaluations.items() if not e.passed}
     assert evaluations["embeddings_finite_and_normalised"].metadata["rows"].value == len(IDS)
-    assert evaluations["every_preprocessed_image_embedded"].metadata["preprocessed_ok"].value == len(IDS)
+    assert evaluations["every_face_embedded"].metadata["chips_ok"].value == len(IDS)
+    assert evaluations["every_face_embedded"].metadata["embeddings_without_chip"].value == 0
     assert evaluations["composite_json_matches_image"].metadata["composites"].value == 1
 
 
@@ -113,22 +120,31 @@ def test_nan_and_non_unit_embeddings_fail(root) -> None:
 
 
 def test_missing_embedding_fails(root) -> None:
-    result = checks.every_preprocessed_image_embedded(
-        embeddings_clip=_embeddings(_unit(4), IDS[:4]), preprocessed_images=_manifests()
-    )
+    # faces, not images: id4 and id5 are the two faces of one image, id3 embedded alone of its image
+    result = checks.every_face_embedded(embeddings_clip=_embeddings(_unit(4), IDS[:4]), face_chips=_manifests())
     assert not result.passed
     assert result.metadata["missing"].value == 2 and result.metadata["missing_ids"].value == ["id4", "id5"]
+    assert result.metadata["chips_ok"].value == len(IDS) and result.metadata["embedded"].value == 4
+    one_face_of_an_image = checks.every_face_embedded(
+        embeddings_clip=_embeddings(_unit(5), [*IDS[:4], IDS[5]]), face_chips=_manifests())
+    assert not one_face_of_an_image.passed and one_face_of_an_image.metadata["missing_ids"].value == ["id4"]
+
+
+def test_embeddings_without_a_chip_are_reported_but_pass(root) -> None:
+    result = checks.every_face_embedded(embeddings_clip=_embeddings(_unit(7), [*IDS, "stale"]), face_chips=_manifests())
+    assert result.passed
+    assert result.metadata["embeddings_without_chip"].value == 1 and result.metadata["extra_ids"].value == ["stale"]
 
 
 def test_predictions_must_cover_every_embedding(root) -> None:
     embedded = _read(root, "embeddings_clip")
     attributes = _read(root, "attributes")
     result = checks.predictions_cover_embeddings(
-        attributes=attributes.filter(pl.col("image_id") != "id2"), embeddings_clip=embedded
+        attributes=attributes.filter(pl.col("face_id") != "id2"), embeddings_clip=embedded
     )
     assert not result.passed and result.metadata["missing_ids"].value == ["id2"]
 
-    nulls = attributes.with_columns(pl.when(pl.col("image_id") == "id3").then(None).otherwise(pl.col("age_pred"))
+    nulls = attributes.with_columns(pl.when(pl.col("face_id") == "id3").then(None).otherwise(pl.col("age_pred"))
                                     .alias("age_pred"))
     result = checks.predictions_cover_embeddings(attributes=nulls, embeddings_clip=embedded)
     assert not result.passed and result.metadata["null_ids"].value == ["id3"]
@@ -142,12 +158,12 @@ def test_predictions_must_cover_every_embedding(root) -> None:
 @pytest.mark.parametrize(
     ("plant", "problem"),
     [
-        (lambda layout: _write_composite(layout, "all", used=4, image_ids=IDS[:3]), "used=4 + 0 read failures != 3"),
-        (lambda layout: (_write_composite(layout, "all", used=3, image_ids=IDS[:3]),
+        (lambda layout: _write_composite(layout, "all", used=4, face_ids=IDS[:3]), "used=4 + 0 read failures != 3 face_ids"),
+        (lambda layout: (_write_composite(layout, "all", used=3, face_ids=IDS[:3]),
                          (layout.composites_dir / "all.png").unlink()), "image all.png is missing"),
-        (lambda layout: _write_composite(layout, "all", used=3, image_ids=IDS[:3], alignment={"output_size": 32}),
+        (lambda layout: _write_composite(layout, "all", used=3, face_ids=IDS[:3], alignment={"output_size": 32}),
          "is 16x16, json says 32x32"),
-        (lambda layout: _write_composite(layout, "all", used=3, image_ids=IDS[:3], spec="Gender=Female"),
+        (lambda layout: _write_composite(layout, "all", used=3, face_ids=IDS[:3], spec="Gender=Female"),
          "is not canonical"),
         (lambda layout: (layout.composites_dir / "all.json").write_text("{not json"), "unreadable json"),
     ],
@@ -170,13 +186,15 @@ def test_embedding_checks_pass_on_a_real_pipeline_run(resources) -> None:
     tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
     assets = list(defs.assets)
     assert dg.materialize(assets, resources=resources, instance=instance, tags=tags,
-                          selection=["raw_images", "preprocessed_images", "embedding_shards"]).success
+                          selection=["raw_images", "face_detections", "face_chips", "embedding_shards"]).success
     result = dg.materialize([*assets, *defs.asset_checks], resources=resources, instance=instance,
                             selection=dg.AssetSelection.assets("embeddings_clip"))
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert {"embeddings_finite_and_normalised", "every_preprocessed_image_embedded"} <= set(evaluations)
+    assert {"embeddings_finite_and_normalised", "every_face_embedded"} <= set(evaluations)
     assert all(e.passed for e in evaluations.values()), {n: e.metadata for n, e in evaluations.items()}
-    assert evaluations["every_preprocessed_image_embedded"].metadata["missing"].value == 0
+    assert evaluations["every_face_embedded"].metadata["missing"].value == 0
+    assert evaluations["every_face_embedded"].metadata["chips_ok"].value == evaluations[
+        "embeddings_finite_and_normalised"].metadata["rows"].value > 0
 
 
 def test_missing_artifact_fails_with_a_hint(tmp_path, resources) -> None:

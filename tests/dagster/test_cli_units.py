@@ -27,7 +27,7 @@ def test_image_selection_is_every_shard_partitioned_asset() -> None:
         key.to_user_string() for key in graph.get_all_asset_keys()
         if graph.get(key).partitions_def is not None and key.to_user_string() != "composite"
     }
-    assert selected == partitioned == {"raw_images", "preprocessed_images", "embedding_shards", "aligned_faces"}
+    assert selected == partitioned == {"raw_images", "face_detections", "face_chips", "embedding_shards"}
 
 
 def test_materialize_commands_cover_all_shards_then_downstream() -> None:

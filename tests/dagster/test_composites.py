@@ -1,4 +1,5 @@
-"""Aligned faces, composite partitions, the contact sheet and the specs sensor, through dagster.materialize."""
+"""Face detections and chips (caching), composite partitions, the contact sheet and the specs sensor,
+through dagster.materialize."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from PIL import Image
 
 from facestats_core.analysis.master import build_master
 from facestats_core.composites.filter_spec import parse_spec
-from facestats_core.faces.aligned_faces import map_landmarks, raw_to_preprocessed
-from facestats_core.images.preprocess import PreprocessConfig, preprocess_image
+from facestats_core.composites.build import CompositeSettings, build_composite
+from facestats_core.faces.alignment import AlignmentConfig, eye_target_pixels
 from facestats_core.io.atomic import atomic_write_parquet
 from facestats_core.io.layout import Layout
 from facestats_dagster.cli.composites import build_commands, partition_blocks
@@ -22,9 +23,9 @@ from facestats_dagster.cli.dagster_runs import ANALYSIS_SELECTION
 from facestats_dagster.definitions import defs
 from facestats_dagster.defs.composites import composite, composite_specs_sensor
 from facestats_dagster.partitions import COMPOSITE_SPECS
-from facestats_dagster.resources import CompositesResource, PathsResource
+from facestats_dagster.resources import CompositesResource, FacesResource, PathsResource
 from facestats_demo.faces import DemoSpec, generate_demo_dataset
-from tests.dagster.test_master import materialize_images, resources
+from tests.dagster.test_master import materialize_images, resources, write_analysis_tables
 
 
 def _pixels(path: Path) -> np.ndarray:
@@ -32,91 +33,118 @@ def _pixels(path: Path) -> np.ndarray:
         return np.asarray(image.convert("RGB"))
 
 
-# --------------------------------------------------------------------------- aligned faces
+# --------------------------------------------------------------------------- face detections and chips
 
 
-def test_raw_landmarks_map_through_resize_and_centre_crop(tmp_path) -> None:
-    """A dot drawn in a non-square raw image lands where raw_to_preprocessed says."""
-    raw = np.full((120, 200, 3), 200, np.uint8)
-    raw[37:44, 147:154] = (255, 0, 0)  # dot centred on pixel (150, 40)
-    buffer = tmp_path / "raw.png"
-    Image.fromarray(raw).save(buffer)
-    result = preprocess_image(buffer.read_bytes(), "x", tmp_path, PreprocessConfig(size=60, jpeg_quality=100))
-    square = _pixels(tmp_path / str(result.output_path)).astype(float)
-    redness = np.clip(square[..., 0] - square[..., 1], 0, None)
-    ys, xs = np.nonzero(redness > 60)
-    weights = redness[ys, xs]
-    found = (np.average(xs, weights=weights), np.average(ys, weights=weights))
-    expected = raw_to_preprocessed(150, 40, 200, 120, 60)
-    assert abs(found[0] - expected[0]) < 0.75 and abs(found[1] - expected[1]) < 0.75
-    assert raw_to_preprocessed(10.0, 20.0, 256, 256, 256) == pytest.approx((10.0, 20.0))
-    landmarks = pl.DataFrame({"file": ["a.png", "missing.png"], "left_eye_x": [150.0, 1.0],
-                              "left_eye_y": [40.0, 1.0], "right_eye_x": [160.0, 2.0], "right_eye_y": [40.0, 1.0]})
-    manifest = pl.DataFrame({"image_id": ["id"], "path": ["b.png"], "alias_paths": [["a.png"]],
-                             "width": [200], "height": [120], "readable": [True]})
-    eyes, unmatched = map_landmarks(landmarks, manifest, 60)
-    assert unmatched == 1 and eyes["image_id"].to_list() == ["id"]
-    assert eyes.row(0)[1:3] == pytest.approx(expected)
+class CountingDetector:
+    """A stand-in face detector that finds nothing and counts its calls."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def detect(self, image: Image.Image) -> list:
+        self.calls += 1
+        return []
 
 
-def test_aligned_faces_cache_is_reused_and_faces_without_eyes_are_counted(tmp_path) -> None:
+def test_detections_and_chips_are_cached_and_faces_without_landmarks_are_excluded(tmp_path, monkeypatch) -> None:
     root = tmp_path / "data"
     generate_demo_dataset(root, DemoSpec(n_images=8, size=64, seed=2))
     truth = root / "labels" / "demo_truth.csv"
     lines = truth.read_text().splitlines()
     (root / "labels" / "eyes.csv").write_text("\n".join(lines[:-2]) + "\n")  # last two faces: no eyes
+    detector = CountingDetector()
+    monkeypatch.setattr(FacesResource, "face_detector", lambda self: (detector, detector.name))
     instance = dg.DagsterInstance.ephemeral()
-    first = materialize_images(root, instance, landmarks="labels/eyes.csv")
-    meta = first.asset_materializations_for_node("aligned_faces")[0].metadata
-    assert (meta["aligned_ok"].value, meta["aligned_new"].value, meta["reused"].value) == (6, 6, 0)
-    assert meta["excluded"].value == 2 and "| no_landmarks | 2 |" in meta["excluded_by_reason"].value
+    faces = {"landmarks": "labels/eyes.csv", "embed_size": 48}
+    first = materialize_images(root, instance, **faces)
+    meta = first.asset_materializations_for_node("face_detections")[0].metadata
+    # whole-image faces: the file's eyes for six, the detector tried (and failed) for the other two
+    assert (meta["images"].value, meta["faces"].value, meta["images_without_face"].value) == (8, 8, 0)
+    assert (meta["detector_runs"].value, meta["reused"].value, detector.calls) == (2, 0, 2)
+    assert "| whole_image | 8 |" in meta["face_source"].value
     layout = Layout.from_roots(root, "models")
-    files = sorted((layout.aligned_dir).glob("*/*.jpg"))
-    assert len(files) == 6 and all(_pixels(f).shape == (64, 64, 3) for f in files)
-    stamps = {f: f.stat().st_mtime_ns for f in files}
+    found = layout.read_partitions("face_detections")
+    assert sorted(found["landmark_points"].to_list()) == [0, 0, 2, 2, 2, 2, 2, 2]
+    meta = first.asset_materializations_for_node("face_chips")[0].metadata
+    assert (meta["faces"].value, meta["ok"].value, meta["made"].value, meta["reused"].value) == (8, 8, 8, 0)
+    embed_files = sorted(layout.chips_dir.glob("*/48/*.jpg"))
+    composite_files = sorted(layout.chips_dir.glob("*/64/*.jpg"))
+    assert len(embed_files) == len(composite_files) == 8
+    assert all(_pixels(f).shape == (48, 48, 3) for f in embed_files)
+    assert all(_pixels(f).shape == (64, 64, 3) for f in composite_files)
+    stamps = {f: f.stat().st_mtime_ns for f in embed_files + composite_files}
 
-    second = materialize_images(root, instance, landmarks="labels/eyes.csv")
-    meta = second.asset_materializations_for_node("aligned_faces")[0].metadata
-    assert (meta["aligned_new"].value, meta["reused"].value) == (0, 6)
-    assert {f: f.stat().st_mtime_ns for f in files} == stamps  # not rewritten
-    manifest = layout.read_partitions("aligned_faces")
-    assert manifest.filter(~pl.col("aligned_ok"))["error"].to_list() == ["no_landmarks"] * 2
+    second = materialize_images(root, instance, **faces)
+    meta = second.asset_materializations_for_node("face_detections")[0].metadata
+    assert (meta["detector_runs"].value, meta["reused"].value, detector.calls) == (0, 8, 2)
+    meta = second.asset_materializations_for_node("face_chips")[0].metadata
+    assert (meta["made"].value, meta["reused"].value, meta["ok"].value) == (0, 8, 8)
+    assert {f: f.stat().st_mtime_ns for f in stamps} == stamps  # not rewritten
+    chips = layout.read_partitions("face_chips")
+    assert chips.filter(pl.col("chip_landmarks").is_null())["landmark_points"].to_list() == [0, 0]
+
+    # the two faces without landmarks are left out of an aligned composite, and counted
+    no_eyes = set(found.filter(pl.col("landmark_points") == 0)["face_id"])
+    write_analysis_tables(root)
+    run = dg.materialize(list(defs.assets), resources=resources(root, {"embed_size": 48}, min_faces=2),
+                         instance=instance, selection=["master_metadata"])
+    assert run.success
+    instance.add_dynamic_partitions(COMPOSITE_SPECS, ["all"])
+    built = dg.materialize(list(defs.assets), resources=resources(root, {"embed_size": 48}, min_faces=2),
+                           instance=instance, selection=["composite"], partition_key="all")
+    assert built.success
+    sidecar = json.loads((layout.composites_dir / f"{parse_spec('all').slug}.json").read_text())
+    assert sidecar["matched"] == sidecar["used"] == 6 and not no_eyes & set(sidecar["face_ids"])
+    assert sidecar["alignment"]["excluded_no_landmarks"] == 2
+    assert sidecar["alignment"]["excluded_by_reason"] == {"no_landmarks": 2}
+    assert sidecar["alignment"]["landmarks_source"] == {"whole_image": 6}
 
 
 # --------------------------------------------------------------------------- composites on a known set
 
-COLOURS = {  # image id -> (gender, constant colour)
-    "img_a": ("female", (10, 20, 30)),
-    "img_b": ("female", (40, 80, 120)),
-    "img_c": ("female", (100, 50, 0)),
-    "img_d": ("male", (200, 200, 200)),
-    "img_e": ("female", (255, 255, 255)),  # no eyes: excluded from aligned composites
+SIDE = 32
+EYES = eye_target_pixels(SIDE)  # chips whose eyes already sit on the targets: aligning them changes nothing
+FACES = {  # face id -> (image id, gender, constant colour)
+    "face_a": ("img_a", "female", (10, 20, 30)),
+    "face_b": ("img_b", "female", (40, 80, 120)),
+    "face_c": ("img_cd", "female", (100, 50, 0)),  # two faces of one image, in different composites
+    "face_d": ("img_cd", "male", (200, 200, 200)),
+    "face_e": ("img_e", "female", (255, 255, 255)),  # no landmarks: excluded from aligned composites
 }
 
 
 @pytest.fixture
 def known_set(tmp_path) -> Path:
-    """A master table of five constant-colour faces with aligned and preprocessed files."""
+    """A master table of five constant-colour faces (two in one image) with their composite chips,
+    and an image without a face."""
     root = tmp_path / "data"
     layout = Layout.from_roots(root, tmp_path / "models")
-    rows = []
-    for image_id, (_gender, colour) in COLOURS.items():
-        aligned = image_id != "img_e"
-        for folder in (layout.preproc_dir, layout.aligned_dir / "v1"):
-            folder.mkdir(parents=True, exist_ok=True)
-            shade = colour if folder == layout.aligned_dir / "v1" else tuple(255 - c for c in colour)
-            Image.new("RGB", (32, 32), shade).save(folder / f"{image_id}.png")
-        rows.append({"image_id": image_id, "ok": True, "output_path": f"{image_id}.png"})
-    raw = pl.DataFrame({"image_id": list(COLOURS), "path": [f"{i}.jpg" for i in COLOURS], "readable": True})
-    aligned = pl.DataFrame({
-        "image_id": list(COLOURS),
-        "aligned_ok": [i != "img_e" for i in COLOURS],
-        "aligned_path": [f"v1/{i}.png" if i != "img_e" else None for i in COLOURS],
-        "eyes_source": ["landmarks" if i != "img_e" else None for i in COLOURS],
-        "error": [None if i != "img_e" else "no_landmarks" for i in COLOURS],
+    folder = layout.chips_dir / "v1" / str(SIDE)
+    folder.mkdir(parents=True, exist_ok=True)
+    for face_id, (_image, _gender, colour) in FACES.items():
+        Image.new("RGB", (SIDE, SIDE), colour).save(folder / f"{face_id}.png")
+    images = ["img_a", "img_b", "img_cd", "img_e", "img_x"]
+    raw = pl.DataFrame({"image_id": images, "path": [f"{i}.jpg" for i in images], "readable": True})
+    with_eyes = [f != "face_e" for f in FACES]
+    detections = pl.DataFrame({
+        "image_id": [image for image, _, _ in FACES.values()] + ["img_x"],
+        "face_id": [*FACES, None],
+        "faces_in_image": [1, 1, 2, 2, 1, 0],
+        "face_source": ["whole_image"] * 5 + [None],
+        "landmark_points": [2 if eyes else 0 for eyes in with_eyes] + [None],
+        "reason": [None] * 5 + ["no_face"],
     })
-    attrs = pl.DataFrame({"image_id": list(COLOURS), "gender_pred": [g for g, _ in COLOURS.values()]})
-    master, _ = build_master(raw, pl.DataFrame(rows), aligned, attrs)
+    chips = pl.DataFrame({
+        "face_id": list(FACES),
+        "ok": [True] * 5,
+        "composite_path": [f"v1/{SIDE}/{f}.png" for f in FACES],
+        "chip_landmarks": [EYES.ravel().tolist() if eyes else None for eyes in with_eyes],
+    }, schema_overrides={"chip_landmarks": pl.List(pl.Float64)})
+    attrs = pl.DataFrame({"face_id": list(FACES), "gender_pred": [g for _, g, _ in FACES.values()]})
+    master, _ = build_master(raw, detections=detections, chips=chips, attributes=attrs)
     atomic_write_parquet(layout.artifact("master_metadata"), master)
     return root
 
@@ -129,7 +157,7 @@ def _instance_with(*specs: str) -> dg.DagsterInstance:
 
 def _materialize(root: Path, instance: dg.DagsterInstance, selection: list[str], partition: str | None = None,
                  **composites: object) -> dg.ExecuteInJobResult:
-    settings = {"min_faces": 2, "output_size": 32, **composites}
+    settings = {"min_faces": 2, "output_size": SIDE, **composites}
     return dg.materialize(
         list(defs.assets), resources=resources(root, **settings), instance=instance, selection=selection,
         partition_key=partition, raise_on_error=False,
@@ -144,15 +172,18 @@ def test_composite_is_the_mean_of_the_aligned_faces(known_set) -> None:
     layout = Layout.from_roots(known_set, "models")
     slug = parse_spec(spec).slug
     picture = _pixels(layout.composites_dir / f"{slug}.png")
-    expected = np.rint(np.mean([COLOURS[i][1] for i in ("img_a", "img_b", "img_c")], axis=0))
-    assert picture.shape == (32, 32, 3) and (picture == expected).all()
+    expected = np.rint(np.mean([FACES[i][2] for i in ("face_a", "face_b", "face_c")], axis=0))
+    assert picture.shape == (SIDE, SIDE, 3) and (picture == expected).all()
     sidecar = json.loads((layout.composites_dir / f"{slug}.json").read_text())
-    assert sidecar["spec"] == spec and sidecar["image_ids"] == ["img_a", "img_b", "img_c"]
-    assert sidecar["used"] == len(sidecar["image_ids"]) == 3 and sidecar["matched"] == 3
+    assert sidecar["spec"] == spec and sidecar["face_ids"] == ["face_a", "face_b", "face_c"]
+    assert sidecar["used"] == len(sidecar["face_ids"]) == 3 and sidecar["matched"] == 3
     assert sidecar["alignment"]["excluded_no_landmarks"] == 1
     assert sidecar["alignment"]["excluded_by_reason"] == {"no_landmarks": 1}
+    assert sidecar["alignment"]["source_images"] == "composite chips aligned on the eyes"
+    assert sidecar["alignment"]["landmarks_source"] == {"whole_image": 3}
     meta = result.asset_materializations_for_node("composite")[0].metadata
     assert meta["used"].value == 3 and meta["excluded_no_landmarks"].value == 1
+    assert meta["aligned"].value is True and meta["source_images"].value == "composite chips aligned on the eyes"
     assert meta["preview"].value.endswith(f"composites/{slug}.png")
     assert "data:image/jpeg;base64," in meta["picture"].value
     # deterministic: the same spec and data give the same bytes
@@ -161,17 +192,59 @@ def test_composite_is_the_mean_of_the_aligned_faces(known_set) -> None:
     assert (layout.composites_dir / f"{slug}.png").read_bytes() == before
 
 
-def test_composite_without_alignment_uses_preprocessed_squares(known_set) -> None:
-    spec = "gender=female"
-    result = _materialize(known_set, _instance_with(spec), ["composite"], spec, align=False)
-    assert result.success
+def test_composite_without_alignment_averages_the_chips_as_cut(known_set) -> None:
+    """The asset always aligns; the core's `align=False` averages every matching chip as cut,
+    faces without landmarks included."""
     layout = Layout.from_roots(known_set, "models")
-    sidecar = json.loads((layout.composites_dir / f"{parse_spec(spec).slug}.json").read_text())
-    assert sidecar["used"] == 4 and sidecar["alignment"]["aligned"] is False
-    assert sidecar["alignment"]["source_images"].startswith("preprocessed")
-    picture = _pixels(layout.composites_dir / f"{parse_spec(spec).slug}.png")
-    inverted = [tuple(255 - c for c in COLOURS[i][1]) for i in ("img_a", "img_b", "img_c", "img_e")]
-    assert (picture == np.rint(np.mean(inverted, axis=0))).all()
+    master = pl.read_parquet(layout.artifact("master_metadata"))
+    settings = CompositeSettings(min_faces=2, align=False, alignment=AlignmentConfig(output_size=SIDE))
+    built = build_composite("gender=female", master, layout, settings)
+    assert built.meta["used"] == 4 and built.meta["face_ids"] == ["face_a", "face_b", "face_c", "face_e"]
+    assert built.meta["alignment"]["aligned"] is False
+    assert built.meta["alignment"]["source_images"] == "composite chips as cut"
+    assert built.meta["alignment"]["excluded_no_landmarks"] == 0
+    picture = _pixels(built.image_path)
+    colours = [FACES[i][2] for i in ("face_a", "face_b", "face_c", "face_e")]
+    assert (picture == np.rint(np.mean(colours, axis=0))).all()
+
+
+def test_chips_are_aligned_on_the_eyes_of_their_landmarks(tmp_path) -> None:
+    """Two chips with white eye dots in different places (one with 2 landmark points, one with 68):
+    the composite has its eyes on the targets."""
+    root = tmp_path / "data"
+    layout = Layout.from_roots(root, tmp_path / "models")
+    side = 64
+    folder = layout.chips_dir / "v1" / str(side)
+    folder.mkdir(parents=True, exist_ok=True)
+    eyes = {"face_p": ((14.0, 30.0), (38.0, 22.0)), "face_q": ((24.0, 20.0), (44.0, 20.0))}
+    landmarks = {}
+    for face_id, ((lx, ly), (rx, ry)) in eyes.items():
+        pixels = np.zeros((side, side, 3), np.uint8)
+        for x, y in ((lx, ly), (rx, ry)):
+            pixels[int(y) - 1:int(y) + 2, int(x) - 1:int(x) + 2] = 255
+        Image.fromarray(pixels).save(folder / f"{face_id}.png")
+        points = np.zeros((68, 2)) if face_id == "face_q" else np.zeros((2, 2))
+        if face_id == "face_q":
+            points[36:42], points[42:48] = (lx, ly), (rx, ry)
+        else:
+            points[:] = [(lx, ly), (rx, ry)]
+        landmarks[face_id] = points
+    raw = pl.DataFrame({"image_id": ["img_p", "img_q"], "path": ["p.jpg", "q.jpg"], "readable": True})
+    detections = pl.DataFrame({"image_id": ["img_p", "img_q"], "face_id": list(eyes), "faces_in_image": [1, 1],
+                               "face_source": ["detector", "detector"], "landmark_points": [2, 68]})
+    chips = pl.DataFrame({"face_id": list(eyes), "ok": [True, True],
+                          "composite_path": [f"v1/{side}/{f}.png" for f in eyes],
+                          "chip_landmarks": [landmarks[f].ravel().tolist() for f in eyes]})
+    master, _ = build_master(raw, detections=detections, chips=chips)
+    atomic_write_parquet(layout.artifact("master_metadata"), master)
+    result = _materialize(root, _instance_with("all"), ["composite"], "all", output_size=side)
+    assert result.success
+    sidecar = json.loads((layout.composites_dir / f"{parse_spec('all').slug}.json").read_text())
+    assert sidecar["used"] == 2 and sidecar["alignment"]["landmarks_source"] == {"detector": 2}
+    grey = _pixels(layout.composites_dir / f"{parse_spec('all').slug}.png").astype(float).mean(axis=2)
+    for x, y in eye_target_pixels(side):
+        assert grey[round(y) - 1:round(y) + 2, round(x) - 1:round(x) + 2].max() > 150  # both dots land here
+    assert grey[side // 2:, :].max() < 30  # nothing else is bright
 
 
 def test_too_few_matches_fail_the_partition_with_the_count(known_set) -> None:
@@ -200,7 +273,7 @@ def test_partition_range_builds_every_spec_then_contact_sheet(known_set) -> None
     specs = ["all", "gender=female", "gender=male"]
     instance = _instance_with(*specs)
     result = dg.materialize(
-        list(defs.assets), resources=resources(known_set, min_faces=1, output_size=32), instance=instance,
+        list(defs.assets), resources=resources(known_set, min_faces=1, output_size=SIDE), instance=instance,
         selection=["composite"],
         tags={"dagster/asset_partition_range_start": specs[0], "dagster/asset_partition_range_end": specs[-1]},
     )
@@ -312,4 +385,4 @@ def test_analysis_selection_leaves_out_partitioned_composites() -> None:
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in dg.AssetSelection.from_string(ANALYSIS_SELECTION).resolve(graph)}
     assert "embeddings_clip" in keys and "attributes" in keys and "attractiveness_scores" in keys
-    assert not keys & {"composite", "contact_sheet", "master_metadata", "aligned_faces"}
+    assert not keys & {"composite", "contact_sheet", "master_metadata", "face_detections", "face_chips"}

@@ -10,7 +10,8 @@ from facestats_dagster.definitions import defs
 
 def test_definitions_load_with_every_asset() -> None:
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert {"raw_images", "preprocessed_images", "embedding_shards", "embeddings_clip"} <= keys
+    assert {"raw_images", "face_detections", "face_chips", "embedding_shards", "embeddings_clip"} <= keys
+    assert not {"preprocessed_images", "aligned_faces"} & keys
     defs.resolve_implicit_global_asset_job_def()
 
 
@@ -32,7 +33,9 @@ def test_resources_follow_environment(monkeypatch) -> None:
     monkeypatch.setenv("FACESTATS_DATA_ROOT", "s3://bucket/faces")
     monkeypatch.setenv("FACESTATS_CLIP_MODEL", "/opt/clip")
     monkeypatch.setenv("FACESTATS_CLIP_PRECISION", "bf16")
+    monkeypatch.setenv("FACESTATS_FACE_MODE", "auto")
     resources = build_resources(load_settings())
+    assert resources["faces"].face_mode == "auto"
     assert str(resources["paths"].layout().processed_dir) == "s3://bucket/faces/processed"
     assert resources["clip"].model == "/opt/clip"
     assert resources["clip"].config().precision == "bf16"

@@ -10,7 +10,7 @@ from facestats_dagster.partitions import ALL_SHARDS_RANGE, SHARD_KEYS
 from facestats_demo.edge_cases import EXPECTED
 from tests.conftest import write_photos
 
-IMAGE_SELECTION = ["raw_images", "preprocessed_images", "embedding_shards"]
+IMAGE_SELECTION = ["raw_images", "face_detections", "face_chips", "embedding_shards"]
 
 
 def _materialize_images(all_assets, resources, instance, **partition):
@@ -39,11 +39,16 @@ def test_pipeline_writes_embeddings_for_every_readable_image(all_assets, resourc
     n_readable = 12 + sum(reason is None for reason in EXPECTED.values())
     assert raw.height == 12 + len(EXPECTED)
     assert table.height == n_readable
-    assert table["image_id"].n_unique() == table.height
+    assert table["image_id"].n_unique() == table["face_id"].n_unique() == table.height  # whole-image faces
+    detections = layout.read_partitions("face_detections")
+    assert detections["image_id"].n_unique() == detections.height == raw.height  # one row per image
+    faceless = detections.filter(pl.col("face_id").is_null())
+    assert faceless.height == raw.height - n_readable and set(faceless["reason"]) <= {"unreadable"}
+    assert set(table["face_id"]) == set(detections["face_id"].drop_nulls())
     vectors = np.stack(table["embedding"].to_list())
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     metadata = result.asset_materializations_for_node("embeddings_clip")[0].metadata
-    assert metadata["images"].value == n_readable
+    assert metadata["images"].value == metadata["faces"].value == n_readable
     assert sorted(p.stem for p in layout.artifact_dir("embedding_shards").glob("*.parquet")) == SHARD_KEYS
 
 

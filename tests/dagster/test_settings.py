@@ -11,9 +11,10 @@ from facestats_dagster.settings import DEFAULT_CLIP, Settings, environment_setti
 def test_defaults_and_parsing(tmp_path) -> None:
     settings = load_settings({"FACESTATS_MODEL_ROOT": str(tmp_path)})
     assert settings == Settings(model_root=str(tmp_path), clip_model=DEFAULT_CLIP)
-    parsed = load_settings({"FACESTATS_SEED": "7", "FACESTATS_RELAX": "yes", "FACESTATS_ALIGN": "0",
-                            "FACESTATS_MODEL_ROOT": str(tmp_path)})
-    assert (parsed.seed, parsed.relax, parsed.align) == (7, True, False)
+    parsed = load_settings({"FACESTATS_SEED": "7", "FACESTATS_RELAX": "yes", "FACESTATS_AUTOMATION": "0",
+                            "FACESTATS_CHIP_MARGIN": "0.4", "FACESTATS_MODEL_ROOT": str(tmp_path)})
+    assert (parsed.seed, parsed.relax, parsed.automation) == (7, True, False)
+    assert build_resources(parsed)["faces"].chips().margin == 0.4
 
 
 def test_empty_values_turn_optional_files_off_and_fall_back_elsewhere(tmp_path) -> None:
@@ -36,10 +37,19 @@ def test_the_clip_pointer_file_names_the_model_when_unset(tmp_path) -> None:
 
 
 def test_resources_are_built_from_the_settings(tmp_path) -> None:
-    settings = load_settings({"FACESTATS_IMAGE_SIZE": "128", "FACESTATS_MIN_FACES": "3",
+    settings = load_settings({"FACESTATS_COMPOSITE_SIZE": "128", "FACESTATS_FACE_MODE": "whole",
+                              "FACESTATS_MULTI_FACE": "largest", "FACESTATS_MIN_FACE_PX": "40",
+                              "FACESTATS_DETECT_MAX_SIDE": "800", "FACESTATS_FACE_DETECTOR": "none",
+                              "FACESTATS_LANDMARKS": "labels/eyes.csv", "FACESTATS_MIN_FACES": "3",
                               "FACESTATS_CLIP_PRECISION": "bf16", "FACESTATS_MODEL_ROOT": str(tmp_path)})
     resources = build_resources(settings)
-    assert resources["preprocess"].config().size == 128
+    faces = resources["faces"]
+    assert faces.chips().composite_size == 128
+    detection = faces.detection(faces.face_detector()[1])
+    assert (detection.face_mode, detection.multi_face, detection.min_face_px, detection.max_side) == (
+        "whole", "largest", 40, 800)
+    assert faces.landmarks == "labels/eyes.csv" and faces.detector == "none"
+    assert "preprocess" not in resources
     assert resources["composites"].min_faces == 3
     assert resources["clip"].config().precision == "bf16"
     assert environment_settings({"FACESTATS_MIN_FACES": "3", "FACESTATS_MODEL_ROOT": str(tmp_path)})[

@@ -31,12 +31,18 @@ def test_image_assets_on_a_memory_url(tiny_clip_dir) -> None:
     first, last = ALL_SHARDS_RANGE.split("...")
     result = dg.materialize(
         list(defs.assets), resources=resources,
-        selection=["raw_images", "preprocessed_images", "embedding_shards"],
+        selection=["raw_images", "face_detections", "face_chips", "embedding_shards"],
         tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
     )
     assert result.success
     assert dg.materialize(list(defs.assets), resources=resources, selection=["embeddings_clip"]).success
     with (root / "processed" / "embeddings" / "embeddings_clip.parquet").open("rb") as fh:
         table = pl.read_parquet(fh)
-    assert table.height == 6
-    assert len(list((root / "processed" / "preproc").iterdir())) == 6
+    assert table.height == 6 and table["face_id"].n_unique() == 6  # whole-image faces: one per readable image
+    layout = resources["paths"].layout()
+    detections = layout.read_partitions("face_detections")
+    assert detections.filter(pl.col("face_id").is_null())["reason"].to_list() == ["unreadable"]
+    chips = layout.read_partitions("face_chips")
+    assert chips.height == 6 and chips["ok"].all()
+    chip_files = [p for p in (root / "processed" / "chips").rglob("*.jpg")]
+    assert {p.stem for p in chip_files} == set(table["face_id"].to_list())

@@ -1,4 +1,4 @@
-"""Report section: the data set (images, readable, preprocessed, aligned, ...) and failures by reason."""
+"""Report section: the data set (images, faces, images without a face, ...) and failures by reason."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ KEY = "dataset"
 TITLE = "Data set"
 FAILURE_COLUMNS: tuple[tuple[str, str], ...] = (
     ("error", "decode"),
-    ("preproc_error", "preprocess"),
-    ("alignment_error", "alignment"),
+    ("reason", "no usable face"),
+    ("chip_error", "face chip"),
 )
 """Master column holding each stage's failure reason → stage name."""
 MAX_REASONS = 12
@@ -28,7 +28,7 @@ class Count:
     label: str
     value: int | None
     share: float | None
-    """``value`` over all images (None for the total itself or without images)."""
+    """``value`` over all images (image counts) or all faces (face counts); None for the totals."""
 
 
 @dataclass(frozen=True)
@@ -51,18 +51,26 @@ def _true_count(master: pl.DataFrame, name: str) -> int | None:
     return int(master[name].fill_null(False).sum()) if name in master.columns else None
 
 
+IMAGE_COUNTS: tuple[str, ...] = ("readable", "images with faces", "images without a face")
+"""Counts shared over the images; the other counts (but the totals) over the faces."""
+
+
 def dataset_summary(master: pl.DataFrame) -> dict[str, Any]:
     """The counts of the master table (also the materialization's summary)."""
+    has_faces = "face_id" in master.columns
+    faces = master.filter(pl.col("face_id").is_not_null()) if has_faces else master
+    images = master.unique("image_id") if "image_id" in master.columns else master
+    with_faces = faces["image_id"].n_unique() if has_faces and faces.height else 0
     return {
-        "images": master.height,
-        "readable": _true_count(master, "readable"),
-        "preprocessed": _true_count(master, "preproc_ok"),
-        "aligned": _true_count(master, "aligned_ok"),
-        "predicted": _true_count(master, "predicted"),
-        "scored": int(master["attractiveness_raw"].is_not_null().sum())
-        if "attractiveness_raw" in master.columns
-        else 0,
-        "low_confidence": _true_count(master, "low_confidence"),
+        "images": images.height,
+        "readable": _true_count(images, "readable"),
+        "images with faces": with_faces,
+        "images without a face": images.height - with_faces,
+        "faces": faces.height,
+        "chipped": _true_count(faces, "chip_ok"),
+        "predicted": _true_count(faces, "predicted"),
+        "scored": int(faces["attractiveness_raw"].is_not_null().sum()) if "attractiveness_raw" in faces.columns else 0,
+        "low_confidence": _true_count(faces, "low_confidence"),
     }
 
 
@@ -95,11 +103,12 @@ def failures(master: pl.DataFrame) -> list[Failure]:
 def dataset_section(master: pl.DataFrame) -> tuple[Section, dict[str, Any]]:
     """The counts table and the failures by stage and reason; also returns the counts."""
     summary = dataset_summary(master)
-    total = master.height
-    counts = tuple(
-        Count(label, value, None if label == "images" or value is None or not total else value / total)
-        for label, value in summary.items()
-    )
+
+    def share(label: str, value: int | None) -> float | None:
+        total = summary["images"] if label in IMAGE_COUNTS else summary["faces"]
+        return None if label in ("images", "faces") or value is None or not total else value / total
+
+    counts = tuple(Count(label, value, share(label, value)) for label, value in summary.items())
     view = DatasetView(
         counts=counts,
         failures=tuple(failures(master)),

@@ -20,7 +20,7 @@ def _sphere(n: int, dim: int = 64, seed: int = 0) -> np.ndarray:
 def _predictions() -> pl.DataFrame:
     return pl.DataFrame(
         {
-            "image_id": ["a", "b", "c"],
+            "face_id": ["a", "b", "c"],
             "path": ["demo/a.jpg", "demo/b.jpg", "demo/c.jpg"],
             "gender_pred": ["male", "female", "male"],
             "gender_prob": [0.99, 0.55, None],
@@ -35,7 +35,7 @@ def _predictions() -> pl.DataFrame:
 
 def test_low_confidence_flags() -> None:
     out = low_confidence_flags(_predictions(), {"gender": 0.6, "age": 0.5})
-    assert out.columns == ["image_id", "gender_low_confidence", "age_low_confidence"]
+    assert out.columns == ["face_id", "gender_low_confidence", "age_low_confidence"]
     assert out["gender_low_confidence"].to_list() == [False, True, True]  # null prob counts as low
     assert out["age_low_confidence"].to_list() == [False, False, True]
     with pytest.raises(KeyError, match="smile_prob"):
@@ -53,11 +53,11 @@ def test_near_duplicates_finds_planted_and_no_false_positives(block: int) -> Non
     X[120] = X[42] + 0.01 * rng.normal(size=64)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
     out = near_duplicates(ids, X, threshold=0.97, block=block)
-    assert out.schema == {"image_id": pl.String, "duplicate_of": pl.String, "similarity": pl.Float32}
-    pairs = set(zip(out["image_id"].to_list(), out["duplicate_of"].to_list()))
+    assert out.schema == {"face_id": pl.String, "duplicate_of": pl.String, "similarity": pl.Float32}
+    pairs = set(zip(out["face_id"].to_list(), out["duplicate_of"].to_list()))
     assert pairs == {("img150", "img010"), ("img120", "img042"), ("img199", "img042")}
     assert out["similarity"].min() >= 0.97
-    assert out.filter(pl.col("image_id") == "img199")["similarity"].item() == pytest.approx(1.0, abs=1e-5)
+    assert out.filter(pl.col("face_id") == "img199")["similarity"].item() == pytest.approx(1.0, abs=1e-5)
 
 
 def test_near_duplicates_representative_is_smallest_id_and_empty_case() -> None:
@@ -72,33 +72,33 @@ def test_near_duplicates_representative_is_smallest_id_and_empty_case() -> None:
 
 def test_build_flags_combines_sources() -> None:
     preproc = pl.DataFrame(
-        {"image_id": ["a", "b", "c", "d"], "flags": [[], ["blurry"], None, ["unreadable"]]},
-        schema={"image_id": pl.String, "flags": pl.List(pl.String)},
+        {"face_id": ["a", "b", "c", "d"], "flags": [[], ["blurry"], None, ["unreadable"]]},
+        schema={"face_id": pl.String, "flags": pl.List(pl.String)},
     )
-    dups = pl.DataFrame({"image_id": ["c"], "duplicate_of": ["a"], "similarity": [0.99]})
+    dups = pl.DataFrame({"face_id": ["c"], "duplicate_of": ["a"], "similarity": [0.99]})
     out = build_flags(_predictions(), {"gender": 0.6, "age": 0.5}, preprocessing=preproc, duplicates=dups)
-    assert out.columns == ["image_id", "flags", "low_confidence", "near_duplicate_of"]
-    rows = {r["image_id"]: r for r in out.rows(named=True)}
+    assert out.columns == ["face_id", "flags", "low_confidence", "near_duplicate_of"]
+    rows = {r["face_id"]: r for r in out.rows(named=True)}
     assert rows["a"]["flags"] == [] and rows["a"]["low_confidence"] is False
     assert rows["b"]["flags"] == ["blurry", "low_confidence_gender"] and rows["b"]["low_confidence"] is True
     assert rows["c"]["flags"] == ["low_confidence_gender", "low_confidence_age", "near_duplicate"]
     assert rows["c"]["near_duplicate_of"] == "a"
     assert rows["d"]["flags"] == ["unreadable", "no_prediction"] and rows["d"]["low_confidence"] is False
-    assert out["image_id"].to_list() == ["a", "b", "c", "d"]
+    assert out["face_id"].to_list() == ["a", "b", "c", "d"]
 
 
 def test_labels_template_is_manual_labels_compatible(tmp_path: Path) -> None:
     flagged = build_flags(_predictions(), {"gender": 0.6})
     template = labels_template(flagged, _predictions())
-    assert template.columns == ["filename", "gender", "age", "ethnicity", "flags"]
+    assert template.columns == ["filename", "face_id", "gender", "age", "ethnicity", "flags"]
     assert template["filename"].to_list() == ["demo/b.jpg", "demo/c.jpg"]  # 'a' has no flags
-    assert template.row(0) == ("demo/b.jpg", "female", "30-39", "indian", "low_confidence_gender")
+    assert template.row(0) == ("demo/b.jpg", "b", "female", "30-39", "indian", "low_confidence_gender")
     path = tmp_path / "manual_labels.csv"
     template.write_csv(path)
     back = read_manual_labels(path)
     assert back.issues == []
-    assert back.labels.select("file", "gender", "age", "ethnicity").rows() == template.select(
-        "filename", "gender", "age", "ethnicity"
+    assert back.labels.select("file", "face_id", "gender", "age", "ethnicity").rows() == template.select(
+        "filename", "face_id", "gender", "age", "ethnicity"
     ).rows()
     with pytest.raises(ValueError, match="path"):
         labels_template(flagged, _predictions().drop("path"))

@@ -18,7 +18,7 @@ def test_score_table_ranks_and_deciles() -> None:
     pct = table["attractiveness_percentile"].to_list()
     assert pct[0] == pytest.approx(2.5) and pct[-1] == pytest.approx(97.5)
     assert table["attractiveness_decile"].to_list() == [d for d in range(1, 11) for _ in range(2)]
-    top = table.filter(pl.col("attractiveness_decile") == 10)["image_id"].to_list()
+    top = table.filter(pl.col("attractiveness_decile") == 10)["face_id"].to_list()
     assert top == ["i18", "i19"]  # decile 10 is the top 10%
 
 

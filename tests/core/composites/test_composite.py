@@ -30,7 +30,7 @@ def _master(n: int = 200, seed: int = 0) -> pl.DataFrame:
     pct = rng.uniform(0, 100, size=n)
     return pl.DataFrame(
         {
-            "image_id": [f"img{i:04d}" for i in range(n)],
+            "face_id": [f"img{i:04d}" for i in range(n)],
             "gender": rng.choice(["male", "female"], size=n).tolist(),
             "age": rng.choice(["20-29", "30-39", "40-49", "70+"], size=n).tolist(),
             "ethnicity": rng.choice(["white", "black", "east_asian"], size=n).tolist(),
@@ -50,24 +50,24 @@ def test_select_filters_and_samples_deterministically() -> None:
     first = select_images(master, spec, min_faces=5)
     expected_matched = master.filter(pl.col("gender") == "female").height
     assert first.matched == expected_matched
-    assert len(first.image_ids) == 10 and first.image_ids == sorted(first.image_ids)
+    assert len(first.face_ids) == 10 and first.face_ids == sorted(first.face_ids)
     assert first.relaxed == []
     # same answer whatever the row order of the master table
     shuffled = master.sample(fraction=1.0, shuffle=True, seed=3)
-    assert select_images(shuffled, spec, min_faces=5).image_ids == first.image_ids
+    assert select_images(shuffled, spec, min_faces=5).face_ids == first.face_ids
     # another seed gives another sample; all ids match the filter
     other = select_images(master, parse_spec("gender=female,n=10,seed=8"), min_faces=5)
-    assert other.image_ids != first.image_ids
-    females = set(master.filter(pl.col("gender") == "female")["image_id"])
-    assert set(first.image_ids) <= females and set(other.image_ids) <= females
+    assert other.face_ids != first.face_ids
+    females = set(master.filter(pl.col("gender") == "female")["face_id"])
+    assert set(first.face_ids) <= females and set(other.face_ids) <= females
 
 
 def test_select_without_n_uses_all_matches_and_n_above_matched() -> None:
     master = _master()
     all_female = select_images(master, parse_spec("gender=female"), min_faces=1)
-    assert len(all_female.image_ids) == all_female.matched
+    assert len(all_female.face_ids) == all_female.matched
     big = select_images(master, parse_spec("gender=female,n=100000"), min_faces=1)
-    assert big.image_ids == all_female.image_ids
+    assert big.face_ids == all_female.face_ids
     assert sample_ids(["c", "a", "b"], 2, 0) == sample_ids(["b", "c", "a"], 2, 0)
 
 
@@ -94,7 +94,7 @@ def test_relax_drops_terms_in_documented_order() -> None:
     assert [r.split("=")[0] for r in selection.relaxed] == [
         k for k in RELAX_ORDER if k in {r.split("=")[0] for r in selection.relaxed}
     ]
-    assert selection.matched >= 20 and len(selection.image_ids) == min(30, selection.matched)
+    assert selection.matched >= 20 and len(selection.face_ids) == min(30, selection.matched)
     assert selection.spec.attractiveness is None and selection.spec.n == 30
     assert selection.spec.gender == "female"  # dropped only what was needed
     # nothing can satisfy an impossible minimum: raise, naming what was relaxed
@@ -225,7 +225,7 @@ def test_write_composite_atomic_and_meta(tmp_path: Path) -> None:
     assert np.all(np.asarray(Image.open(image_path)) == 77)
     data = json.loads(json_path.read_text())
     assert data["spec"] == spec.canonical and data["matched"] == selection.matched
-    assert data["used"] == 5 and data["image_ids"] == selection.image_ids and data["seed"] == 2
+    assert data["used"] == 5 and data["face_ids"] == selection.face_ids and data["seed"] == 2
     assert data["alignment"] == {"aligned": 5} and data["image_file"] == f"{spec.slug}.png"
     assert sorted(p.name for p in out.iterdir()) == sorted([image_path.name, json_path.name])  # no temp files
     jpg, _ = write_composite(out, "x", Image.new("RGB", (8, 8)), {}, fmt="jpg")

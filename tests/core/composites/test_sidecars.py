@@ -7,8 +7,8 @@ from facestats_core.composites.sidecars import member_ids, read_sidecars
 
 
 def test_member_ids_of_every_readable_sidecar(tmp_path: Path) -> None:
-    (tmp_path / "b.json").write_text(json.dumps({"spec": "gender=male", "image_ids": ["x", "y"]}))
-    (tmp_path / "a.json").write_text(json.dumps({"spec": "all", "image_ids": ["x", "y", "z"]}))
+    (tmp_path / "b.json").write_text(json.dumps({"spec": "gender=male", "face_ids": ["x", "y"]}))
+    (tmp_path / "a.json").write_text(json.dumps({"spec": "all", "face_ids": ["x", "y", "z"]}))
     (tmp_path / "broken.json").write_text("{not json")
     (tmp_path / "other.json").write_text(json.dumps({"no": "spec"}))
     (tmp_path / "noids.json").write_text(json.dumps({"spec": "gender=female"}))

@@ -55,13 +55,13 @@ def master(n: int = 12, scores: bool = True) -> pl.DataFrame:
     genders = ["male", "female"]
     ethnicities = ["white", "black", "east_asian"]
     rows = {
+        "face_id": [f"{i:064x}_500_500" for i in range(n)],
         "image_id": [f"{i:064x}" for i in range(n)],
         "readable": [True] * n,
         "error": [None] * n,
-        "preproc_ok": [True] * n,
-        "preproc_error": [None] * n,
-        "aligned_ok": [True] * n,
-        "alignment_error": [None] * n,
+        "reason": [None] * n,
+        "chip_ok": [True] * n,
+        "chip_error": [None] * n,
         "predicted": [i < n - 1 for i in range(n)],
         "gender": [genders[i % 2] if i < n - 1 else None for i in range(n)],
         "gender_source": ["manual" if i == 0 else "predicted" if i < n - 1 else "none" for i in range(n)],
@@ -81,8 +81,8 @@ def master(n: int = 12, scores: bool = True) -> pl.DataFrame:
             "cluster": pl.Int32,
             "attractiveness_raw": pl.Float64,
             "error": pl.String,
-            "preproc_error": pl.String,
-            "alignment_error": pl.String,
+            "reason": pl.String,
+            "chip_error": pl.String,
         },
     )
 
@@ -371,7 +371,8 @@ def test_mean_scores_come_from_the_statistics_with_bootstrap_intervals(full: Any
 def test_reproducibility_and_dataset_tables(full: Any) -> None:
     assert "<td>run id</td><td><code>abc123</code></td>" in _section(full.html, "reproducibility")
     dataset = _section(full.html, "dataset")
-    assert "No failures recorded" in dataset and "<td>aligned</td>" in dataset
+    assert "No failures recorded" in dataset and "<td>faces</td>" in dataset
+    assert "<td>images without a face</td>" in dataset
 
 
 def test_failures_are_counted_by_stage_and_reason() -> None:
@@ -380,8 +381,8 @@ def test_failures_are_counted_by_stage_and_reason() -> None:
         .then(pl.lit("cannot identify image file"))
         .alias("error"),
         pl.when(pl.col("image_id").str.ends_with("2") | pl.col("image_id").str.ends_with("3"))
-        .then(pl.lit("no eyes found"))
-        .alias("alignment_error"),
+        .then(pl.lit("no_face"))
+        .alias("reason"),
     )
     dataset = _section(build_report(frame).html, "dataset")
     assert re.search(
@@ -389,7 +390,7 @@ def test_failures_are_counted_by_stage_and_reason() -> None:
         dataset,
     )
     assert re.search(
-        r"<td>alignment</td><td class=\"reason\">no eyes found</td><td class=\"num\">2</td>", dataset
+        r"<td>no usable face</td><td class=\"reason\">no_face</td><td class=\"num\">2</td>", dataset
     )
 
 

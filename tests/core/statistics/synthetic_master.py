@@ -37,8 +37,8 @@ def synthetic_master(
     rng = np.random.default_rng(seed)
     accuracy = {"gender": 0.85, "age": 0.6, "ethnicity": 0.7, **(accuracy or {})}
     ids = [f"img{i:05d}" for i in range(n)]
-    columns: dict[str, object] = {"image_id": ids}
-    truth: dict[str, object] = {"image_id": ids}
+    columns: dict[str, object] = {"face_id": ids}
+    truth: dict[str, object] = {"face_id": ids}
     confusion: dict[str, tuple[list[str], np.ndarray]] = {}
     for attr, classes in ATTRIBUTES.items():
         k = len(classes)

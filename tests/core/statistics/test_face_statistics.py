@@ -23,7 +23,7 @@ def tiny_master() -> pl.DataFrame:
     """Eight images: two without a gender prediction, one manual override, clusters 0/1/null, two unscored."""
     return pl.DataFrame(
         {
-            "image_id": [f"i{i}" for i in range(8)],
+            "face_id": [f"i{i}" for i in range(8)],
             "gender_pred": ["female", "female", "male", "female", None, "male", "female", None],
             "age_pred": ["20-29", "20-29", "30-39", "20-29", "30-39", "20-29", "30-39", None],
             "ethnicity_pred": ["white", "black", "white", "white", "white", "black", "white", None],
@@ -103,7 +103,7 @@ def share_keys(table: pl.DataFrame, attribute: str) -> list[tuple[str, str]]:
 
 def test_truth_columns() -> None:
     truth = pl.DataFrame(
-        {"image_id": ["i0", "i1", "i2", "i4", "zz"], "gender": ["female", "male", "male", "female", "male"],
+        {"face_id": ["i0", "i1", "i2", "i4", "zz"], "gender": ["female", "male", "male", "female", "male"],
          "age": [None, None, None, None, None], "ethnicity": ["white", None, "white", "black", "white"]}
     )
     table = face_statistics(tiny_master(), None, truth, n_boot=100)
@@ -175,7 +175,7 @@ def test_deterministic_and_independent_of_row_order_and_extra_slices() -> None:
     shuffled = master.sample(fraction=1.0, shuffle=True, seed=9)
     b = face_statistics(shuffled, confusion, truth, n_boot=200, seed=1)
     assert a.equals(b)
-    composites = {"all": master["image_id"].to_list()}
+    composites = {"all": master["face_id"].to_list()}
     with_composite = face_statistics(master, confusion, truth, composites, n_boot=200, seed=1)
     assert with_composite.filter(pl.col("slice_key") != "composite").equals(a)
     assert not face_statistics(master, confusion, truth, n_boot=200, seed=2).equals(a)
@@ -209,7 +209,7 @@ def test_corrected_shares_move_toward_the_truth_on_synthetic_data() -> None:
 
 def test_runtime_on_a_600_face_master() -> None:
     master, confusion, truth = synthetic_master(600, seed=0)
-    ids = master["image_id"].to_list()
+    ids = master["face_id"].to_list()
     composites = {f"n={50 * (i + 1)}": ids[: 50 * (i + 1)] for i in range(3)}
     start = time.perf_counter()
     table = face_statistics(master, confusion, truth, composites, n_boot=1000)
@@ -224,14 +224,15 @@ def test_reads_a_built_master_table_and_classifier_metrics() -> None:
     from facestats_core.analysis.master import build_master
     from facestats_core.models.classifiers import classification_metrics
 
-    raw = pl.DataFrame({"image_id": ["a", "b", "c", "d"], "path": ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]})
+    raw = pl.DataFrame({"image_id": ["ia", "ib", "ic", "id"], "path": ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]})
+    detections = pl.DataFrame({"image_id": ["ia", "ib", "ic", "id"], "face_id": ["a", "b", "c", "d"]})
     attributes = pl.DataFrame(
-        {"image_id": ["a", "b", "c"], "gender_pred": ["male", "female", "female"],
+        {"face_id": ["a", "b", "c"], "gender_pred": ["male", "female", "female"],
          "age_pred": ["20-29", "20-29", "70+"], "ethnicity_pred": ["white", "indian", "white"]}
     )
-    manual = pl.DataFrame({"image_id": ["c"], "gender": ["male"], "age": [None], "ethnicity": [None]})
-    clusters = pl.DataFrame({"image_id": ["a", "b", "c"], "cluster": [0, 1, 1]})
-    master, _ = build_master(raw, attributes=attributes, manual=manual, clusters=clusters)
+    manual = pl.DataFrame({"face_id": ["c"], "gender": ["male"], "age": [None], "ethnicity": [None]})
+    clusters = pl.DataFrame({"face_id": ["a", "b", "c"], "cluster": [0, 1, 1]})
+    master, _ = build_master(raw, detections=detections, attributes=attributes, manual=manual, clusters=clusters)
     y_true = np.array(["male"] * 30 + ["female"] * 30)
     y_pred = np.array(["male"] * 27 + ["female"] * 3 + ["female"] * 25 + ["male"] * 5)
     metrics = {"gender": classification_metrics(y_true, y_pred, ("male", "female"), y_true)}

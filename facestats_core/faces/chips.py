@@ -1,0 +1,222 @@
+"""Face chips: each face cropped from the upright original, eyes level, resampled once per size.
+
+The chip of a face is the square around its box grown by ``margin`` on every side
+(FairFace pads dlib's box by 25 %), centred on the box and rotated about its centre so
+the eyes are level when they are known. It is written twice from the original pixels:
+at ``embed_size`` (what CLIP sees, 224) and at ``composite_size`` (what composites
+average, 512). Landmarks are mapped into the composite chip's coordinates.
+
+Large downscales are anti-aliased: the source is first reduced by an integer box filter
+(``Image.reduce``) to at most twice the chip's resolution, then one bicubic affine
+resample makes the chip.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+from PIL import Image
+
+from facestats_core.faces.detection import eye_centres
+from facestats_core.images.decode import DEFAULT_MAX_PIXELS, ImageReadError, load_rgb
+from facestats_core.images.preprocess import laplacian_variance
+from facestats_core.io.atomic import atomic_write_bytes
+
+
+@dataclass(frozen=True)
+class ChipConfig:
+    """Chip geometry and encoding; :attr:`version` names the cache folder."""
+
+    margin: float = 0.25
+    embed_size: int = 224
+    composite_size: int = 512
+    jpeg_quality: int = 95
+    tiny_px: int = 48
+    blur_threshold: float = 20.0
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.margin <= 2.0:
+            raise ValueError(f"margin must be in [0, 2], got {self.margin}")
+        for name in ("embed_size", "composite_size"):
+            if not 32 <= getattr(self, name) <= 2048:
+                raise ValueError(f"{name} must be in [32, 2048], got {getattr(self, name)}")
+
+    @property
+    def version(self) -> str:
+        return f"chip-m{round(self.margin * 100):03d}-e{self.embed_size}-c{self.composite_size}-q{self.jpeg_quality}-v1"
+
+
+def chip_geometry(
+    box: tuple[float, float, float, float], eyes: tuple[tuple[float, float], tuple[float, float]] | None,
+    margin: float, whole_image: bool = False,
+) -> tuple[float, float, float, float]:
+    """``(cx, cy, side, angle)`` of a face's chip in source pixels; ``angle`` (radians) is the
+    eye line's tilt (0 without eyes). A whole-image face keeps its box as is (no margin)."""
+    x0, y0, x1, y1 = box
+    cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
+    side = max(x1 - x0, y1 - y0) * (1.0 if whole_image else 1.0 + 2.0 * margin)
+    angle = 0.0
+    if eyes is not None:
+        (lx, ly), (rx, ry) = eyes
+        if rx - lx > 1e-6:
+            angle = math.atan2(ry - ly, rx - lx)
+    return cx, cy, side, angle
+
+
+def chip_to_source(cx: float, cy: float, side: float, angle: float, size: int) -> np.ndarray:
+    """3×3 matrix mapping chip pixel-index coordinates to source pixel-index coordinates."""
+    scale = side / size
+    cos, sin = math.cos(angle) * scale, math.sin(angle) * scale
+    centre = (size - 1) / 2.0
+    return np.array([
+        [cos, -sin, cx - cos * centre + sin * centre],
+        [sin, cos, cy - sin * centre - cos * centre],
+        [0.0, 0.0, 1.0],
+    ])
+
+
+def extract_chip(image: Image.Image, geometry: tuple[float, float, float, float], size: int) -> Image.Image:
+    """The ``size``-pixel chip of ``geometry`` from ``image`` (RGB; outside the image is black)."""
+    cx, cy, side, angle = geometry
+    factor = max(1, int(side / size / 2.0))
+    source = image if factor == 1 else image.reduce(factor)
+    # the reduced image's pixel centres: source (i) = reduced (i') * factor + (factor - 1) / 2
+    shift = (factor - 1) / 2.0
+    matrix = chip_to_source((cx - shift) / factor, (cy - shift) / factor, side / factor, angle, size)
+    half = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+    minus_half = np.array([[1.0, 0.0, -0.5], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]])
+    coeffs = (half @ matrix @ minus_half)[:2, :].ravel()
+    rgb = source if source.mode == "RGB" else source.convert("RGB")
+    return rgb.transform((size, size), Image.Transform.AFFINE, tuple(float(v) for v in coeffs),
+                         resample=Image.Resampling.BICUBIC, fillcolor=(0, 0, 0))
+
+
+def landmarks_in_chip(landmarks: np.ndarray, geometry: tuple[float, float, float, float], size: int) -> np.ndarray:
+    """Source-pixel landmarks ``(k, 2)`` mapped into the ``size`` chip's pixel coordinates."""
+    inverse = np.linalg.inv(chip_to_source(*geometry, size))
+    points = np.asarray(landmarks, dtype=np.float64).reshape(-1, 2)
+    return points @ inverse[:2, :2].T + inverse[:2, 2]
+
+
+CHIPS_SCHEMA: dict[str, Any] = {
+    "face_id": pl.String,
+    "image_id": pl.String,
+    "path": pl.String,
+    "ok": pl.Boolean,
+    "chip_version": pl.String,
+    "chip_path": pl.String,
+    "composite_path": pl.String,
+    "chip_landmarks": pl.List(pl.Float64),
+    "landmark_points": pl.Int32,
+    "face_px": pl.Float64,
+    "sharpness": pl.Float64,
+    "flags": pl.List(pl.String),
+    "error": pl.String,
+}
+
+
+def _encode(image: Image.Image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def chip_files(face_id: str, config: ChipConfig) -> tuple[str, str]:
+    """Paths, relative to the chips folder, of a face's embedding and composite chips."""
+    return (f"{config.version}/{config.embed_size}/{face_id}.jpg",
+            f"{config.version}/{config.composite_size}/{face_id}.jpg")
+
+
+def chips_of_image(image: Image.Image, faces: list[dict[str, Any]], chips_dir: Any, config: ChipConfig
+                   ) -> list[dict[str, Any]]:
+    """Write the chips of one image's face rows (detection-table rows); one chip row per face."""
+    rows = []
+    for face in faces:
+        box = (face["box_x0"], face["box_y0"], face["box_x1"], face["box_y1"])
+        points = None if face["landmarks"] is None else np.asarray(face["landmarks"]).reshape(-1, 2)
+        geometry = chip_geometry(box, eye_centres(points), config.margin, face["face_source"] == "whole_image")
+        embed_rel, comp_rel = chip_files(face["face_id"], config)
+        embed_chip = extract_chip(image, geometry, config.embed_size)
+        atomic_write_bytes(chips_dir / embed_rel, _encode(embed_chip, config.jpeg_quality))
+        atomic_write_bytes(chips_dir / comp_rel, _encode(extract_chip(image, geometry, config.composite_size),
+                                                         config.jpeg_quality))
+        sharpness = laplacian_variance(embed_chip)
+        face_px = min(box[2] - box[0], box[3] - box[1])
+        flags = [flag for flag, on in (("tiny", face_px < config.tiny_px),
+                                       ("blurry", sharpness < config.blur_threshold)) if on]
+        chip_points = None if points is None else landmarks_in_chip(points, geometry, config.composite_size)
+        rows.append({
+            "face_id": face["face_id"], "image_id": face["image_id"], "path": face["path"], "ok": True,
+            "chip_version": config.version, "chip_path": embed_rel, "composite_path": comp_rel,
+            "chip_landmarks": None if chip_points is None else chip_points.ravel().tolist(),
+            "landmark_points": 0 if points is None else len(points), "face_px": float(face_px),
+            "sharpness": round(sharpness, 3), "flags": flags, "error": None,
+        })
+    return rows
+
+
+def _failed(face: dict[str, Any], config: ChipConfig, error: str) -> dict[str, Any]:
+    row = dict.fromkeys(CHIPS_SCHEMA)
+    row.update(face_id=face["face_id"], image_id=face["image_id"], path=face["path"], ok=False,
+               chip_version=config.version, flags=["unreadable"], error=error)
+    return row
+
+
+@dataclass
+class ChipStats:
+    faces: int = 0
+    made: int = 0
+    reused: int = 0
+    failed: int = 0
+
+
+def chip_manifest(
+    detections: pl.DataFrame, raw_root: Any, chips_dir: Any, config: ChipConfig,
+    previous: pl.DataFrame | None = None, progress: Callable[[int, int], None] | None = None,
+) -> tuple[pl.DataFrame, ChipStats]:
+    """Chips of every face row of a detections table, decoding each image once.
+
+    A face whose previous row has the same chip version, the same face geometry (its
+    ``face_id`` and detection are unchanged when the image is) and whose files exist is
+    reused. A face whose image cannot be read again is an ``ok = false`` row.
+    """
+    faces = detections.filter(pl.col("face_id").is_not_null())
+    reusable: dict[str, dict[str, Any]] = {}
+    if previous is not None and previous.height and "chip_version" in previous.columns:
+        reusable = {r["face_id"]: r for r in previous.filter(pl.col("chip_version") == config.version)
+                    .iter_rows(named=True) if r["ok"]}
+    stats = ChipStats()
+    rows: list[dict[str, Any]] = []
+    groups = faces.partition_by("image_id", maintain_order=True) if faces.height else []
+    for done, group in enumerate(groups, start=1):
+        todo = []
+        for face in group.iter_rows(named=True):
+            stats.faces += 1
+            old = reusable.get(face["face_id"])
+            if old is not None and (chips_dir / old["chip_path"]).exists() and (
+                    chips_dir / old["composite_path"]).exists():
+                rows.append({**old, "path": face["path"]})
+                stats.reused += 1
+            else:
+                todo.append(face)
+        if todo:
+            try:
+                image = load_rgb((raw_root / todo[0]["path"]).read_bytes(), max_pixels=config.max_pixels)
+            except (ImageReadError, OSError) as exc:
+                rows.extend(_failed(face, config, f"unreadable: {exc}") for face in todo)
+                stats.failed += len(todo)
+            else:
+                made = chips_of_image(image, todo, chips_dir, config)
+                rows.extend(made)
+                stats.made += len(made)
+        if progress is not None:
+            progress(done, len(groups))
+    frame = pl.DataFrame(rows, schema=CHIPS_SCHEMA) if rows else pl.DataFrame(schema=CHIPS_SCHEMA)
+    return frame.sort("face_id"), stats
