@@ -64,7 +64,8 @@ def test_tag_probability_is_the_softmax_over_positive_and_negative() -> None:
     np.testing.assert_allclose(frame["tag_glasses"].to_numpy(), [1 / (1 + np.exp(-10)), 1 / (1 + np.exp(10)), 0.5],
                                rtol=1e-5)
     np.testing.assert_allclose(frame["tag_glasses"] + frame["tag_hat"], 1.0, rtol=1e-6)
-    selected = frame.with_columns(pl.Series("tag_glasses", [0.9, None, 0.5], dtype=pl.Float32)).filter(has_tag("glasses"))
+    edited = frame.with_columns(pl.Series("tag_glasses", [0.9, None, 0.5], dtype=pl.Float32))
+    selected = edited.filter(has_tag("glasses"))
     assert selected.height == 2
     assert tag_probabilities(X, (), embeddings, 10.0).width == 0
     with pytest.raises(KeyError, match="tag/beard"):

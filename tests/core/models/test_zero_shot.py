@@ -27,7 +27,8 @@ def test_prompt_sets_cover_every_canonical_class_in_order() -> None:
     assert set(sets) == set(ATTRIBUTES)
     for attr, prompt_set in sets.items():
         assert prompt_set.classes == ATTRIBUTES[attr]
-        assert all(len(p) == len(CLASS_PHRASES[attr][c]) * len(TEMPLATES) for c, p in zip(ATTRIBUTES[attr], prompt_set.prompts))
+        for cls, prompts in zip(ATTRIBUTES[attr], prompt_set.prompts):
+            assert len(prompts) == len(CLASS_PHRASES[attr][cls]) * len(TEMPLATES)
     assert "a close-up photo of the face of an East Asian person." in sets["ethnicity"].prompts[3]
     assert expand_prompts(("a man",), ("a photo of {}.",)) == ("a photo of a man.",)
 
