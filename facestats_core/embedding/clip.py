@@ -79,7 +79,9 @@ class LoadedClip:
     revision: str = "unknown"
     compiled: Any = None
     compiled_batch: int | None = None
-
+    local_files_only: bool = False
+    tokenizer: Any = None
+    """Loaded on first use by :func:`facestats_core.embedding.text.clip_tokenizer` (image-only runs never load it)."""
 
 
 @dataclass
@@ -154,6 +156,7 @@ def load_clip(config: ClipConfig) -> LoadedClip:
         device=config.device,
         revision=model_revision(name, model),
         compiled=_compile_image_tower(model) if config.compile else None,
+        local_files_only=config.local_files_only,
     )
 
 

@@ -19,7 +19,7 @@ import io
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -37,6 +37,18 @@ WEIGHTS_SUFFIX = ".joblib"
 METADATA_SUFFIX = ".metrics.json"
 _KIND = "classifier"
 _UNKNOWN = "unknown"
+
+
+class ProbabilisticClassifier(Protocol):
+    """What `predict_attributes` needs: the canonical classes and (n, len(classes)) probabilities.
+
+    `TrainedClassifier` (a probe) and `zero_shot.ZeroShotClassifier` (CLIP prompts) both are one.
+    """
+
+    @property
+    def classes(self) -> tuple[str, ...]: ...
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray: ...
 
 
 @dataclass(frozen=True)
@@ -314,7 +326,7 @@ def train_attribute_classifier(
     return replace(clf, metrics=metrics)
 
 
-def predict_attributes(models: Mapping[str, TrainedClassifier], X: np.ndarray) -> pl.DataFrame:
+def predict_attributes(models: Mapping[str, ProbabilisticClassifier], X: np.ndarray) -> pl.DataFrame:
     """Per attribute: `<attr>_pred` (str), `<attr>_prob` (float32), `<attr>_probs` (Array)."""
     Xf = _as_matrix(X)
     columns: list[pl.Series] = []

@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from facestats_dagster.cli import composites, pipeline, score
+from facestats_dagster.cli import composites, models, pipeline, score
 from facestats_dagster.settings import environment_settings, load_settings, settings_markdown
 
 
@@ -72,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     settings.set_defaults(func=cmd_settings)
 
     composites.register(sub)
+    models.register(sub)
     return parser
 
 

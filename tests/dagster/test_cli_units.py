@@ -42,3 +42,21 @@ def test_materialize_commands_cover_all_shards_then_downstream() -> None:
     assert any("master_metadata" in c for c in commands) and any("contact_sheet" in c for c in commands)
     assert sum(c[:3] == ["facestats", "composites", "build"] for c in commands) == 1
     assert commands[-1][-2:] == ["--select", "face_statistics,stats_report"]
+
+
+def test_models_describe_prints_the_bundle_and_fails_cleanly_without_one(tmp_path, capsys) -> None:
+    import numpy as np
+
+    from facestats_core.models.bundle import TrainedWith, write_bundle
+    from facestats_core.models.classifiers import train_attribute_classifier
+    from facestats_dagster.cli.main import main
+
+    X = np.random.default_rng(0).normal(size=(20, 4)).astype(np.float32)
+    probe = train_attribute_classifier(X, np.array(["male", "female"] * 10, dtype=object), ("male", "female"),
+                                       c_grid=(1.0,))
+    write_bundle(tmp_path / "bundle", TrainedWith("tiny-clip", "sha256:1", 4, "whole", "v1"), {"gender": probe})
+    assert main(["models", "describe", str(tmp_path / "bundle")]) == 0
+    out = capsys.readouterr().out
+    assert "CLIP tiny-clip (revision sha256:1, 4-d embeddings)" in out and "gender" in out
+    assert main(["models", "describe", str(tmp_path / "missing")]) == 2
+    assert "not a model bundle" in capsys.readouterr().err

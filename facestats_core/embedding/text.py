@@ -1,0 +1,70 @@
+"""CLIP text embeddings: the tokenizer and text tower of a loaded CLIP, in the image embeddings' space.
+
+``encode_texts`` runs ``text_projection(text_model(...).pooler_output)``, the
+text twin of ``visual_projection(vision_model(...).pooler_output)`` that
+:func:`facestats_core.embedding.clip.forward_batch` runs, so text and image
+features live in the same ``projection_dim`` space and are compared after L2
+normalisation (cosine similarity), exactly as ``CLIPModel.forward`` does.
+The tokenizer is loaded on first use and kept on the ``LoadedClip``, so
+image-only runs never pay for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from facestats_core.embedding.clip import ClipLoadError, LoadedClip, l2_normalize
+
+
+def clip_tokenizer(clip: LoadedClip) -> Any:
+    """The tokenizer saved with ``clip.model_id`` (loaded once, then cached on ``clip``); raises ``ClipLoadError``."""
+    if clip.tokenizer is not None:
+        return clip.tokenizer
+    from transformers import AutoTokenizer
+
+    try:
+        clip.tokenizer = AutoTokenizer.from_pretrained(clip.model_id, local_files_only=clip.local_files_only)
+    except Exception as exc:  # OSError, ValueError, HTTP errors …
+        raise ClipLoadError(
+            f"Could not load the tokenizer of CLIP model {clip.model_id!r} ({type(exc).__name__}: {exc}); "
+            "zero-shot attributes and tags need it. Save it next to the weights "
+            f"(AutoTokenizer.from_pretrained('{clip.model_id}').save_pretrained(<model folder>))."
+        ) from exc
+    return clip.tokenizer
+
+
+def logit_scale(clip: LoadedClip) -> float:
+    """The model's learned temperature, ``exp(logit_scale)`` (100 for OpenAI's CLIPs)."""
+    return float(clip.model.logit_scale.detach().float().exp().item())
+
+
+def encode_texts(clip: LoadedClip, texts: Sequence[str], batch_size: int = 64) -> np.ndarray:
+    """L2-normalised float32 ``(len(texts), clip.dim)`` text features, comparable with image embeddings."""
+    import torch
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if not texts:
+        return np.zeros((0, clip.dim), dtype=np.float32)
+    tokenizer = clip_tokenizer(clip)
+    model = clip.model
+    max_length = int(model.config.text_config.max_position_embeddings)
+    outputs: list[np.ndarray] = []
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            tokens = tokenizer(
+                list(texts[start : start + batch_size]),
+                padding=True,
+                truncation=True,
+                max_length=max_length,
+                return_tensors="pt",
+            )
+            pooled = model.text_model(
+                input_ids=tokens["input_ids"].to(clip.device),
+                attention_mask=tokens["attention_mask"].to(clip.device),
+            ).pooler_output
+            outputs.append(model.text_projection(pooled).float().cpu().numpy())
+    return l2_normalize(np.concatenate(outputs))

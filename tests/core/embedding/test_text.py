@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from facestats_core.embedding.clip import ClipConfig, ClipLoadError, LoadedClip, load_clip
+from facestats_core.embedding.text import clip_tokenizer, encode_texts, logit_scale
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tiny_clip_dir: Path) -> LoadedClip:
+    return load_clip(ClipConfig(model=str(tiny_clip_dir), local_files_only=True))
+
+
+def test_image_only_load_does_not_load_the_tokenizer(tiny_clip_dir: Path) -> None:
+    clip = load_clip(ClipConfig(model=str(tiny_clip_dir), local_files_only=True))
+    assert clip.tokenizer is None
+    assert clip.local_files_only is True
+
+
+def test_text_features_are_normalised_in_the_image_projection_space(tiny_clip: LoadedClip) -> None:
+    import torch
+
+    texts = ["a photo of a man.", "a close-up photo of the face of an East Asian person.", "a baby"]
+    features = encode_texts(tiny_clip, texts, batch_size=2)
+    assert features.shape == (3, tiny_clip.dim) and features.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, rtol=1e-5)
+    with torch.no_grad():  # the same vectors CLIPModel.get_text_features gives
+        tokens = tiny_clip.tokenizer(texts, padding=True, return_tensors="pt")
+        reference = tiny_clip.model.get_text_features(**tokens)
+        reference = getattr(reference, "pooler_output", reference).numpy()
+    reference /= np.linalg.norm(reference, axis=1, keepdims=True)
+    np.testing.assert_allclose(features, reference, atol=1e-5)
+    assert clip_tokenizer(tiny_clip) is tiny_clip.tokenizer  # loaded once
+
+
+def test_logit_scale_is_the_exponentiated_parameter(tiny_clip: LoadedClip) -> None:
+    assert logit_scale(tiny_clip) == pytest.approx(float(tiny_clip.model.logit_scale.detach().exp()))
+
+
+def test_no_texts_gives_an_empty_matrix(tiny_clip: LoadedClip) -> None:
+    assert encode_texts(tiny_clip, []).shape == (0, tiny_clip.dim)
+
+
+def test_missing_tokenizer_is_a_clip_load_error(tiny_clip: LoadedClip, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    no_tokenizer = replace(tiny_clip, model_id=str(tmp_path), tokenizer=None, local_files_only=True)
+    with pytest.raises(ClipLoadError, match="tokenizer"):
+        encode_texts(no_tokenizer, ["a photo of a man."])
