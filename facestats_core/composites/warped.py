@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from facestats_core.composites.average import WeightedMeanAccumulator, to_uint8
+from facestats_core.composites.filter_spec import COMPOSITE_METHODS
 from facestats_core.composites.mean_shape import ShapeMean, frame_shape
 from facestats_core.composites.mesh import WarpMesh, build_mesh, pixel_centres
 from facestats_core.composites.warp import (
@@ -44,7 +45,7 @@ from facestats_core.composites.warp import (
 )
 from facestats_core.faces.alignment import DEFAULT_EYE_TARGETS, Point
 
-METHODS: tuple[str, ...] = ("warp", "eyes", "none")
+METHODS: tuple[str, ...] = COMPOSITE_METHODS
 BACKGROUNDS: tuple[str, ...] = ("average", "transparent")
 
 
