@@ -124,7 +124,9 @@ class CompositesResource(dg.ConfigurableResource):
     raw-image pixels, or CelebA's landmark list), relative to the data root or absolute; empty =
     none. `detector`: `auto` (dlib when installed), `dlib` or `none`, tried for images the
     landmarks file lacks. `align = False` averages the unaligned preprocessed squares instead.
-    `specs_file` (`config/composites.yaml`) is relative to the working directory.
+    `specs_file` (`config/composites.yaml`) is relative to the working directory. `method`:
+    `warp` (68-point landmarks from the landmarks file's `lm<i>_x/y` columns, warped onto the mean
+    shape at `composite_size`), `eyes` or `none`; `background`: `average` or `transparent`.
     """
 
     specs_file: str = Settings.composites_config
@@ -134,6 +136,9 @@ class CompositesResource(dg.ConfigurableResource):
     landmarks: str = Settings.landmarks
     detector: str = Settings.face_detector
     output_size: int = Settings.align_size
+    method: str = Settings.composite_method
+    composite_size: int = Settings.composite_size
+    background: str = Settings.composite_background
     landmarks_prefix: str = ""
     dlib_upsample: int = 1
     eye_targets: list[float] = [0.35, 0.40, 0.65, 0.40]

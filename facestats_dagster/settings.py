@@ -95,8 +95,16 @@ class Settings:
                               "eye landmarks CSV (raw-image coordinates)", resource="composites", empty_ok=True)
     face_detector: str = _setting("FACESTATS_FACE_DETECTOR", "auto", "`dlib` / `none` / `auto` (dlib when "
                                   "installed)", resource="composites", name="detector")
-    align_size: int = _setting("FACESTATS_ALIGN_SIZE", 256, "side of aligned faces and composites",
+    align_size: int = _setting("FACESTATS_ALIGN_SIZE", 256, "side of aligned faces and eye-aligned composites",
                                resource="composites", name="output_size")
+    composite_method: str = _setting("FACESTATS_COMPOSITE_METHOD", "warp", "`warp` (68-point landmarks onto the "
+                                     "mean shape) / `eyes` / `none`, for specs without `method=`",
+                                     resource="composites", name="method")
+    composite_size: int = _setting("FACESTATS_COMPOSITE_SIZE", 512, "side of warped composites (from the raw "
+                                   "images)", resource="composites")
+    composite_background: str = _setting("FACESTATS_COMPOSITE_BACKGROUND", "average", "`transparent`: warped "
+                                         "composites are transparent outside the face hull",
+                                         resource="composites", name="background")
     automation: bool = _setting("FACESTATS_AUTOMATION", True, "`0`: the new-images and automation sensors start "
                                 "stopped", resource="definitions")
     shard_executor: str = _setting(

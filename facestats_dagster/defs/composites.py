@@ -15,15 +15,18 @@ entries are logged and skipped.
 """
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import polars as pl
 
 from facestats_core.composites.build import BuiltComposite, CompositeError, CompositeSettings, build_composite
 from facestats_core.composites.contact_sheet import build_contact_sheet
 from facestats_core.composites.spec_config import read_spec_config
+from facestats_core.faces.landmarks68 import landmarks_by_image, read_landmarks68_csv
 from facestats_core.images.thumbnails import thumbnail_jpeg
 from facestats_dagster.conditions import REFRESH_COMPOSITES, follow_upstream_except
 from facestats_dagster.metadata import counts_table, image_markdown
@@ -36,7 +39,33 @@ def _settings(composites: CompositesResource) -> CompositeSettings:
     return CompositeSettings(
         min_faces=composites.min_faces, relax=composites.relax, align=composites.align,
         image_format=composites.image_format, alignment=composites.alignment(),
+        method=composites.method, size=composites.composite_size, background=composites.background,
     )
+
+
+def _landmarks68(
+    context: dg.AssetExecutionContext, composites: CompositesResource, layout: Any, master: pl.DataFrame
+) -> dict[str, np.ndarray]:
+    """Image id -> 68 raw-image landmarks from the landmarks file's `lm<i>_x/y` columns ({} without them).
+
+    Until the face-detection asset provides landmarks per face, the configured landmarks file is the source.
+    """
+    source = layout.data_file(composites.landmarks)
+    if source is None or not source.exists():
+        return {}
+    try:
+        if source.protocol in ("", "file", "local"):
+            by_file = read_landmarks68_csv(Path(source.path))
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                local = Path(tmp) / "landmarks.csv"
+                local.write_bytes(source.read_bytes())
+                by_file = read_landmarks68_csv(local)
+    except (OSError, ValueError) as exc:
+        raise dg.Failure(f"Cannot read 68-point landmarks from {source}: {exc}") from exc
+    found = landmarks_by_image(by_file, master, prefix=composites.landmarks_prefix)
+    context.log.info(f"68-point landmarks for {len(found)} of {master.height} images from {source}")
+    return found
 
 
 def _picture(path: Any, caption: str, side: int) -> dg.MetadataValue:
@@ -58,20 +87,24 @@ def composite(
     composites: CompositesResource,
 ) -> dg.MaterializeResult:
     """The average face of the images a filter spec selects (partition key = canonical spec):
-    aligned faces (eyes on fixed points) averaged in float64, streamed, written as
-    `processed/composites/<slug>.png` + `<slug>.json` (canonical spec, matched, used,
-    image ids, seed, alignment stats). Fewer than `min_faces` usable matches fail the
+    by default (`method=warp`) every face with 68-point landmarks is warped from its raw image
+    onto the mean landmark shape (Delaunay, piecewise affine) at `composite_size`, faces
+    without them are eye-aligned (recorded); `eyes` averages the aligned crops, `none` the
+    preprocessed squares. Float64, streamed, written as
+    `processed/composites/<slug>.png` + `<slug>.json` (canonical spec, method, matched, used,
+    members, skipped with reasons, mean shape, seed, alignment stats). Fewer than `min_faces` usable matches fail the
     partition with the count; `relax` (off by default) drops filters and says which.
     A partition range runs every spec in one process; a failing spec fails the run after
     the others are written.
     """
     layout = paths.layout()
     settings = _settings(composites)
+    landmarks = _landmarks68(context, composites, layout, master_metadata)
     results: list[BuiltComposite] = []
     errors: list[str] = []
     for key in context.partition_keys:
         try:
-            results.append(build_composite(key, master_metadata, layout, settings))
+            results.append(build_composite(key, master_metadata, layout, settings, landmarks))
         except CompositeError as exc:
             if len(context.partition_keys) == 1:
                 raise dg.Failure(description=str(exc), metadata=exc.metadata) from exc
@@ -112,6 +145,10 @@ def _composite_metadata(result: BuiltComposite) -> dict[str, Any]:
         "excluded_no_landmarks": alignment["excluded_no_landmarks"],
         "excluded_by_reason": counts_table(alignment["excluded_by_reason"]),
         "relaxed": ", ".join(meta["relaxed"]) or "none",
+        "method": meta["method"],
+        "method_note": meta["method_note"] or "-",
+        "warped": meta["warped"],
+        "eyes_fallback": len(meta["eyes_fallback"]),
         "aligned": alignment["aligned"],
         "source_images": alignment["source_images"],
         "read_failures": len(meta["failures"]),
