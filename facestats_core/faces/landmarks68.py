@@ -17,6 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+from PIL import Image
+
+from facestats_core.faces.alignment import face_recognition_models_dir
 
 N_POINTS = 68
 LANDMARK68_COLUMNS: tuple[str, ...] = tuple(f"lm{i}_{axis}" for i in range(N_POINTS) for axis in ("x", "y"))
@@ -76,3 +79,25 @@ def landmarks_by_image(
         if image_id is not None:
             out.setdefault(image_id, points)
     return out
+
+
+def dlib_landmarks68(image: Image.Image, upsample: int = 1, predictor_path: Path | None = None) -> list[np.ndarray]:
+    """``(68, 2)`` landmarks of every face dlib's HOG detector finds in ``image``, best score first.
+
+    Needs ``dlib`` and the 68-point shape predictor (``face-recognition-models`` ships it), or
+    ``predictor_path``; raises ``ImportError`` / ``FileNotFoundError`` without them.
+    """
+    import dlib  # noqa: PLC0415 - optional dependency, imported lazily
+
+    if predictor_path is None:
+        folder = face_recognition_models_dir()
+        predictor_path = folder / "shape_predictor_68_face_landmarks.dat" if folder is not None else None
+    if predictor_path is None or not Path(predictor_path).is_file():
+        raise FileNotFoundError("no 68-point dlib shape predictor: pip install face-recognition-models")
+    predictor = dlib.shape_predictor(str(predictor_path))
+    pixels = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
+    rects, scores, _ = dlib.get_frontal_face_detector().run(pixels, upsample, 0.0)
+    ranked = sorted(zip(scores, rects, strict=True), key=lambda pair: -pair[0])
+    return [
+        np.array([(p.x, p.y) for p in predictor(pixels, rect).parts()], dtype=np.float64) for _, rect in ranked
+    ]
