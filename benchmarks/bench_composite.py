@@ -1,117 +1,136 @@
-"""Time composites of demo faces, aligned (truth eyes) vs unaligned, and compare their sharpness.
+"""Composite methods compared on demo faces: sharpness of warp vs eyes vs none, time and peak memory.
 
-Usage: python -m benchmarks.bench_composite [--n-images 1000] [--size 256] [--counts 25,1000]
-                                            [--root DIR] [--out DIR] [--dlib 100]
+Usage: python benchmarks/bench_composite.py [--root DIR] [--n-images 1000] [--image-size 256]
+                                            [--size 256] [--counts 25,100,1000] [--memory 1000,10000]
+                                            [--out DIR]
 
-Generates the synthetic demo set (``generate_demo_dataset``; reused when
-``--root`` already holds it), then for each count k averages the first k faces
-unaligned and aligned to the standard eye targets with the true eye centres
-from ``demo_truth.csv``, reporting seconds per composite, ms per face and the
-Laplacian variance of each composite. With ``--dlib N`` (and dlib installed)
-it also times dlib eye detection on the first N faces and reports the
-detection rate and eye error against the truth. ``--out`` writes the
-composites and a contact sheet.
+Generates the synthetic demo set with its 68-point landmark truth (``generate_demo_dataset``,
+timed; reused when ``--root`` already holds it). For each count k in ``--counts`` it builds the
+composite of the first k faces by each method (``none``: centred square, ``eyes``: similarity on the
+eye centres, ``warp``: piecewise-affine onto the mean shape) from the same raw images at ``--size``
+and reports the variance of the Laplacian inside the mean shape's face hull. For each count in
+``--memory`` it runs a fresh subprocess that builds one warped composite and reports wall time,
+tracemalloc peak and ru_maxrss; counts above ``--n-images`` reuse the images cyclically with
+landmarks jittered (sd 1 px, seeded) so every member is a different warp. The last line is
+``summary: warp_over_eyes_sharpness=<ratio at 100> peak_mb_1000=<MiB> peak_mb_10000=<MiB>``.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import tempfile
+import json
+import resource
+import subprocess
+import sys
 import time
+import tracemalloc
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from facestats_core.composites.average import average_images, composite_sharpness, to_uint8
-from facestats_core.composites.contact_sheet import tile_contact_sheet
-from facestats_core.faces.alignment import AlignmentConfig, DlibDetector, align_face, read_landmarks_csv
+from facestats_core.composites.warped import Member, WarpSettings, composite_from_members
+from facestats_core.faces.landmarks68 import read_landmarks68_csv
+from facestats_core.images.preprocess import laplacian_variance
 from facestats_demo.faces import DemoSpec, generate_demo_dataset
 
 
-def _bench_composites(root: Path, size: int, counts: list[int], out: Path | None) -> None:
-    truth = read_landmarks_csv(root / "labels" / "demo_truth.csv")
-    eyes = {
-        row[0]: ((row[1], row[2]), (row[3], row[4])) for row in truth.iter_rows()
-    }
-    files = list(truth["file"])
-    config = AlignmentConfig(output_size=size)
-    raw = root / "raw"
+class DemoMembers:
+    """``count`` members over the demo faces, cycling with jittered landmarks; re-iterable, lazy."""
 
-    def aligner(image: Image.Image, path: Path) -> Image.Image:
-        left, right = eyes[path.relative_to(raw).as_posix()]
-        return align_face(image, left, right, config.output_size, config.eye_targets)
+    def __init__(self, root: Path, count: int) -> None:
+        self.raw = root / "raw"
+        self.landmarks = read_landmarks68_csv(root / "labels" / "demo_truth.csv")
+        self.files = sorted(self.landmarks)
+        self.count = count
 
-    sheet_items: list[tuple[Image.Image, str]] = []
-    print(f"{'faces':>6} {'mode':>9} {'s/composite':>12} {'ms/face':>8} {'sharpness':>10}")
-    for k in counts:
-        paths = [raw / f for f in files[:k]]
-        for mode, transform in (("unaligned", None), ("aligned", aligner)):
-            start = time.perf_counter()
-            mean, used, failures = average_images(paths, size, transform=transform)
-            seconds = time.perf_counter() - start
-            if failures:
-                print(f"  {len(failures)} failures, e.g. {failures[0]}")
-            composite = Image.fromarray(to_uint8(mean))
-            sharp = composite_sharpness(composite)
-            print(f"{used:>6} {mode:>9} {seconds:>12.3f} {1000 * seconds / used:>8.2f} {sharp:>10.2f}")
-            sheet_items.append((composite, f"{mode} n={used} lapvar={sharp:.1f}"))
+    def __iter__(self) -> Iterator[Member]:
+        for i in range(self.count):
+            cycle, k = divmod(i, len(self.files))
+            points = self.landmarks[self.files[k]]
+            if cycle:
+                points = points + np.random.default_rng((cycle, k)).normal(0.0, 1.0, points.shape)
+            yield Member(f"{i:06d}", self.raw / self.files[k], points)
+
+
+def _ensure_demo(root: Path, n_images: int, image_size: int) -> float:
+    truth = root / "labels" / "demo_truth.csv"
+    if truth.exists() and len(read_landmarks68_csv(truth)) >= n_images:
+        return 0.0
+    started = time.perf_counter()
+    generate_demo_dataset(root, DemoSpec(n_images=n_images, size=image_size))
+    return time.perf_counter() - started
+
+
+def _sharpness(root: Path, counts: list[int], size: int, out: Path | None) -> dict[int, dict[str, float]]:
+    settings = WarpSettings(size=size)
+    table: dict[int, dict[str, float]] = {}
+    for count in counts:
+        members = list(DemoMembers(root, count))
+        warped = composite_from_members(members, "warp", settings)
+        row: dict[str, float] = {}
+        for method in ("none", "eyes", "warp"):
+            started = time.perf_counter()
+            built = warped if method == "warp" else composite_from_members(members, method, settings)
+            seconds = time.perf_counter() - started if method != "warp" else float("nan")
+            row[method] = laplacian_variance(built.image, mask=warped.face_mask)
+            row[f"{method}_s"] = seconds
             if out is not None:
                 out.mkdir(parents=True, exist_ok=True)
-                composite.save(out / f"composite_{mode}_{used}.png")
-    if out is not None:
-        tile_contact_sheet(sheet_items, columns=2, tile=size).save(out / "contact_sheet.png")
-        print(f"wrote composites and contact_sheet.png to {out}")
+                built.image.save(out / f"{method}_{count}.png")
+        table[count] = row
+        print(f"{count:>6} faces  sharpness in face hull: none {row['none']:8.1f}  eyes {row['eyes']:8.1f}  "
+              f"warp {row['warp']:8.1f}  warp/eyes {row['warp'] / row['eyes']:.2f}  warp/none "
+              f"{row['warp'] / row['none']:.2f}", flush=True)
+    return table
 
 
-def _bench_dlib(root: Path, count: int) -> None:
-    try:
-        import dlib  # noqa: F401, PLC0415
-    except ImportError:
-        print("dlib not installed: skipping detector benchmark")
-        return
-    truth = read_landmarks_csv(root / "labels" / "demo_truth.csv").head(count)
-    for upsample in (0, 1):
-        detector = DlibDetector(upsample=upsample)
-        detector.detect_eyes(Image.new("RGB", (64, 64)))  # load models outside the timing
-        found, errors, seconds = 0, [], 0.0
-        for file, lx, ly, rx, ry in truth.iter_rows():
-            with Image.open(root / "raw" / file) as image:
-                image.load()
-                start = time.perf_counter()
-                detections = detector.detect_eyes(image)
-                seconds += time.perf_counter() - start
-            if detections:
-                found += 1
-                best = detections[0]
-                errors.append(max(math.dist(best.left_eye, (lx, ly)), math.dist(best.right_eye, (rx, ry))))
-        err = f"median {np.median(errors):.2f} px, p90 {np.percentile(errors, 90):.2f} px" if errors else "n/a"
-        print(
-            f"dlib upsample={upsample}: detected {found}/{truth.height} "
-            f"({100 * found / truth.height:.0f}%), {1000 * seconds / truth.height:.1f} ms/image, "
-            f"worst-eye error {err}"
-        )
+def _memory_child(root: Path, count: int, size: int) -> None:
+    tracemalloc.start()
+    started = time.perf_counter()
+    built = composite_from_members(DemoMembers(root, count), "warp", WarpSettings(size=size))
+    seconds = time.perf_counter() - started
+    _, peak = tracemalloc.get_traced_memory()
+    print(json.dumps({"count": count, "used": len(built.used), "seconds": seconds, "peak_mib": peak / 2**20,
+                      "maxrss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+
+
+def _memory(root: Path, counts: list[int], size: int) -> dict[int, dict[str, float]]:
+    results: dict[int, dict[str, float]] = {}
+    for count in counts:
+        command = [sys.executable, __file__, "--root", str(root), "--size", str(size), "--child", str(count)]
+        line = subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        results[count] = json.loads(line)
+        r = results[count]
+        print(f"{count:>6} faces  warp {r['seconds']:7.1f} s ({1000 * r['seconds'] / count:.1f} ms/face)  "
+              f"tracemalloc peak {r['peak_mib']:6.1f} MiB  maxrss {r['maxrss_mib']:6.1f} MiB", flush=True)
+    return results
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path("/tmp/facestats_bench_composite"))
     parser.add_argument("--n-images", type=int, default=1000)
+    parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument("--size", type=int, default=256)
-    parser.add_argument("--counts", default="25,1000")
-    parser.add_argument("--root", type=Path, default=None, help="demo root to (re)use; default: a temp dir")
+    parser.add_argument("--counts", default="25,100,1000")
+    parser.add_argument("--memory", default="1000,10000")
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--dlib", type=int, default=100, help="faces for the dlib benchmark (0: skip)")
+    parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    counts = [min(int(c), args.n_images) for c in args.counts.split(",")]
-    with tempfile.TemporaryDirectory() as tmp:
-        root = args.root or Path(tmp)
-        start = time.perf_counter()
-        generate_demo_dataset(root, DemoSpec(n_images=args.n_images, size=args.size))
-        print(f"demo set: {args.n_images} faces at {args.size} px in {time.perf_counter() - start:.1f} s ({root})")
-        _bench_composites(root, args.size, counts, args.out)
-        if args.dlib > 0:
-            _bench_dlib(root, min(args.dlib, args.n_images))
+    if args.child is not None:
+        _memory_child(args.root, args.child, args.size)
+        return
+    generated = _ensure_demo(args.root, args.n_images, args.image_size)
+    if generated:
+        print(f"generated {args.n_images} demo faces of {args.image_size} px in {generated:.1f} s", flush=True)
+    counts = [int(c) for c in args.counts.split(",") if c]
+    sharp = _sharpness(args.root, counts, args.size, args.out)
+    memory = _memory(args.root, [int(c) for c in args.memory.split(",") if c], args.size)
+    ratio = sharp[100]["warp"] / sharp[100]["eyes"] if 100 in sharp else float("nan")
+    peaks = {c: memory[c]["peak_mib"] if c in memory else float("nan") for c in (1000, 10000)}
+    print(f"summary: warp_over_eyes_sharpness={ratio:.2f} peak_mb_1000={peaks[1000]:.1f} "
+          f"peak_mb_10000={peaks[10000]:.1f}")
 
 
 if __name__ == "__main__":

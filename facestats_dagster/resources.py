@@ -149,15 +149,18 @@ class AnalysisResource(dg.ConfigurableResource):
 class CompositesResource(dg.ConfigurableResource):
     """Composites: where specs come from, how many faces they need, how chips are aligned.
 
-    Composites average the faces' composite chips (`FacesResource.composite_size`), each
-    similarity-aligned so its eyes land on `eye_targets` (fractions of the side) when its
-    landmarks are known. `specs_file` (`config/composites.yaml`) is relative to the working directory.
+    Composites average the faces' composite chips (`FacesResource.composite_size`). `method`:
+    `warp` (each chip warped onto the mean 68-point shape), `eyes` (similarity-aligned so the eyes
+    land on `eye_targets`, fractions of the side) or `none`, for specs without `method=`;
+    `background`: `average` or `transparent` (outside the face hull, warp only).
+    `specs_file` (`config/composites.yaml`) is relative to the working directory.
     """
 
     specs_file: str = Settings.composites_config
     min_faces: int = Settings.min_faces
     relax: bool = Settings.relax
-    output_size: int = Settings.composite_size
+    method: str = Settings.composite_method
+    background: str = Settings.composite_background
     eye_targets: list[float] = [0.35, 0.40, 0.65, 0.40]
     jpeg_quality: int = AlignmentConfig.jpeg_quality
     image_format: str = "png"

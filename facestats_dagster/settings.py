@@ -108,6 +108,12 @@ class Settings:
                               resource="composites")
     relax: bool = _setting("FACESTATS_RELAX", False, "`1`: drop filter terms (recorded) instead of failing on "
                            "too few faces", resource="composites")
+    composite_method: str = _setting("FACESTATS_COMPOSITE_METHOD", "warp", "`warp` (68-point landmarks onto the "
+                                     "mean shape) / `eyes` / `none`, for specs without `method=`",
+                                     resource="composites", name="method")
+    composite_background: str = _setting("FACESTATS_COMPOSITE_BACKGROUND", "average", "`transparent`: warped "
+                                         "composites are transparent outside the face hull",
+                                         resource="composites", name="background")
     automation: bool = _setting("FACESTATS_AUTOMATION", True, "`0`: the new-images and automation sensors start "
                                 "stopped", resource="definitions")
     shard_executor: str = _setting(

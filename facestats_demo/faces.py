@@ -20,7 +20,8 @@ Layout written under ``root``::
     labels/fairface_labels.csv           file,age,gender,race,service_test (FairFace vocabularies)
     labels/scut_ratings.csv              filename,score (mean rating in [1, 5])
     labels/demo_truth.csv                file,gender,age,ethnicity,score,left_eye_x,left_eye_y,
-                                         right_eye_x,right_eye_y (canonical labels, pixel coordinates)
+                                         right_eye_x,right_eye_y,lm0_x,lm0_y,…,lm67_x,lm67_y
+                                         (canonical labels; eyes and 68 iBUG landmarks in pixel coordinates)
 
 File paths in the CSVs are relative to ``root/raw``. Eye coordinates are in
 pixel-index units of the saved image ((0, 0) is the centre of the top-left
@@ -45,6 +46,7 @@ import numpy as np
 import polars as pl
 from PIL import Image, ImageDraw
 
+from facestats_core.faces.landmarks68 import LANDMARK68_COLUMNS, landmarks68_cells
 from facestats_core.io.atomic import atomic_write_bytes
 from facestats_core.labels.vocab import (
     AGE_BINS,
@@ -54,6 +56,7 @@ from facestats_core.labels.vocab import (
     FAIRFACE_RACE,
     GENDERS,
 )
+from facestats_demo.landmarks import canonical_landmarks68
 
 RGB = tuple[int, int, int]
 Point = tuple[float, float]
@@ -74,6 +77,7 @@ TRUTH_HEADER: tuple[str, ...] = (
     "left_eye_y",
     "right_eye_x",
     "right_eye_y",
+    *LANDMARK68_COLUMNS,
 )
 
 # Label "decks": each consecutive block of images gets one shuffled deck, so
@@ -819,12 +823,25 @@ def _draw_traits(traits: FaceTraits, size: int, rng: np.random.Generator) -> tup
     pixels = np.asarray(small, dtype=np.float32) + noise
     image = Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), "RGB")
 
-    def to_output(point: Point) -> Point:
-        # drawing coords have pixel centres at integers -> continuous +0.5; 2x -> 1x; back to index
-        q = forward @ np.array([point[0] + 0.5, point[1] + 0.5, 1.0])
-        return (float(q[0]) / 2.0 - 0.5, float(q[1]) / 2.0 - 0.5)
+    return image, (_to_output(forward, left), _to_output(forward, right))
 
-    return image, (to_output(left), to_output(right))
+
+def _to_output(forward: np.ndarray, point: Point) -> Point:
+    """A canonical drawing point in the output image (the ``2x`` canvas moved by ``forward``)."""
+    # drawing coords have pixel centres at integers -> continuous +0.5; 2x -> 1x; back to index
+    q = forward @ np.array([point[0] + 0.5, point[1] + 0.5, 1.0])
+    return (float(q[0]) / 2.0 - 0.5, float(q[1]) / 2.0 - 0.5)
+
+
+def face_landmarks68(traits: FaceTraits, size: int) -> np.ndarray:
+    """The 68 iBUG landmarks ``(68, 2)`` of the face ``_draw_traits(traits, size, …)`` draws,
+    in output pixel-index coordinates (mapped like the eyes; see :mod:`facestats_demo.landmarks`)."""
+    canvas = 2 * size
+    g = _geometry(traits, canvas)
+    left, right, left_f, right_f = _eye_centres(g, traits)
+    points = canonical_landmarks68(g, traits, (left, right), (left_f, right_f))
+    forward = _forward_affine(traits, canvas)
+    return np.array([_to_output(forward, (float(x), float(y))) for x, y in points])
 
 
 def render_face(
@@ -937,7 +954,8 @@ def generate_demo_dataset(root: Path, spec: DemoSpec = DemoSpec()) -> DemoDatase
         rating_rows.append((name, score))
         (lx, ly), (rx, ry) = eyes
         truth_rows.append(
-            (name, gender, age, ethnicity, score, f"{lx:.3f}", f"{ly:.3f}", f"{rx:.3f}", f"{ry:.3f}")
+            (name, gender, age, ethnicity, score, f"{lx:.3f}", f"{ly:.3f}", f"{rx:.3f}", f"{ry:.3f}",
+             *landmarks68_cells(face_landmarks68(traits, spec.size)))
         )
     _remove_stale_images(images_dir, spec.n_images)
     dataset = DemoDataset(

@@ -53,6 +53,35 @@ class MeanAccumulator:
         return self._sum / self.count if self.count else np.zeros_like(self._sum)
 
 
+class WeightedMeanAccumulator:
+    """Running float64 sum of ``size×size×3`` pixel values with a per-pixel count, for warped
+    faces that do not cover every output pixel (memory: one sum and one count array)."""
+
+    def __init__(self, size: int) -> None:
+        if size < 1:
+            raise ValueError(f"size must be >= 1, got {size}")
+        self.size = size
+        self.count = 0
+        self._sum = np.zeros((size * size, 3), dtype=np.float64)
+        self._weight = np.zeros(size * size, dtype=np.float64)
+
+    def add(self, values: np.ndarray, inside: np.ndarray) -> None:
+        """Add one face: ``values`` ``(size², 3)``, counted where ``inside`` ``(size²,)`` is true."""
+        if values.shape != self._sum.shape or inside.shape != self._weight.shape:
+            raise ValueError(f"expected {self._sum.shape} values and {self._weight.shape} mask")
+        mask = inside.astype(np.float64)
+        self._sum += values * mask[:, None]
+        self._weight += mask
+        self.count += 1
+
+    def mean(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean HxWx3 float64, covered HxW bool)``; uncovered pixels are 0."""
+        covered = self._weight > 0
+        mean = np.zeros_like(self._sum)
+        mean[covered] = self._sum[covered] / self._weight[covered, None]
+        return mean.reshape(self.size, self.size, 3), covered.reshape(self.size, self.size)
+
+
 def average_images(
     paths: Iterable[Path],
     size: int,

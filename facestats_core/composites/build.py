@@ -2,11 +2,23 @@
 
 :func:`build_composite` is the whole job for one canonical filter spec (a
 partition key of the ``composite`` asset): it checks the key, selects the
-usable faces of the master table, averages their composite chips (each
-similarity-aligned on its eyes; with alignment off, the chips as cut), measures
-sharpness and alignment coverage, and writes ``<slug>.<fmt>`` and ``<slug>.json`` under the
-composites folder. Anything that stops a composite raises
+usable faces of the master table (faces with a chip), averages their composite chips
+by the composite method, measures sharpness and alignment coverage, and writes ``<slug>.<fmt>`` and ``<slug>.json``
+under the composites folder. Anything that stops a composite raises
 :class:`CompositeError`, whose message and ``metadata`` say why.
+
+Methods (the spec's ``method`` key, else :attr:`CompositeSettings.method`, else
+``none`` when alignment is off):
+
+Every face contributes its composite chip (cut from the original at full resolution,
+see :mod:`facestats_core.faces.chips`) with its landmarks in chip pixels (``chip_landmarks``):
+
+* ``warp``: faces with 68-point landmarks are warped onto the mean shape at
+  :attr:`CompositeSettings.size` (:mod:`facestats_core.composites.warped`); selected
+  faces with only eye landmarks are eye-aligned (``eyes_fallback`` in the sidecar).
+  With no 68-point landmarks at all it falls back to ``eyes``.
+* ``eyes``: each chip similarity-aligned so the eyes land on fixed points.
+* ``none``: the chips as cut (centred square).
 """
 
 from __future__ import annotations
@@ -14,7 +26,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -22,22 +33,22 @@ import polars as pl
 from PIL import Image
 
 from facestats_core.composites.average import (
-    average_images,
     composite_meta,
     composite_sharpness,
-    to_uint8,
     write_composite,
 )
 from facestats_core.composites.filter_spec import FilterSpec, FilterSpecError, parse_spec
 from facestats_core.composites.select import Selection, TooFewFacesError, select_usable
-from facestats_core.faces.alignment import AlignmentConfig, align_face
+from facestats_core.composites.warped import Member, MemberComposite, WarpSettings, composite_from_members
+from facestats_core.faces.alignment import AlignmentConfig
 from facestats_core.faces.detection import eye_centres
+from facestats_core.images.preprocess import laplacian_variance
 from facestats_core.io.layout import Layout
 
 NO_LANDMARKS_REASON = "without eye landmarks"
 NO_LANDMARKS_HINT = (
-    " No matching face has eye landmarks: configure FACESTATS_LANDMARKS or install "
-    "dlib-bin + face-recognition-models (the detect extra)."
+    " No matching face has eye landmarks: configure FACESTATS_LANDMARKS, install "
+    "dlib-bin + face-recognition-models (the detect extra), or use method=none."
 )
 
 
@@ -53,14 +64,19 @@ class CompositeError(ValueError):
 @dataclass(frozen=True)
 class CompositeSettings:
     """How composites are built: at least ``min_faces`` usable faces, ``relax`` filters when
-    too few match, average the composite chips ``align``-ed on their eyes with geometry
-    ``alignment`` (else as cut), and write the picture as ``image_format`` (``png`` or ``jpg``)."""
+    too few match, ``method`` (``warp``, ``eyes`` or ``none``) when the spec names none
+    (``align = False`` makes that ``none``), eye targets of ``alignment``, composites of side
+    ``size`` with ``background`` ``average`` or ``transparent`` (outside the face hull, warp
+    only), written as ``image_format`` (``png`` or ``jpg``)."""
 
     min_faces: int = 10
     relax: bool = False
     align: bool = True
     image_format: str = "png"
     alignment: AlignmentConfig = field(default_factory=AlignmentConfig)
+    method: str = "warp"
+    size: int = 512
+    background: str = "average"
 
 
 @dataclass(frozen=True)
@@ -97,19 +113,27 @@ def parse_partition_key(key: str) -> FilterSpec:
     return spec
 
 
-def _select(
-    key: str, spec: FilterSpec, faces: pl.DataFrame, settings: CompositeSettings
-) -> tuple[Selection, int]:
-    """Select the usable faces (aligned ones when aligning); too few raise :class:`CompositeError`."""
+def has_eyes() -> pl.Expr:
+    """Master rows whose composite chip has landmarks to align on (2, 5 or 68 points)."""
+    return pl.col("landmark_points").fill_null(0) > 0
+
+
+def has_68() -> pl.Expr:
+    """Master rows whose composite chip has 68 landmarks (what a warp needs)."""
+    return pl.col("landmark_points").fill_null(0) == 68
+
+
+def _select(key: str, spec: FilterSpec, faces: pl.DataFrame, settings: CompositeSettings, method: str
+            ) -> tuple[Selection, int]:
+    """Select the usable faces (with eye landmarks for ``eyes`` and ``warp``); too few raise
+    :class:`CompositeError`."""
     try:
-        if settings.align:
-            return select_usable(
-                faces, spec, settings.min_faces, settings.relax, usable=has_eyes(),
-                excluded_reason=NO_LANDMARKS_REASON,
-            )
+        if method in ("warp", "eyes"):
+            return select_usable(faces, spec, settings.min_faces, settings.relax, usable=has_eyes(),
+                                 excluded_reason=NO_LANDMARKS_REASON)
         return select_usable(faces, spec, settings.min_faces, settings.relax)
     except TooFewFacesError as exc:
-        hint = NO_LANDMARKS_HINT if settings.align and exc.excluded and exc.matched == 0 else ""
+        hint = NO_LANDMARKS_HINT if method != "none" and exc.excluded and exc.matched == 0 else ""
         raise CompositeError(
             str(exc) + hint,
             metadata={"matched": exc.matched + exc.excluded, "usable": exc.matched,
@@ -119,49 +143,27 @@ def _select(
         raise CompositeError(f"cannot select faces for {key!r}: {exc}") from exc
 
 
-def has_eyes() -> pl.Expr:
-    """Master rows whose composite chip has landmarks to align on (2, 5 or 68 points)."""
-    return pl.col("landmark_points").fill_null(0) > 0
-
-
-def _eye_aligner(rows: pl.DataFrame, config: AlignmentConfig) -> Any:
-    """``transform(image, path)`` aligning each chip on its eyes (chip coordinates from the master)."""
-    eyes: dict[str, Any] = {}
-    for composite_path, points in rows.select("composite_path", "chip_landmarks").iter_rows():
-        found = eye_centres(None if points is None else np.asarray(points))
-        if found is not None:
-            eyes[Path(composite_path).name] = found
-
-    def transform(image: Image.Image, path: Any) -> Image.Image:
-        left, right = eyes[Path(str(path)).name]
-        return align_face(image, left, right, config.output_size, config.eye_targets)
-
-    return transform
-
-
-def _source_files(rows: pl.DataFrame, layout: Layout) -> list[Any]:
-    """The composite chips of the selected faces."""
-    return [layout.chips_dir / p for p in rows["composite_path"].to_list()]
-
-
 def _value_counts(values: list[Any]) -> dict[str, int]:
     return dict(Counter(str(v) for v in values))
 
 
 def alignment_stats(
-    matched_rows: pl.DataFrame, used_rows: pl.DataFrame, excluded: int, settings: CompositeSettings
+    matched_rows: pl.DataFrame, used_rows: pl.DataFrame, excluded: int, settings: CompositeSettings,
+    align: bool | None = None,
 ) -> dict[str, Any]:
     """The ``alignment`` block of the json sidecar: how faces were aligned and why some were left out.
 
-    ``matched_rows`` are all faces matching the effective spec, ``used_rows`` the selected ones.
+    ``matched_rows`` are all faces matching the effective spec, ``used_rows`` the selected ones;
+    ``align`` overrides ``settings.align`` (whether eye alignment was used).
     """
-    config, align = settings.alignment, settings.align
+    config = settings.alignment
+    align = settings.align if align is None else align
     not_aligned = matched_rows.filter(~has_eyes())
     return {
         "aligned": align,
-        "source_images": "composite chips aligned on the eyes" if align else "composite chips as cut",
+        "source_images": "composite chips",
         "alignment_version": config.version if align else None,
-        "output_size": config.output_size,
+        "output_size": settings.size,
         "eye_targets": [list(p) for p in config.eye_targets],
         "excluded_no_landmarks": excluded,
         "excluded_by_reason": {"no_landmarks": not_aligned.height} if align and not_aligned.height else {},
@@ -169,30 +171,78 @@ def alignment_stats(
     }
 
 
-def build_composite(
-    key: str, master: pl.DataFrame, layout: Layout, settings: CompositeSettings
-) -> BuiltComposite:
-    """Make and write the composite of partition ``key`` (a canonical filter spec) from the
-    face chips of ``master``; raises :class:`CompositeError`."""
+def composite_method(spec: FilterSpec, settings: CompositeSettings, has_landmarks: bool) -> tuple[str, str, str]:
+    """``(requested, used, note)``: the spec's method, else the settings' (``none`` with alignment
+    off); ``warp`` without any 68-point landmarks becomes ``eyes`` (``note`` says so)."""
+    requested = spec.method or (settings.method if settings.align else "none")
+    if requested == "warp" and not has_landmarks:
+        return requested, "eyes", "no 68-point landmarks for any face: eye alignment instead"
+    return requested, requested, ""
+
+
+def chip_members(rows: pl.DataFrame, layout: Layout) -> list[Member]:
+    """Members sorted by face id: the composite chip with its 68 landmarks (or eyes) in chip pixels."""
+    members = []
+    for row in rows.sort("face_id").iter_rows(named=True):
+        points = row["chip_landmarks"]
+        array = None if points is None else np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        eyes = eye_centres(array)
+        members.append(Member(
+            row["face_id"], layout.chips_dir / row["composite_path"],
+            landmarks=array if array is not None and len(array) == 68 else None,
+            eyes=None if eyes is None else np.asarray(eyes, dtype=np.float64),
+        ))
+    return members
+
+
+def warp_meta(result: MemberComposite, settings: WarpSettings) -> dict[str, Any]:
+    """The sidecar fields of a warped composite: members by how they were used, why faces were
+    skipped or eye-aligned, the mean shape (output pixels) and the output geometry."""
+    return {
+        "members": result.used,
+        "warped": len(result.warped),
+        "eyes_fallback": [list(item) for item in result.eyes_fallback],
+        "skipped": [list(item) for item in result.skipped],
+        "mean_shape": None if result.mean_shape is None else np.round(result.mean_shape, 2).tolist(),
+        "composite_size": settings.size,
+        "background": settings.background,
+        "sharpness_face": round(laplacian_variance(result.image, mask=result.face_mask), 3),
+    }
+
+
+def _average(method: str, rows: pl.DataFrame, layout: Layout, settings: CompositeSettings
+             ) -> tuple[Image.Image, int, list[tuple[str, str]], dict[str, Any]]:
+    """``(picture, used, failures, extra sidecar fields)`` of the selected ``rows`` by ``method``."""
+    background = settings.background if method == "warp" else "average"
+    warp_settings = WarpSettings(settings.size, settings.alignment.eye_targets, background)
+    result = composite_from_members(chip_members(rows, layout), method, warp_settings)
+    return result.image, len(result.used), result.skipped, warp_meta(result, warp_settings)
+
+
+def build_composite(key: str, master: pl.DataFrame, layout: Layout, settings: CompositeSettings) -> BuiltComposite:
+    """Make and write the composite of partition ``key`` (a canonical filter spec) from the face
+    chips of ``master``; raises :class:`CompositeError`."""
     spec = parse_partition_key(key)
     faces = master.filter(pl.col("chip_ok").fill_null(False))
     started = time.perf_counter()
-    selection, excluded = _select(key, spec, faces, settings)
+    requested, method, note = composite_method(spec, settings, bool(faces.filter(has_68()).height))
+    selection, excluded = _select(key, spec, faces, settings, method)
     rows = faces.filter(pl.col("face_id").is_in(selection.face_ids)).sort("face_id")
-    files = _source_files(rows, layout)
-    transform = _eye_aligner(rows, settings.alignment) if settings.align else None
-    mean, used, failures = average_images(files, settings.alignment.output_size, transform=transform)
+    try:
+        image, used, failures, extra = _average(method, rows, layout, settings)
+    except ValueError as exc:
+        raise CompositeError(f"filter spec {key!r}: {exc}") from exc
     if used < settings.min_faces:
         raise CompositeError(
-            f"filter spec {key!r}: only {used} of {len(files)} selected face chips could be read "
+            f"filter spec {key!r}: only {used} of {rows.height} selected faces could be used "
             f"(first failure: {failures[0] if failures else '-'}); "
             f"a composite needs at least {settings.min_faces}"
         )
-    image = Image.fromarray(to_uint8(mean), "RGB")
-    sharpness = composite_sharpness(image)
+    sharpness = composite_sharpness(image.convert("RGB"))
     matched_rows = faces.filter(selection.spec.to_polars_expr())
-    alignment = alignment_stats(matched_rows, rows, excluded, settings)
+    alignment = alignment_stats(matched_rows, rows, excluded, settings, align=method != "none")
     meta = composite_meta(spec, selection, used, failures, alignment=alignment, sharpness=round(sharpness, 3))
+    meta.update(method=method, method_requested=requested, method_note=note, **extra)
     meta["min_faces"] = settings.min_faces
     image_path, json_path = composite_files(layout.composites_dir, spec, settings.image_format)
     write_composite(layout.composites_dir, spec.slug, image, meta, fmt=settings.image_format)

@@ -8,7 +8,7 @@ unknown values, duplicate keys and anything that looks like a path
 is allowed. The empty spec (``""`` or ``all``) selects every face.
 
 Canonical form: the terms in the fixed key order
-``gender, ethnicity, age, attractiveness, cluster, n, seed``, each value in its
+``gender, ethnicity, age, attractiveness, cluster, n, seed, method``, each value in its
 canonical spelling, defaults left out (``seed=0``, and ``seed`` altogether
 when there is no ``n``, since the seed only drives sampling). Equal specs have
 the same canonical string and ``parse_spec(spec.canonical) == spec``.
@@ -24,6 +24,9 @@ Values:
   (percentile < N) with 1 <= N <= 99, a decile ``d7`` or a decile range ``d7-d10``.
 * ``cluster``: a non-negative int; ``n``: a positive sample size; ``seed``: a
   non-negative int.
+* ``method``: how the composite is made, one of :data:`COMPOSITE_METHODS` (``warp``:
+  landmark warp onto the mean shape, ``eyes``: eye alignment only, ``none``: no
+  alignment); absent = the composite settings' default. Not a filter.
 """
 
 from __future__ import annotations
@@ -44,13 +47,15 @@ from facestats_core.labels.vocab import (
     normalize_gender,
 )
 
-KEY_ORDER: tuple[str, ...] = ("gender", "ethnicity", "age", "attractiveness", "cluster", "n", "seed")
+KEY_ORDER: tuple[str, ...] = ("gender", "ethnicity", "age", "attractiveness", "cluster", "n", "seed", "method")
 """Canonical order of the spec keys."""
 
 ALL_SPEC = "all"
 """Canonical string (and slug) of the empty spec."""
 
 DEFAULT_SEED = 0
+COMPOSITE_METHODS: tuple[str, ...] = ("warp", "eyes", "none")
+"""Values of the ``method`` key (see :mod:`facestats_core.composites.warped`)."""
 MAX_SPEC_CHARS = 1000
 MAX_SLUG_CHARS = 96
 MAX_CLUSTER = 10**9
@@ -64,6 +69,7 @@ _KEY_ALIASES: dict[str, str] = {
     "attractive": "attractiveness",
     "beauty": "attractiveness",
     "size": "n",
+    "align": "method",
 }
 
 # Characters a spec may contain at all (checked before anything else). Path
@@ -136,8 +142,11 @@ class FilterSpec:
     cluster: int | None = None
     n: int | None = None
     seed: int = DEFAULT_SEED
+    method: str | None = None
 
     def __post_init__(self) -> None:
+        if self.method is not None and self.method not in COMPOSITE_METHODS:
+            raise FilterSpecError(f"unknown method {self.method!r}; allowed: {', '.join(COMPOSITE_METHODS)}")
         if self.gender is not None and self.gender not in GENDERS:
             raise FilterSpecError(f"unknown gender {self.gender!r}; allowed: {', '.join(GENDERS)}")
         if self.ethnicity is not None and self.ethnicity not in ETHNICITIES:
@@ -184,6 +193,8 @@ class FilterSpec:
             out["n"] = str(self.n)
             if self.seed != DEFAULT_SEED:
                 out["seed"] = str(self.seed)
+        if self.method is not None:
+            out["method"] = self.method
         return out
 
     @property
@@ -359,6 +370,13 @@ def _parse_attractiveness(value: str) -> AttractivenessFilter:
     raise _attr_error(value)
 
 
+def _parse_method(value: str) -> str:
+    method = value.strip().lower()
+    if method not in COMPOSITE_METHODS:
+        raise FilterSpecError(f"unknown method {value!r}; allowed: {', '.join(COMPOSITE_METHODS)}")
+    return method
+
+
 def _check_characters(text: str) -> None:
     if not _ALLOWED_CHARS.fullmatch(text):
         bad = next(ch for ch in text if not _ALLOWED_CHARS.fullmatch(ch))
@@ -409,6 +427,8 @@ def parse_spec(text: str) -> FilterSpec:
         fields["n"] = _parse_int("n", values["n"], 1, MAX_N)
     if "seed" in values:
         fields["seed"] = _parse_int("seed", values["seed"], 0, MAX_SEED)
+    if "method" in values:
+        fields["method"] = _parse_method(values["method"])
     return FilterSpec(**fields)  # type: ignore[arg-type]
 
 

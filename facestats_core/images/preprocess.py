@@ -78,14 +78,21 @@ def square_resize(image: Image.Image, size: int) -> Image.Image:
     return resized.crop((left, top, left + size, top + size))
 
 
-def laplacian_variance(image: Image.Image) -> float:
-    """Variance of the 4-neighbour Laplacian of the grey image: low means blurry."""
+def laplacian_variance(image: Image.Image, mask: np.ndarray | None = None) -> float:
+    """Variance of the 4-neighbour Laplacian of the grey image: low means blurry.
+
+    ``mask`` (``h×w`` bool) limits it to the pixels inside (e.g. a composite's face hull).
+    """
     gray = np.asarray(image.convert("L"), dtype=np.float32)
     if gray.shape[0] < 3 or gray.shape[1] < 3:
         return 0.0
     lap = (
         gray[:-2, 1:-1] + gray[2:, 1:-1] + gray[1:-1, :-2] + gray[1:-1, 2:] - 4.0 * gray[1:-1, 1:-1]
     )
+    if mask is not None:
+        lap = lap[np.asarray(mask, dtype=bool)[1:-1, 1:-1]]
+        if lap.size == 0:
+            return 0.0
     return float(lap.var())
 
 

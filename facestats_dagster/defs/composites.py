@@ -28,14 +28,15 @@ from facestats_core.images.thumbnails import thumbnail_jpeg
 from facestats_dagster.conditions import REFRESH_COMPOSITES, follow_upstream_except
 from facestats_dagster.metadata import counts_table, image_markdown
 from facestats_dagster.partitions import COMPOSITE_SPECS, composite_specs
-from facestats_dagster.resources import CompositesResource, PathsResource
+from facestats_dagster.resources import CompositesResource, FacesResource, PathsResource
 from facestats_dagster.sensor_cursor import load_cursor
 
 
-def _settings(composites: CompositesResource) -> CompositeSettings:
+def _settings(composites: CompositesResource, faces: FacesResource) -> CompositeSettings:
     return CompositeSettings(
         min_faces=composites.min_faces, relax=composites.relax, align=True,
         image_format=composites.image_format, alignment=composites.alignment(),
+        method=composites.method, size=faces.composite_size, background=composites.background,
     )
 
 
@@ -56,17 +57,22 @@ def composite(
     master_metadata: pl.DataFrame,
     paths: PathsResource,
     composites: CompositesResource,
+    faces: FacesResource,
 ) -> dg.MaterializeResult:
-    """The average face of the faces a filter spec selects (partition key = canonical spec):
-    composite face chips aligned on the eyes (fixed points) averaged in float64, streamed,
-    written as `processed/composites/<slug>.png` + `<slug>.json` (canonical spec, matched,
-    used, face ids, seed, alignment stats). Fewer than `min_faces` usable matches fail the
+    """The average face of the faces a filter spec selects (partition key = canonical spec),
+    from their composite chips (cut from the originals at `composite_size`): by default
+    (`method=warp`) every face with 68-point landmarks is warped onto the mean landmark shape
+    (Delaunay, piecewise affine), faces with only eye landmarks are eye-aligned (recorded);
+    `eyes` aligns every chip on the eyes, `none` averages the chips as cut. Float64, streamed,
+    written as
+    `processed/composites/<slug>.png` + `<slug>.json` (canonical spec, method, matched, used,
+    members, skipped with reasons, mean shape, seed, alignment stats). Fewer than `min_faces` usable matches fail the
     partition with the count; `relax` (off by default) drops filters and says which.
     A partition range runs every spec in one process; a failing spec fails the run after
     the others are written.
     """
     layout = paths.layout()
-    settings = _settings(composites)
+    settings = _settings(composites, faces)
     results: list[BuiltComposite] = []
     errors: list[str] = []
     for key in context.partition_keys:
@@ -112,6 +118,10 @@ def _composite_metadata(result: BuiltComposite) -> dict[str, Any]:
         "excluded_no_landmarks": alignment["excluded_no_landmarks"],
         "excluded_by_reason": counts_table(alignment["excluded_by_reason"]),
         "relaxed": ", ".join(meta["relaxed"]) or "none",
+        "method": meta["method"],
+        "method_note": meta["method_note"] or "-",
+        "warped": meta["warped"],
+        "eyes_fallback": len(meta["eyes_fallback"]),
         "aligned": alignment["aligned"],
         "source_images": alignment["source_images"],
         "read_failures": len(meta["failures"]),

@@ -13,14 +13,14 @@ from facestats_core.io.atomic import atomic_write_parquet
 from facestats_core.io.layout import Layout
 from facestats_dagster.cli.dagster_runs import ANALYSIS_SELECTION
 from facestats_dagster.definitions import defs
-from facestats_dagster.resources import PreprocessResource
+from facestats_dagster.resources import FacesResource
 from tests.core.report.test_report import master
 from tests.dagster.models import save_small_models
 from tests.dagster.resources import make_resources
 
 
 def _resources(tmp_path: Path) -> dict[str, object]:
-    return make_resources(tmp_path / "data", tmp_path / "models", preprocess=PreprocessResource())
+    return make_resources(tmp_path / "data", tmp_path / "models", faces=FacesResource())
 
 
 def _materialize(tmp_path: Path) -> dg.ExecuteInJobResult:

@@ -23,13 +23,18 @@ from tests.dagster.resources import make_resources
 def _prepare(tmp_path: Path, models: bool) -> tuple[Layout, pl.DataFrame, pl.DataFrame]:
     layout = Layout.from_roots(tmp_path / "data", tmp_path / "models")
     master, _, truth = synthetic_master(n=300, seed=3)
-    master = master.with_columns((pl.col("image_id") + ".jpg").alias("path"))
-    atomic_write_parquet(layout.artifact("master_metadata"), master)
+    master = master.with_columns(pl.col("face_id").alias("image_id"), (pl.col("face_id") + ".jpg").alias("path"),
+                                 pl.lit(None, pl.String).alias("reason"))
+    # images without a face are rows of the master table too (face_id null, a reason): never counted
+    faceless = pl.DataFrame({"face_id": [None, None], "image_id": ["noface1", "noface2"],
+                             "path": ["noface1.jpg", "noface2.jpg"], "reason": ["no_face", "unreadable"]},
+                            schema_overrides={"face_id": pl.String})
+    atomic_write_parquet(layout.artifact("master_metadata"), pl.concat([master, faceless], how="diagonal_relaxed"))
     if models:
         save_small_models(layout.model_root)
     layout.composites_dir.mkdir(parents=True)
-    members = master["image_id"].head(40).to_list()
-    (layout.composites_dir / "all.json").write_text(json.dumps({"spec": "all", "image_ids": members}))
+    members = master["face_id"].head(40).to_list()
+    (layout.composites_dir / "all.json").write_text(json.dumps({"spec": "all", "face_ids": members}))
     return layout, master, truth
 
 
@@ -69,7 +74,7 @@ def test_face_statistics_without_classifiers_is_green_and_says_why(tmp_path: Pat
 def test_face_statistics_reports_true_shares_from_the_labels(tmp_path: Path) -> None:
     layout, master, truth = _prepare(tmp_path, models=True)
     layout.labels_dir.mkdir(parents=True)
-    labels = truth.join(master.select("image_id", "path"), on="image_id").select(
+    labels = truth.join(master.select("face_id", "path"), on="face_id").select(
         pl.col("path").alias("file"),
         pl.col("age").replace_strict(FAIRFACE_AGE),
         pl.col("gender").replace_strict(FAIRFACE_GENDER),

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from facestats_core.faces.landmarks68 import LANDMARK68_COLUMNS
 from facestats_core.labels.attribute_labels import read_fairface_labels
 from facestats_core.labels.ratings import read_ratings
 from facestats_demo.faces import (
@@ -98,7 +99,8 @@ def test_layout_and_headers(demo: DemoDataset) -> None:
     assert first_lines[demo.fairface_labels] == "file,age,gender,race,service_test"
     assert first_lines[demo.ratings] == "filename,score"
     assert first_lines[demo.truth] == (
-        "file,gender,age,ethnicity,score,left_eye_x,left_eye_y,right_eye_x,right_eye_y"
+        "file,gender,age,ethnicity,score,left_eye_x,left_eye_y,right_eye_x,right_eye_y,"
+        + ",".join(LANDMARK68_COLUMNS)
     )
     assert FAIRFACE_HEADER == ("file", "age", "gender", "race", "service_test")
 

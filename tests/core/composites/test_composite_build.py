@@ -27,7 +27,9 @@ from facestats_core.io.layout import Layout
 SIZE = 32
 SIDECAR_KEYS = {
     "spec", "slug", "effective_spec", "relaxed", "matched", "used", "n", "seed", "image_ids",
-    "failures", "alignment", "sharpness", "min_faces",
+    "failures", "alignment", "sharpness", "min_faces", "method", "method_requested", "method_note",
+    "members", "warped", "eyes_fallback", "skipped", "mean_shape", "composite_size", "background",
+    "sharpness_face",
 }
 ALIGNMENT_KEYS = {
     "aligned", "source_images", "alignment_version", "output_size", "eye_targets",
@@ -163,7 +165,7 @@ def test_bad_settings_and_unreadable_images_fail(faces) -> None:
     with pytest.raises(CompositeError, match="cannot select faces for 'all': min_faces must be >= 1"):
         build_composite("all", master, layout, _settings(min_faces=0))
     Path(layout.aligned_dir / "v1" / "f1.png").write_bytes(b"not an image")
-    with pytest.raises(CompositeError, match=r"only 3 of 4 selected images could be read .*at least 4"):
+    with pytest.raises(CompositeError, match=r"only 3 of 4 selected faces could be used .*at least 4"):
         build_composite("gender=female", master, layout, _settings(min_faces=4))
 
 

@@ -232,3 +232,12 @@ def test_without_and_validation_of_direct_construction() -> None:
     with pytest.raises(FilterSpecError):
         FilterSpec(gender="../x")
     assert FilterSpec(age="20-29").age == ("20-29",)  # type: ignore[arg-type]
+
+
+def test_method_key_is_last_canonical_and_validated() -> None:
+    spec = parse_spec("method = Eyes, n=5, gender=female, seed=2")
+    assert spec.method == "eyes" and spec.canonical == "gender=female,n=5,seed=2,method=eyes"
+    assert parse_spec(spec.canonical) == spec and spec.without("method").canonical == "gender=female,n=5,seed=2"
+    assert parse_spec("method=warp").to_polars_expr().meta.eq(parse_spec("all").to_polars_expr())
+    with pytest.raises(FilterSpecError, match="unknown method 'morph'; allowed: warp, eyes, none"):
+        parse_spec("method=morph")

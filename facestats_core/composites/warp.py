@@ -1,0 +1,150 @@
+"""Warp one face into a composite's output frame, resampling its source image once.
+
+* :func:`eye_centres` of 68 iBUG landmarks (means of points 36-41 and 42-47);
+* :func:`frame_transform`: the similarity putting a face's eyes on the eye targets
+  of the output frame (the "eyes" alignment);
+* :func:`face_vertices`: a face's mesh vertices in its own image (its 68 landmarks
+  plus the frame's border points mapped back through the inverse similarity);
+* :func:`bilinear_sample`: vectorised bilinear interpolation of an RGB array;
+* :func:`warp_face` (piecewise affine onto a :class:`~facestats_core.composites.mesh.WarpMesh`)
+  and :func:`eye_align` (similarity only), both straight from the source pixels;
+* :func:`load_pixels`: read an image, box-reduced first when the face would be
+  shrunk more than 2x (so bilinear sampling does not alias).
+
+Coordinates are pixel-index coordinates in the source image.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from facestats_core.composites.mesh import N_LANDMARKS, WarpMesh, border_points, pixel_centres, source_coordinates
+from facestats_core.faces.alignment import DEFAULT_EYE_TARGETS, Point, eye_target_pixels, similarity_transform
+
+LEFT_EYE = slice(36, 42)
+RIGHT_EYE = slice(42, 48)
+
+
+def check_landmarks(landmarks: np.ndarray) -> np.ndarray:
+    """``landmarks`` as finite ``(68, 2)`` float64 with distinct eye centres; ``ValueError`` otherwise."""
+    points = np.asarray(landmarks, dtype=np.float64)
+    if points.shape != (N_LANDMARKS, 2):
+        raise ValueError(f"landmarks must be (68, 2), got {points.shape}")
+    if not np.isfinite(points).all():
+        raise ValueError("landmarks must be finite")
+    left, right = points[LEFT_EYE].mean(axis=0), points[RIGHT_EYE].mean(axis=0)
+    if math.dist(left, right) < 1.0:
+        raise ValueError("eye centres coincide")
+    return points
+
+
+def eye_centres(landmarks: np.ndarray) -> np.ndarray:
+    """``(2, 2)``: the image-left eye (points 36-41) and the image-right eye (42-47)."""
+    points = np.asarray(landmarks, dtype=np.float64)
+    return np.vstack([points[LEFT_EYE].mean(axis=0), points[RIGHT_EYE].mean(axis=0)])
+
+
+def frame_transform(
+    eyes: np.ndarray, size: int, eye_targets: tuple[Point, Point] = DEFAULT_EYE_TARGETS
+) -> np.ndarray:
+    """2x3 similarity mapping source pixels to the ``size`` output frame (eyes onto the targets)."""
+    return similarity_transform(np.asarray(eyes, dtype=np.float64), eye_target_pixels(size, eye_targets))
+
+
+def invert(matrix: np.ndarray) -> np.ndarray:
+    """The inverse of a 2x3 affine matrix."""
+    full = np.vstack([np.asarray(matrix, dtype=np.float64), [0.0, 0.0, 1.0]])
+    return np.linalg.inv(full)[:2, :]
+
+
+def apply(matrix: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """``(k, 2)`` points through a 2x3 affine ``matrix``."""
+    m = np.asarray(matrix, dtype=np.float64)
+    return np.asarray(points, dtype=np.float64) @ m[:, :2].T + m[:, 2]
+
+
+def face_vertices(landmarks: np.ndarray, matrix: np.ndarray, size: int) -> np.ndarray:
+    """The face's mesh vertices in its source image: its 68 landmarks, then the frame's border
+    points mapped back through the inverse of ``matrix`` (source -> frame)."""
+    return np.vstack([np.asarray(landmarks, dtype=np.float64), apply(invert(matrix), border_points(size))])
+
+
+def bilinear_sample(pixels: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sample ``pixels`` (``h×w×3`` uint8) at float points; returns ``(values (p, 3) float32, inside (p,) bool)``.
+
+    Points within the image (``[-0.5, side - 0.5]``) are interpolated (edges clamped); points
+    outside get ``inside = False`` and the nearest edge value.
+    """
+    height, width = pixels.shape[:2]
+    if height < 2 or width < 2:
+        raise ValueError(f"image too small to sample: {width}x{height}")
+    inside = (xs >= -0.5) & (xs <= width - 0.5) & (ys >= -0.5) & (ys <= height - 0.5)
+    x = np.clip(np.asarray(xs, dtype=np.float32), 0.0, width - 1.0)
+    y = np.clip(np.asarray(ys, dtype=np.float32), 0.0, height - 1.0)
+    x0 = np.minimum(x.astype(np.intp), width - 2)
+    y0 = np.minimum(y.astype(np.intp), height - 2)
+    fx = x - x0.astype(np.float32)
+    fy = y - y0.astype(np.float32)
+    flat = pixels.reshape(-1, pixels.shape[2])
+    index = y0 * width + x0
+    out = flat[index].astype(np.float32)
+    out *= ((1.0 - fx) * (1.0 - fy))[:, None]
+    out += flat[index + 1] * (fx * (1.0 - fy))[:, None]
+    out += flat[index + width] * ((1.0 - fx) * fy)[:, None]
+    out += flat[index + width + 1] * (fx * fy)[:, None]
+    return out, inside
+
+
+def warp_face(
+    pixels: np.ndarray, landmarks: np.ndarray, mesh: WarpMesh, eye_targets: tuple[Point, Point] = DEFAULT_EYE_TARGETS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Warp a face piecewise-affinely onto ``mesh``: ``(values (size², 3) float32, inside (size²,) bool)``.
+
+    ``landmarks`` are the face's 68 points in ``pixels``' coordinates.
+    """
+    points = check_landmarks(landmarks)
+    matrix = frame_transform(eye_centres(points), mesh.size, eye_targets)
+    xs, ys = source_coordinates(mesh, face_vertices(points, matrix, mesh.size))
+    return bilinear_sample(pixels, xs, ys)
+
+
+def eye_align(
+    pixels: np.ndarray, eyes: np.ndarray, size: int, eye_targets: tuple[Point, Point] = DEFAULT_EYE_TARGETS
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate/scale/shift a face so its eyes land on the targets of a ``size`` frame (no warp);
+    same return as :func:`warp_face`."""
+    inverse = invert(frame_transform(eyes, size, eye_targets))
+    src = apply(inverse, pixel_centres(size)).astype(np.float32)
+    return bilinear_sample(pixels, src[:, 0], src[:, 1])
+
+
+def reduction_factor(scale: float) -> int:
+    """Integer box-reduction applied before sampling a face shrunk by ``scale`` (1 = none)."""
+    return max(1, int(math.floor(1.0 / scale))) if 0.0 < scale < 0.5 else 1
+
+
+def to_reduced(points: np.ndarray, factor: int) -> np.ndarray:
+    """Pixel-index points of an image in the coordinates of its ``Image.reduce(factor)`` copy."""
+    return (np.asarray(points, dtype=np.float64) + 0.5) / factor - 0.5
+
+
+def load_pixels(path: Any, factor: int = 1) -> np.ndarray:
+    """The RGB pixels (``h×w×3`` uint8) of the image at ``path`` (Path or UPath), EXIF-oriented,
+    box-reduced by ``factor``."""
+    with path.open("rb") as fh:
+        data = fh.read()
+    with Image.open(io.BytesIO(data)) as opened:
+        image = ImageOps.exif_transpose(opened).convert("RGB")
+    if factor > 1:
+        image = image.reduce(factor)
+    return np.asarray(image, dtype=np.uint8)
+
+
+def scale_of(matrix: np.ndarray) -> float:
+    """Uniform scale of a 2x3 similarity."""
+    return math.sqrt(abs(float(np.linalg.det(np.asarray(matrix, dtype=np.float64)[:, :2]))))
