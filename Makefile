@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,detect,celery]'
 	$(BIN)/python -m pip check
+	$(BIN)/python -m pip download --quiet --no-deps --dest $(VENV)/fixture-wheels insightface==2.1
 	touch $(STAMP)
 
 ## demo: generate the demo faces and materialize the whole pipeline through the dagster CLI

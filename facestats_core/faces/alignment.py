@@ -10,19 +10,15 @@ Landmark sources:
 * :func:`read_landmarks_csv` — a CSV with ``file, left_eye_x, left_eye_y,
   right_eye_x, right_eye_y`` (the demo's ``demo_truth.csv``) or CelebA's
   ``list_landmarks(_align)_celeba.txt``;
-* a detector implementing :class:`EyeDetector`, e.g. :class:`DlibDetector`
-  (optional ``dlib-bin`` + ``face-recognition-models`` wheels; imported lazily,
-  nothing is downloaded at run time).
+* a face detector (:mod:`facestats_core.faces.dlib_detector`), whose 68 landmarks
+  the face-detections table keeps.
 """
 
 from __future__ import annotations
 
-import importlib.util
-import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -149,15 +145,6 @@ class AlignmentConfig:
         return f"eyes{self.output_size}-{pct}-q{self.jpeg_quality}-v1"
 
 
-def aligned_face_path(cache_dir: Any, image_id: str, alignment_version: str) -> Any:
-    """``cache_dir/<alignment_version>/<image_id>.jpg`` (``cache_dir`` may be a Path or UPath)."""
-    for name, value in (("image_id", image_id), ("alignment_version", alignment_version)):
-        if not isinstance(value, str) or not _SAFE_NAME.fullmatch(value) or ".." in value:
-            raise ValueError(f"unsafe {name} {value!r}: use letters, digits, '_', '.', '-' (no '..')")
-    base = Path(cache_dir) if isinstance(cache_dir, str) else cache_dir
-    return base / alignment_version / f"{image_id}.jpg"
-
-
 # --------------------------------------------------------------------------- landmark files
 
 
@@ -214,127 +201,3 @@ def read_landmarks_csv(path: Path | str) -> pl.DataFrame:
     if bad.height:
         raise ValueError(f"{path}: {bad.height} rows with missing landmarks, e.g. {bad.row(0)}")
     return frame
-
-
-# --------------------------------------------------------------------------- detectors
-
-
-@dataclass(frozen=True)
-class FaceDetection:
-    """One detected face: ``box`` is ``(x0, y0, x1, y1)``; eyes in pixel-index coordinates."""
-
-    box: tuple[float, float, float, float]
-    left_eye: Point
-    right_eye: Point
-    score: float
-
-    @property
-    def interocular(self) -> float:
-        return math.dist(self.left_eye, self.right_eye)
-
-
-class EyeDetector(Protocol):
-    """Anything that finds faces and their eye centres in an RGB image."""
-
-    def detect_eyes(self, image: Image.Image) -> list[FaceDetection]: ...
-
-
-def face_recognition_models_dir() -> Path | None:
-    """Folder holding the ``face_recognition_models`` ``.dat`` files, or ``None`` if not installed.
-
-    Found without importing the package (its ``__init__`` needs ``pkg_resources``).
-    """
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    folder = Path(next(iter(spec.submodule_search_locations))) / "models"
-    return folder if folder.is_dir() else None
-
-
-@dataclass(frozen=True)
-class DlibDetector:
-    """dlib HOG face detector + shape predictor (eye centres from eye landmarks).
-
-    Needs ``dlib`` (the ``dlib-bin`` wheel) and a shape predictor: the 5-point
-    model (eye centre = mean of the two eye-corner points) when present, else
-    the 68-point model (mean of the six eye-contour points, 36-41 and 42-47).
-    ``face-recognition-models`` 0.1.3 on PyPI ships only the 68-point model.
-    ``predictor_path`` overrides the search. ``upsample`` is dlib's pyramid
-    upsampling count (1 finds faces down to ~40 px at 2-3x the cost of 0).
-    Models load lazily on first use; faces are returned best score first.
-    """
-
-    predictor_path: Path | None = None
-    upsample: int = 1
-    min_score: float = 0.0
-    _cache: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
-
-    def _predictor_file(self) -> Path:
-        if self.predictor_path is not None:
-            return Path(self.predictor_path)
-        folder = face_recognition_models_dir()
-        if folder is not None:
-            for name in ("shape_predictor_5_face_landmarks.dat", "shape_predictor_68_face_landmarks.dat"):
-                if (folder / name).is_file():
-                    return folder / name
-        raise FileNotFoundError(
-            "no dlib shape predictor: pip install face-recognition-models, or pass predictor_path"
-        )
-
-    def _models(self) -> tuple[Any, Any]:
-        if "detector" not in self._cache:
-            try:
-                import dlib  # noqa: PLC0415 - optional dependency, imported lazily
-            except ImportError as exc:  # pragma: no cover - depends on environment
-                raise ImportError("DlibDetector needs dlib: pip install dlib-bin face-recognition-models") from exc
-            self._cache["predictor"] = dlib.shape_predictor(str(self._predictor_file()))
-            self._cache["detector"] = dlib.get_frontal_face_detector()
-        return self._cache["detector"], self._cache["predictor"]
-
-    def detect_eyes(self, image: Image.Image) -> list[FaceDetection]:
-        detector, predictor = self._models()
-        pixels = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
-        rects, scores, _ = detector.run(pixels, self.upsample, self.min_score)
-        found: list[FaceDetection] = []
-        for rect, score in zip(rects, scores, strict=True):
-            shape = predictor(pixels, rect)
-            pts = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
-            if len(pts) == 68:
-                eyes = [pts[36:42].mean(axis=0), pts[42:48].mean(axis=0)]
-            elif len(pts) == 5:
-                eyes = [pts[0:2].mean(axis=0), pts[2:4].mean(axis=0)]
-            else:
-                raise ValueError(f"unsupported shape predictor with {len(pts)} points")
-            left, right = sorted(eyes, key=lambda p: float(p[0]))
-            found.append(
-                FaceDetection(
-                    box=(float(rect.left()), float(rect.top()), float(rect.right()), float(rect.bottom())),
-                    left_eye=(float(left[0]), float(left[1])),
-                    right_eye=(float(right[0]), float(right[1])),
-                    score=float(score),
-                )
-            )
-        return sorted(found, key=lambda d: -d.score)
-
-
-DETECTOR_CHOICES: tuple[str, ...] = ("auto", "dlib", "none")
-
-
-def pick_eye_detector(choice: str, upsample: int = 1) -> tuple[EyeDetector | None, str]:
-    """The eye detector a setting names, as ``(detector, name)``; ``(None, reason)`` when it is
-    ``none`` or, for ``auto``, when dlib or its shape predictor is not installed. ``dlib`` without
-    them raises with the ``pip install`` line that fixes it."""
-    wanted = choice.lower()
-    if wanted not in DETECTOR_CHOICES:
-        raise ValueError(f"detector must be auto, dlib or none, got {choice!r}")
-    if wanted == "none":
-        return None, "none (disabled)"
-    if importlib.util.find_spec("dlib") is None:
-        if wanted == "dlib":
-            raise ImportError("detector=dlib needs: pip install dlib-bin face-recognition-models")
-        return None, "none (dlib not installed)"
-    if face_recognition_models_dir() is None:
-        if wanted == "dlib":
-            raise FileNotFoundError("detector=dlib needs a shape predictor: pip install face-recognition-models")
-        return None, "none (no dlib shape predictor)"
-    return DlibDetector(upsample=upsample), "dlib"

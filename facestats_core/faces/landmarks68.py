@@ -17,9 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-from PIL import Image
-
-from facestats_core.faces.alignment import face_recognition_models_dir
 
 N_POINTS = 68
 LANDMARK68_COLUMNS: tuple[str, ...] = tuple(f"lm{i}_{axis}" for i in range(N_POINTS) for axis in ("x", "y"))
@@ -57,47 +54,3 @@ def read_landmarks68_csv(path: Path | str) -> dict[str, np.ndarray]:
         for i, name in enumerate(files)
         if name is not None and np.isfinite(array[i]).all()
     }
-
-
-def landmarks_by_image(
-    landmarks: dict[str, np.ndarray], raw_manifest: pl.DataFrame, prefix: str = ""
-) -> dict[str, np.ndarray]:
-    """``image_id -> (68, 2)``: landmark rows matched to the manifest's ``path`` (or ``alias_paths``)
-    after ``prefix``, as in :func:`facestats_core.faces.aligned_faces.map_landmarks` (raw
-    coordinates are kept: warps read the raw images)."""
-    by_path: dict[str, str] = {}
-    aliases = "alias_paths" in raw_manifest.columns
-    for row in raw_manifest.iter_rows(named=True):
-        if row.get("path") is None:
-            continue
-        by_path.setdefault(row["path"], row["image_id"])
-        for alias in (row["alias_paths"] or []) if aliases else []:
-            by_path.setdefault(alias, row["image_id"])
-    out: dict[str, np.ndarray] = {}
-    for file, points in landmarks.items():
-        image_id = by_path.get(f"{prefix}{file}".replace("\\", "/").removeprefix("./"))
-        if image_id is not None:
-            out.setdefault(image_id, points)
-    return out
-
-
-def dlib_landmarks68(image: Image.Image, upsample: int = 1, predictor_path: Path | None = None) -> list[np.ndarray]:
-    """``(68, 2)`` landmarks of every face dlib's HOG detector finds in ``image``, best score first.
-
-    Needs ``dlib`` and the 68-point shape predictor (``face-recognition-models`` ships it), or
-    ``predictor_path``; raises ``ImportError`` / ``FileNotFoundError`` without them.
-    """
-    import dlib  # noqa: PLC0415 - optional dependency, imported lazily
-
-    if predictor_path is None:
-        folder = face_recognition_models_dir()
-        predictor_path = folder / "shape_predictor_68_face_landmarks.dat" if folder is not None else None
-    if predictor_path is None or not Path(predictor_path).is_file():
-        raise FileNotFoundError("no 68-point dlib shape predictor: pip install face-recognition-models")
-    predictor = dlib.shape_predictor(str(predictor_path))
-    pixels = np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8))
-    rects, scores, _ = dlib.get_frontal_face_detector().run(pixels, upsample, 0.0)
-    ranked = sorted(zip(scores, rects, strict=True), key=lambda pair: -pair[0])
-    return [
-        np.array([(p.x, p.y) for p in predictor(pixels, rect).parts()], dtype=np.float64) for _, rect in ranked
-    ]

@@ -77,6 +77,7 @@ def test_new_images_sensor_requests_one_run_over_all_shards(resources, raw_folde
     assert isinstance(first, dg.SensorResult)
     [request] = first.run_requests
     assert request.asset_selection == IMAGE_ASSET_KEYS
+    assert IMAGE_ASSET_NAMES == ["raw_images", "face_detections", "face_chips", "embedding_shards"]  # shard order
     group = dg.AssetSelection.groups("images").resolve(defs.resolve_asset_graph())
     assert set(request.asset_selection) == group
     assert request.partition_key is None and RANGE_TAGS.items() <= request.tags.items()
@@ -202,15 +203,15 @@ def test_progress_logger_reports_rate_at_a_bounded_rate() -> None:
             self.lines.append(message)
 
     context = type("Context", (), {"log": Log()})()
-    quiet = progress_logger(context, "preprocess shard 00", every_seconds=3600)
+    quiet = progress_logger(context, "detect shard 00", every_seconds=3600)
     for done in range(1, 1001):
         quiet(done, 1000)
     assert len(context.log.lines) == 1
-    assert context.log.lines[0].startswith("preprocess shard 00: 1000/1000 images, ")
+    assert context.log.lines[0].startswith("detect shard 00: 1000/1000 images, ")
     assert context.log.lines[0].endswith(" images/s")
-    chatty = progress_logger(context, "align", every_seconds=0)
+    chatty = progress_logger(context, "chips of shard 00", every_seconds=0)
     chatty(1, 3)
-    assert context.log.lines[-1].startswith("align: 1/3 images")
+    assert context.log.lines[-1].startswith("chips of shard 00: 1/3 images")
 
 
 @pytest.mark.parametrize("name", ["embeddings_finite_and_normalised", "composite_json_matches_image"])

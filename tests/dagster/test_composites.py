@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 from facestats_core.analysis.master import build_master
-from facestats_core.composites.filter_spec import parse_spec
 from facestats_core.composites.build import CompositeSettings, build_composite
+from facestats_core.composites.filter_spec import parse_spec
 from facestats_core.faces.alignment import AlignmentConfig, eye_target_pixels
 from facestats_core.io.atomic import atomic_write_parquet
 from facestats_core.io.layout import Layout

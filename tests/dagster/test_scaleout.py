@@ -21,6 +21,16 @@ def test_one_independent_op_per_shard() -> None:
     assert sorted(op.name for op in build_shard_job(["00", "01"]).graph.node_defs) == ["shard_00", "shard_01"]
 
 
+def test_each_shard_op_runs_the_face_assets_with_their_resources() -> None:
+    from facestats_dagster.defs.scaleout import SHARD_ASSETS, SHARD_RESOURCES
+
+    assert SHARD_ASSETS == ("raw_images", "face_detections", "face_chips", "embedding_shards")
+    job = build_shard_job(["00"])
+    [op] = job.graph.node_defs
+    assert op.required_resource_keys == set(SHARD_RESOURCES) == {"paths", "faces", "clip"}
+    assert "face_detections" in (op.description or "") and "face_chips" in (op.description or "")
+
+
 def test_executor_follows_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FACESTATS_SHARD_EXECUTOR", "multiprocess")
     assert shard_executor() is dg.multiprocess_executor
@@ -35,3 +45,28 @@ def test_executor_follows_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_library_version_matches_core_release() -> None:
     assert library_version("1.13.28") == "0.29.28"
     assert library_version("1.9.5") == "0.25.5"
+
+
+def test_shard_ops_write_every_image_asset_of_their_shard(resources, raw_folder) -> None:
+    import polars as pl
+
+    from facestats_core.io.layout import Layout
+    from facestats_dagster.defs.scaleout import SHARD_ASSETS, SHARD_RESOURCES
+
+    shards = SHARD_KEYS[:2]
+    job = build_shard_job(shards, executor=dg.in_process_executor)
+    result = job.execute_in_process(resources={key: resources[key] for key in SHARD_RESOURCES})
+    assert result.success
+    layout = Layout.from_roots(raw_folder.parent, "models")
+    for name in SHARD_ASSETS:
+        assert sorted(p.stem for p in layout.artifact_dir(name).glob("*.parquet")) == shards, name
+    materialized = {(e.asset_key.to_user_string(), e.partition) for e in result.get_asset_materialization_events()
+                    for e in [e.event_specific_data.materialization]}
+    assert materialized == {(name, shard) for name in SHARD_ASSETS for shard in shards}
+    raw = layout.read_partitions("raw_images")
+    detections = layout.read_partitions("face_detections")
+    chips = layout.read_partitions("face_chips")
+    embeddings = pl.concat([pl.read_parquet(layout.artifact_dir("embedding_shards") / f"{s}.parquet") for s in shards])
+    assert set(detections["image_id"]) == set(raw["image_id"])  # every image of the shards, with or without a face
+    assert set(chips.filter(pl.col("ok"))["face_id"]) == set(embeddings["face_id"]) == set(
+        detections["face_id"].drop_nulls())

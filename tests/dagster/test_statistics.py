@@ -80,6 +80,9 @@ def test_face_statistics_reports_true_shares_from_the_labels(tmp_path: Path) -> 
         pl.col("gender").replace_strict(FAIRFACE_GENDER),
         pl.col("ethnicity").replace_strict(FAIRFACE_RACE).alias("race"),
     )
+    # labels of the images without a face are not truth about any face
+    labels = pl.concat([labels, pl.DataFrame({"file": ["noface1.jpg", "noface2.jpg"], "age": ["20-29"] * 2,
+                                              "gender": ["Male"] * 2, "race": ["White"] * 2})])
     labels.write_csv(layout.labels_dir / "fairface_labels.csv")
     assert _materialize(tmp_path, LabelsResource(fairface_labels="labels/fairface_labels.csv")).success
     table = pl.read_parquet(layout.artifact("face_statistics")).filter(pl.col("statistic") == "share")

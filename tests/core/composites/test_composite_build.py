@@ -21,24 +21,24 @@ from facestats_core.composites.build import (
 )
 from facestats_core.composites.contact_sheet import CONTACT_SHEET_NAME, build_contact_sheet
 from facestats_core.composites.filter_spec import parse_spec
-from facestats_core.faces.alignment import AlignmentConfig
+from facestats_core.faces.alignment import AlignmentConfig, eye_target_pixels
 from facestats_core.io.layout import Layout
 
 SIZE = 32
 SIDECAR_KEYS = {
-    "spec", "slug", "effective_spec", "relaxed", "matched", "used", "n", "seed", "image_ids",
+    "spec", "slug", "effective_spec", "relaxed", "matched", "used", "n", "seed", "face_ids",
     "failures", "alignment", "sharpness", "min_faces", "method", "method_requested", "method_note",
     "members", "warped", "eyes_fallback", "skipped", "mean_shape", "composite_size", "background",
     "sharpness_face",
 }
 ALIGNMENT_KEYS = {
     "aligned", "source_images", "alignment_version", "output_size", "eye_targets",
-    "excluded_no_landmarks", "excluded_by_reason", "eyes_source",
+    "excluded_no_landmarks", "excluded_by_reason", "landmarks_source",
 }
 
 
 def _settings(**changes: object) -> CompositeSettings:
-    base: dict[str, object] = {"min_faces": 2, "alignment": AlignmentConfig(output_size=SIZE)}
+    base: dict[str, object] = {"min_faces": 2, "alignment": AlignmentConfig(output_size=SIZE), "size": SIZE}
     return CompositeSettings(**{**base, **changes})  # type: ignore[arg-type]
 
 
@@ -49,25 +49,24 @@ def _solid(path: Path, value: int, size: int = SIZE) -> None:
 
 @pytest.fixture
 def faces(tmp_path: Path) -> tuple[Layout, pl.DataFrame]:
-    """Eight faces: f0..f3 female, m0..m3 male. Aligned crops are grey ``10 * (i + 1)``, the
-    preprocessed squares ``100 + 10 * i``; m3 has no eyes (not aligned), m2 is not preprocessed."""
+    """Eight faces: f0..f3 female, m0..m3 male, composite chips grey ``10 * (i + 1)`` with their eyes
+    on the eye targets; m3 has no landmarks (not alignable), m2 has no chip."""
     layout = Layout.from_roots(tmp_path, tmp_path / "models")
+    eyes = eye_target_pixels(SIZE, AlignmentConfig().eye_targets)
     rows = []
-    for i, image_id in enumerate(["f0", "f1", "f2", "f3", "m0", "m1", "m2", "m3"]):
-        aligned = image_id != "m3"
-        _solid(Path(layout.preproc_dir / f"{image_id}.png"), 100 + 10 * i, size=48)
-        if aligned:
-            _solid(Path(layout.aligned_dir / "v1" / f"{image_id}.png"), 10 * (i + 1))
+    for i, face_id in enumerate(["f0", "f1", "f2", "f3", "m0", "m1", "m2", "m3"]):
+        _solid(Path(layout.chips_dir / "c" / f"{face_id}.png"), 10 * (i + 1))
+        landmarks = face_id != "m3"
         rows.append(
             {
-                "image_id": image_id,
-                "gender": "female" if image_id.startswith("f") else "male",
-                "preproc_ok": image_id != "m2",
-                "preproc_path": f"{image_id}.png",
-                "aligned_ok": aligned,
-                "aligned_path": f"v1/{image_id}.png" if aligned else None,
-                "alignment_error": None if aligned else "no_landmarks",
-                "eyes_source": "landmarks" if aligned else None,
+                "face_id": face_id,
+                "image_id": f"img_{face_id}",
+                "gender": "female" if face_id.startswith("f") else "male",
+                "chip_ok": face_id != "m2",
+                "composite_path": f"c/{face_id}.png",
+                "chip_landmarks": eyes.ravel().tolist() if landmarks else None,
+                "landmark_points": 2 if landmarks else 0,
+                "face_source": "whole_image",
             }
         )
     return layout, pl.DataFrame(rows)
@@ -89,37 +88,38 @@ def test_build_composite_averages_aligned_faces_and_writes_the_sidecar(faces) ->
     assert sidecar == {**built.meta, "image_file": "gender.female.png"}
     counts = (sidecar["spec"], sidecar["matched"], sidecar["used"], sidecar["min_faces"])
     assert counts == ("gender=female", 4, 4, 2)
-    assert sidecar["image_ids"] == ["f0", "f1", "f2", "f3"] and sidecar["failures"] == []
+    assert sidecar["face_ids"] == ["f0", "f1", "f2", "f3"] and sidecar["failures"] == []
+    assert sidecar["method"] == "eyes" and "no 68-point landmarks" in sidecar["method_note"]
     alignment = sidecar["alignment"]
     assert set(alignment) == ALIGNMENT_KEYS
-    assert alignment["aligned"] is True and alignment["source_images"] == "aligned"
+    assert alignment["aligned"] is True and alignment["source_images"] == "composite chips"
     assert alignment["alignment_version"] == AlignmentConfig(output_size=SIZE).version
     assert alignment["output_size"] == SIZE and alignment["eye_targets"] == [[0.35, 0.4], [0.65, 0.4]]
-    assert alignment["excluded_no_landmarks"] == 0 and alignment["eyes_source"] == {"landmarks": 4}
+    assert alignment["excluded_no_landmarks"] == 0 and alignment["landmarks_source"] == {"whole_image": 4}
 
 
 def test_build_composite_counts_faces_without_landmarks(faces) -> None:
     layout, master = faces
     built = build_composite("gender=male", master, layout, _settings())
-    # m2 is not preprocessed (ignored), m3 has no eyes: excluded and counted
-    assert built.meta["matched"] == 2 and built.meta["image_ids"] == ["m0", "m1"]
+    # m2 has no chip (ignored), m3 has no eyes: excluded and counted
+    assert built.meta["matched"] == 2 and built.meta["face_ids"] == ["m0", "m1"]
     assert built.meta["alignment"]["excluded_no_landmarks"] == 1
     assert built.meta["alignment"]["excluded_by_reason"] == {"no_landmarks": 1}
     assert _grey(Path(built.image_path)) == pytest.approx((50 + 60) / 2, abs=0.5)
 
 
-def test_build_composite_without_alignment_uses_preprocessed_squares(faces) -> None:
+def test_build_composite_without_alignment_uses_the_chips_as_cut(faces) -> None:
     layout, master = faces
     built = build_composite("gender=male", master, layout, _settings(align=False, image_format="jpg"))
     assert built.image_path == layout.composites_dir / "gender.male.jpg"
-    assert built.meta["image_ids"] == ["m0", "m1", "m3"]
+    assert built.meta["face_ids"] == ["m0", "m1", "m3"] and built.meta["method"] == "none"
     alignment = built.meta["alignment"]
-    assert alignment["aligned"] is False and alignment["source_images"] == "preprocessed (alignment disabled)"
+    assert alignment["aligned"] is False and alignment["source_images"] == "composite chips"
     assert alignment["alignment_version"] is None
-    assert alignment["excluded_by_reason"] == {} and alignment["eyes_source"] == {}
+    assert alignment["excluded_by_reason"] == {} and alignment["landmarks_source"] == {"whole_image": 3}
     with Image.open(built.image_path) as image:
         assert image.format == "JPEG" and image.size == (SIZE, SIZE)
-    assert _grey(Path(built.image_path)) == pytest.approx((140 + 150 + 170) / 3, abs=1.5)
+    assert _grey(Path(built.image_path)) == pytest.approx((50 + 60 + 80) / 3, abs=1.5)
 
 
 def test_too_few_faces_fail_with_counts(faces) -> None:
@@ -127,14 +127,15 @@ def test_too_few_faces_fail_with_counts(faces) -> None:
     with pytest.raises(CompositeError, match=r"matched 3 faces, 1 of them without eye landmarks") as info:
         build_composite("gender=male", master, layout, _settings(min_faces=3))
     assert info.value.metadata == {"matched": 3, "usable": 2, "excluded_no_landmarks": 1, "min_faces": 3}
-    assert "FACESTATS_ALIGN=0" not in str(info.value)
+    assert "the detect extra" not in str(info.value)
     assert not layout.composites_dir.exists()
 
 
 def test_no_aligned_match_adds_the_landmarks_hint(faces) -> None:
     layout, master = faces
-    master = master.with_columns(pl.col("aligned_ok") & (pl.col("gender") == "female"))
-    with pytest.raises(CompositeError, match="set FACESTATS_ALIGN=0") as info:
+    master = master.with_columns(
+        pl.when(pl.col("gender") == "female").then(pl.col("landmark_points")).otherwise(0).alias("landmark_points"))
+    with pytest.raises(CompositeError, match="the detect extra") as info:
         build_composite("gender=male", master, layout, _settings())
     assert info.value.metadata["usable"] == 0 and info.value.metadata["excluded_no_landmarks"] == 3
 
@@ -164,7 +165,7 @@ def test_bad_settings_and_unreadable_images_fail(faces) -> None:
     layout, master = faces
     with pytest.raises(CompositeError, match="cannot select faces for 'all': min_faces must be >= 1"):
         build_composite("all", master, layout, _settings(min_faces=0))
-    Path(layout.aligned_dir / "v1" / "f1.png").write_bytes(b"not an image")
+    Path(layout.chips_dir / "c" / "f1.png").write_bytes(b"not an image")
     with pytest.raises(CompositeError, match=r"only 3 of 4 selected faces could be used .*at least 4"):
         build_composite("gender=female", master, layout, _settings(min_faces=4))
 

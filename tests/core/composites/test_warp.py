@@ -21,7 +21,7 @@ from facestats_core.composites.mesh import N_LANDMARKS, build_mesh
 from facestats_core.composites.warp import warp_face
 from facestats_core.composites.warped import Member, WarpSettings, composite_from_members
 from facestats_core.faces.alignment import AlignmentConfig, eye_target_pixels
-from facestats_core.faces.landmarks68 import face_recognition_models_dir
+from facestats_core.faces.dlib_detector import face_recognition_models_dir
 from facestats_core.images.preprocess import laplacian_variance
 from facestats_core.io.layout import Layout
 
@@ -107,44 +107,39 @@ def test_memory_does_not_grow_with_the_number_of_faces(tmp_path: Path) -> None:
     assert large < small + 256 * 1024, (small, large)
 
 
-def _demo_master(tmp_path: Path) -> tuple[Layout, pl.DataFrame, dict[str, np.ndarray]]:
-    """Five raw faces with landmarks, one with only an aligned crop, one with neither."""
+def _demo_master(tmp_path: Path) -> tuple[Layout, pl.DataFrame]:
+    """Seven face chips: five with 68 landmarks, one with only its eyes, one with neither."""
     layout = Layout.from_roots(tmp_path, tmp_path / "models")
     rng = np.random.default_rng(5)
-    rows, landmarks = [], {}
+    rows = []
     for i in range(7):
-        image_id = f"img{i}"
-        raw = Path(layout.raw_dir / f"{image_id}.png")
-        raw.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(rng.integers(0, 256, size=(80, 80, 3), dtype=np.uint8)).save(raw)
-        if i < 5:
-            landmarks[image_id] = _shape(rng, 80)
-        aligned = i == 5
-        if aligned:
-            crop = Path(layout.aligned_dir / "v1" / f"{image_id}.png")
-            crop.parent.mkdir(parents=True, exist_ok=True)
-            Image.new("RGB", (32, 32), (90, 90, 90)).save(crop)
-        rows.append({"image_id": image_id, "path": f"{image_id}.png", "preproc_ok": True, "gender": "female",
-                     "aligned_ok": aligned, "aligned_path": f"v1/{image_id}.png" if aligned else None,
-                     "alignment_error": None if aligned else "no_landmarks", "eyes_source": None,
-                     "preproc_path": f"{image_id}.png"})
-    return layout, pl.DataFrame(rows), landmarks
+        face_id = f"img{i}_500_500"
+        chip = Path(layout.chips_dir / "c" / f"{face_id}.png")
+        chip.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 256, size=(80, 80, 3), dtype=np.uint8)).save(chip)
+        shape = _shape(rng, 80)
+        points = shape if i < 5 else (shape[[36, 45]] if i == 5 else None)
+        rows.append({"face_id": face_id, "image_id": f"img{i}", "chip_ok": True, "gender": "female",
+                     "composite_path": f"c/{face_id}.png", "face_source": "detector",
+                     "chip_landmarks": None if points is None else points.ravel().tolist(),
+                     "landmark_points": 0 if points is None else len(points)})
+    return layout, pl.DataFrame(rows, schema_overrides={"chip_landmarks": pl.List(pl.Float64)})
 
 
 def test_warped_composite_sidecar_and_same_spec_same_bytes(tmp_path: Path) -> None:
-    layout, master, landmarks = _demo_master(tmp_path)
+    layout, master = _demo_master(tmp_path)
     settings = CompositeSettings(min_faces=2, alignment=AlignmentConfig(output_size=32), size=48)
-    built = build_composite("n=6,seed=4", master, layout, settings, landmarks)
+    built = build_composite("n=6,seed=4", master, layout, settings)
     first = Path(built.image_path).read_bytes()
     sidecar = json.loads(Path(built.json_path).read_text())
     assert (sidecar["method"], sidecar["method_requested"], sidecar["seed"]) == ("warp", "warp", 4)
-    assert sidecar["members"] == sorted(sidecar["image_ids"]) and len(sidecar["members"]) == 6
-    assert sidecar["alignment"]["excluded_no_landmarks"] == 1 and "img6" not in sidecar["members"]
-    assert sidecar["warped"] == 5 and sidecar["eyes_fallback"] == [["img5", "no 68-point landmarks"]]
+    assert sidecar["members"] == sorted(sidecar["face_ids"]) and len(sidecar["members"]) == 6
+    assert sidecar["alignment"]["excluded_no_landmarks"] == 1 and "img6_500_500" not in sidecar["members"]
+    assert sidecar["warped"] == 5 and sidecar["eyes_fallback"] == [["img5_500_500", "no 68-point landmarks"]]
     assert sidecar["skipped"] == [] and sidecar["used"] == 6
     assert np.asarray(sidecar["mean_shape"]).shape == (68, 2) and sidecar["composite_size"] == 48
     assert Image.open(built.image_path).size == (48, 48)
-    again = build_composite("n=6,seed=4", master, layout, settings, landmarks)
+    again = build_composite("n=6,seed=4", master, layout, settings)
     assert Path(again.image_path).read_bytes() == first
     assert composite_method(parse_spec("method=none"), settings, True) == ("none", "none", "")
     requested, used, note = composite_method(parse_spec("all"), settings, False)
@@ -162,8 +157,9 @@ def _grace_hopper() -> Path:
     reason="needs dlib and face-recognition-models (the detect extra)",
 )
 def test_real_photo_warped_with_dlib_landmarks(tmp_path: Path) -> None:
-    from facestats_core.faces.landmarks68 import dlib_landmarks68  # noqa: PLC0415
+    from facestats_core.faces.dlib_detector import DlibFaceDetector  # noqa: PLC0415
 
+    detector = DlibFaceDetector()
     photo = _grace_hopper()
     flipped = tmp_path / "flipped.png"
     with Image.open(photo) as opened:
@@ -171,9 +167,9 @@ def test_real_photo_warped_with_dlib_landmarks(tmp_path: Path) -> None:
     members = []
     for member_id, path in (("original", photo), ("flipped", flipped)):
         with Image.open(path) as opened:
-            found = dlib_landmarks68(opened)
-        assert found and found[0].shape == (68, 2)
-        members.append(Member(member_id, path, found[0]))
+            found = detector.detect(opened.convert("RGB"))
+        assert found and found[0].landmarks.shape == (68, 2)
+        members.append(Member(member_id, path, found[0].landmarks))
     built = composite_from_members(members, "warp", WarpSettings(256))
     pixels = np.asarray(built.image)
     assert built.image.size == (256, 256) and sorted(built.warped) == ["flipped", "original"]

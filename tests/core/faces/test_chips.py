@@ -1,0 +1,94 @@
+"""Face chips: cut from the original at full resolution, eyes level, landmarks mapped, cached."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from PIL import Image
+
+from facestats_core.faces.chips import (
+    ChipConfig,
+    chip_geometry,
+    chip_manifest,
+    chip_to_source,
+    extract_chip,
+    landmarks_in_chip,
+)
+from facestats_core.faces.face_table import DETECTIONS_SCHEMA, no_face_row
+
+
+def _gradient(width: int, height: int) -> Image.Image:
+    x = np.linspace(0, 255, width)[None, :].repeat(height, 0)
+    y = np.linspace(0, 255, height)[:, None].repeat(width, 1)
+    return Image.fromarray(np.stack([x, y, 255 - x], axis=-1).astype(np.uint8))
+
+
+def test_geometry_margin_and_eye_angle() -> None:
+    cx, cy, side, angle = chip_geometry((100, 100, 200, 180), ((120, 130), (180, 150)), margin=0.25)
+    assert (cx, cy, side) == (150, 140, 150) and angle == pytest.approx(math.atan2(20, 60))
+    assert chip_geometry((0, 0, 64, 64), None, margin=0.25, whole_image=True) == (32, 32, 64, 0.0)
+
+
+def test_chip_samples_the_original_where_the_matrix_says() -> None:
+    image = _gradient(800, 600)
+    geometry = (400.0, 300.0, 200.0, math.radians(10))
+    chip = np.asarray(extract_chip(image, geometry, 64), dtype=np.float64)
+    matrix = chip_to_source(*geometry, 64)
+    source = np.asarray(image, dtype=np.float64)
+    for x, y in ((10, 10), (32, 32), (50, 20)):
+        sx, sy = matrix[:2, :2] @ [x, y] + matrix[:2, 2]
+        assert chip[y, x] == pytest.approx(source[round(sy), round(sx)], abs=6)
+
+
+def test_large_downscale_is_anti_aliased() -> None:
+    stripes = np.zeros((2000, 2000, 3), np.uint8)
+    stripes[:, ::2] = 255  # one-pixel stripes: aliasing would give stripes or solid black/white
+    chip = np.asarray(extract_chip(Image.fromarray(stripes), (1000.0, 1000.0, 1600.0, 0.0), 64), np.float64)
+    assert chip[8:56, 8:56].std() < 8 and abs(chip[8:56, 8:56].mean() - 127.5) < 10
+
+
+def test_landmarks_follow_the_chip() -> None:
+    geometry = (150.0, 140.0, 150.0, math.radians(18))
+    points = np.array([[120.0, 130.0], [180.0, 150.0], [150.0, 190.0]])
+    mapped = landmarks_in_chip(points, geometry, 300)
+    back = mapped @ chip_to_source(*geometry, 300)[:2, :2].T + chip_to_source(*geometry, 300)[:2, 2]
+    assert back == pytest.approx(points)
+
+
+def _detections(image_id: str, path: str, boxes: list[tuple[float, ...]]) -> pl.DataFrame:
+    rows = []
+    for i, box in enumerate(boxes):
+        row = no_face_row(image_id, path, "x", "v")
+        row.update(face_id=f"{image_id}_{i:03d}_000", reason=None, face_source="detector", faces_in_image=len(boxes),
+                   box_x0=box[0], box_y0=box[1], box_x1=box[2], box_y1=box[3],
+                   landmarks=[box[0] + 10, box[1] + 20, box[2] - 10, box[1] + 30], landmark_points=2)
+        rows.append(row)
+    rows.append(no_face_row("b" * 8, "none.jpg", "no_face", "v"))
+    return pl.DataFrame(rows, schema=DETECTIONS_SCHEMA)
+
+
+def test_chip_manifest_writes_both_sizes_and_reuses_them(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    _gradient(1000, 700).save(raw / "a.png")
+    detections = _detections("a" * 8, "a.png", [(100, 100, 300, 300), (600, 200, 700, 300)])
+    config = ChipConfig(embed_size=48, composite_size=96)
+    chips, stats = chip_manifest(detections, raw, tmp_path / "chips", config)
+    assert chips.height == 2 and stats.made == 2 and chips["ok"].all()  # the faceless row has no chip
+    for row in chips.iter_rows(named=True):
+        assert Image.open(tmp_path / "chips" / row["chip_path"]).size == (48, 48)
+        assert Image.open(tmp_path / "chips" / row["composite_path"]).size == (96, 96)
+        left, right = np.asarray(row["chip_landmarks"]).reshape(2, 2)
+        assert left[1] == pytest.approx(right[1], abs=1e-6)  # eyes level in the chip
+    again, stats2 = chip_manifest(detections, raw, tmp_path / "chips", config, previous=chips)
+    assert stats2.made == 0 and stats2.reused == 2 and again.equals(chips)
+    (tmp_path / "chips" / chips["composite_path"][0]).unlink()
+    _, stats3 = chip_manifest(detections, raw, tmp_path / "chips", config, previous=chips)
+    assert stats3.made == 1 and stats3.reused == 1
+    (raw / "a.png").write_bytes(b"gone")
+    failed, stats4 = chip_manifest(detections, raw, tmp_path / "chips", ChipConfig(margin=0.5), previous=chips)
+    assert stats4.failed == 2 and not failed["ok"].any() and failed["error"][0].startswith("unreadable")
