@@ -114,11 +114,11 @@ class ModelCodec:
 
 def _model_codecs() -> dict[str, ModelCodec]:
     from facestats_core.models.classifiers import load_classifiers, save_classifiers
-    from facestats_core.models.regressor import load_regressor, save_trained_regressor
+    from facestats_core.models.regressor import load_regressor, save_any_regressor
 
     return {
         "attribute_classifiers": ModelCodec(save=save_classifiers, load=load_classifiers),
-        "attractiveness_regressor": ModelCodec(save=save_trained_regressor, load=load_regressor),
+        "attractiveness_regressor": ModelCodec(save=save_any_regressor, load=load_regressor),
     }
 
 
@@ -136,14 +136,27 @@ class ModelStoreIO(dg.IOManager):
         return name, codecs[name]
 
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        """Save the model; `None` (deliberately no model, e.g. no ratings) is recorded as an absent
+        marker, which downstream assets load as `None`."""
+        from facestats_core.models.store import clear_absent, mark_absent
+
         name, codec = self._codec(context)
+        if obj is None:
+            mark_absent(self.model_root, name, "not trained: nothing to train on")
+            context.add_output_metadata({"model": "none"})
+            return
+        clear_absent(self.model_root, name)
         stored = codec.save(obj, self.model_root, name)
         context.add_output_metadata(
             {"model_path": dg.MetadataValue.path(str(stored.weights)), "sha256": stored.sha256}
         )
 
     def load_input(self, context: dg.InputContext) -> Any:
+        from facestats_core.models.store import absent_reason
+
         name, codec = self._codec(context)
+        if absent_reason(self.model_root, name) is not None:
+            return None
         try:
             return codec.load(self.model_root, name)
         except FileNotFoundError as exc:

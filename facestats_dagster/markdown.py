@@ -152,3 +152,14 @@ def share_table_markdown(table: pl.DataFrame, attribute: str) -> str:
         lines.append(f"| {row['value']} | {row['n']} | {row['estimate']:.3f} ({row['low']:.3f}–{row['high']:.3f}) "
                      f"| {corrected} | {true} |")
     return "\n".join(lines)
+
+
+def probe_vs_zero_shot_markdown(metrics_by_attribute: Mapping[str, Mapping[str, Any]],
+                                zero_shot: Mapping[str, float]) -> str:
+    """Probe held-out accuracy next to CLIP zero-shot accuracy on the labelled faces, per attribute."""
+    lines = ["| attribute | probe (held-out) | zero-shot (all labelled) | majority baseline |", "|---|---:|---:|---:|"]
+    for attr, m in metrics_by_attribute.items():
+        zs = zero_shot.get(attr)
+        lines.append(f"| {attr} | {m['accuracy']:.3f} | {'-' if zs is None else f'{zs:.3f}'} | "
+                     f"{m['majority_baseline_accuracy']:.3f} |")
+    return "\n".join(lines)

@@ -75,8 +75,12 @@ class FacesResource(dg.ConfigurableResource):
 
         return pick_face_detector(self.detector, self.dlib_upsample, self.min_score, self.cnn_weights)
 
-    def detection(self, detector_name: str) -> DetectionConfig:
-        return core_config(self, DetectionConfig, detector_name=detector_name.split(" ")[0])
+    def detection(self, detector_name: str, face_mode: str | None = None) -> DetectionConfig:
+        """The detection settings; `face_mode` overrides this resource's (e.g. for a reference set)."""
+        overrides: dict[str, Any] = {"detector_name": detector_name.split(" ")[0]}
+        if face_mode is not None:
+            overrides["face_mode"] = face_mode
+        return core_config(self, DetectionConfig, **overrides)
 
     def chips(self) -> ChipConfig:
         return core_config(self, ChipConfig)
@@ -144,6 +148,27 @@ class AnalysisResource(dg.ConfigurableResource):
 
     def low_confidence(self) -> dict[str, float]:
         return {attr: getattr(self, f"low_confidence_{attr}") for attr in ("gender", "age", "ethnicity")}
+
+
+class ModelsResource(dg.ConfigurableResource):
+    """Where the attribute probes and the regressor come from: a labelled reference set
+    (`reference_root` with `raw/` and the label / rating files, relative to it), else the
+    analysed set's own labels, else a `bundle` to apply, else CLIP zero-shot prompts; and
+    the open-vocabulary tag prompts (`tags_file`, relative to the working directory)."""
+
+    reference_root: str = Settings.reference_root
+    reference_labels: str = Settings.reference_labels
+    reference_ratings: str = Settings.reference_ratings
+    reference_face_mode: str = Settings.reference_face_mode
+    bundle: str = Settings.models_bundle
+    tags_file: str = Settings.tags_file
+    oof_folds: int = 5
+
+    def reference_layout(self) -> Layout | None:
+        """The reference set's artifact tree (its models never go there), or None when not configured."""
+        if not self.reference_root:
+            return None
+        return Layout.from_roots(self.reference_root, self.reference_root)
 
 
 class CompositesResource(dg.ConfigurableResource):

@@ -94,10 +94,28 @@ class Settings:
         "FACESTATS_MANUAL_LABELS", "labels/manual_labels.csv", "manual overrides `filename,gender,age,ethnicity` "
         "(optional)", resource="labels", empty_ok=True)
     ratings: str = _setting(
-        "FACESTATS_RATINGS", "labels/scut_ratings.csv", "SCUT-FBP5500-format ratings; empty: the regressor is "
-        "skipped with a clear failure", resource="labels", empty_ok=True)
+        "FACESTATS_RATINGS", "labels/scut_ratings.csv", "SCUT-FBP5500-format ratings; none (and no reference "
+        "set or bundle): the attractiveness assets are skipped, the rest builds", resource="labels", empty_ok=True)
     manual_ratings: str = _setting("FACESTATS_MANUAL_RATINGS", "", "manual ratings that override the data set's",
                                    resource="labels", empty_ok=True)
+    reference_root: str = _setting(
+        "FACESTATS_REFERENCE_ROOT", "", "a labelled reference set to train the probes and the regressor on: a "
+        "folder with `raw/` images and the label / rating files below (empty: train on the analysed set's own "
+        "labels, else use the bundle, else zero-shot)", resource="models", empty_ok=True)
+    reference_labels: str = _setting("FACESTATS_REFERENCE_LABELS", "labels/fairface_labels.csv", "FairFace-format "
+                                     "labels of the reference set (relative to it)", resource="models", empty_ok=True)
+    reference_ratings: str = _setting("FACESTATS_REFERENCE_RATINGS", "labels/scut_ratings.csv", "SCUT-format "
+                                      "ratings of the reference set (relative to it)", resource="models",
+                                      empty_ok=True)
+    reference_face_mode: str = _setting("FACESTATS_REFERENCE_FACE_MODE", "whole", "face mode of the reference "
+                                        "set (FairFace and SCUT-FBP5500 images are pre-cropped faces)",
+                                        resource="models")
+    models_bundle: str = _setting("FACESTATS_MODELS", "", "a model bundle (path or URL) to apply instead of "
+                                  "training: no labels or ratings needed", resource="models", name="bundle",
+                                  empty_ok=True)
+    tags_file: str = _setting("FACESTATS_TAGS", "config/tags.yaml", "open-vocabulary tag prompts (zero-shot, "
+                              "one `tag_<name>` probability column each; empty: no tags)", resource="models",
+                              empty_ok=True)
     seed: int = _setting("FACESTATS_SEED", 0, "seed of splits, models and clustering", resource="analysis")
     cv_folds: int = _setting(
         "FACESTATS_CV_FOLDS", 5, "k of the attractiveness regressor's k-fold cross-validation (`0`: held-out "

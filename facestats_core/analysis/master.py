@@ -9,9 +9,10 @@ lack gets reason ``not_detected``), and rows of other tables whose face is no lo
 are dropped and counted (:class:`MasterStats`).
 
 Final attributes: ``gender``, ``age``, ``ethnicity`` = manual label when there
-is one, else the prediction, else null; ``<attr>_source`` says which
-(``manual`` / ``predicted`` / ``none``); the prediction stays in
-``<attr>_pred`` and the manual value in ``<attr>_manual``. ``race4`` is the
+is one, else the data set's own label, else the prediction, else null;
+``<attr>_source`` says which (``manual`` / ``label`` / ``predicted`` / ``none``);
+the prediction stays in ``<attr>_pred`` (with ``<attr>_method``: ``probe`` or
+``zero_shot``), the label in ``<attr>_label`` and the manual value in ``<attr>_manual``. ``race4`` is the
 4-group race of the final ``ethnicity``. The column list is
 :data:`MASTER_COLUMNS` (documented in ``docs/master.md``).
 """
@@ -26,7 +27,7 @@ import polars as pl
 from facestats_core.labels.attribute_labels import race4
 from facestats_core.labels.vocab import ATTRIBUTES
 
-SOURCES: tuple[str, ...] = ("manual", "predicted", "none")
+SOURCES: tuple[str, ...] = ("manual", "label", "predicted", "none")
 
 RAW_COLUMNS: dict[str, pl.DataType] = {
     "path": pl.String,
@@ -74,9 +75,15 @@ PRED_COLUMNS: dict[str, pl.DataType] = {
             (f"{attr}_pred", pl.String),
             (f"{attr}_prob", pl.Float32),
             (f"{attr}_probs", pl.Array(pl.Float32, len(classes))),
+            (f"{attr}_method", pl.String),
+            (f"{attr}_prediction_source", pl.String),
         )
     },
     "race4_pred": pl.String,
+}
+LABEL_COLUMNS: dict[str, tuple[str, pl.DataType]] = {
+    **{attr: (f"{attr}_label", pl.String) for attr in ATTRIBUTES},
+    "score": ("attractiveness_rating", pl.Float64),
 }
 FLAG_COLUMNS: dict[str, pl.DataType] = {
     "flags": pl.List(pl.String),
@@ -87,6 +94,10 @@ SCORE_COLUMNS: dict[str, pl.DataType] = {
     "attractiveness_raw": pl.Float64,
     "attractiveness_percentile": pl.Float64,
     "attractiveness_decile": pl.Int8,
+    "attractiveness_source": pl.String,
+    "attractiveness_out_of_domain": pl.Boolean,
+    "attractiveness_outside_rated_groups": pl.Boolean,
+    "domain_distance": pl.Float64,
 }
 FINAL_COLUMNS: dict[str, pl.DataType] = {
     **{name: pl.String for attr in ATTRIBUTES for name in (attr, f"{attr}_source", f"{attr}_manual")},
@@ -101,6 +112,7 @@ MASTER_COLUMNS: tuple[str, ...] = (
     *(name for name, _ in CHIP_COLUMNS.values()),
     "predicted",
     *PRED_COLUMNS,
+    *(name for name, _ in LABEL_COLUMNS.values()),
     *FINAL_COLUMNS,
     *FLAG_COLUMNS,
     "cluster",
@@ -161,6 +173,11 @@ def _conform(
     return unique
 
 
+def _tag_columns(attributes: pl.DataFrame | None) -> dict[str, pl.DataType]:
+    """The open-vocabulary ``tag_<name>`` probability columns of the attributes table."""
+    return {c: pl.Float32 for c in (attributes.columns if attributes is not None else []) if c.startswith("tag_")}
+
+
 def _face_rows(raw: pl.DataFrame, detections: pl.DataFrame | None, counts: dict[str, dict[str, int]]
                ) -> pl.DataFrame:
     """The raw manifest (one row per image) joined with its detection rows (one per face, or one reason row)."""
@@ -198,12 +215,15 @@ def build_master(
     flags: pl.DataFrame | None = None,
     clusters: pl.DataFrame | None = None,
     scores: pl.DataFrame | None = None,
+    labels: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, MasterStats]:
-    """The master table (columns :data:`MASTER_COLUMNS`, sorted by ``image_id``, ``face_id``) and its stats.
+    """The master table (columns :data:`MASTER_COLUMNS` plus any ``tag_<name>`` columns of
+    ``attributes``, sorted by ``image_id``, ``face_id``) and its stats.
 
     Every input but ``raw`` may be ``None`` (not available: its columns are null; without
     detections every image is a row with reason ``not_detected``). ``manual`` holds
-    ``face_id, gender, age, ethnicity`` in canonical vocabularies, blanks as nulls.
+    ``face_id, gender, age, ethnicity`` in canonical vocabularies, blanks as nulls; ``labels``
+    the data set's own labels (``face_id, gender, age, ethnicity, score``).
     """
     if "image_id" not in raw.columns:
         raise ValueError("the raw manifest has no image_id column")
@@ -213,7 +233,9 @@ def build_master(
     manual_cols = {attr: (f"{attr}_manual", pl.String) for attr in ATTRIBUTES}
     parts = [
         _conform("chips", chips, CHIP_COLUMNS, ids, counts),
-        _conform("attributes", attributes, PRED_COLUMNS, ids, counts).with_columns(pl.lit(True).alias("predicted")),
+        _conform("attributes", attributes, {**PRED_COLUMNS, **_tag_columns(attributes)}, ids, counts)
+        .with_columns(pl.lit(True).alias("predicted")),
+        _conform("labels", labels, LABEL_COLUMNS, ids, counts),
         _conform("manual", manual, manual_cols, ids, counts),
         _conform("flags", flags, FLAG_COLUMNS, ids, counts),
         _conform("clusters", clusters, {"cluster": pl.Int32}, ids, counts),
@@ -223,11 +245,13 @@ def build_master(
         table = table.join(part, on="face_id", how="left")
     finals = []
     for attr in ATTRIBUTES:
-        manual_value, predicted = pl.col(f"{attr}_manual"), pl.col(f"{attr}_pred")
-        finals.append(pl.coalesce(manual_value, predicted).alias(attr))
+        manual_value, label, predicted = pl.col(f"{attr}_manual"), pl.col(f"{attr}_label"), pl.col(f"{attr}_pred")
+        finals.append(pl.coalesce(manual_value, label, predicted).alias(attr))
         finals.append(
             pl.when(manual_value.is_not_null())
             .then(pl.lit("manual"))
+            .when(label.is_not_null())
+            .then(pl.lit("label"))
             .when(predicted.is_not_null())
             .then(pl.lit("predicted"))
             .otherwise(pl.lit("none"))
@@ -244,7 +268,8 @@ def build_master(
         .replace_strict({e: race4(e) for e in ATTRIBUTES["ethnicity"]}, default=None, return_dtype=pl.String)
         .alias("race4")
     )
-    table = table.select(MASTER_COLUMNS).sort("image_id", "face_id", nulls_last=True)
+    tags = sorted(c for c in table.columns if c.startswith("tag_"))
+    table = table.select(*MASTER_COLUMNS, *tags).sort("image_id", "face_id", nulls_last=True)
     sources = {
         attr: {s: int((table[f"{attr}_source"] == s).sum()) for s in SOURCES} for attr in ATTRIBUTES
     }

@@ -32,7 +32,7 @@ from facestats_core.io.atomic import atomic_write_json
 from facestats_core.io.layout import to_upath
 from facestats_core.models.classifiers import TrainedClassifier, load_classifiers, save_classifiers
 from facestats_core.models.domain import DomainReference
-from facestats_core.models.regressor import LoadedRegressor, TrainedRegressor, load_regressor, save_trained_regressor
+from facestats_core.models.regressor import LoadedRegressor, TrainedRegressor, load_regressor, save_any_regressor
 from facestats_core.models.store import ModelIntegrityError, ModelNotFoundError, load_model, save_model
 
 BUNDLE_FORMAT = 1
@@ -92,17 +92,25 @@ def _domain_bytes(domain: DomainReference) -> bytes:
 
 
 def _metrics_summary(
-    classifiers: Mapping[str, TrainedClassifier], regressor: TrainedRegressor | None
+    classifiers: Mapping[str, TrainedClassifier], regressor: TrainedRegressor | LoadedRegressor | None
 ) -> dict[str, Any]:
     keys = ("accuracy", "balanced_accuracy", "majority_baseline_accuracy", "n_train", "n_val")
     summary: dict[str, Any] = {
         attr: {key: clf.metrics.get(key) for key in keys} for attr, clf in classifiers.items()
     }
-    if regressor is not None:
+    if isinstance(regressor, TrainedRegressor):
         metrics = regressor.result.metrics
         summary["attractiveness"] = {
             "pearson_r": metrics.mlp.pearson_r, "mae": metrics.mlp.mae, "rmse": metrics.mlp.rmse,
             "ridge_rmse": metrics.ridge.rmse, "n_train": metrics.n_train, "n_test": metrics.n_test,
+        }
+    elif regressor is not None:
+        stored = regressor.metadata.get("metrics") or {}
+        mlp, ridge = stored.get("mlp") or {}, stored.get("ridge") or {}
+        summary["attractiveness"] = {
+            "pearson_r": mlp.get("pearson_r"), "mae": mlp.get("mae"), "rmse": mlp.get("rmse"),
+            "ridge_rmse": ridge.get("rmse"), "n_train": regressor.metadata.get("n_train"),
+            "n_test": regressor.metadata.get("n_test"),
         }
     return summary
 
@@ -111,7 +119,7 @@ def write_bundle(
     path: Any,
     trained_with: TrainedWith,
     classifiers: Mapping[str, TrainedClassifier],
-    regressor: TrainedRegressor | None = None,
+    regressor: TrainedRegressor | LoadedRegressor | None = None,
     domain: DomainReference | None = None,
 ) -> dict[str, Any]:
     """Write the models through the model store, then ``bundle.json``; returns the manifest."""
@@ -122,7 +130,7 @@ def write_bundle(
     stored = save_classifiers(classifiers, root, CLASSIFIERS)
     components[CLASSIFIERS] = {"sha256": stored.sha256, "attributes": list(classifiers)}
     if regressor is not None:
-        stored = save_trained_regressor(regressor, root, REGRESSOR)
+        stored = save_any_regressor(regressor, root, REGRESSOR)
         components[REGRESSOR] = {"sha256": stored.sha256}
     if domain is not None:
         record = {"threshold": domain.threshold, "quantile": domain.quantile, "rows": len(domain.embeddings)}
@@ -231,12 +239,14 @@ def read_bundle(path: Any) -> Bundle:
 
 
 def check_compatible(
-    bundle: Bundle, clip_id: str, revision: str, dim: int, face_mode: str, chip_version: str
+    bundle: Bundle, clip_id: str, revision: str, dim: int, face_mode: str | None, chip_version: str
 ) -> None:
     """Raise :class:`BundleMismatchError` listing every difference between the bundle's training and this run.
 
     Weights are compared by revision when both are known (the same weights under
-    another name or folder are fine), else by CLIP id.
+    another name or folder are fine), else by CLIP id. ``face_mode=None`` skips the face-mode
+    comparison: pre-cropped reference faces (``whole``) and faces detected in photos give the
+    same chips when the chip version (margin, sizes) is the same, which is compared.
     """
     trained = bundle.trained_with
     problems: list[str] = []
@@ -248,7 +258,7 @@ def check_compatible(
         )
     if trained.embedding_dim != int(dim):
         problems.append(f"embedding dimension {trained.embedding_dim} in the bundle, {dim} in this run")
-    if trained.face_mode != face_mode:
+    if face_mode is not None and trained.face_mode != face_mode:
         problems.append(f"face mode {trained.face_mode!r} in the bundle, {face_mode!r} in this run")
     if trained.chip_version != chip_version:
         problems.append(f"chip/preprocessing version {trained.chip_version!r} in the bundle, {chip_version!r} here")

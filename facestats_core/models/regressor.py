@@ -185,6 +185,8 @@ class TrainedRegressor:
 
     result: TrainResult
     cross_validation: CrossValidation | None = None
+    trained_on: str = ""
+    """Which faces it learned from: ``reference`` (a reference set) or ``analysed`` (the data set's own ratings)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -399,6 +401,7 @@ def save_regressor(
     model_root: Any,
     name: str = DEFAULT_NAME,
     cross_validation: CrossValidation | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> StoredModel:
     """Write `<name>.pt` then `<name>.json` atomically through the model store.
 
@@ -406,7 +409,7 @@ def save_regressor(
     when given) and the sha256 of the `.pt` bytes.
     """
     return save_model(
-        model_root, name, _weights_bytes(result), _metadata(result, name, cross_validation),
+        model_root, name, _weights_bytes(result), {**_metadata(result, name, cross_validation), **(extra or {})},
         WEIGHTS_SUFFIX, METADATA_SUFFIX, keys=METADATA_KEYS, kind=_KIND,
     )
 
@@ -414,8 +417,31 @@ def save_regressor(
 def save_trained_regressor(
     trained: TrainedRegressor, model_root: Any, name: str = DEFAULT_NAME
 ) -> StoredModel:
-    """`save_regressor` for a `TrainedRegressor` (its result and cross-validation)."""
-    return save_regressor(trained.result, model_root, name, trained.cross_validation)
+    """`save_regressor` for a `TrainedRegressor` (its result, cross-validation and `trained_on`)."""
+    return save_regressor(trained.result, model_root, name, trained.cross_validation,
+                          {"trained_on": trained.trained_on} if trained.trained_on else None)
+
+
+def save_loaded_regressor(model: LoadedRegressor, model_root: Any, name: str = DEFAULT_NAME) -> StoredModel:
+    """Store an already trained regressor (e.g. one read from a bundle) under another root, metadata kept."""
+    import torch
+
+    payload = dict(model.module.state_dict())
+    payload["target_mean"] = torch.tensor(model.target_mean, dtype=torch.float64)
+    payload["target_std"] = torch.tensor(model.target_std, dtype=torch.float64)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    metadata = {k: v for k, v in model.metadata.items() if k not in (METADATA_KEYS.file, METADATA_KEYS.sha256)}
+    return save_model(model_root, name, buffer.getvalue(), {**metadata, "name": name}, WEIGHTS_SUFFIX,
+                      METADATA_SUFFIX, keys=METADATA_KEYS, kind=_KIND)
+
+
+def save_any_regressor(model: TrainedRegressor | LoadedRegressor, model_root: Any, name: str = DEFAULT_NAME
+                       ) -> StoredModel:
+    """`save_trained_regressor` or `save_loaded_regressor`, whichever fits ``model``."""
+    if isinstance(model, TrainedRegressor):
+        return save_trained_regressor(model, model_root, name)
+    return save_loaded_regressor(model, model_root, name)
 
 
 def load_regressor(model_root: Any, name: str = DEFAULT_NAME) -> LoadedRegressor:

@@ -176,3 +176,32 @@ def load_model(
             f"recorded in {paths.metadata} (tampered or partially written)"
         )
     return payload, metadata
+
+
+ABSENT_SUFFIX = ".absent.json"
+"""``<name>.absent.json``: this model was deliberately not trained (e.g. no ratings); its reason."""
+
+
+def mark_absent(model_root: Any, name: str, reason: str) -> None:
+    """Record that model ``name`` does not exist for a reason (its older files, if any, are ignored)."""
+    if not SAFE_NAME.match(name) or ".." in name:
+        raise ModelIntegrityError(f"unsafe model name {name!r}")
+    atomic_write_json(to_upath(model_root) / f"{name}{ABSENT_SUFFIX}", {"name": name, "absent": True, "reason": reason})
+
+
+def absent_reason(model_root: Any, name: str) -> str | None:
+    """Why model ``name`` is marked absent, or None when it is not."""
+    path = to_upath(model_root) / f"{name}{ABSENT_SUFFIX}"
+    if not path.exists():
+        return None
+    try:
+        return str(json.loads(path.read_text()).get("reason", "marked absent"))
+    except (OSError, ValueError):
+        return "marked absent"
+
+
+def clear_absent(model_root: Any, name: str) -> None:
+    """Remove the absent marker of ``name`` (before a new model of that name is saved)."""
+    path = to_upath(model_root) / f"{name}{ABSENT_SUFFIX}"
+    if path.exists():
+        path.unlink()

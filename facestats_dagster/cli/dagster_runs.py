@@ -17,12 +17,12 @@ IMAGE_SELECTION = f"group:{IMAGE_GROUP}"
 """The image-level shard assets: raw_images, face_detections, face_chips, embedding_shards."""
 
 ANALYSIS_SELECTION = (
-    "key:embeddings_clip+ and not group:master and not group:composites and not group:statistics "
-    "and not group:report"
+    "(key:embeddings_clip+ or key:reference_embeddings) and not group:master and not group:composites "
+    "and not group:statistics and not group:report"
 )
-"""Everything downstream of `embeddings_clip` except the master table, the composites, the
-statistics and the report (which read the master table, so they run last): `embeddings_clip+`
-also selects the partitioned `composite`, which the CLI refuses without `--partition`."""
+"""The reference set and everything downstream of `embeddings_clip` except the master table, the
+composites, the statistics and the report (which read the master table, so they run last):
+`embeddings_clip+` also selects the partitioned `composite`, which the CLI refuses without `--partition`."""
 
 REPORT_SELECTION = "face_statistics,stats_report"
 """The last run: statistics with confidence intervals, then the HTML report built on them."""

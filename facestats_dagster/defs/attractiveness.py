@@ -5,10 +5,9 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from facestats_core.analysis.scores import score_table
+from facestats_core.analysis.scores import SCORE_SCHEMA, score_table
 from facestats_core.embedding.matrix import embedding_matrix
-from facestats_core.labels.face_labels import labels_to_faces
-from facestats_core.labels.ratings import RatingIssue, match_ratings_to_images, merge_ratings, read_ratings
+from facestats_core.labels.ratings import RatingIssue, read_ratings
 from facestats_core.models.cross_validation import CrossValidation, cross_validate
 from facestats_core.models.regressor import (
     LoadedRegressor,
@@ -18,10 +17,19 @@ from facestats_core.models.regressor import (
     train_regressor,
 )
 from facestats_core.models.training_data import assemble_training_data
+from facestats_dagster.bundles import load_run_bundle
 from facestats_dagster.conditions import CHECKS_FOLLOW_ASSET, FOLLOW_UPSTREAM
 from facestats_dagster.markdown import cross_validation_markdown, regressor_metrics_markdown
 from facestats_dagster.metadata import count_values, counts_table, log_issues
-from facestats_dagster.resources import AnalysisResource, LabelsResource, PathsResource
+from facestats_dagster.resources import AnalysisResource, ClipResource, FacesResource, ModelsResource
+
+SCORES_SCHEMA: dict[str, Any] = {
+    **SCORE_SCHEMA, "image_id": pl.String, "path": pl.String, "attractiveness_source": pl.String,
+    "attractiveness_outside_rated_groups": pl.Boolean, "domain_distance": pl.Float64,
+    "attractiveness_out_of_domain": pl.Boolean,
+}
+MIN_RATED = 10
+"""Fewest rated faces the regressor trains on (else the attractiveness assets are skipped)."""
 
 
 def _read_ratings(context: dg.AssetExecutionContext, source: Any) -> tuple[pl.DataFrame, list[RatingIssue]]:
@@ -43,6 +51,19 @@ def _cv_metadata(cv: CrossValidation) -> dict[str, Any]:
     }
 
 
+def _rated_set(embeddings_clip: pl.DataFrame, reference_embeddings: pl.DataFrame,
+               dataset_labels: pl.DataFrame) -> tuple[str, pl.DataFrame]:
+    """`(trained_on, rated rows with embedding + score)`: the reference set's ratings when it has some, else
+    the analysed set's."""
+    if reference_embeddings.height:
+        rated = reference_embeddings.filter(pl.col("score").is_not_null())
+        if rated.height:
+            return "reference", rated.select("face_id", "embedding", "score")
+    rated = embeddings_clip.select("face_id", "embedding").join(
+        dataset_labels.filter(pl.col("score").is_not_null()).select("face_id", "score"), on="face_id")
+    return "analysed", rated
+
+
 @dg.asset(
     group_name="attractiveness", kinds={"pytorch"}, io_manager_key="model_store",
     automation_condition=FOLLOW_UPSTREAM,
@@ -50,38 +71,35 @@ def _cv_metadata(cv: CrossValidation) -> dict[str, Any]:
 def attractiveness_regressor(
     context: dg.AssetExecutionContext,
     embeddings_clip: pl.DataFrame,
-    paths: PathsResource,
-    labels: LabelsResource,
+    reference_embeddings: pl.DataFrame,
+    dataset_labels: pl.DataFrame,
+    clip: ClipResource,
+    faces: FacesResource,
+    models: ModelsResource,
     analysis: AnalysisResource,
-) -> TrainedRegressor:
+) -> Any:
     """A torch MLP (embedding → 256 → 64 → 1, dropout) trained on SCUT-FBP5500-format mean
-    ratings (1–5) with early stopping, compared with the mean and ridge baselines on held-out
-    test rows that no model saw, and by k-fold cross-validation (`attractiveness_cv_folds`).
-    Stored by the model store as `<model_root>/attractiveness_regressor.pt` + `.json`."""
-    layout = paths.layout()
-    source = layout.data_file(labels.ratings)
-    if source is None:
-        raise dg.Failure(
-            "No attractiveness ratings configured: set FACESTATS_RATINGS (labels.ratings) to a "
-            "SCUT-FBP5500-format file (`filename,score` or `filename score` lines). "
-            "The other assets do not need it."
-        )
-    ratings, issues = _read_ratings(context, source)
-    manual = layout.data_file(labels.manual_ratings)
-    if manual is not None:
-        manual_ratings, manual_issues = _read_ratings(context, manual)
-        ratings, issues = merge_ratings(ratings, manual_ratings), issues + manual_issues
-    images = embeddings_clip.select("image_id", "path").unique("image_id", keep="first")
-    matched, match_issues = match_ratings_to_images(ratings, images)
-    issues += match_issues
-    if match_issues:
-        context.log.warning(f"{len(match_issues)} ratings do not match an embedded image (first: {match_issues[0].message})")
-    rated_faces, multi_face = labels_to_faces(matched.select("image_id", "score"), embeddings_clip.select("face_id", "image_id"))
-    if multi_face:
-        context.log.warning(f"{multi_face} ratings name images with several faces and were not used.")
-    data = assemble_training_data(embeddings_clip, rated_faces)
-    if len(data.y) < 10:
-        raise dg.Failure(f"Only {len(data.y)} rated images match embedded images in {source}; need at least 10.")
+    ratings (1–5) with early stopping — of the reference set when it has ratings, else of the
+    analysed set — compared with the mean and ridge baselines on held-out test rows that no
+    model saw, and by k-fold cross-validation (`attractiveness_cv_folds`). With a bundle
+    (`FACESTATS_MODELS`) its regressor is applied instead.
+
+    No ratings and no bundle regressor: no model (stored as `attractiveness_regressor.absent.json`;
+    one log line and the `skipped` metadata say why), so `attractiveness_scores` is empty and the
+    master table's attractiveness columns are null; the run stays green. Stored by the model store
+    as `<model_root>/attractiveness_regressor.pt` + `.json`."""
+    if models.bundle:
+        bundle = load_run_bundle(models, clip, faces)
+        if bundle.regressor is None:
+            return _skipped(context, f"the bundle {models.bundle} has no attractiveness regressor")
+        context.add_output_metadata({"source": f"bundle {models.bundle}"})
+        return bundle.regressor
+    trained_on, rated = _rated_set(embeddings_clip, reference_embeddings, dataset_labels)
+    if rated.height < MIN_RATED:
+        return _skipped(context, f"{rated.height} rated faces (need {MIN_RATED}); configure ratings "
+                        "(FACESTATS_RATINGS, or a reference set with FACESTATS_REFERENCE_RATINGS) or a bundle "
+                        "(FACESTATS_MODELS)")
+    data = assemble_training_data(rated, rated.select("face_id", "score"))
     config = MLPConfig(
         input_dim=int(data.X.shape[1]),
         hidden=tuple(analysis.mlp_hidden),
@@ -98,36 +116,43 @@ def attractiveness_regressor(
             cv = cross_validate(data.X, data.y, config, k=folds)
         else:
             context.log.warning(
-                f"{len(data.y)} rated images are too few for {folds}-fold cross-validation; "
+                f"{len(data.y)} rated faces are too few for {folds}-fold cross-validation; "
                 "reporting the held-out split only."
             )
     m = result.metrics
-    context.add_output_metadata(
-        {
-            **(_cv_metadata(cv) if cv is not None else {}),
-            "metrics": dg.MetadataValue.md(regressor_metrics_markdown(m)),
-            "pearson_r": round(m.mlp.pearson_r, 4),
-            "mae": round(m.mlp.mae, 4),
-            "rmse": round(m.mlp.rmse, 4),
-            "baseline_mean_rmse": round(m.mean_baseline.rmse, 4),
-            "baseline_ridge_rmse": round(m.ridge.rmse, 4),
-            "n_train": result.n_train,
-            "n_val": result.n_val,
-            "n_test": result.n_test,
-            "epochs": result.epochs_run,
-            "train_seconds": round(result.train_seconds, 2),
-            "rating_issues": counts_table(count_values(issue.kind for issue in issues), key="issue"),
-            "data_hash": result.data_hash,
-        }
-    )
-    return TrainedRegressor(result=result, cross_validation=cv)
+    metadata = {
+        **(_cv_metadata(cv) if cv is not None else {}),
+        "source": f"trained on the {trained_on} set's ratings",
+        "metrics": dg.MetadataValue.md(regressor_metrics_markdown(m)),
+        "pearson_r": round(m.mlp.pearson_r, 4),
+        "mae": round(m.mlp.mae, 4),
+        "rmse": round(m.mlp.rmse, 4),
+        "baseline_mean_rmse": round(m.mean_baseline.rmse, 4),
+        "baseline_ridge_rmse": round(m.ridge.rmse, 4),
+        "n_train": result.n_train,
+        "n_val": result.n_val,
+        "n_test": result.n_test,
+        "epochs": result.epochs_run,
+        "train_seconds": round(result.train_seconds, 2),
+        "data_hash": result.data_hash,
+    }
+    context.add_output_metadata(metadata)
+    return TrainedRegressor(result=result, cross_validation=cv, trained_on=trained_on)
+
+
+def _skipped(context: dg.AssetExecutionContext, reason: str) -> None:
+    """No regressor: say why once, in the log and the UI."""
+    context.log.warning(f"Attractiveness skipped: {reason}.")
+    context.add_output_metadata({"skipped": reason})
 
 
 @dg.asset_check(
     asset=attractiveness_regressor, automation_condition=CHECKS_FOLLOW_ASSET,
     description="The MLP beats predicting the mean on held-out data.",
 )
-def regressor_beats_mean_baseline(attractiveness_regressor: LoadedRegressor) -> dg.AssetCheckResult:
+def regressor_beats_mean_baseline(attractiveness_regressor: LoadedRegressor | None) -> dg.AssetCheckResult:
+    if attractiveness_regressor is None:
+        return _no_regressor(dg.AssetCheckSeverity.ERROR)
     metrics = attractiveness_regressor.metadata["metrics"]
     mlp, mean = metrics["mlp"]["rmse"], metrics["mean_baseline"]["rmse"]
     return dg.AssetCheckResult(
@@ -143,7 +168,9 @@ def regressor_beats_mean_baseline(attractiveness_regressor: LoadedRegressor) -> 
     description="Warns when the MLP does not beat ridge regression on the same data (k-fold mean RMSE "
     "when cross-validation ran, else the held-out split): then the MLP adds nothing over a linear probe.",
 )
-def regressor_beats_ridge(attractiveness_regressor: LoadedRegressor) -> dg.AssetCheckResult:
+def regressor_beats_ridge(attractiveness_regressor: LoadedRegressor | None) -> dg.AssetCheckResult:
+    if attractiveness_regressor is None:
+        return _no_regressor(dg.AssetCheckSeverity.WARN)
     saved = attractiveness_regressor.metadata
     if saved.get("cross_validation"):
         cv = CrossValidation.from_dict(saved["cross_validation"])
@@ -163,16 +190,69 @@ def regressor_beats_ridge(attractiveness_regressor: LoadedRegressor) -> dg.Asset
 
 @dg.asset(group_name="attractiveness", kinds={"pytorch", "parquet"}, automation_condition=FOLLOW_UPSTREAM)
 def attractiveness_scores(
-    context: dg.AssetExecutionContext, embeddings_clip: pl.DataFrame, attractiveness_regressor: LoadedRegressor
+    context: dg.AssetExecutionContext,
+    embeddings_clip: pl.DataFrame,
+    attractiveness_regressor: LoadedRegressor | None,
+    attributes: pl.DataFrame,
+    reference_embeddings: pl.DataFrame,
+    dataset_labels: pl.DataFrame,
+    clip: ClipResource,
+    faces: FacesResource,
+    models: ModelsResource,
+    analysis: AnalysisResource,
 ) -> pl.DataFrame:
-    """Raw score (rating scale, 1–5), percentile (mid-rank, ties share it) and decile 1–10 per face."""
-    raw = predict_scores(attractiveness_regressor, embedding_matrix(embeddings_clip))
+    """Raw score (rating scale, 1–5), percentile (mid-rank, ties share it) and decile 1–10 per face.
+
+    Faces whose ratings trained the regressor are scored out of fold (`attractiveness_source`).
+    Out-of-domain flags: `attractiveness_out_of_domain` when a face's embedding is farther from
+    every rated training face than the training set's own 99th-percentile nearest-neighbour
+    distance (`domain_distance`), `attractiveness_outside_rated_groups` when its ethnicity is
+    outside the groups SCUT-FBP5500's raters rated (East Asian, White)."""
+    from facestats_core.models.domain import fit_domain, out_of_domain, outside_rated_ethnicities
+    from facestats_core.models.out_of_fold import out_of_fold_scores
+
+    if attractiveness_regressor is None:
+        context.log.warning("No attractiveness regressor (no ratings): no scores.")
+        context.add_output_metadata({"faces": 0, "skipped": "no attractiveness regressor (no ratings, no bundle)"})
+        return pl.DataFrame(schema=SCORES_SCHEMA)
+    X = embedding_matrix(embeddings_clip)
+    raw = predict_scores(attractiveness_regressor, X)
+    source = ["model"] * len(raw)
+    trained_on = attractiveness_regressor.metadata.get("trained_on", "")
+    if trained_on == "analysed":
+        rated = embeddings_clip.select("face_id").join(dataset_labels.select("face_id", "score"), on="face_id",
+                                                       how="left")
+        oof = out_of_fold_scores(X, rated["score"].to_list(), k=models.oof_folds, seed=analysis.seed,
+                                 config=attractiveness_regressor.config, final_model=attractiveness_regressor)
+        raw, source = oof.values, oof.source.tolist()
+    domain = None
+    if models.bundle:
+        domain = load_run_bundle(models, clip, faces).domain
+    else:
+        _, training = _rated_set(embeddings_clip, reference_embeddings, dataset_labels)
+        if training.height >= 2:
+            domain = fit_domain(embedding_matrix(training))
     table = score_table(embeddings_clip["face_id"].to_list(), raw).join(
         embeddings_clip.select("face_id", "image_id", "path"), on="face_id", how="left"
     )
+    ethnicity = table.select("face_id").join(attributes.select("face_id", "ethnicity_pred"), on="face_id", how="left")
+    columns = [
+        pl.Series("attractiveness_source", source, dtype=pl.String),
+        pl.Series("attractiveness_outside_rated_groups", outside_rated_ethnicities(
+            ethnicity["ethnicity_pred"].to_list()), dtype=pl.Boolean),
+    ]
+    if domain is not None:
+        distance, flag = out_of_domain(X, domain)
+        columns += [pl.Series("domain_distance", distance, dtype=pl.Float64),
+                    pl.Series("attractiveness_out_of_domain", flag, dtype=pl.Boolean)]
+    table = table.with_columns(columns)
     context.add_output_metadata(
         {
             "faces": table.height,
+            "out_of_fold": sum(1 for s in source if s == "out_of_fold"),
+            "out_of_domain": int(table["attractiveness_out_of_domain"].sum()) if domain is not None else 0,
+            "domain_threshold": round(domain.threshold, 4) if domain is not None else 0.0,
+            "outside_rated_groups": int(table["attractiveness_outside_rated_groups"].sum()),
             "score_mean": round(float(table["attractiveness_raw"].mean() or 0.0), 4),
             "score_std": round(float(table["attractiveness_raw"].std() or 0.0), 4),
             "decile_counts": counts_table(
@@ -181,3 +261,9 @@ def attractiveness_scores(
         }
     )
     return table
+
+
+def _no_regressor(severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
+    """Nothing to compare: the regressor was skipped (no ratings); its metadata says why."""
+    return dg.AssetCheckResult(passed=True, severity=severity, description="no regressor (no ratings): not checked",
+                               metadata={"regressor": "none"})

@@ -1,6 +1,10 @@
-"""Stage 5, attributes: probes trained on labelled embeddings, predictions, flags, clusters, manual labels."""
+"""Stage 5, attributes: the data set's labels, probes (trained on a reference set or the data set's
+labels, or from a bundle), predictions (probe, out of fold, or zero-shot) with open-vocabulary tags,
+flags, clusters, manual labels."""
 
 import time
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -15,21 +19,108 @@ from facestats_core.labels.attribute_labels import (
     LabelIssue,
     match_labels_to_images,
     race4,
-    read_fairface_labels,
     read_manual_labels,
     summarize_issues,
 )
 from facestats_core.labels.face_labels import labels_to_faces
+from facestats_core.labels.labelled_faces import labelled_faces
 from facestats_core.labels.vocab import ATTRIBUTES
-from facestats_core.models.classifiers import TrainedClassifier, predict_attributes, train_attribute_classifier
+from facestats_core.models.classifiers import TrainedClassifier, train_attribute_classifier
+from facestats_dagster.bundles import load_run_bundle
 from facestats_dagster.conditions import CHECKS_FOLLOW_ASSET, FOLLOW_UPSTREAM
-from facestats_dagster.markdown import classifier_metrics_markdown, crosstab_markdown
+from facestats_dagster.markdown import classifier_metrics_markdown, crosstab_markdown, probe_vs_zero_shot_markdown
 from facestats_dagster.metadata import count_values, counts_table, log_issues
-from facestats_dagster.resources import AnalysisResource, LabelsResource, PathsResource
+from facestats_dagster.resources import (
+    AnalysisResource,
+    ClipResource,
+    FacesResource,
+    LabelsResource,
+    ModelsResource,
+    PathsResource,
+)
 
 
 def _log_issues(context: dg.AssetExecutionContext, source: str, issues: list[LabelIssue]) -> None:
     log_issues(context, source, issues, summarize_issues(issues), what="label issues")
+
+
+@dg.asset(group_name="attributes", kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
+def dataset_labels(
+    context: dg.AssetExecutionContext,
+    embeddings_clip: pl.DataFrame,
+    paths: PathsResource,
+    labels: LabelsResource,
+) -> pl.DataFrame:
+    """The analysed set's own labels (FairFace format) and ratings (SCUT format, manual ratings
+    over them), one row per labelled face: the ground truth of the master table and, without a
+    reference set, what the probes and the regressor train on. No files: an empty table."""
+    layout = paths.layout()
+    labels_file = layout.data_file(labels.fairface_labels)
+    ratings_file = layout.data_file(labels.ratings)
+    manual = layout.data_file(labels.manual_ratings)
+    try:
+        found = labelled_faces(embeddings_clip.select("face_id", "image_id", "path"), labels_file, ratings_file,
+                               prefix=labels.fairface_prefix, manual_ratings_file=manual)
+    except (OSError, ValueError) as exc:
+        raise dg.Failure(f"Cannot read the data set's labels or ratings: {exc}") from exc
+    if found.label_issues:
+        _log_issues(context, str(labels_file), found.label_issues)
+    if found.rating_issues:
+        context.log.warning(f"{len(found.rating_issues)} rating issues (first: {found.rating_issues[0].message})")
+    skipped = found.multi_face_labels + found.multi_face_ratings
+    if skipped:
+        context.log.warning(f"{skipped} labels or ratings name images with several faces: not applied.")
+    table = found.table
+    context.add_output_metadata({
+        "labelled_faces": _label_rows(table).height,
+        "rated_faces": int(table["score"].is_not_null().sum()),
+        "labels_file": _describe(labels_file),
+        "ratings_file": _describe(ratings_file),
+        "label_issues": counts_table(summarize_issues(found.label_issues), key="issue"),
+        "labels_on_multi_face_images": skipped,
+    })
+    return table
+
+
+def _describe(source: Any) -> str:
+    if source is None:
+        return "not configured"
+    return str(source) if source.exists() else f"none at {source}"
+
+
+def _label_rows(frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.filter(pl.any_horizontal(pl.col(a).is_not_null() for a in ATTRIBUTES))
+
+
+def _training_set(embeddings_clip: pl.DataFrame, reference_embeddings: pl.DataFrame,
+                  dataset_labels: pl.DataFrame) -> tuple[str, pl.DataFrame]:
+    """`(trained_on, rows with embedding + labels)`: the reference set when it has labels, else the analysed set."""
+    reference = _label_rows(reference_embeddings) if reference_embeddings.height else reference_embeddings
+    if reference.height:
+        return "reference", reference
+    analysed = embeddings_clip.select("face_id", "embedding").join(
+        _label_rows(dataset_labels).select("face_id", *ATTRIBUTES, "split"), on="face_id")
+    return "analysed", analysed
+
+
+def _zero_shot_accuracy(clip: ClipResource, models: ModelsResource, layout: Any, data: pl.DataFrame,
+                        context: dg.AssetExecutionContext) -> dict[str, float]:
+    """Zero-shot accuracy on every labelled row (zero-shot never trains, so every row is held out for it)."""
+    from facestats_core.embedding.clip import ClipLoadError
+    from facestats_core.models.prompt_models import prompt_models, zero_shot_predictions
+
+    try:
+        prompts = prompt_models(clip.load(), cache_dir=layout.model_root / "text_cache")
+    except ClipLoadError as exc:
+        context.log.warning(f"no zero-shot comparison: {exc}")
+        return {}
+    predicted = zero_shot_predictions(prompts, embedding_matrix(data))
+    out = {}
+    for attr in ATTRIBUTES:
+        known = data[attr].is_not_null().to_numpy()
+        if known.any():
+            out[attr] = float((predicted[f"{attr}_pred"].to_numpy()[known] == data[attr].to_numpy()[known]).mean())
+    return out
 
 
 @dg.asset(
@@ -39,83 +130,86 @@ def _log_issues(context: dg.AssetExecutionContext, source: str, issues: list[Lab
 def attribute_classifiers(
     context: dg.AssetExecutionContext,
     embeddings_clip: pl.DataFrame,
+    reference_embeddings: pl.DataFrame,
+    dataset_labels: pl.DataFrame,
     paths: PathsResource,
-    labels: LabelsResource,
+    clip: ClipResource,
+    faces: FacesResource,
+    models: ModelsResource,
     analysis: AnalysisResource,
 ) -> dict[str, TrainedClassifier]:
-    """Logistic-regression probes for gender (2), age (9 FairFace bins) and ethnicity (7),
-    trained on labelled embeddings; C by cross-validation; held-out metrics with per-group accuracy.
+    """Logistic-regression probes for gender (2), age (9 FairFace bins) and ethnicity (7), C by
+    cross-validation, held-out metrics with per-group accuracy, next to CLIP zero-shot accuracy
+    on the same labels. Trained on the reference set when one is configured, else on the analysed
+    set's own labels (then `attributes` predicts its labelled faces out of fold). With a bundle
+    (`FACESTATS_MODELS`) its probes are applied instead; with no labels and no bundle there are no
+    probes (an empty model) and `attributes` uses zero-shot prompts.
 
-    Stored by the model store as `<model_root>/attribute_classifiers.joblib` and `.metrics.json`
-    (with its sha256).
+    Stored by the model store as `<model_root>/attribute_classifiers.joblib` and `.metrics.json`.
     """
-    layout = paths.layout()
-    label_file = layout.data_file(labels.fairface_labels)
-    if label_file is None:
-        raise dg.Failure("No FairFace labels configured: set FACESTATS_FAIRFACE_LABELS (labels.fairface_labels).")
-    try:
-        read = read_fairface_labels(label_file)
-    except (FileNotFoundError, ValueError) as exc:
-        raise dg.Failure(f"Cannot read FairFace labels {label_file}: {exc}") from exc
-    matched, match_issues = match_labels_to_images(
-        read.labels, embeddings_clip.select("image_id", "path").unique("image_id", keep="first"),
-        prefix=labels.fairface_prefix,
-    )
-    issues = [*read.issues, *match_issues]
-    _log_issues(context, str(label_file), issues)
-    if matched.height == 0:
-        raise dg.Failure(
-            f"None of the {read.labels.height} labels in {label_file} matches an embedded image "
-            f"(paths are relative to {layout.raw_dir}; set labels.fairface_prefix if the FairFace tree is a sub-folder)."
-        )
-    faces, multi_face_labels = labels_to_faces(
-        matched.select("image_id", "gender", "age", "ethnicity", "split"), embeddings_clip.select("face_id", "image_id")
-    )
-    if multi_face_labels:
-        context.log.warning(f"{multi_face_labels} labels name images with several faces (or none) and were not used.")
-    data = embeddings_clip.select("face_id", "embedding").join(
-        faces.select("face_id", "gender", "age", "ethnicity", "split"), on="face_id"
-    )
+    if models.bundle:
+        bundle = load_run_bundle(models, clip, faces)
+        trained = {attr: replace(model, metrics={**model.metrics, "trained_on": "bundle"})
+                   for attr, model in bundle.classifiers.items()}
+        context.add_output_metadata({"source": f"bundle {models.bundle}",
+                                     "metrics": dg.MetadataValue.md(classifier_metrics_markdown(
+                                         {a: m.metrics for a, m in trained.items()}))})
+        return trained
+    trained_on, data = _training_set(embeddings_clip, reference_embeddings, dataset_labels)
+    if data.height == 0:
+        context.log.warning("No labelled faces (no reference set, no data-set labels) and no bundle: attributes come "
+                            "from CLIP zero-shot prompts.")
+        context.add_output_metadata({"source": "none: zero-shot", "labelled_faces": 0})
+        return {}
     X = embedding_matrix(data)
     val = data["split"] == "val"
     val_mask = val.to_numpy() if val.any() else None
     groups = {"gender": data["gender"].to_numpy(), "ethnicity": data["ethnicity"].to_numpy()}
     started = time.perf_counter()
-    models = {
-        attr: train_attribute_classifier(
-            X, data[attr].to_numpy(), classes, groups=groups, val_mask=val_mask, seed=analysis.seed
+    trained: dict[str, TrainedClassifier] = {}
+    for attr, classes in ATTRIBUTES.items():
+        known = data[attr].is_not_null().to_numpy()
+        if known.sum() < 4:
+            context.log.warning(f"{int(known.sum())} faces labelled with {attr}: no {attr} probe (zero-shot instead)")
+            continue
+        model = train_attribute_classifier(
+            X[known], data[attr].to_numpy()[known], classes, groups={k: v[known] for k, v in groups.items()},
+            val_mask=None if val_mask is None else val_mask[known], seed=analysis.seed,
         )
-        for attr, classes in ATTRIBUTES.items()
-    }
+        trained[attr] = replace(model, metrics={**model.metrics, "trained_on": trained_on})
     seconds = time.perf_counter() - started
-    metrics = {attr: model.metrics for attr, model in models.items()}
+    zero_shot = _zero_shot_accuracy(clip, models, paths.layout(), data, context)
+    metrics = {attr: model.metrics for attr, model in trained.items()}
     metadata: dict[str, Any] = {
+        "source": f"probes trained on the {trained_on} set",
         "metrics": dg.MetadataValue.md(classifier_metrics_markdown(metrics)),
+        "probe_vs_zero_shot": dg.MetadataValue.md(probe_vs_zero_shot_markdown(metrics, zero_shot)),
         "labelled_faces": data.height,
-        "labels_on_multi_face_images": multi_face_labels,
-        "label_issues": counts_table(summarize_issues(issues), key="issue"),
         "train_seconds": round(seconds, 2),
     }
     for attr, m in metrics.items():
         metadata[f"accuracy_{attr}"] = round(float(m["accuracy"]), 4)
         metadata[f"baseline_{attr}"] = round(float(m["majority_baseline_accuracy"]), 4)
+    for attr, accuracy in zero_shot.items():
+        metadata[f"zero_shot_accuracy_{attr}"] = round(accuracy, 4)
     context.add_output_metadata(metadata)
-    return models
+    return trained
 
 
 @dg.asset_check(
     asset=attribute_classifiers, automation_condition=CHECKS_FOLLOW_ASSET,
-    description="Held-out accuracy of each classifier is at least its floor.",
+    description="Held-out accuracy of each classifier is at least its floor (no probes: nothing to check).",
 )
 def classifier_accuracy_floor(
     attribute_classifiers: dict[str, TrainedClassifier], analysis: AnalysisResource
 ) -> dg.AssetCheckResult:
     metrics = {attr: model.metrics for attr, model in attribute_classifiers.items()}
-    floors = analysis.accuracy_floors()
+    floors = {a: f for a, f in analysis.accuracy_floors().items() if a in metrics}
     below = {a: round(metrics[a]["accuracy"], 4) for a, floor in floors.items() if metrics[a]["accuracy"] < floor}
     return dg.AssetCheckResult(
         passed=not below,
         severity=dg.AssetCheckSeverity.ERROR,
+        description=None if metrics else "no probes (zero-shot attributes): no held-out accuracy to check",
         metadata={
             "floors": dg.MetadataValue.json(floors),
             "accuracy": dg.MetadataValue.json({a: round(metrics[a]["accuracy"], 4) for a in floors}),
@@ -129,26 +223,80 @@ def attributes(
     context: dg.AssetExecutionContext,
     embeddings_clip: pl.DataFrame,
     attribute_classifiers: dict[str, TrainedClassifier],
+    dataset_labels: pl.DataFrame,
+    paths: PathsResource,
+    clip: ClipResource,
+    models: ModelsResource,
+    analysis: AnalysisResource,
 ) -> pl.DataFrame:
-    """Predicted gender, age bin and ethnicity for every embedded face, with the probability
-    of the predicted class and the full probability vector (canonical class order); plus
-    `race4_pred`, the 4-group race derived from ethnicity. Low confidence is a flag
-    (`attribute_flags`), never an "unknown" class."""
-    predictions = predict_attributes(attribute_classifiers, embedding_matrix(embeddings_clip))
-    table = pl.concat([embeddings_clip.select("face_id", "image_id", "path"), predictions], how="horizontal").with_columns(
+    """Predicted gender, age bin and ethnicity of every embedded face with the probability of the
+    predicted class and the full probability vector (canonical class order), `<attr>_method`
+    (`probe` or `zero_shot`) and `<attr>_prediction_source` (`out_of_fold` for faces whose labels
+    trained the probes, else `model`); `race4_pred`; and one `tag_<name>` probability per
+    open-vocabulary tag (`FACESTATS_TAGS`). Low confidence is a flag (`attribute_flags`), never
+    an "unknown" class."""
+    from facestats_core.embedding.clip import ClipLoadError
+    from facestats_core.models.probe_predictions import probe_predictions
+    from facestats_core.models.prompt_models import prompt_models, tag_predictions, zero_shot_predictions
+
+    X = embedding_matrix(embeddings_clip)
+    tag_specs = _tag_specs(context, models)
+    missing = [a for a in ATTRIBUTES if a not in attribute_classifiers]
+    prompts = None
+    if missing or tag_specs:
+        try:
+            prompts = prompt_models(clip.load(), tag_specs, cache_dir=paths.layout().model_root / "text_cache")
+        except ClipLoadError as exc:
+            raise dg.Failure(f"Zero-shot attributes / tags need the CLIP text tower: {exc}") from exc
+    parts = [embeddings_clip.select("face_id", "image_id", "path")]
+    if attribute_classifiers:
+        trained_here = {m.metrics.get("trained_on") for m in attribute_classifiers.values()} == {"analysed"}
+        labels = None
+        if trained_here:
+            known = embeddings_clip.select("face_id").join(dataset_labels, on="face_id", how="left")
+            labels = {a: known[a].to_list() for a in ATTRIBUTES}
+        parts.append(probe_predictions(attribute_classifiers, X, labels, k=models.oof_folds, seed=analysis.seed))
+    if missing:
+        zero = zero_shot_predictions(prompts, X).select(
+            *(c for a in missing for c in (f"{a}_pred", f"{a}_prob", f"{a}_probs", f"{a}_method")))
+        parts.append(zero.with_columns(pl.lit("model").alias(f"{a}_prediction_source") for a in missing))
+    if tag_specs:
+        parts.append(tag_predictions(prompts, X))
+    table = pl.concat(parts, how="horizontal").with_columns(
         pl.col("ethnicity_pred").map_elements(race4, return_dtype=pl.String).alias("race4_pred")
     )
     context.add_output_metadata(
         {
             "faces": table.height,
+            "method": counts_table(count_values(table[f"{a}_method"][0] for a in ATTRIBUTES if table.height),
+                                   key="method"),
+            "out_of_fold_faces": int(sum((table[f"{a}_prediction_source"] == "out_of_fold").sum() for a in ATTRIBUTES)),
             **{
                 f"predicted_{attr}": counts_table(count_values(table[f"{attr}_pred"]), key=attr)
                 for attr in ATTRIBUTES
             },
             **{f"mean_prob_{attr}": round(float(table[f"{attr}_prob"].mean() or 0.0), 4) for attr in ATTRIBUTES},
+            "tags": ", ".join(spec.name for spec in tag_specs) or "none",
+            **{f"share_{spec.name}": round(float((table[f"tag_{spec.name}"] >= 0.5).mean() or 0.0), 4)
+               for spec in tag_specs},
         }
     )
     return table
+
+
+def _tag_specs(context: dg.AssetExecutionContext, models: ModelsResource) -> tuple[Any, ...]:
+    from facestats_core.models.tag_config import TagConfigError, read_tag_config
+
+    if not models.tags_file:
+        return ()
+    source = Path(models.tags_file)
+    if not source.exists():
+        context.log.warning(f"No tags file at {source}: no open-vocabulary tags (set FACESTATS_TAGS).")
+        return ()
+    try:
+        return tuple(read_tag_config(source))
+    except TagConfigError as exc:
+        raise dg.Failure(f"Invalid tags file {source}: {exc}") from exc
 
 
 @dg.asset(group_name="attributes", kinds={"parquet", "csv"}, automation_condition=FOLLOW_UPSTREAM)

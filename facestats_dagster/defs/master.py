@@ -26,6 +26,7 @@ def master_metadata(
     face_detections: dict[str, pl.DataFrame],
     face_chips: dict[str, pl.DataFrame],
     attributes: pl.DataFrame,
+    dataset_labels: pl.DataFrame,
     manual_labels: pl.DataFrame,
     attribute_flags: pl.DataFrame,
     embedding_clusters: pl.DataFrame,
@@ -35,8 +36,8 @@ def master_metadata(
     """`metadata/master.parquet`: one row per face (`face_id`) plus one row per image without a
     usable face (`face_id` null, `reason` says why: no_face, face_too_small, unreadable, …):
     manifest, detection (box, score, source), chip, predictions with probabilities, final
-    `gender`/`age`/`ethnicity` = manual > predicted with `<attr>_source`, flags, cluster,
-    attractiveness raw/percentile/decile.
+    `gender`/`age`/`ethnicity` = manual > data-set label > prediction with `<attr>_source`,
+    `tag_<name>` probabilities, flags, cluster, attractiveness raw/percentile/decile.
 
     Attractiveness columns are null when `attractiveness_scores` has not been materialized
     (e.g. no ratings configured); the other stages are required inputs.
@@ -53,12 +54,14 @@ def master_metadata(
         flags=attribute_flags,
         clusters=embedding_clusters,
         scores=attractiveness_scores,
+        labels=dataset_labels,
     )
     for table_name, count in stats.orphans.items():
         context.log.warning(f"{count} rows of {table_name} belong to faces no longer detected (dropped)")
-    source_lines = ["| attribute | manual | predicted | none |", "|---|---:|---:|---:|"]
+    source_lines = ["| attribute | manual | label | predicted | none |", "|---|---:|---:|---:|---:|"]
     source_lines += [
-        f"| {attr} | {s['manual']} | {s['predicted']} | {s['none']} |" for attr, s in stats.sources.items()
+        f"| {attr} | {s['manual']} | {s['label']} | {s['predicted']} | {s['none']} |"
+        for attr, s in stats.sources.items()
     ]
     context.add_output_metadata(
         {

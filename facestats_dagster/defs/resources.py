@@ -14,6 +14,7 @@ from facestats_dagster.resources import (
     CompositesResource,
     FacesResource,
     LabelsResource,
+    ModelsResource,
     PathsResource,
 )
 from facestats_dagster.settings import Settings, load_settings
@@ -28,6 +29,7 @@ def build_resources(settings: Settings) -> dict[str, Any]:
         "clip": ClipResource(**settings.resource_fields("clip")),
         "labels": LabelsResource(**settings.resource_fields("labels")),
         "analysis": AnalysisResource(**settings.resource_fields("analysis")),
+        "models": ModelsResource(**settings.resource_fields("models")),
         "composites": CompositesResource(**settings.resource_fields("composites")),
         "io_manager": FaceStatsIOManager(paths=paths),
         "model_store": ModelStoreIOManager(paths=paths),

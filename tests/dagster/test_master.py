@@ -11,7 +11,7 @@ import pytest
 
 from facestats_core.analysis.master import MASTER_COLUMNS, REQUIRED_COLUMNS, build_master, check_master
 from facestats_core.io.atomic import atomic_write_parquet
-from facestats_core.io.layout import Layout
+from facestats_core.io.layout import ARTIFACTS, Layout
 from facestats_dagster.definitions import defs
 from facestats_dagster.partitions import ALL_SHARDS_RANGE
 from facestats_dagster.resources import CompositesResource, FacesResource
@@ -158,7 +158,8 @@ def test_build_master_one_row_per_face_and_manual_beats_predicted() -> None:
     assert stats.orphans == {"attributes": 1, "detections": 1} and stats.duplicates == {"manual": 1}
     assert (stats.images, stats.readable, stats.faces, stats.images_without_face) == (6, 5, 5, 2)
     assert stats.reasons == {"unreadable": 1, "no_face": 1} and stats.chipped == 4 and stats.predicted == 4
-    assert stats.sources["gender"] == {"manual": 2, "predicted": 2, "none": 3}
+    assert {s: stats.sources["gender"][s] for s in ("manual", "predicted", "none")} == {"manual": 2, "predicted": 2,
+                                                                                        "none": 3}
     assert check_master(table) == {"rows": 7, "missing_columns": [], "duplicated_ids": 0, "null_ids": 0,
                                    "faceless_without_reason": 0, "bad_sources": {}}
 
@@ -197,7 +198,7 @@ def resources(root: Path, faces: dict[str, object] | None = None, **composites: 
     return make_resources(
         root, root.parent / "models",
         faces=FacesResource(**face_fields),  # type: ignore[arg-type]
-        composites=CompositesResource(**{"output_size": 64, **composites}),  # type: ignore[arg-type]
+        composites=CompositesResource(**composites),  # type: ignore[arg-type]
     )
 
 
@@ -227,6 +228,11 @@ def write_analysis_tables(root: Path, overrides: pl.DataFrame | None = None) -> 
     empty = pl.DataFrame(schema={"face_id": pl.String, "image_id": pl.String, "gender": pl.String,
                                  "age": pl.String, "ethnicity": pl.String})
     atomic_write_parquet(layout.artifact("manual_labels"), overrides if overrides is not None else empty)
+    if dg.AssetKey("dataset_labels") in defs.resolve_asset_graph().get_all_asset_keys():
+        # no labels or ratings of the data set itself (where the IO manager reads that table)
+        target = layout.artifact("dataset_labels") if "dataset_labels" in ARTIFACTS else (
+            layout.processed_dir / "dataset_labels.parquet")
+        atomic_write_parquet(target, empty.with_columns(pl.lit(None, pl.Float64).alias("score")))
     atomic_write_parquet(layout.artifact("attribute_flags"), pl.DataFrame(
         {"face_id": ids, "image_id": image_ids, "flags": [[]] * n, "low_confidence": [False] * n,
          "near_duplicate_of": [None] * n},
@@ -238,6 +244,14 @@ def write_analysis_tables(root: Path, overrides: pl.DataFrame | None = None) -> 
         {"face_id": ids, "image_id": image_ids, "attractiveness_raw": pct / 25 + 1, "attractiveness_percentile": pct,
          "attractiveness_decile": np.minimum(pct // 10 + 1, 10).astype(np.int8)}))
     return ids
+
+
+def _table_row(markdown: str, first_cell: str) -> dict[str, str]:
+    """The row of a markdown table starting with ``first_cell``, keyed by the header."""
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in markdown.splitlines()]
+    header = rows[0]
+    [row] = [r for r in rows[2:] if r[0] == first_cell]
+    return dict(zip(header, row, strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -273,15 +287,16 @@ def test_master_asset_joins_everything_and_passes_its_check(small_demo) -> None:
     assert (first["gender"], first["gender_source"], first["gender_pred"]) == ("female", "manual", "male")
     assert (first["age"], first["age_source"]) == ("70+", "manual")
     assert (first["ethnicity"], first["ethnicity_source"]) == ("white", "predicted")
-    # the demo's truth file gives every demo face its eyes: every chip has its landmarks
+    # the demo's truth file gives every demo face its 68 landmarks: every chip has them, in chip pixels
     assert faces["chip_ok"].all() and set(faces["face_source"]) == {"whole_image"}
-    assert (faces["landmark_points"] == 2).all() and faces["chip_landmarks"].list.len().eq(4).all()
+    assert (faces["landmark_points"] == 68).all() and faces["chip_landmarks"].list.len().eq(136).all()
     assert all((layout.chips_dir / p).exists() for p in faces["composite_path"])
     meta = result.asset_materializations_for_node("master_metadata")[0].metadata
     assert (meta["rows"].value, meta["images"].value, meta["faces"].value) == (13, 13, 12)
     assert meta["images_without_face"].value == 1 and meta["chipped"].value == 12
     assert "| unreadable | 1 |" in meta["without_face_by_reason"].value
-    assert "| gender | 1 | 11 | 1 |" in meta["attribute_sources"].value
+    gender = _table_row(meta["attribute_sources"].value, "gender")
+    assert (gender["manual"], gender["predicted"], gender["none"]) == ("1", "11", "1")
     [check] = result.get_asset_check_evaluations()
     assert check.check_name == "master_one_row_per_face" and check.passed
     assert check.metadata["rows"].value == 13 and check.metadata["faceless_without_reason"].value == 0

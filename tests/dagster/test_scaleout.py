@@ -68,5 +68,6 @@ def test_shard_ops_write_every_image_asset_of_their_shard(resources, raw_folder)
     chips = layout.read_partitions("face_chips")
     embeddings = pl.concat([pl.read_parquet(layout.artifact_dir("embedding_shards") / f"{s}.parquet") for s in shards])
     assert set(detections["image_id"]) == set(raw["image_id"])  # every image of the shards, with or without a face
+    assert embeddings.height > 0
     assert set(chips.filter(pl.col("ok"))["face_id"]) == set(embeddings["face_id"]) == set(
         detections["face_id"].drop_nulls())

@@ -28,6 +28,7 @@ def _env(tmp_path: Path, tiny_clip_dir: Path, **extra: str) -> dict[str, str]:
         "DAGSTER_HOME": str(tmp_path / "dagster_home"),
         "HF_HUB_OFFLINE": "1",
         "FACESTATS_MIN_FACES": "2",
+        "FACESTATS_FACE_MODE": "whole",  # the demo's faces are pre-cropped (what `facestats demo` sets)
         "FACESTATS_COMPOSITES_CONFIG": str(tmp_path / "composites.yaml"),
     }
     (tmp_path / "composites.yaml").write_text("specs:\n  - all\n  - gender=female\n")
@@ -66,7 +67,8 @@ def test_facestats_demo_runs_the_documented_dagster_commands(tmp_path, tiny_clip
     again = pl.read_parquet(layout.artifact("embeddings_clip"))
     assert again.equals(embeddings)
     master = pl.read_parquet(layout.artifact("master_metadata"))
-    assert master.height == raw.height  # one row per raw image, unreadable ones included
+    # demo faces are pre-cropped (face_mode=whole): one face per readable image, one reason row per unreadable one
+    assert master.height == raw.height and master["face_id"].null_count() == raw.filter(~pl.col("readable")).height
     assert sorted(p.name for p in layout.composites_dir.glob("*.png")) == ["all.png", "contact_sheet.png", "gender.female.png"]
 
     # the demo trained the regressor and scored the set: score new files from the CLI
@@ -78,7 +80,8 @@ def test_facestats_demo_runs_the_documented_dagster_commands(tmp_path, tiny_clip
     out = _run([str(BIN / "facestats"), "score", "--json", str(face), str(bad)], env_without_model, tmp_path)
     face_row, bad_row = json.loads(out.stdout)
     expected = scored.filter(pl.col("path") == "demo/face_00003.jpg")
-    assert abs(face_row["score"] - expected["attractiveness_raw"][0]) < 1e-3  # same preprocessing + model
+    assert abs(face_row["score"] - expected["attractiveness_raw"][0]) < 1e-3  # same face chip + model
+    assert face_row["face"] == 0 and face_row["face_id"].endswith("_500_500")
     assert 0 <= face_row["percentile"] <= 100
     assert bad_row["error"].startswith("truncated")
 
@@ -88,7 +91,7 @@ def test_one_shard_can_run_alone_from_the_cli(tmp_path, tiny_clip_dir) -> None:
     _run([str(BIN / "facestats"), "demo-data", "--data-root", str(tmp_path / "data"), "--n-images", "12",
           "--size", "128"], env, tmp_path)
     _run([str(BIN / "dagster"), "asset", "materialize", "-m", "facestats_dagster.definitions",
-          "--select", "raw_images,preprocessed_images,embedding_shards", "--partition", "01"], env, tmp_path)
+          "--select", "raw_images,face_detections,face_chips,embedding_shards", "--partition", "01"], env, tmp_path)
     layout = Layout.from_roots(tmp_path / "data", tmp_path / "models")
     files = sorted(p.name for p in layout.artifact_dir("embedding_shards").glob("*.parquet"))
     assert files == ["01.parquet"]

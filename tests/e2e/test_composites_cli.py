@@ -74,19 +74,21 @@ def test_build_materializes_the_yaml_composites_through_dagster(tmp_path) -> Non
     root = tmp_path / "data"
     layout = Layout.from_roots(root, tmp_path / "models")
     ids = [f"img{i}" for i in range(6)]
-    (layout.aligned_dir / "v1").mkdir(parents=True)
-    for index, image_id in enumerate(ids):
-        Image.new("RGB", (16, 16), (index * 40, 0, 0)).save(layout.aligned_dir / "v1" / f"{image_id}.png")
+    faces = [f"{i}_500_500" for i in ids]
+    (layout.chips_dir / "c").mkdir(parents=True)
+    for index, face_id in enumerate(faces):
+        Image.new("RGB", (16, 16), (index * 40, 0, 0)).save(layout.chips_dir / "c" / f"{face_id}.png")
     master, _ = build_master(
         pl.DataFrame({"image_id": ids, "path": ids, "readable": True}),
-        pl.DataFrame({"image_id": ids, "ok": True, "output_path": ids}),
-        pl.DataFrame({"image_id": ids, "aligned_ok": True, "aligned_path": [f"v1/{i}.png" for i in ids]}),
-        pl.DataFrame({"image_id": ids, "gender_pred": ["male", "female"] * 3}),
+        detections=pl.DataFrame({"image_id": ids, "face_id": faces, "face_source": "whole_image"}),
+        chips=pl.DataFrame({"face_id": faces, "ok": True, "composite_path": [f"c/{f}.png" for f in faces]}),
+        attributes=pl.DataFrame({"face_id": faces, "gender_pred": ["male", "female"] * 3}),
     )
     atomic_write_parquet(layout.artifact("master_metadata"), master)
     config = tmp_path / "composites.yaml"
     config.write_text("specs: [all, gender=female, gender=male]\n")
-    env = _env(tmp_path, FACESTATS_MIN_FACES="3", FACESTATS_ALIGN_SIZE="32", FACESTATS_COMPOSITES_CONFIG=str(config))
+    env = _env(tmp_path, FACESTATS_MIN_FACES="3", FACESTATS_COMPOSITE_SIZE="32",
+               FACESTATS_COMPOSITE_METHOD="none", FACESTATS_COMPOSITES_CONFIG=str(config))
     _facestats(["add", "gender=male,age=70+"], env, tmp_path)  # registered, not in the YAML: not built
 
     built = _facestats(["build"], env, tmp_path)

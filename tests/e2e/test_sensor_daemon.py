@@ -40,7 +40,7 @@ def test_sensor_daemon_queues_one_run_over_every_shard(tmp_path, monkeypatch) ->
             [run] = instance.get_runs()
             assert run.job_name == "image_assets_job"
             assert {key.to_user_string() for key in run.asset_selection} == {
-                "raw_images", "preprocessed_images", "embedding_shards", "aligned_faces"}
+                "raw_images", "face_detections", "face_chips", "embedding_shards"}
             assert run.tags["dagster/asset_partition_range_start"] == "00"
             assert run.tags["dagster/asset_partition_range_end"] == "03"
             assert run.tags["facestats/trigger"] == "new_images_sensor"

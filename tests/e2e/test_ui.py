@@ -47,7 +47,7 @@ CHROMIUM_ARGS = [
 ]
 LOCATION = "facestats_dagster.definitions"
 ASSET_JOB = "__ASSET_JOB"
-IMAGE_ASSETS = ["raw_images", "preprocessed_images", "embedding_shards", "aligned_faces"]
+IMAGE_ASSETS = ["raw_images", "face_detections", "face_chips", "embedding_shards"]
 ANALYSIS_ASSETS = [
     "embeddings_clip",
     "attribute_classifiers",
@@ -399,6 +399,7 @@ def test_dagster_ui_in_headless_chromium(tmp_path: Path, tiny_clip_dir: Path) ->
         "FACESTATS_CLIP_MODEL": str(tiny_clip_dir),
         "FACESTATS_SHARDS": "2",
         "FACESTATS_MIN_FACES": "2",
+        "FACESTATS_FACE_MODE": "whole",
         "FACESTATS_COMPOSITES_CONFIG": str(tmp_path / "composites.yaml"),
         "DAGSTER_HOME": str(home),
         "HF_HUB_OFFLINE": "1",

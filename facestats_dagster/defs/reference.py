@@ -1,0 +1,88 @@
+"""Stage 5a, reference set: a labelled face set (FairFace / SCUT-FBP5500 format) processed with the
+analysed set's functions and CLIP, for training the attribute probes and the attractiveness regressor."""
+
+import time
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from facestats_core.labels.labelled_faces import LABELLED_SCHEMA, labelled_faces
+from facestats_core.references.embed_set import embed_face_set
+from facestats_dagster.conditions import FOLLOW_UPSTREAM
+from facestats_dagster.metadata import count_values, counts_table
+from facestats_dagster.progress import progress_logger
+from facestats_dagster.resources import ClipResource, FacesResource, ModelsResource, PathsResource
+
+REFERENCE_GROUP = "reference"
+
+
+def empty_reference(dim: int) -> pl.DataFrame:
+    from facestats_core.embedding.clip import embedding_schema
+
+    schema = {**embedding_schema(dim), **{k: v for k, v in LABELLED_SCHEMA.items() if k not in ("face_id", "image_id")}}
+    return pl.DataFrame(schema=schema)
+
+
+@dg.asset(group_name=REFERENCE_GROUP, kinds={"pytorch", "parquet"}, automation_condition=FOLLOW_UPSTREAM)
+def reference_embeddings(
+    context: dg.AssetExecutionContext,
+    paths: PathsResource,
+    faces: FacesResource,
+    clip: ClipResource,
+    models: ModelsResource,
+) -> pl.DataFrame:
+    """Embeddings of the labelled reference set (`FACESTATS_REFERENCE_ROOT`) with their labels
+    (`gender`, `age`, `ethnicity`, `split`) and ratings (`score`), one row per face.
+
+    Its images go through the same face detection (mode `reference_face_mode`, `whole` for
+    pre-cropped sets), chips and CLIP as the analysed set, cached under the reference root.
+    No reference set configured: an empty table (the probes then train on the analysed set's
+    own labels, or a bundle or zero-shot takes over).
+    """
+    layout = models.reference_layout()
+    if layout is None:
+        context.add_output_metadata({"faces": 0, "reference_set": "not configured (FACESTATS_REFERENCE_ROOT)"})
+        return empty_reference(0)
+    model = clip.load()
+    detector, detector_name = faces.face_detector()
+    detection = faces.detection(detector_name, face_mode=models.reference_face_mode)
+    started = time.perf_counter()
+    try:
+        face_set = embed_face_set(
+            layout, detector, detection, faces.chips(), model, clip.batch_size,
+            previous_embeddings=paths.layout().read_artifact("reference_embeddings"),
+            progress=progress_logger(context, "embed reference set"),
+        )
+    except FileNotFoundError as exc:
+        raise dg.Failure(f"Reference set {models.reference_root}: {exc}") from exc
+    labels_file = layout.data_file(models.reference_labels)
+    ratings_file = layout.data_file(models.reference_ratings)
+    try:
+        found = labelled_faces(face_set.embeddings.select("face_id", "image_id", "path"), labels_file, ratings_file)
+    except (OSError, ValueError) as exc:
+        raise dg.Failure(f"Cannot read the reference set's labels or ratings: {exc}") from exc
+    table = face_set.embeddings.join(found.table.drop("image_id"), on="face_id", how="left")
+    labelled = table.filter(pl.col("gender").is_not_null() | pl.col("age").is_not_null()
+                            | pl.col("ethnicity").is_not_null())
+    metadata: dict[str, Any] = {
+        "reference_root": models.reference_root,
+        "images": face_set.raw.height,
+        "faces": table.height,
+        "labelled_faces": labelled.height,
+        "rated_faces": int(table["score"].is_not_null().sum()),
+        "labels_file": str(labels_file) if labels_file is not None and labels_file.exists() else "none",
+        "ratings_file": str(ratings_file) if ratings_file is not None and ratings_file.exists() else "none",
+        "label_issues": counts_table(count_values(i.kind for i in found.label_issues), key="issue"),
+        "labels_on_multi_face_images": found.multi_face_labels + found.multi_face_ratings,
+        "face_mode": detection.face_mode,
+        "detector_runs": face_set.detector_runs,
+        "chips_made": face_set.chips_made,
+        "embedded": face_set.embedded,
+        "model_id": model.model_id,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+    for attr in ("gender", "age", "ethnicity"):
+        metadata[f"labels_{attr}"] = counts_table(count_values(labelled[attr].drop_nulls()), key=attr)
+    context.add_output_metadata(metadata)
+    return table
