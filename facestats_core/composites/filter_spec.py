@@ -8,7 +8,7 @@ unknown values, duplicate keys and anything that looks like a path
 is allowed. The empty spec (``""`` or ``all``) selects every face.
 
 Canonical form: the terms in the fixed key order
-``gender, ethnicity, age, attractiveness, cluster, n, seed, method``, each value in its
+``gender, ethnicity, age, attractiveness, cluster, tag, n, seed, method``, each value in its
 canonical spelling, defaults left out (``seed=0``, and ``seed`` altogether
 when there is no ``n``, since the seed only drives sampling). Equal specs have
 the same canonical string and ``parse_spec(spec.canonical) == spec``.
@@ -24,6 +24,9 @@ Values:
   (percentile < N) with 1 <= N <= 99, a decile ``d7`` or a decile range ``d7-d10``.
 * ``cluster``: a non-negative int; ``n``: a positive sample size; ``seed``: a
   non-negative int.
+* ``tag``: an open-vocabulary tag name (``config/tags.yaml``, e.g. ``eyeglasses``): faces whose
+  ``tag_<name>`` probability is at least 0.5. Names are lower-case letters, digits and single
+  underscores (not containing ``plus``, which slugs use).
 * ``method``: how the composite is made, one of :data:`COMPOSITE_METHODS` (``warp``:
   landmark warp onto the mean shape, ``eyes``: eye alignment only, ``none``: no
   alignment); absent = the composite settings' default. Not a filter.
@@ -47,7 +50,12 @@ from facestats_core.labels.vocab import (
     normalize_gender,
 )
 
-KEY_ORDER: tuple[str, ...] = ("gender", "ethnicity", "age", "attractiveness", "cluster", "n", "seed", "method")
+KEY_ORDER: tuple[str, ...] = (
+    "gender", "ethnicity", "age", "attractiveness", "cluster", "tag", "n", "seed", "method",
+)
+TAG_THRESHOLD = 0.5
+"""A face has a tag when its ``tag_<name>`` probability is at least this."""
+_TAG_NAME = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 """Canonical order of the spec keys."""
 
 ALL_SPEC = "all"
@@ -140,6 +148,7 @@ class FilterSpec:
     age: tuple[str, ...] | None = None
     attractiveness: AttractivenessFilter | None = None
     cluster: int | None = None
+    tag: str | None = None
     n: int | None = None
     seed: int = DEFAULT_SEED
     method: str | None = None
@@ -147,6 +156,8 @@ class FilterSpec:
     def __post_init__(self) -> None:
         if self.method is not None and self.method not in COMPOSITE_METHODS:
             raise FilterSpecError(f"unknown method {self.method!r}; allowed: {', '.join(COMPOSITE_METHODS)}")
+        if self.tag is not None:
+            object.__setattr__(self, "tag", _parse_tag(self.tag))
         if self.gender is not None and self.gender not in GENDERS:
             raise FilterSpecError(f"unknown gender {self.gender!r}; allowed: {', '.join(GENDERS)}")
         if self.ethnicity is not None and self.ethnicity not in ETHNICITIES:
@@ -189,6 +200,8 @@ class FilterSpec:
             out["attractiveness"] = self.attractiveness.canonical
         if self.cluster is not None:
             out["cluster"] = str(self.cluster)
+        if self.tag is not None:
+            out["tag"] = self.tag
         if self.n is not None:
             out["n"] = str(self.n)
             if self.seed != DEFAULT_SEED:
@@ -244,6 +257,8 @@ class FilterSpec:
         for key in ("gender", "ethnicity", "age", "cluster"):
             if getattr(self, key) is not None:
                 cols.append(key)
+        if self.tag is not None:
+            cols.append(f"tag_{self.tag}")
         if self.attractiveness is not None:
             cols.append(
                 "attractiveness_decile"
@@ -257,7 +272,7 @@ class FilterSpec:
 
         Columns: ``gender``, ``ethnicity``, ``age`` (canonical labels),
         ``attractiveness_percentile`` (0-100), ``attractiveness_decile`` (1-10),
-        ``cluster`` (int). Rows with nulls in a filtered column never match.
+        ``cluster`` (int), ``tag_<name>`` (probability). Rows with nulls in a filtered column never match.
         """
         parts: list[pl.Expr] = []
         if self.gender is not None:
@@ -270,6 +285,8 @@ class FilterSpec:
             parts.append(self.attractiveness.to_polars_expr())
         if self.cluster is not None:
             parts.append(pl.col("cluster") == self.cluster)
+        if self.tag is not None:
+            parts.append(pl.col(f"tag_{self.tag}") >= TAG_THRESHOLD)
         if not parts:
             return pl.lit(True)
         expr = parts[0]
@@ -370,6 +387,16 @@ def _parse_attractiveness(value: str) -> AttractivenessFilter:
     raise _attr_error(value)
 
 
+def _parse_tag(value: str) -> str:
+    tag = value.strip().lower()
+    if not _TAG_NAME.fullmatch(tag) or "plus" in tag or len(tag) > 40:
+        raise FilterSpecError(
+            f"bad tag name {value!r}: use lower-case letters, digits and single underscores "
+            "(a tag of config/tags.yaml, e.g. eyeglasses)"
+        )
+    return tag
+
+
 def _parse_method(value: str) -> str:
     method = value.strip().lower()
     if method not in COMPOSITE_METHODS:
@@ -423,6 +450,8 @@ def parse_spec(text: str) -> FilterSpec:
         fields["attractiveness"] = _parse_attractiveness(values["attractiveness"])
     if "cluster" in values:
         fields["cluster"] = _parse_int("cluster", values["cluster"], 0, MAX_CLUSTER)
+    if "tag" in values:
+        fields["tag"] = _parse_tag(values["tag"])
     if "n" in values:
         fields["n"] = _parse_int("n", values["n"], 1, MAX_N)
     if "seed" in values:

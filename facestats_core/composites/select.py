@@ -16,7 +16,7 @@ import polars as pl
 
 from facestats_core.composites.filter_spec import FilterSpec
 
-RELAX_ORDER: tuple[str, ...] = ("attractiveness", "age", "cluster", "ethnicity", "gender")
+RELAX_ORDER: tuple[str, ...] = ("attractiveness", "tag", "age", "cluster", "ethnicity", "gender")
 """Filters dropped, in this order, when ``relax=True`` and too few faces match:
 the finest-grained / least identity-defining filters go first."""
 

@@ -11,7 +11,7 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from facestats_dagster.cli import composites, models, pipeline, score
+from facestats_dagster.cli import analyse, composites, models, pipeline, score
 from facestats_dagster.settings import environment_settings, load_settings, settings_markdown
 
 
@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     settings.add_argument("--values", action="store_true", help="print each setting's current value instead")
     settings.set_defaults(func=cmd_settings)
 
+    analyse.register(sub)
     composites.register(sub)
     models.register(sub)
     return parser

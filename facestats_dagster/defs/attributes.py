@@ -18,7 +18,6 @@ from facestats_core.io.atomic import atomic_write_text
 from facestats_core.labels.attribute_labels import (
     LabelIssue,
     match_labels_to_images,
-    race4,
     read_manual_labels,
     summarize_issues,
 )
@@ -236,35 +235,24 @@ def attributes(
     open-vocabulary tag (`FACESTATS_TAGS`). Low confidence is a flag (`attribute_flags`), never
     an "unknown" class."""
     from facestats_core.embedding.clip import ClipLoadError
-    from facestats_core.models.probe_predictions import probe_predictions
-    from facestats_core.models.prompt_models import prompt_models, tag_predictions, zero_shot_predictions
+    from facestats_core.models.face_predictions import attributes_without_probes, face_attribute_table
+    from facestats_core.models.prompt_models import prompt_models
 
     X = embedding_matrix(embeddings_clip)
     tag_specs = _tag_specs(context, models)
-    missing = [a for a in ATTRIBUTES if a not in attribute_classifiers]
     prompts = None
-    if missing or tag_specs:
+    if attributes_without_probes(attribute_classifiers) or tag_specs:
         try:
             prompts = prompt_models(clip.load(), tag_specs, cache_dir=paths.layout().model_root / "text_cache")
         except ClipLoadError as exc:
             raise dg.Failure(f"Zero-shot attributes / tags need the CLIP text tower: {exc}") from exc
-    parts = [embeddings_clip.select("face_id", "image_id", "path")]
-    if attribute_classifiers:
-        trained_here = {m.metrics.get("trained_on") for m in attribute_classifiers.values()} == {"analysed"}
-        labels = None
-        if trained_here:
-            known = embeddings_clip.select("face_id").join(dataset_labels, on="face_id", how="left")
-            labels = {a: known[a].to_list() for a in ATTRIBUTES}
-        parts.append(probe_predictions(attribute_classifiers, X, labels, k=models.oof_folds, seed=analysis.seed))
-    if missing:
-        zero = zero_shot_predictions(prompts, X).select(
-            *(c for a in missing for c in (f"{a}_pred", f"{a}_prob", f"{a}_probs", f"{a}_method")))
-        parts.append(zero.with_columns(pl.lit("model").alias(f"{a}_prediction_source") for a in missing))
-    if tag_specs:
-        parts.append(tag_predictions(prompts, X))
-    table = pl.concat(parts, how="horizontal").with_columns(
-        pl.col("ethnicity_pred").map_elements(race4, return_dtype=pl.String).alias("race4_pred")
-    )
+    labels = None
+    if {m.metrics.get("trained_on") for m in attribute_classifiers.values()} == {"analysed"}:
+        known = embeddings_clip.select("face_id").join(dataset_labels, on="face_id", how="left")
+        labels = {a: known[a].to_list() for a in ATTRIBUTES}
+    predicted = face_attribute_table(X, attribute_classifiers, prompts, labels, k=models.oof_folds,
+                                     seed=analysis.seed)
+    table = pl.concat([embeddings_clip.select("face_id", "image_id", "path"), predicted], how="horizontal")
     context.add_output_metadata(
         {
             "faces": table.height,

@@ -241,3 +241,16 @@ def test_method_key_is_last_canonical_and_validated() -> None:
     assert parse_spec("method=warp").to_polars_expr().meta.eq(parse_spec("all").to_polars_expr())
     with pytest.raises(FilterSpecError, match="unknown method 'morph'; allowed: warp, eyes, none"):
         parse_spec("method=morph")
+
+
+def test_tag_key_selects_faces_with_the_tag() -> None:
+    spec = parse_spec("Tag = Eyeglasses, gender=female")
+    assert spec.canonical == "gender=female,tag=eyeglasses" and spec.tag == "eyeglasses"
+    assert spec.required_columns() == ("gender", "tag_eyeglasses")
+    master = pl.DataFrame({"gender": ["female", "female", "male", "female"],
+                           "tag_eyeglasses": [0.9, 0.2, 0.95, None]})
+    assert master.filter(spec.to_polars_expr()).height == 1
+    assert parse_spec(spec.canonical) == spec and "tag.eyeglasses" in spec.slug
+    for bad in ("tag=long__hair", "tag=_x", "tag=surplus", "tag=Ä"):
+        with pytest.raises(FilterSpecError):
+            parse_spec(bad)

@@ -1,0 +1,151 @@
+"""`facestats analyse IMAGE...`: every face of some image files with its gender, age bin, ethnicity,
+tags and attractiveness score — found, cut out, embedded and predicted with the pipeline's code.
+
+Models, in order: the bundle of `FACESTATS_MODELS`, else the probes and regressor the pipeline
+trained (`<model root>`), else CLIP zero-shot prompts (no score then).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from facestats_dagster.settings import load_settings
+
+
+def _models(resources: dict[str, Any], clip: Any) -> tuple[dict[str, Any], Any, str]:
+    """`(probes, regressor or None, where they came from)`."""
+    from facestats_core.models.bundle import BundleMismatchError, check_compatible, read_bundle
+    from facestats_core.models.classifiers import load_classifiers
+    from facestats_core.models.regressor import load_regressor
+    from facestats_core.models.store import ModelIntegrityError, absent_reason
+
+    models, faces = resources["models"], resources["faces"]
+    if models.bundle:
+        bundle = read_bundle(models.bundle)
+        check_compatible(bundle, clip.model_id, clip.revision, clip.dim, None, faces.chips().version)
+        return bundle.classifiers, bundle.regressor, f"bundle {models.bundle}"
+    root = resources["paths"].layout().model_root
+    try:
+        probes = load_classifiers(root)
+    except (FileNotFoundError, ModelIntegrityError, BundleMismatchError):
+        probes = {}
+    regressor = None
+    if absent_reason(root, "attractiveness_regressor") is None:
+        try:
+            regressor = load_regressor(root)
+        except (FileNotFoundError, ModelIntegrityError):
+            regressor = None
+    return probes, regressor, f"models in {root}" if probes or regressor else "zero-shot (no trained models)"
+
+
+def _tags(path: str) -> tuple[Any, ...]:
+    from facestats_core.models.tag_config import read_tag_config
+
+    return tuple(read_tag_config(Path(path))) if path and Path(path).exists() else ()
+
+
+def _face_rows(found: Any, name: str) -> tuple[list[dict[str, Any]], list[str]]:
+    rows, chips = [], []
+    if found.error is not None:
+        return [{"image": name, "face": None, "error": found.error}], []
+    for detected in found.detections:
+        if detected["face_id"] is None:
+            rows.append({"image": name, "face": None, "error": f"no face: {detected['reason']}"})
+    boxes = {d["face_id"]: [round(d[k], 1) for k in ("box_x0", "box_y0", "box_x1", "box_y1")]
+             for d in found.detections if d["face_id"] is not None}
+    for number, chip in enumerate(found.chips):
+        rows.append({"image": name, "face": number, "face_id": chip["face_id"], "box": boxes[chip["face_id"]],
+                     "error": None})
+        chips.append(chip["chip_path"])
+    return rows, chips
+
+
+def analyse_files(images: list[str], resources: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+    """One row per face (or per image without one), and where the models came from."""
+    from facestats_core.embedding.clip import embed_paths
+    from facestats_core.faces.image_faces import faces_of_file
+    from facestats_core.models.face_predictions import attributes_without_probes, face_attribute_table
+    from facestats_core.models.prompt_models import prompt_models
+    from facestats_core.models.regressor import predict_scores
+
+    clip = resources["clip"].load()
+    probes, regressor, source = _models(resources, clip)
+    faces = resources["faces"]
+    detector, detector_name = faces.face_detector()
+    detection, chip_config = faces.detection(detector_name), faces.chips()
+    tags = _tags(resources["models"].tags_file)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        ready: list[tuple[int, Path]] = []
+        for index, name in enumerate(images):
+            found = faces_of_file(Path(name), f"{index:08x}", detector, detection, chip_config, Path(tmp))
+            image_rows, chips = _face_rows(found, name)
+            start = len(rows)
+            rows.extend(image_rows)
+            face_positions = [start + i for i, row in enumerate(image_rows) if row["face"] is not None]
+            ready.extend((position, Path(tmp) / chip) for position, chip in zip(face_positions, chips, strict=True))
+        batch = embed_paths(clip, [path for _, path in ready], batch_size=resources["clip"].batch_size)
+        for position, reason in batch.failures.items():
+            rows[ready[position][0]]["error"] = reason
+        if not len(batch.ok_indices):
+            return rows, source
+        prompts = None
+        if attributes_without_probes(probes) or tags:
+            prompts = prompt_models(clip, tags, cache_dir=resources["paths"].layout().model_root / "text_cache")
+        table = face_attribute_table(batch.embeddings, probes, prompts)
+        scores = predict_scores(regressor, batch.embeddings) if regressor is not None else None
+        for i, position in enumerate(batch.ok_indices):
+            row = rows[ready[position][0]]
+            for attr in ("gender", "age", "ethnicity"):
+                row[attr] = table[f"{attr}_pred"][i]
+                row[f"{attr}_prob"] = round(float(table[f"{attr}_prob"][i]), 3)
+                row[f"{attr}_method"] = table[f"{attr}_method"][i]
+            row["tags"] = {spec.name: round(float(table[f"tag_{spec.name}"][i]), 3) for spec in tags}
+            row["score"] = None if scores is None else round(float(scores[i]), 3)
+    return rows, source
+
+
+def _print(rows: list[dict[str, Any]], source: str) -> None:
+    print(f"models: {source}")
+    print(f"{'image':36s} {'face':>4s}  {'gender':14s} {'age':12s} {'ethnicity':22s} {'score':>5s}  tags")
+    for row in rows:
+        face = "-" if row.get("face") is None else str(row["face"])
+        if row.get("gender") is None:
+            print(f"{str(row['image']):36s} {face:>4s}  {row.get('error') or '-'}")
+            continue
+        cells = [f"{row[a]} {row[f'{a}_prob']:.2f}" for a in ("gender", "age", "ethnicity")]
+        tags = ", ".join(name for name, p in row["tags"].items() if p >= 0.5) or "-"
+        score = "-" if row["score"] is None else f"{row['score']:.2f}"
+        print(f"{str(row['image']):36s} {face:>4s}  {cells[0]:14s} {cells[1]:12s} {cells[2]:22s} {score:>5s}  {tags}")
+
+
+def cmd_analyse(args: argparse.Namespace) -> int:
+    from facestats_core.embedding.clip import ClipLoadError
+    from facestats_core.models.bundle import BundleMismatchError
+    from facestats_core.models.store import ModelIntegrityError
+    from facestats_dagster.defs.resources import build_resources
+
+    resources = build_resources(load_settings())
+    try:
+        rows, source = analyse_files(list(args.images), resources)
+    except (ClipLoadError, BundleMismatchError, ModelIntegrityError) as exc:
+        print(f"facestats analyse: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({"models": source, "faces": rows}, indent=2))
+    else:
+        _print(rows, source)
+    return 0 if any(row.get("gender") is not None for row in rows) else 1
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("analyse", help="faces of image files with attributes, tags and score",
+                                   description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("images", nargs="+", help="image files (any format FaceStats reads)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(func=cmd_analyse)
