@@ -19,6 +19,8 @@ ARTIFACTS: dict[str, str] = {
     "face_chips": "manifests/face_chips",
     "embedding_shards": "embeddings/shards",
     "embeddings_clip": "embeddings/embeddings_clip",
+    "reference_embeddings": "embeddings/reference_embeddings",
+    "dataset_labels": "metadata/dataset_labels",
     "manual_labels": "metadata/manual_labels",
     "attributes": "metadata/attributes",
     "attribute_flags": "metadata/attribute_flags",

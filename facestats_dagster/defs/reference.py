@@ -48,10 +48,16 @@ def reference_embeddings(
     detector, detector_name = faces.face_detector()
     detection = faces.detection(detector_name, face_mode=models.reference_face_mode)
     started = time.perf_counter()
+    previous = paths.layout().read_artifact("reference_embeddings")
+    if previous is not None:
+        from facestats_core.embedding.clip import embedding_schema
+
+        columns = list(embedding_schema(model.dim))
+        previous = previous.select(columns) if set(columns) <= set(previous.columns) else None
     try:
         face_set = embed_face_set(
             layout, detector, detection, faces.chips(), model, clip.batch_size,
-            previous_embeddings=paths.layout().read_artifact("reference_embeddings"),
+            previous_embeddings=previous,
             progress=progress_logger(context, "embed reference set"),
         )
     except FileNotFoundError as exc:

@@ -33,7 +33,8 @@ def demo_root(tmp_path_factory, tiny_clip_dir) -> Path:
         list(defs.assets), resources=resources, selection=IMAGE_ASSETS, instance=instance,
         tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
     ).success
-    assert dg.materialize(list(defs.assets), resources=resources, selection=["embeddings_clip"], instance=instance).success
+    assert dg.materialize(list(defs.assets), resources=resources, selection=["embeddings_clip", "dataset_labels"],
+                          instance=instance).success
     return root
 
 
