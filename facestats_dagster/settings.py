@@ -163,6 +163,11 @@ def _parse(spec: Field[Any], text: str) -> Any:
             return int(text)
         except ValueError:
             raise ValueError(f"{env} must be an integer, got {text!r}") from None
+    if kind is float:
+        try:
+            return float(text)
+        except ValueError:
+            raise ValueError(f"{env} must be a number, got {text!r}") from None
     return text
 
 

@@ -52,7 +52,7 @@ def id_coverage(expected: Iterable[str], actual: Iterable[str]) -> dict[str, Any
 def composite_sidecar_problems(folder: Any) -> dict[str, Any]:
     """Check every ``<slug>.json`` in the composites ``folder`` (Path or UPath) against its image.
 
-    Per sidecar: the json parses; its ``spec`` is a valid filter spec in canonical form whose slug
+    Per sidecar: the json parses; a not-built one (``status: not_built``) has a reason and no picture; its ``spec`` is a valid filter spec in canonical form whose slug
     is the file's stem; the image file (``image_file``, else ``<slug>.png``) exists and opens; its
     size is the json's ``size`` (or ``alignment.output_size`` squared) when recorded;
     ``used`` + read ``failures`` == ``len(face_ids)``; ``used`` <= ``matched``;
@@ -75,6 +75,12 @@ def composite_sidecar_problems(folder: Any) -> dict[str, Any]:
             continue
         if not isinstance(meta, dict):
             problems[stem] = ["json is not an object"]
+            continue
+        if meta.get("status") == "not_built":
+            if not meta.get("reason"):
+                problems[stem] = ["not-built composite without a reason"]
+            elif any((folder / f"{stem}.{fmt}").exists() for fmt in ("png", "jpg")):
+                problems[stem] = ["not-built composite has a picture beside it"]
             continue
         spec_text = meta.get("spec")
         try:

@@ -131,6 +131,7 @@ def composite_meta(
     return {
         "spec": spec.canonical,
         "slug": spec.slug,
+        "status": "built",
         "effective_spec": selection.spec.canonical,
         "relaxed": list(selection.relaxed),
         "matched": selection.matched,

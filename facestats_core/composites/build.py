@@ -171,13 +171,20 @@ def alignment_stats(
     }
 
 
-def composite_method(spec: FilterSpec, settings: CompositeSettings, has_landmarks: bool) -> tuple[str, str, str]:
+def composite_method(spec: FilterSpec, settings: CompositeSettings, has_landmarks: bool,
+                     has_eyes: bool = True) -> tuple[str, str, str]:
     """``(requested, used, note)``: the spec's method, else the settings' (``none`` with alignment
-    off); ``warp`` without any 68-point landmarks becomes ``eyes`` (``note`` says so)."""
+    off); ``warp`` without any 68-point landmarks becomes ``eyes``, and ``eyes`` without any eye
+    landmarks becomes ``none`` (``note`` says so)."""
     requested = spec.method or (settings.method if settings.align else "none")
-    if requested == "warp" and not has_landmarks:
-        return requested, "eyes", "no 68-point landmarks for any face: eye alignment instead"
-    return requested, requested, ""
+    used, notes = requested, []
+    if used == "warp" and not has_landmarks:
+        used = "eyes"
+        notes.append("no 68-point landmarks for any face: eye alignment instead")
+    if used == "eyes" and not has_eyes:
+        used = "none"
+        notes.append("no eye landmarks for any face: the chips are averaged as cut")
+    return requested, used, "; ".join(notes)
 
 
 def chip_members(rows: pl.DataFrame, layout: Layout) -> list[Member]:
@@ -225,8 +232,18 @@ def build_composite(key: str, master: pl.DataFrame, layout: Layout, settings: Co
     spec = parse_partition_key(key)
     faces = master.filter(pl.col("chip_ok").fill_null(False))
     started = time.perf_counter()
-    requested, method, note = composite_method(spec, settings, bool(faces.filter(has_68()).height))
-    selection, excluded = _select(key, spec, faces, settings, method)
+    requested, method, note = composite_method(spec, settings, bool(faces.filter(has_68()).height),
+                                               bool(faces.filter(has_eyes()).height))
+    try:
+        selection, excluded = _select(key, spec, faces, settings, method)
+    except CompositeError as exc:
+        matched = int(exc.metadata.get("matched", 0))
+        if spec.method is not None or method == "none" or matched < settings.min_faces:
+            raise
+        note = "; ".join(filter(None, [note, f"only {exc.metadata.get('usable')} of {matched} matching faces "
+                                            "have eye landmarks: the chips are averaged as cut"]))
+        method = "none"
+        selection, excluded = _select(key, spec, faces, settings, method)
     rows = faces.filter(pl.col("face_id").is_in(selection.face_ids)).sort("face_id")
     try:
         image, used, failures, extra = _average(method, rows, layout, settings)

@@ -25,9 +25,9 @@ def read_sidecars(folder: Any) -> list[dict[str, Any]]:
 
 
 def member_ids(folder: Any) -> dict[str, list[str]]:
-    """`{canonical spec: image ids averaged into it}` of every built composite in `folder`."""
+    """`{canonical spec: face ids averaged into it}` of every built composite in `folder`."""
     return {
         str(meta["spec"]): [str(i) for i in meta["face_ids"]]
         for meta in read_sidecars(folder)
-        if isinstance(meta.get("face_ids"), list)
+        if isinstance(meta.get("face_ids"), list) and meta.get("status", "built") == "built"
     }

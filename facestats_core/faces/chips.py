@@ -13,6 +13,7 @@ resample makes the chip.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 from collections.abc import Callable
@@ -111,6 +112,7 @@ CHIPS_SCHEMA: dict[str, Any] = {
     "path": pl.String,
     "ok": pl.Boolean,
     "chip_version": pl.String,
+    "source_key": pl.String,
     "chip_path": pl.String,
     "composite_path": pl.String,
     "chip_landmarks": pl.List(pl.Float64),
@@ -126,6 +128,12 @@ def _encode(image: Image.Image, quality: int) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=quality)
     return buffer.getvalue()
+
+
+def source_key(face: dict[str, Any]) -> str:
+    """What a chip is cut from: the face's box and landmarks (a chip is redone when they change)."""
+    parts = [face["box_x0"], face["box_y0"], face["box_x1"], face["box_y1"], *(face["landmarks"] or [])]
+    return hashlib.sha1(",".join(f"{float(v):.3f}" for v in parts).encode()).hexdigest()[:16]
 
 
 def chip_files(face_id: str, config: ChipConfig) -> tuple[str, str]:
@@ -145,8 +153,9 @@ def chips_of_image(image: Image.Image, faces: list[dict[str, Any]], chips_dir: A
         embed_rel, comp_rel = chip_files(face["face_id"], config)
         embed_chip = extract_chip(image, geometry, config.embed_size)
         atomic_write_bytes(chips_dir / embed_rel, _encode(embed_chip, config.jpeg_quality))
-        atomic_write_bytes(chips_dir / comp_rel, _encode(extract_chip(image, geometry, config.composite_size),
-                                                         config.jpeg_quality))
+        if comp_rel != embed_rel:
+            atomic_write_bytes(chips_dir / comp_rel, _encode(extract_chip(image, geometry, config.composite_size),
+                                                             config.jpeg_quality))
         sharpness = laplacian_variance(embed_chip)
         face_px = min(box[2] - box[0], box[3] - box[1])
         flags = [flag for flag, on in (("tiny", face_px < config.tiny_px),
@@ -154,7 +163,8 @@ def chips_of_image(image: Image.Image, faces: list[dict[str, Any]], chips_dir: A
         chip_points = None if points is None else landmarks_in_chip(points, geometry, config.composite_size)
         rows.append({
             "face_id": face["face_id"], "image_id": face["image_id"], "path": face["path"], "ok": True,
-            "chip_version": config.version, "chip_path": embed_rel, "composite_path": comp_rel,
+            "chip_version": config.version, "source_key": source_key(face), "chip_path": embed_rel,
+            "composite_path": comp_rel,
             "chip_landmarks": None if chip_points is None else chip_points.ravel().tolist(),
             "landmark_points": 0 if points is None else len(points), "face_px": float(face_px),
             "sharpness": round(sharpness, 3), "flags": flags, "error": None,
@@ -183,9 +193,8 @@ def chip_manifest(
 ) -> tuple[pl.DataFrame, ChipStats]:
     """Chips of every face row of a detections table, decoding each image once.
 
-    A face whose previous row has the same chip version, the same face geometry (its
-    ``face_id`` and detection are unchanged when the image is) and whose files exist is
-    reused. A face whose image cannot be read again is an ``ok = false`` row.
+    A face whose previous row has the same chip version and the same source (box and
+    landmarks, :func:`source_key`) and whose files exist is reused. A face whose image cannot be read again is an ``ok = false`` row.
     """
     faces = detections.filter(pl.col("face_id").is_not_null())
     reusable: dict[str, dict[str, Any]] = {}
@@ -200,8 +209,8 @@ def chip_manifest(
         for face in group.iter_rows(named=True):
             stats.faces += 1
             old = reusable.get(face["face_id"])
-            if old is not None and (chips_dir / old["chip_path"]).exists() and (
-                    chips_dir / old["composite_path"]).exists():
+            if old is not None and old.get("source_key") == source_key(face) and (
+                    chips_dir / old["chip_path"]).exists() and (chips_dir / old["composite_path"]).exists():
                 rows.append({**old, "path": face["path"]})
                 stats.reused += 1
             else:

@@ -12,19 +12,21 @@ import polars as pl
 
 def labels_to_faces(matched: pl.DataFrame, faces: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """``matched`` (``image_id`` + label columns, optional ``face_id``) joined to ``faces``
-    (``face_id``, ``image_id``): one row per labelled face, and the number of label rows
-    skipped because their image has several faces (or none)."""
+    (``face_id``, ``image_id``): one row per labelled face, and the number of label rows not
+    applied: their image has several faces (or none), or their ``face_id`` names no face."""
     label_cols = [c for c in matched.columns if c not in ("image_id", "face_id")]
     counts = faces.group_by("image_id").agg(pl.len().alias("_faces"), pl.col("face_id").first().alias("_only"))
     named = pl.DataFrame(schema={"face_id": pl.String, **{c: matched.schema[c] for c in label_cols}})
     rest = matched
+    unknown = 0
     if "face_id" in matched.columns:
-        named = matched.filter(pl.col("face_id").is_not_null()).join(
-            faces.select("face_id"), on="face_id", how="inner").select("face_id", *label_cols)
+        with_id = matched.filter(pl.col("face_id").is_not_null())
+        named = with_id.join(faces.select("face_id"), on="face_id", how="inner").select("face_id", *label_cols)
+        unknown = with_id.height - named.height
         rest = matched.filter(pl.col("face_id").is_null()).drop("face_id")
     joined = rest.join(counts, on="image_id", how="left")
     single = joined.filter(pl.col("_faces") == 1).select(pl.col("_only").alias("face_id"), *label_cols)
-    skipped = joined.height - single.height
+    skipped = joined.height - single.height + unknown
     table = pl.concat([named, single], how="vertical_relaxed").unique("face_id", keep="first", maintain_order=True)
     return table.join(faces.select("face_id", "image_id"), on="face_id", how="left").select(
         "face_id", "image_id", *label_cols), skipped

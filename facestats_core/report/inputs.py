@@ -19,6 +19,8 @@ class CompositeItem:
     used: int | None
     relaxed: tuple[str, ...] = ()
     thumbnail: bytes | None = None
+    not_built: str | None = None
+    """Why the composite could not be built (None when it was)."""
 
 
 def _is_plain_name(name: str) -> bool:
@@ -54,7 +56,8 @@ def read_composites(folder: Any, side: int = 192) -> list[CompositeItem]:
                 matched=meta.get("matched"),
                 used=meta.get("used"),
                 relaxed=tuple(str(r) for r in meta.get("relaxed") or ()),
-                thumbnail=_thumbnail(folder, name, side),
+                thumbnail=_thumbnail(folder, name, side) if name else None,
+                not_built=str(meta.get("reason")) if meta.get("status") == "not_built" else None,
             )
         )
     return sorted(items, key=lambda item: item.spec)

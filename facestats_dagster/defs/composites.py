@@ -21,8 +21,15 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from facestats_core.composites.build import BuiltComposite, CompositeError, CompositeSettings, build_composite
+from facestats_core.composites.build import (
+    BuiltComposite,
+    CompositeError,
+    CompositeSettings,
+    build_composite,
+    parse_partition_key,
+)
 from facestats_core.composites.contact_sheet import build_contact_sheet
+from facestats_core.composites.not_built import record_not_built
 from facestats_core.composites.spec_config import read_spec_config
 from facestats_core.images.thumbnails import thumbnail_jpeg
 from facestats_dagster.conditions import REFRESH_COMPOSITES, follow_upstream_except
@@ -38,6 +45,14 @@ def _settings(composites: CompositesResource, faces: FacesResource) -> Composite
         image_format=composites.image_format, alignment=composites.alignment(),
         method=composites.method, size=faces.composite_size, background=composites.background,
     )
+
+
+def _valid_spec(key: str) -> Any:
+    """The spec of a canonical partition key, or None for a key that is not one."""
+    try:
+        return parse_partition_key(key)
+    except CompositeError:
+        return None
 
 
 def _picture(path: Any, caption: str, side: int) -> dg.MetadataValue:
@@ -66,33 +81,39 @@ def composite(
     `eyes` aligns every chip on the eyes, `none` averages the chips as cut. Float64, streamed,
     written as
     `processed/composites/<slug>.png` + `<slug>.json` (canonical spec, method, matched, used,
-    members, skipped with reasons, mean shape, seed, alignment stats). Fewer than `min_faces` usable matches fail the
-    partition with the count; `relax` (off by default) drops filters and says which.
-    A partition range runs every spec in one process; a failing spec fails the run after
-    the others are written.
+    members, skipped with reasons, mean shape, seed, alignment stats). `relax` (off by default)
+    drops filters when too few faces match and says which.
+    A partition range runs every spec in one process. A spec that cannot be built (too few
+    matching faces, attractiveness terms without scores) is recorded, not failed: its
+    `<slug>.json` says `status: not_built` and why, and the UI metadata, the contact sheet and
+    the report show the reason.
     """
     layout = paths.layout()
     settings = _settings(composites, faces)
     results: list[BuiltComposite] = []
-    errors: list[str] = []
+    not_built: dict[str, str] = {}
     for key in context.partition_keys:
         try:
             results.append(build_composite(key, master_metadata, layout, settings))
         except CompositeError as exc:
-            if len(context.partition_keys) == 1:
+            spec = _valid_spec(key)
+            if spec is None:  # not a canonical spec: nothing to record it under
                 raise dg.Failure(description=str(exc), metadata=exc.metadata) from exc
-            errors.append(f"{key}: {exc}")
-            context.log.error(f"composite {key!r} failed: {exc}")
-    if errors:
-        raise dg.Failure(f"{len(errors)} of {len(context.partition_keys)} composites failed:\n" + "\n".join(errors))
+            record_not_built(layout.composites_dir, spec, str(exc), exc.metadata)
+            not_built[key] = str(exc)
+            context.log.warning(f"composite {key!r} not built: {exc}")
+    if len(context.partition_keys) == 1 and not_built:
+        key, reason = next(iter(not_built.items()))
+        return dg.MaterializeResult(metadata={"spec": key, "status": "not built", "reason": reason})
     for result in results:
         context.log.info(
             f"composite {result.meta['spec']!r}: matched {result.meta['matched']}, used {result.meta['used']}, "
             f"{result.seconds:.2f} s -> {result.image_path}"
         )
-    if len(results) == 1:
+    if len(results) == 1 and not not_built:
         return dg.MaterializeResult(metadata=_composite_metadata(results[0]))
     lines = ["| spec | matched | used | excluded | relaxed | file |", "|---|---:|---:|---:|---|---|"]
+    lines += [f"| `{key}` | not built: {reason} | | | | |" for key, reason in not_built.items()]
     lines += [
         f"| `{r.meta['spec']}` | {r.meta['matched']} | {r.meta['used']} | "
         f"{r.meta['alignment']['excluded_no_landmarks']} | {', '.join(r.meta['relaxed']) or '-'} | "
@@ -102,6 +123,7 @@ def composite(
     return dg.MaterializeResult(
         metadata={
             "composites": len(results),
+            "not_built": len(not_built),
             "summary": dg.MetadataValue.md("\n".join(lines)),
             "folder": dg.MetadataValue.path(str(layout.composites_dir)),
         }

@@ -33,7 +33,8 @@ def demo_root(tmp_path_factory, tiny_clip_dir) -> Path:
         list(defs.assets), resources=resources, selection=IMAGE_ASSETS, instance=instance,
         tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
     ).success
-    assert dg.materialize(list(defs.assets), resources=resources, selection=["embeddings_clip", "dataset_labels"],
+    assert dg.materialize(list(defs.assets), resources=resources,
+                          selection=["embeddings_clip", "dataset_labels", "reference_embeddings"],
                           instance=instance).success
     return root
 
@@ -73,7 +74,10 @@ def test_attribute_stage_end_to_end(demo_root, tiny_clip_dir) -> None:
     assert set(predictions["race4_pred"].unique()) <= {"white", "black", "asian", "indian", "other"}
 
     meta = result.asset_materializations_for_node("attribute_classifiers")[0].metadata
-    assert meta["labelled_faces"].value == 72 and meta["labels_on_multi_face_images"].value == 0
+    assert meta["labelled_faces"].value == 72 and "analysed" in meta["source"].value
+    assert "| gender |" in meta["probe_vs_zero_shot"].value  # zero-shot accuracy on the same labels
+    assert set(predictions["gender_method"].unique()) == {"probe"}
+    assert set(predictions["gender_prediction_source"].unique()) == {"out_of_fold"}  # every face is labelled
     assert "| gender |" in meta["metrics"].value
     assert (layout.model_root / "attribute_classifiers.metrics.json").exists()
 
@@ -163,6 +167,8 @@ def test_attractiveness_stage_and_baseline_check(demo_root, tiny_clip_dir) -> No
     assert sum(fold["n_test"] for fold in saved["cross_validation"]["folds"]) == 72
     assert meta["cv_ridge_rmse"].value == round(saved["cross_validation"]["summary"]["ridge"]["rmse"]["mean"], 4)
     assert (demo_root.parent / "models" / "attractiveness_regressor.pt").exists()
+    assert set(scores["attractiveness_source"].unique()) == {"out_of_fold"}  # its ratings trained the MLP
+    assert scores["attractiveness_out_of_domain"].dtype == pl.Boolean
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert set(checks) == {"regressor_beats_mean_baseline", "regressor_beats_ridge", "scores_cover_embeddings"}
     assert checks["regressor_beats_mean_baseline"].metadata["mlp_rmse"].value > 0
@@ -175,12 +181,18 @@ def test_attractiveness_stage_and_baseline_check(demo_root, tiny_clip_dir) -> No
     assert checks["scores_cover_embeddings"].passed  # facestats_dagster.defs.checks
 
 
-def test_missing_ratings_setting_fails_clearly_and_rest_still_runs(demo_root, tiny_clip_dir) -> None:
-    result = _materialize(
-        demo_root, tiny_clip_dir, ["attractiveness_regressor", "attribute_classifiers"], ratings=""
-    )
-    assert not result.success
-    failures = result.get_step_failure_events()
-    assert [f.step_key for f in failures] == ["attractiveness_regressor"]
-    assert "FACESTATS_RATINGS" in failures[0].step_failure_data.error.message
-    assert result.asset_materializations_for_node("attribute_classifiers")
+def test_without_ratings_attractiveness_is_skipped_and_the_run_is_green(demo_root, tiny_clip_dir) -> None:
+    selection = ["dataset_labels", "attractiveness_regressor", "attractiveness_scores", "attribute_classifiers"]
+    result = _materialize(demo_root, tiny_clip_dir, selection, ratings="")
+    try:
+        assert result.success
+        meta = result.asset_materializations_for_node("attractiveness_regressor")[0].metadata
+        assert "FACESTATS_RATINGS" in meta["skipped"].value
+        assert (demo_root.parent / "models" / "attractiveness_regressor.absent.json").exists()
+        assert pl.read_parquet(Layout.from_roots(demo_root, "m").artifact("attractiveness_scores")).height == 0
+        checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
+        assert checks["regressor_beats_mean_baseline"].description == "no regressor (no ratings): not checked"
+        assert result.asset_materializations_for_node("attribute_classifiers")
+    finally:  # the module's other tests use the ratings again
+        assert _materialize(demo_root, tiny_clip_dir, ["dataset_labels", "attractiveness_regressor"]).success
+    assert not (demo_root.parent / "models" / "attractiveness_regressor.absent.json").exists()

@@ -3,12 +3,10 @@ a bundle of another CLIP refused, out-of-fold predictions for labelled faces."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import dagster as dg
 import polars as pl
-import pytest
 
 from facestats_core.io.layout import Layout
 from facestats_dagster.definitions import defs

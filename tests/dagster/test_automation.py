@@ -162,11 +162,13 @@ def test_downstream_assets_and_checks_follow_the_image_assets() -> None:
     assert first.total_requested == 0  # nothing materialized: nothing can run
 
     _report(instance, *IMAGE_ASSET_NAMES, partitions=SHARD_KEYS)
+    _report(instance, "reference_embeddings")  # no upstream: materialized once (empty without a reference set)
     after_images = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
     requested = _requested(after_images)
     downstream = {
-        "embeddings_clip", "attribute_classifiers", "attributes", "attribute_flags", "embedding_clusters",
-        "manual_labels", "attractiveness_regressor", "attractiveness_scores", "master_metadata",
+        "embeddings_clip", "dataset_labels", "attribute_classifiers", "attributes", "attribute_flags",
+        "embedding_clusters", "manual_labels", "attractiveness_regressor", "attractiveness_scores", "master_metadata",
+        "model_bundle",
     }
     assert downstream <= requested and not requested & set(IMAGE_ASSET_NAMES)
     assert "composite" not in requested  # partitioned differently: waits until the master table has run

@@ -56,8 +56,6 @@ def test_resources_are_built_from_the_settings(tmp_path) -> None:
         "FACESTATS_MIN_FACES"] == "3"
 
 
-@pytest.mark.xfail(strict=True, reason="settings._parse has no float branch: FACESTATS_CHIP_MARGIN stays a string "
-                   "and a bad value is not reported with the variable's name (remove this mark once fixed)")
 def test_float_settings_are_parsed_and_bad_ones_name_the_variable(tmp_path) -> None:
     assert load_settings({"FACESTATS_CHIP_MARGIN": "0.4", "FACESTATS_MODEL_ROOT": str(tmp_path)}).chip_margin == 0.4
     with pytest.raises(ValueError, match="FACESTATS_CHIP_MARGIN"):

@@ -26,6 +26,7 @@ class Card:
     used: int | None
     matched: int | None
     relaxed: tuple[str, ...]
+    not_built: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def _card(item: CompositeItem) -> Card:
         if item.thumbnail
         else None
     )
-    return Card(item.spec, item.file, uri, item.used, item.matched, item.relaxed)
+    return Card(item.spec, item.file, uri, item.used, item.matched, item.relaxed, item.not_built)
 
 
 def composites_section(composites: Sequence[CompositeItem]) -> Section:

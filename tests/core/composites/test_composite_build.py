@@ -26,7 +26,7 @@ from facestats_core.io.layout import Layout
 
 SIZE = 32
 SIDECAR_KEYS = {
-    "spec", "slug", "effective_spec", "relaxed", "matched", "used", "n", "seed", "face_ids",
+    "spec", "slug", "status", "effective_spec", "relaxed", "matched", "used", "n", "seed", "face_ids",
     "failures", "alignment", "sharpness", "min_faces", "method", "method_requested", "method_note",
     "members", "warped", "eyes_fallback", "skipped", "mean_shape", "composite_size", "background",
     "sharpness_face",
@@ -125,10 +125,19 @@ def test_build_composite_without_alignment_uses_the_chips_as_cut(faces) -> None:
 def test_too_few_faces_fail_with_counts(faces) -> None:
     layout, master = faces
     with pytest.raises(CompositeError, match=r"matched 3 faces, 1 of them without eye landmarks") as info:
-        build_composite("gender=male", master, layout, _settings(min_faces=3))
+        build_composite("gender=male,method=eyes", master, layout, _settings(min_faces=3))
     assert info.value.metadata == {"matched": 3, "usable": 2, "excluded_no_landmarks": 1, "min_faces": 3}
     assert "the detect extra" not in str(info.value)
     assert not layout.composites_dir.exists()
+    with pytest.raises(CompositeError, match=r"matched 3 faces, 1 of them without .*at least 4"):
+        build_composite("gender=male", master, layout, _settings(min_faces=4))
+
+
+def test_default_method_falls_back_to_the_chips_as_cut_when_eyes_are_too_few(faces) -> None:
+    layout, master = faces
+    built = build_composite("gender=male", master, layout, _settings(min_faces=3))
+    assert built.meta["method"] == "none" and built.meta["face_ids"] == ["m0", "m1", "m3"]
+    assert "only 2 of 3 matching faces have eye landmarks" in built.meta["method_note"]
 
 
 def test_no_aligned_match_adds_the_landmarks_hint(faces) -> None:
@@ -136,8 +145,10 @@ def test_no_aligned_match_adds_the_landmarks_hint(faces) -> None:
     master = master.with_columns(
         pl.when(pl.col("gender") == "female").then(pl.col("landmark_points")).otherwise(0).alias("landmark_points"))
     with pytest.raises(CompositeError, match="the detect extra") as info:
-        build_composite("gender=male", master, layout, _settings())
+        build_composite("gender=male,method=warp", master, layout, _settings())
     assert info.value.metadata["usable"] == 0 and info.value.metadata["excluded_no_landmarks"] == 3
+    built = build_composite("gender=male", master, layout, _settings())  # the default method falls back
+    assert built.meta["method"] == "none" and "only 0 of 3 matching faces have eye landmarks" in built.meta["method_note"]
 
 
 def test_relax_drops_filters_when_asked(faces) -> None:

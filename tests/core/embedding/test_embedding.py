@@ -113,11 +113,12 @@ def test_manifest_embedding_reuses_previous_rows(tiny_clip, tmp_path, monkeypatc
     paths = write_photos(tmp_path, 5)
     manifest = pl.DataFrame(
         {
+            "face_id": [f"id{i}_500_500" for i in range(5)],
             "image_id": [f"id{i}" for i in range(5)],
             "path": [p.name for p in paths],
             "ok": [True, True, True, True, False],
-            "preproc_version": ["v"] * 5,
-            "output_path": [p.name for p in paths],
+            "chip_version": ["v"] * 5,
+            "chip_path": [p.name for p in paths],
         }
     )
     calls: list[int] = []
@@ -129,6 +130,7 @@ def test_manifest_embedding_reuses_previous_rows(tiny_clip, tmp_path, monkeypatc
     assert sum(calls) == 4  # only the one new ok image reached the model
     assert stats.reused == 3 and stats.embedded == 1
     assert second["image_id"].to_list() == ["id0", "id1", "id2", "id3"]
+    assert second["face_id"].to_list() == [f"id{i}_500_500" for i in range(4)]
     assert second.schema["embedding"] == pl.Array(pl.Float32, 16)
     np.testing.assert_array_equal(
         np.stack(second["embedding"].to_list()[:3]), np.stack(first["embedding"].to_list())
@@ -140,8 +142,8 @@ def test_other_weights_under_the_same_name_are_not_reused(tmp_path) -> None:
 
     paths = write_photos(tmp_path / "img", 3)
     manifest = pl.DataFrame(
-        {"image_id": ["a", "b", "c"], "path": [p.name for p in paths], "ok": [True] * 3,
-         "preproc_version": ["v"] * 3, "output_path": [p.name for p in paths]}
+        {"face_id": ["a_1", "b_1", "c_1"], "image_id": ["a", "b", "c"], "path": [p.name for p in paths],
+         "ok": [True] * 3, "chip_version": ["v"] * 3, "chip_path": [p.name for p in paths]}
     )
     model_dir = tmp_path / "clip"
     build_random_clip(model_dir, preset="tiny", seed=0)
