@@ -23,6 +23,7 @@ from typing import Any
 import polars as pl
 
 from facestats_core.io.atomic import atomic_write_bytes, atomic_write_text
+from facestats_core.report.face_previews import FacePreviews
 from facestats_core.report.inputs import CompositeItem
 from facestats_core.report.render import render_page
 from facestats_core.report.sections.attractiveness import attractiveness_section
@@ -32,6 +33,7 @@ from facestats_core.report.sections.clusters import cluster_section
 from facestats_core.report.sections.common import Section
 from facestats_core.report.sections.composites import composites_section
 from facestats_core.report.sections.dataset import dataset_section
+from facestats_core.report.sections.faces import faces_section
 from facestats_core.report.sections.reproducibility import reproducibility_section
 from facestats_core.report.stat_rows import read_statistics
 
@@ -63,6 +65,7 @@ def build_report(
     composites: Sequence[CompositeItem] = (),
     statistics: pl.DataFrame | None = None,
     reproducibility: Mapping[str, Any] | None = None,
+    face_previews: FacePreviews | None = None,
     *,
     title: str = "FaceStats report",
     generated: datetime | None = None,
@@ -80,6 +83,7 @@ def build_report(
     dataset, summary = dataset_section(master)
     sections: list[Section] = [
         dataset,
+        faces_section(master, face_previews),
         attributes_section(master, stats),
         classifier_section(_classifier_metrics(classifier_metrics)),
         attractiveness_section(master, regressor, stats),

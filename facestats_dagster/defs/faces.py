@@ -77,8 +77,34 @@ def face_detections(
         "landmark_rows_without_image": unmatched,
         "reasons_legend": dg.MetadataValue.md("\n".join(f"- `{k}`: {v}" for k, v in NO_FACE_REASONS.items())),
         "seconds": round(time.perf_counter() - started, 3),
+        **_busiest_photo(layout, found),
     })
     return outputs
+
+
+def _busiest_photo(layout: Layout, faces: pl.DataFrame) -> dict[str, Any]:
+    """The photo with the most faces, its faces outlined (UI metadata); nothing without a multi-face photo."""
+    if faces.height == 0:
+        return {}
+    counts = faces.group_by("path").len().sort(["len", "path"], descending=[True, False])
+    path, count = counts.row(0)
+    if count < 2:
+        return {}
+    from io import BytesIO
+
+    from facestats_core.faces.box_preview import draw_face_boxes
+    from facestats_core.images.decode import ImageReadError, load_rgb
+
+    rows = faces.filter(pl.col("path") == path).sort("face_index")
+    try:
+        image = load_rgb((layout.raw_dir / path).read_bytes())
+    except (ImageReadError, OSError):
+        return {}
+    preview = draw_face_boxes(image, rows.select("box_x0", "box_y0", "box_x1", "box_y1").rows())
+    buffer = BytesIO()
+    preview.save(buffer, format="JPEG", quality=85)
+    return {"busiest_photo": f"{path} ({count} faces)",
+            "busiest_photo_faces": image_markdown(buffer.getvalue(), alt=f"{path}: {count} faces")}
 
 
 @dg.asset(**IMAGE_ASSET_ARGS, kinds={"python", "parquet", "jpeg"})

@@ -10,6 +10,7 @@ import polars as pl
 from facestats_core.models.classifiers import TrainedClassifier
 from facestats_core.models.regressor import LoadedRegressor
 from facestats_core.report.build import REPORT_FILE, build_report, write_report
+from facestats_core.report.face_previews import read_face_previews
 from facestats_core.report.inputs import read_composites
 from facestats_dagster.conditions import follow_upstream_except
 from facestats_dagster.defs.composites import composite
@@ -110,6 +111,7 @@ def stats_report(
         read_composites(layout.composites_dir),
         face_statistics,
         reproducibility(context, clip, analysis, composites),
+        read_face_previews(master_metadata, layout.chips_dir, layout.raw_dir),
         title="FaceStats report",
     )
     written = write_report(report, layout.report_dir)

@@ -25,6 +25,7 @@ from facestats_core.statistics.face_statistics import FACE_STATISTICS_SCHEMA
 HOSTILE = "<script>alert(1)</script>"
 FULL_SECTIONS = (
     "dataset",
+    "faces",
     "attributes",
     "classifiers",
     "attractiveness",
@@ -41,6 +42,7 @@ ALL_CHARTS = {
     "classifier_accuracy.png",
     "fairness_gender.png",
     "cluster_ethnicity.png",
+    "faces_per_image.png",
 }
 
 
@@ -307,7 +309,7 @@ def test_full_report_has_every_section_and_chart(full: Any) -> None:
     assert page.count('<img class="thumb" src="data:image/jpeg;base64,') == 1
     assert "image missing" in page  # the second composite has no thumbnail
     assert full.summary["images"] == 12 and full.summary["scored"] == 12 and full.summary["predicted"] == 11
-    assert full.summary["statistics_rows"] == statistics_frame().height and full.summary["charts"] == 8
+    assert full.summary["statistics_rows"] == statistics_frame().height and full.summary["charts"] == 9
 
 
 def test_hostile_text_is_escaped_everywhere(full: Any) -> None:
@@ -457,6 +459,7 @@ def test_missing_inputs_leave_a_note_in_their_section() -> None:
     report = build_report(frame, None, None, [])
     assert report.sections == {
         "dataset": "ok",
+        "faces": "ok",
         "attributes": "observed only (no face_statistics)",
         "classifiers": "no classifier metrics",
         "attractiveness": "no attractiveness scores",
@@ -466,7 +469,8 @@ def test_missing_inputs_leave_a_note_in_their_section() -> None:
     }
     assert "No attractiveness regressor" in report.html and "No attractiveness scores" in report.html
     assert "No classifier metrics" in report.html and "No reproducibility record" in report.html
-    assert set(report.images) == {"attributes_gender.png", "attributes_age.png", "attributes_ethnicity.png"}
+    assert set(report.images) == {"attributes_gender.png", "attributes_age.png", "attributes_ethnicity.png",
+                                  "faces_per_image.png"}
     empty = build_report(pl.DataFrame({"image_id": []}, schema={"image_id": pl.String}))
     assert (
         empty.sections["attributes"] == "no attribute columns in the master table" and "<title>" in empty.html
@@ -563,3 +567,29 @@ def test_out_of_domain_share_of_scored_faces() -> None:
     assert out_of_domain_note(pl.DataFrame({"x": [1]})) is None
     section = _section(build_report(master()).html, "attractiveness")
     assert "Out of domain: 4 of 12 scored faces" in section  # master(): ethnicities cycle white, black, east_asian
+
+
+def test_faces_section_counts_faces_per_image_and_shows_the_busiest_photo(tmp_path) -> None:
+    from facestats_core.report.face_previews import read_face_previews
+
+    raw, chips = tmp_path / "raw", tmp_path / "chips"
+    raw.mkdir()
+    chips.mkdir()
+    Image.new("RGB", (300, 200), (90, 90, 90)).save(raw / "group.jpg")
+    for i in range(3):
+        Image.new("RGB", (40, 40), (40 * i, 0, 0)).save(chips / f"c{i}.jpg")
+    frame = pl.DataFrame({
+        "face_id": ["g_1", "g_2", "s_1", None], "image_id": ["g", "g", "s", "n"],
+        "path": ["group.jpg", "group.jpg", "single.jpg", "none.jpg"], "readable": [True] * 4,
+        "chip_path": ["c0.jpg", "c1.jpg", "c2.jpg", None], "box_x0": [10.0, 150.0, 5.0, None],
+        "box_y0": [10.0, 20.0, 5.0, None], "box_x1": [90.0, 250.0, 30.0, None], "box_y1": [90.0, 120.0, 30.0, None],
+    })
+    previews = read_face_previews(frame, chips, raw)
+    assert previews.busiest_caption == "group.jpg: 2 faces"
+    assert Image.open(io.BytesIO(previews.busiest)).size == (300, 200)  # outlined, not enlarged
+    from facestats_core.report.sections.faces import faces_section
+
+    section = faces_section(frame, previews)
+    assert (section.view.faces, section.view.images, section.view.multi_face_images) == (3, 3, 1)
+    assert section.view.chips_uri.startswith("data:image/jpeg;base64,") and section.status == "ok"
+
