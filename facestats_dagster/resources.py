@@ -151,10 +151,10 @@ class AnalysisResource(dg.ConfigurableResource):
 
 
 class ModelsResource(dg.ConfigurableResource):
-    """Where the attribute probes and the regressor come from: a labelled reference set
-    (`reference_root` with `raw/` and the label / rating files, relative to it), else the
-    analysed set's own labels, else a `bundle` to apply, else CLIP zero-shot prompts; and
-    the open-vocabulary tag prompts (`tags_file`, relative to the working directory)."""
+    """Where the attribute probes and the regressor come from: a `bundle` to apply when set, else
+    a labelled reference set (`reference_root` with `raw/` and the label / rating files, relative
+    to it), else the analysed set's own labels, else CLIP zero-shot prompts (no regressor then);
+    and the open-vocabulary tag prompts (`tags_file`, relative to the working directory)."""
 
     reference_root: str = Settings.reference_root
     reference_labels: str = Settings.reference_labels

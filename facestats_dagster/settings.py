@@ -101,7 +101,7 @@ class Settings:
     reference_root: str = _setting(
         "FACESTATS_REFERENCE_ROOT", "", "a labelled reference set to train the probes and the regressor on: a "
         "folder with `raw/` images and the label / rating files below (empty: train on the analysed set's own "
-        "labels, else use the bundle, else zero-shot)", resource="models", empty_ok=True)
+        "labels, else zero-shot); `FACESTATS_MODELS` wins over both", resource="models", empty_ok=True)
     reference_labels: str = _setting("FACESTATS_REFERENCE_LABELS", "labels/fairface_labels.csv", "FairFace-format "
                                      "labels of the reference set (relative to it)", resource="models", empty_ok=True)
     reference_ratings: str = _setting("FACESTATS_REFERENCE_RATINGS", "labels/scut_ratings.csv", "SCUT-format "
@@ -111,7 +111,7 @@ class Settings:
                                         "set (FairFace and SCUT-FBP5500 images are pre-cropped faces)",
                                         resource="models")
     models_bundle: str = _setting("FACESTATS_MODELS", "", "a model bundle (path or URL) to apply instead of "
-                                  "training: no labels or ratings needed", resource="models", name="bundle",
+                                  "training (wins over labels): no labels or ratings needed", resource="models", name="bundle",
                                   empty_ok=True)
     tags_file: str = _setting("FACESTATS_TAGS", "config/tags.yaml", "open-vocabulary tag prompts (zero-shot, "
                               "one `tag_<name>` probability column each; empty: no tags)", resource="models",
@@ -124,8 +124,8 @@ class Settings:
                                       "the filter specs to build", resource="composites", name="specs_file")
     min_faces: int = _setting("FACESTATS_MIN_FACES", 10, "fewest matching faces for a composite",
                               resource="composites")
-    relax: bool = _setting("FACESTATS_RELAX", False, "`1`: drop filter terms (recorded) instead of failing on "
-                           "too few faces", resource="composites")
+    relax: bool = _setting("FACESTATS_RELAX", False, "`1`: drop filter terms (recorded) when too few faces "
+                           "match, instead of recording the spec as not built", resource="composites")
     composite_method: str = _setting("FACESTATS_COMPOSITE_METHOD", "warp", "`warp` (68-point landmarks onto the "
                                      "mean shape) / `eyes` / `none`, for specs without `method=`",
                                      resource="composites", name="method")

@@ -346,6 +346,7 @@ def embedding_schema(dim: int) -> dict[str, Any]:
         "model_revision": pl.String,
         "precision": pl.String,
         "chip_version": pl.String,
+        "source_key": pl.String,
     }
 
 
@@ -375,7 +376,7 @@ def embed_manifest(
 
     ``chips_dir`` (Path or UPath) holds the chips named by ``chip_path``. Faces already
     embedded by the same model, precision and chip version in ``previous`` are reused, so only
-    new faces reach the model. Returns the table, stats and ``{face_id: reason}`` for failures.
+    new faces and faces whose chip was cut again (another ``source_key``) reach the model. Returns the table, stats and ``{face_id: reason}`` for failures.
     """
     import polars as pl
 
@@ -390,7 +391,8 @@ def embed_manifest(
                 & (pl.col("precision") == clip.precision)
             )
             .drop("path", "image_id")
-            .join(ok_rows.select("face_id", "image_id", "chip_version", "path"), on=["face_id", "chip_version"])
+            .join(ok_rows.select("face_id", "image_id", "chip_version", "source_key", "path"),
+                  on=["face_id", "chip_version", "source_key"])
             .unique("face_id", keep="first")
         )
     todo = ok_rows.join(reuse.select("face_id"), on="face_id", how="anti")
@@ -407,6 +409,7 @@ def embed_manifest(
             "model_revision": [clip.revision] * done.height,
             "precision": [clip.precision] * done.height,
             "chip_version": done["chip_version"],
+            "source_key": done["source_key"],
         },
         schema=schema,
     )

@@ -93,7 +93,7 @@ def build_report(
     ]
     images = {name: png for section in sections for name, png in section.images.items()}
     when = (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
-    html = render_page(title=title, generated=when, n_images=master.height, sections=sections)
+    html = render_page(title=title, generated=when, n_images=master["image_id"].n_unique() if "image_id" in master.columns else master.height, sections=sections)
     summary.update(
         charts=len(images),
         composites=len(composites),

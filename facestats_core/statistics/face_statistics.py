@@ -335,7 +335,7 @@ def face_statistics(
 ) -> pl.DataFrame:
     """The statistics table (:data:`FACE_STATISTICS_SCHEMA`) of a master table.
 
-    ``master``: one row per image with ``face_id``, ``<attr>_pred`` (shares
+    ``master``: one row per face with ``face_id``, ``<attr>_pred`` (shares
     count these), the final ``<attr>`` values (slices use these), ``cluster``
     and ``attractiveness_raw``; missing columns count as null. ``confusion``:
     attribute -> ``(labels, counts)`` of the held-out confusion matrix (rows =

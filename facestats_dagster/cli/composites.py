@@ -115,7 +115,9 @@ def cmd_list(args: argparse.Namespace) -> int:
         status = "not built"
         if sidecar.exists():
             with sidecar.open("r") as fh:
-                status = f"built, {json.load(fh).get('used')} faces"
+                meta = json.load(fh)
+            status = (f"built, {meta.get('used')} faces" if meta.get("status", "built") == "built"
+                      else f"not built: {meta.get('reason')}")
         rows.append({"spec": key, "slug": slug, "status": status})
     path = _specs_file(args)
     unregistered: list[str] = []

@@ -31,11 +31,16 @@ def cmd_score(args: argparse.Namespace) -> int:
     from facestats_core.embedding.clip import ClipLoadError, embed_paths
     from facestats_core.faces.image_faces import faces_of_file
     from facestats_core.models.regressor import load_regressor, predict_scores
-    from facestats_core.models.store import ModelIntegrityError
+    from facestats_core.models.store import ModelIntegrityError, absent_reason
     from facestats_dagster.defs.resources import build_resources
 
     resources = build_resources(load_settings())
     layout = resources["paths"].layout()
+    absent = absent_reason(layout.model_root, "attractiveness_regressor")
+    if absent is not None:
+        print(f"facestats score: no attractiveness model in {layout.model_root} ({absent}); configure ratings "
+              "or a bundle and materialize attractiveness_regressor.", file=sys.stderr)
+        return 2
     try:
         regressor = load_regressor(layout.model_root)
     except (FileNotFoundError, ModelIntegrityError, ValueError) as exc:

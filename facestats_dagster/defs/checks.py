@@ -1,10 +1,10 @@
 """Asset checks across the graph (the model floors live next to their assets).
 
 * `embeddings_finite_and_normalised` (`embeddings_clip`): no NaN/inf, every L2 norm within 1e-3 of 1.
-* `every_face_embedded` (`embeddings_clip`): each `ok` row of the preprocessed
-  manifests has an embedding.
+* `every_face_embedded` (`embeddings_clip`): each `ok` row of the face-chips manifests has an
+  embedding.
 * `predictions_cover_embeddings` (`attributes`) and `scores_cover_embeddings`
-  (`attractiveness_scores`): one prediction per embedded image, none missing or null.
+  (`attractiveness_scores`): one prediction per embedded face, none missing or null.
 * `composite_json_matches_image` (`composite`): every `<slug>.json` in the composites folder
   agrees with its picture and with itself (`facestats_core.analysis.integrity`).
 
@@ -98,7 +98,7 @@ def _cover(predicted: pl.DataFrame, embedded: pl.DataFrame, value_columns: list[
         passed=problems == 0,
         severity=ERROR,
         description=None if problems == 0 else (
-            f"{len(report['missing_ids'])} embedded images without a prediction, "
+            f"{len(report['missing_ids'])} embedded faces without a prediction, "
             f"{len(report['duplicate_ids'])} duplicated, {len(nulls)} with null values"
         ),
         metadata={
@@ -119,7 +119,7 @@ def _cover(predicted: pl.DataFrame, embedded: pl.DataFrame, value_columns: list[
     asset="attributes",
     additional_ins={"embeddings_clip": dg.AssetIn()},
     automation_condition=CHECKS_FOLLOW_ASSET,
-    description="Every embedded image has exactly one non-null gender / age / ethnicity prediction.",
+    description="Every embedded face has exactly one non-null gender / age / ethnicity prediction.",
 )
 def predictions_cover_embeddings(attributes: pl.DataFrame, embeddings_clip: pl.DataFrame) -> dg.AssetCheckResult:
     return _cover(attributes, embeddings_clip, ["gender_pred", "age_pred", "ethnicity_pred"])
@@ -129,9 +129,13 @@ def predictions_cover_embeddings(attributes: pl.DataFrame, embeddings_clip: pl.D
     asset="attractiveness_scores",
     additional_ins={"embeddings_clip": dg.AssetIn()},
     automation_condition=CHECKS_FOLLOW_ASSET,
-    description="Every embedded image has exactly one non-null attractiveness score, percentile and decile.",
+    description="Every embedded face has exactly one non-null attractiveness score, percentile and decile "
+    "(no scores at all when attractiveness was skipped for want of ratings: nothing to cover).",
 )
 def scores_cover_embeddings(attractiveness_scores: pl.DataFrame, embeddings_clip: pl.DataFrame) -> dg.AssetCheckResult:
+    if attractiveness_scores.height == 0:  # the asset returns no rows only when there is no regressor
+        return dg.AssetCheckResult(passed=True, severity=ERROR, description="attractiveness skipped (no regressor): "
+                                   "no scores to check", metadata={"scores": 0})
     return _cover(attractiveness_scores, embeddings_clip,
                   ["attractiveness_raw", "attractiveness_percentile", "attractiveness_decile"])
 
@@ -140,7 +144,7 @@ def scores_cover_embeddings(attractiveness_scores: pl.DataFrame, embeddings_clip
     asset="composite",
     automation_condition=CHECKS_FOLLOW_ASSET,
     description="Every composite json in the composites folder agrees with its image: the image exists at "
-    "the recorded size, used + read failures == len(image_ids), the spec is canonical and names the file.",
+    "the recorded size, used + read failures == len(face_ids), the spec is canonical and names the file.",
 )
 def composite_json_matches_image(paths: PathsResource) -> dg.AssetCheckResult:
     folder = paths.layout().composites_dir

@@ -165,12 +165,15 @@ def contact_sheet(
     context: dg.AssetExecutionContext, paths: PathsResource, composites: CompositesResource
 ) -> dg.MaterializeResult:
     """`processed/composites/contact_sheet.png`: every built composite of the registered specs
-    (in the order they were added) with its canonical spec and face count as caption."""
+    (in the order they were added) with its canonical spec and face count as caption; specs
+    without a picture (not built, with their reason in `<slug>.json`) are listed as `missing`.
+    No composite built at all: no sheet, and the metadata says so (the run stays green)."""
     keys = context.instance.get_dynamic_partitions(COMPOSITE_SPECS)
     try:
         sheet = build_contact_sheet(paths.layout().composites_dir, keys, composites.image_format)
     except CompositeError as exc:
-        raise dg.Failure(str(exc)) from exc
+        context.log.warning(f"No contact sheet: {exc}")
+        return dg.MaterializeResult(metadata={"composites": 0, "contact_sheet": f"not written: {exc}"})
     if sheet.missing:
         context.log.warning(f"{len(sheet.missing)} registered specs have no composite yet: {list(sheet.missing)}")
     return dg.MaterializeResult(

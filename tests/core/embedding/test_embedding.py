@@ -118,6 +118,7 @@ def test_manifest_embedding_reuses_previous_rows(tiny_clip, tmp_path, monkeypatc
             "path": [p.name for p in paths],
             "ok": [True, True, True, True, False],
             "chip_version": ["v"] * 5,
+            "source_key": ["k"] * 5,
             "chip_path": [p.name for p in paths],
         }
     )
@@ -135,6 +136,10 @@ def test_manifest_embedding_reuses_previous_rows(tiny_clip, tmp_path, monkeypatc
     np.testing.assert_array_equal(
         np.stack(second["embedding"].to_list()[:3]), np.stack(first["embedding"].to_list())
     )
+    recut = manifest.with_columns(pl.when(pl.col("face_id") == "id1_500_500").then(pl.lit("k2"))
+                                  .otherwise(pl.col("source_key")).alias("source_key"))
+    _, stats, _ = embed_manifest(recut, tiny_clip, 8, tmp_path, previous=second)
+    assert (stats.reused, stats.embedded) == (3, 1)  # the chip cut again from a changed box: embedded again
 
 
 def test_other_weights_under_the_same_name_are_not_reused(tmp_path) -> None:
@@ -143,7 +148,7 @@ def test_other_weights_under_the_same_name_are_not_reused(tmp_path) -> None:
     paths = write_photos(tmp_path / "img", 3)
     manifest = pl.DataFrame(
         {"face_id": ["a_1", "b_1", "c_1"], "image_id": ["a", "b", "c"], "path": [p.name for p in paths],
-         "ok": [True] * 3, "chip_version": ["v"] * 3, "chip_path": [p.name for p in paths]}
+         "ok": [True] * 3, "chip_version": ["v"] * 3, "source_key": ["k"] * 3, "chip_path": [p.name for p in paths]}
     )
     model_dir = tmp_path / "clip"
     build_random_clip(model_dir, preset="tiny", seed=0)
