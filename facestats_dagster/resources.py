@@ -118,6 +118,7 @@ class LabelsResource(dg.ConfigurableResource):
 
     fairface_labels: str = Settings.fairface_labels
     fairface_prefix: str = Settings.fairface_prefix
+    truth_labels: str = Settings.truth_labels
     manual_labels: str = Settings.manual_labels
     ratings: str = Settings.ratings
     manual_ratings: str = Settings.manual_ratings

@@ -90,6 +90,10 @@ class Settings:
     fairface_prefix: str = _setting(
         "FACESTATS_FAIRFACE_PREFIX", "", "prefix of FairFace `file` entries under `raw/`, e.g. `fairface/`",
         resource="labels", empty_ok=True)
+    truth_labels: str = _setting(
+        "FACESTATS_TRUTH_LABELS", "", "FairFace-format true labels used only to evaluate (the true shares of "
+        "`face_statistics`), never to train or as final values (empty: the data set's own labels)",
+        resource="labels", empty_ok=True)
     manual_labels: str = _setting(
         "FACESTATS_MANUAL_LABELS", "labels/manual_labels.csv", "manual overrides `filename,gender,age,ethnicity` "
         "(optional)", resource="labels", empty_ok=True)

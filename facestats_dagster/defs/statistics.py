@@ -22,8 +22,9 @@ STATISTICS_GROUP = "statistics"
 
 def _truth(context: dg.AssetExecutionContext, master: pl.DataFrame, labels: LabelsResource,
            paths: PathsResource) -> pl.DataFrame | None:
-    """The data set's own FairFace-format labels matched to its images, when configured and readable."""
-    source = paths.layout().data_file(labels.fairface_labels)
+    """The true labels of the faces: `truth_labels` (evaluation only) when set, else the data set's own
+    FairFace-format labels, matched to its images, when configured and readable."""
+    source = paths.layout().data_file(labels.truth_labels or labels.fairface_labels)
     if source is None or not source.exists():
         return None
     try:
