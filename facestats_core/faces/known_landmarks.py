@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -41,3 +42,14 @@ def landmarks_by_path(by_file: Mapping[str, np.ndarray], raw_manifest: pl.DataFr
         elif path not in out:
             out[path] = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     return out, unmatched
+
+
+def read_landmark_file(path: Any) -> dict[str, np.ndarray]:
+    """File name -> landmarks of a landmarks CSV: its 68 points (``lm<i>_x/y``) where it has them, else
+    the eye centres (:func:`facestats_core.faces.alignment.read_landmarks_csv` formats, CelebA included)."""
+    from facestats_core.faces.alignment import read_landmarks_csv
+    from facestats_core.faces.landmarks68 import read_landmarks68_csv
+
+    by_file: dict[str, np.ndarray] = eye_landmarks(read_landmarks_csv(path))
+    by_file.update(read_landmarks68_csv(path))
+    return by_file

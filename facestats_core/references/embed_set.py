@@ -8,7 +8,7 @@ manifests under ``<root>/processed/manifests/reference_*.parquet`` and its chips
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ import polars as pl
 from facestats_core.embedding.clip import LoadedClip, embed_manifest
 from facestats_core.faces.chips import ChipConfig, chip_manifest
 from facestats_core.faces.face_table import DetectionConfig, FaceDetector, detect_manifest
+from facestats_core.faces.known_landmarks import landmarks_by_path
 from facestats_core.images.scan import scan_shards
 from facestats_core.io.atomic import atomic_write_parquet
 from facestats_core.io.layout import Layout, read_parquet
@@ -55,15 +56,18 @@ def embed_face_set(
     batch_size: int,
     previous_embeddings: pl.DataFrame | None = None,
     progress: Callable[[int, int, float], None] | None = None,
+    landmark_files: Mapping[str, Any] | None = None,
 ) -> FaceSet:
-    """Process every image under ``layout.raw_dir``; see the module docstring."""
+    """Process every image under ``layout.raw_dir``; see the module docstring. ``landmark_files`` maps
+    file names (relative to the raw folder) to known landmarks, as the analysed set's landmarks file."""
     if not layout.raw_dir.exists():
         raise FileNotFoundError(f"the reference set has no image folder {layout.raw_dir}")
     manifests, _ = scan_shards(layout.raw_dir, ["00"], 1, previous=_previous(layout, "raw"))
     raw = manifests["00"]
     atomic_write_parquet(manifest_path(layout, "raw"), raw)
+    landmarks = landmarks_by_path(landmark_files, raw)[0] if landmark_files else None
     detections, detected = detect_manifest(raw, layout.raw_dir, detector, detection,
-                                           previous=_previous(layout, "detections"))
+                                           previous=_previous(layout, "detections"), landmarks=landmarks)
     atomic_write_parquet(manifest_path(layout, "detections"), detections)
     chip_table, made = chip_manifest(detections, layout.raw_dir, layout.chips_dir, chips,
                                      previous=_previous(layout, "chips"))

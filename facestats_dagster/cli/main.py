@@ -45,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo_data.add_argument("--n-images", type=int, default=600, help="number of demo faces (default 600)")
     demo_data.add_argument("--size", type=int, default=256, help="side of each demo image in pixels (default 256)")
     demo_data.add_argument("--seed", type=int, default=0, help="random seed of faces, labels and ratings")
+    demo_data.add_argument("--reference-root", default=None,
+                           help="write the labelled faces there (a reference set) and unlabelled ones to the data "
+                           "root, their true labels kept as labels/truth_*.csv for evaluation only")
     demo_data.set_defaults(func=pipeline.cmd_demo_data)
 
     update = sub.add_parser("update", help="materialize everything through the dagster CLI (for cron)")

@@ -13,6 +13,10 @@ from facestats_dagster.cli.dagster_runs import dagster_env, run_commands, siblin
 from facestats_dagster.settings import CLIP_POINTER_FILE, DEFAULT_CLIP, explicitly_set, load_settings
 
 FALLBACK_MODEL_DIR = "clip-small-random"
+DEMO_REFERENCE_DIR = "reference"
+"""`facestats demo`: the labelled demo faces (the reference set the models train on) under `<data root>/reference`."""
+TRUTH_PREFIX = "truth_"
+"""The analysed demo folder's true labels / ratings are `labels/truth_*.csv`: evaluation only, never training."""
 DEMO_FACE_MODE = "whole"
 """The demo's faces are pre-cropped portraits (like FairFace): the image is the face."""
 
@@ -23,15 +27,29 @@ def cmd_update(args: argparse.Namespace) -> int:
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
+    """The demo faces with labels and ratings; with a reference root, the labelled set goes there and
+    the data root gets other (unlabelled) demo faces whose true labels are kept for evaluation only."""
     from facestats_demo.edge_cases import write_edge_cases
     from facestats_demo.faces import DemoSpec, generate_demo_dataset
 
     root = Path(args.data_root)
-    dataset = generate_demo_dataset(root, DemoSpec(n_images=args.n_images, size=args.size, seed=args.seed))
+    reference = getattr(args, "reference_root", None)
+    seed = args.seed
+    if reference:
+        labelled = generate_demo_dataset(Path(reference), DemoSpec(n_images=args.n_images, size=args.size, seed=seed))
+        print(f"wrote {labelled.n_images} labelled reference faces to {labelled.images_dir} "
+              f"(labels {labelled.fairface_labels}, ratings {labelled.ratings})")
+        seed += 1
+    dataset = generate_demo_dataset(root, DemoSpec(n_images=args.n_images, size=args.size, seed=seed))
     edge = write_edge_cases(root / "raw" / "edge_cases", seed=args.seed)
     print(f"wrote {dataset.n_images} demo faces to {dataset.images_dir}")
     print(f"wrote {len(edge)} edge-case files to {root / 'raw' / 'edge_cases'}")
-    print(f"labels: {dataset.fairface_labels}, ratings: {dataset.ratings}")
+    if reference:  # the analysed folder is unlabelled: its truth is kept aside, for evaluation only
+        for name in ("fairface_labels.csv", "scut_ratings.csv"):
+            (root / "labels" / name).replace(root / "labels" / f"{TRUTH_PREFIX}{name}")
+        print(f"unlabelled: true labels kept for evaluation in {root / 'labels' / (TRUTH_PREFIX + 'fairface_labels.csv')}")
+    else:
+        print(f"labels: {dataset.fairface_labels}, ratings: {dataset.ratings}")
     return 0
 
 
@@ -85,9 +103,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     settings = load_settings(resolve_clip=False)
     data_root, model_root = Path(settings.data_root), Path(settings.model_root)
-    labels = data_root / "labels" / "fairface_labels.csv"
-    if not labels.exists() or args.regenerate:
-        cmd_demo_data(argparse.Namespace(data_root=str(data_root), n_images=args.n_images, size=256, seed=0))
+    reference = data_root / DEMO_REFERENCE_DIR
+    made = [reference / "labels" / "fairface_labels.csv", data_root / "labels" / f"{TRUTH_PREFIX}fairface_labels.csv"]
+    if not all(path.exists() for path in made) or args.regenerate:
+        cmd_demo_data(argparse.Namespace(data_root=str(data_root), n_images=args.n_images, size=256, seed=0,
+                                         reference_root=str(reference)))
     model = resolve_demo_model(model_root, settings.clip_model or None)
     atomic_write_text(model_root / CLIP_POINTER_FILE, model + "\n")
     env = dagster_env(
@@ -95,6 +115,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
         FACESTATS_CLIP_MODEL=model,
         FACESTATS_DATA_ROOT=str(data_root.absolute()),
         FACESTATS_MODEL_ROOT=str(model_root.absolute()),
+        FACESTATS_REFERENCE_ROOT=str(reference.absolute()),
+        FACESTATS_TRUTH_LABELS=f"labels/{TRUTH_PREFIX}fairface_labels.csv",
     )
     code = run_commands(update_commands(sibling_command("dagster"), sibling_command("facestats")), env)
     if code:
@@ -135,6 +157,7 @@ def print_summary(data_root: Path, model_root: Path) -> None:
         print(f"  attractiveness     {regressor_summary(load_regressor(layout.model_root).metadata)}")
     except (FileNotFoundError, ModelIntegrityError):
         pass
+    _print_attribute_accuracy(layout.model_root)
     master = layout.read_artifact("master_metadata", columns=["image_id"])
     if master is not None:
         print(f"  master table       {layout.artifact('master_metadata')}  ({master.height} rows)")
@@ -146,4 +169,26 @@ def print_summary(data_root: Path, model_root: Path) -> None:
     if report.exists():
         print(f"  report             {report}")
     print("Open the Dagster UI with `make ui` (http://127.0.0.1:3000) to browse runs and metadata.")
-    print("Score new images with `.venv/bin/facestats score IMAGE...`.")
+    print("Analyse new photos with `.venv/bin/facestats analyse IMAGE...` (faces, attributes, tags, score).")
+
+
+def _print_attribute_accuracy(model_root: Path) -> None:
+    """Held-out probe accuracy next to CLIP zero-shot accuracy on the same labels, per attribute."""
+    import json
+
+    metrics_file = model_root / "attribute_classifiers.metrics.json"
+    if not metrics_file.exists():
+        return
+    metrics = json.loads(metrics_file.read_text()).get("metrics") or {}
+    if not metrics:
+        print("  attributes         zero-shot (no labelled faces)")
+        return
+    print("  attributes         probe (held-out) | zero-shot (labelled faces) | majority baseline")
+    for attr, m in metrics.items():
+        zero = m.get("zero_shot_accuracy")
+        print(f"    {attr:<16} {m['accuracy']:.3f} | {'-' if zero is None else f'{zero:.3f}'} | "
+              f"{m['majority_baseline_accuracy']:.3f}   (trained on the {m.get('trained_on', '?')} set)")
+    bundle = model_root / "bundle" / "bundle.json"
+    if bundle.exists():
+        print(f"  model bundle       {bundle.parent}  (apply to any folder: FACESTATS_MODELS={bundle.parent}; "
+              "`facestats models describe` shows it)")

@@ -178,6 +178,8 @@ def attribute_classifiers(
         trained[attr] = replace(model, metrics={**model.metrics, "trained_on": trained_on})
     seconds = time.perf_counter() - started
     zero_shot = _zero_shot_accuracy(clip, models, paths.layout(), data, context)
+    trained = {attr: replace(model, metrics={**model.metrics, "zero_shot_accuracy": zero_shot.get(attr)})
+               for attr, model in trained.items()}
     metrics = {attr: model.metrics for attr, model in trained.items()}
     metadata: dict[str, Any] = {
         "source": f"probes trained on the {trained_on} set",

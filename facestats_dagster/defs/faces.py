@@ -10,7 +10,7 @@ import polars as pl
 
 from facestats_core.faces.chips import chip_manifest
 from facestats_core.faces.face_table import NO_FACE_REASONS, detect_manifest
-from facestats_core.faces.known_landmarks import eye_landmarks, landmarks_by_path
+from facestats_core.faces.known_landmarks import landmarks_by_path, read_landmark_file
 from facestats_core.images.thumbnails import thumbnail_strip
 from facestats_core.io.layout import Layout
 from facestats_dagster.defs.images import IMAGE_ASSET_ARGS
@@ -165,23 +165,13 @@ def _known_landmarks(
         return {}, 0, f"missing: {source}"
     try:
         if source.protocol in ("", "file", "local"):
-            by_file = _read_landmark_file(Path(source.path))
+            by_file = read_landmark_file(Path(source.path))
         else:
-            by_file = _read_remote_landmarks(source, _read_landmark_file)
+            by_file = _read_remote_landmarks(source, read_landmark_file)
     except (OSError, ValueError) as exc:
         raise dg.Failure(f"Cannot read the landmarks file {source}: {exc}") from exc
     known, unmatched = landmarks_by_path(by_file, raw, prefix=faces.landmarks_prefix)
     return known, unmatched, str(source)
-
-
-def _read_landmark_file(path: Path) -> dict[str, Any]:
-    """File name -> landmarks: the 68 points where the file has them (`lm<i>_x/y`), else the eye centres."""
-    from facestats_core.faces.alignment import read_landmarks_csv
-    from facestats_core.faces.landmarks68 import read_landmarks68_csv
-
-    by_file: dict[str, Any] = eye_landmarks(read_landmarks_csv(path))
-    by_file.update(read_landmarks68_csv(path))
-    return by_file
 
 
 def _read_remote_landmarks(source: Any, reader: Any) -> pl.DataFrame:

@@ -54,10 +54,11 @@ def reference_embeddings(
 
         columns = list(embedding_schema(model.dim))
         previous = previous.select(columns) if set(columns) <= set(previous.columns) else None
+    known = _reference_landmarks(layout, faces)
     try:
         face_set = embed_face_set(
             layout, detector, detection, faces.chips(), model, clip.batch_size,
-            previous_embeddings=previous,
+            previous_embeddings=previous, landmark_files=known,
             progress=progress_logger(context, "embed reference set"),
         )
     except FileNotFoundError as exc:
@@ -92,3 +93,19 @@ def reference_embeddings(
         metadata[f"labels_{attr}"] = counts_table(count_values(labelled[attr].drop_nulls()), key=attr)
     context.add_output_metadata(metadata)
     return table
+
+
+def _reference_landmarks(layout: Any, faces: FacesResource) -> dict[str, Any] | None:
+    """Landmarks of the reference images from the landmarks file at the same relative path under the
+    reference root (e.g. the demo truth), so its chips are cut like the analysed set's."""
+    from pathlib import Path
+
+    from facestats_core.faces.known_landmarks import read_landmark_file
+
+    source = layout.data_file(faces.landmarks)
+    if source is None or not source.exists() or source.protocol not in ("", "file", "local"):
+        return None
+    try:
+        return read_landmark_file(Path(source.path))
+    except (OSError, ValueError):
+        return None

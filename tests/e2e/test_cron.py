@@ -75,6 +75,7 @@ def test_readme_crontab_line_runs_as_cron_would(tmp_path, tiny_clip_dir) -> None
         "LOGNAME": os.environ.get("LOGNAME", "facestats"),
         "HF_HUB_OFFLINE": "1",
         "FACESTATS_MIN_FACES": "2",
+        "FACESTATS_FACE_MODE": "whole",  # the synthetic demo faces are pre-cropped
         "FACESTATS_COMPOSITES_CONFIG": str(specs),
     }
     completed = subprocess.run(["/bin/sh", "-c", command], env=env, cwd=tmp_path, timeout=900)

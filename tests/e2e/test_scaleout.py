@@ -31,7 +31,6 @@ from facestats_demo.faces import DemoSpec, generate_demo_dataset
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
 SHARDS = ["00", "01"]
-IN_PROCESS = json.dumps({"execution": {"config": {"in_process": {}}}})
 
 
 def _env(root: Path, home: Path, clip: Path, **extra: str) -> dict[str, str]:
@@ -91,7 +90,7 @@ def reference(
     _copy_raw(source_data, work / "data")
     env = _env(work / "data", work / "home", tiny_clip_dir)
     _run([*_dagster("asset", "materialize"), "--select", IMAGE_SELECTION,
-          "--partition-range", f"{SHARDS[0]}...{SHARDS[-1]}", "--config-json", IN_PROCESS], env, work)
+          "--partition-range", f"{SHARDS[0]}...{SHARDS[-1]}"], env, work)  # the default executor: in process
     _run([*_dagster("asset", "materialize"), "--select", "embeddings_clip"], env, work)
     frames = _artifacts(work / "data")
     assert frames["embeddings_clip"].height == 12

@@ -50,6 +50,8 @@ ASSET_JOB = "__ASSET_JOB"
 IMAGE_ASSETS = ["raw_images", "face_detections", "face_chips", "embedding_shards"]
 ANALYSIS_ASSETS = [
     "embeddings_clip",
+    "reference_embeddings",
+    "dataset_labels",
     "attribute_classifiers",
     "attributes",
     "attribute_flags",
@@ -57,6 +59,7 @@ ANALYSIS_ASSETS = [
     "manual_labels",
     "attractiveness_regressor",
     "attractiveness_scores",
+    "model_bundle",
     "master_metadata",
 ]
 DEFAULT_SIGINT = (
@@ -430,7 +433,7 @@ def test_dagster_ui_in_headless_chromium(tmp_path: Path, tiny_clip_dir: Path) ->
                 executable_path=str(CHROMIUM),
                 headless=True,
                 args=CHROMIUM_ARGS,
-                viewport={"width": 1600, "height": 1000},
+                viewport={"width": 1600, "height": 2400},  # the catalog renders only the rows in view
             )
             try:
                 page = browser.new_page()
