@@ -177,3 +177,33 @@ def test_real_photo_warped_with_dlib_landmarks(tmp_path: Path) -> None:
     face = laplacian_variance(built.image, mask=built.face_mask)
     eyes = composite_from_members(members, "eyes", WarpSettings(256))
     assert face > 20 and face > laplacian_variance(eyes.image, mask=built.face_mask)
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("dlib") is None or face_recognition_models_dir() is None,
+    reason="needs dlib and face-recognition-models (the detect extra)",
+)
+def test_group_photo_faces_detected_chipped_and_warped(tmp_path: Path) -> None:
+    """The real six-person photo: detection -> chips with 68 landmarks -> a warped composite of all six."""
+    from facestats_core.composites.build import chip_members
+    from facestats_core.faces.chips import ChipConfig, chip_manifest
+    from facestats_core.faces.dlib_detector import pick_face_detector
+    from facestats_core.faces.face_table import DetectionConfig, detect_manifest
+    from facestats_core.images.scan import scan_shards
+    from tests.core.faces.photos import group_photo
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    group_photo(raw / "group.jpg")
+    manifest = scan_shards(raw, ["00"], 1)[0]["00"]
+    detector, name = pick_face_detector("dlib")
+    detections, _ = detect_manifest(manifest, raw, detector, DetectionConfig(detector_name=name))
+    layout = Layout.from_roots(tmp_path, tmp_path / "models")
+    chips, _ = chip_manifest(detections, raw, layout.chips_dir, ChipConfig(embed_size=64, composite_size=128))
+    rows = chips.join(detections.select("face_id", "face_source", "landmark_points"), on="face_id")
+    members = chip_members(rows, layout)
+    assert len(members) == 6 and all(m.landmarks is not None and m.landmarks.shape == (68, 2) for m in members)
+    warped = composite_from_members(members, "warp", WarpSettings(128))
+    eyes = composite_from_members(members, "eyes", WarpSettings(128))
+    assert sorted(warped.warped) == sorted(m.member_id for m in members)
+    assert laplacian_variance(warped.image, mask=warped.face_mask) > laplacian_variance(eyes.image, mask=warped.face_mask)
