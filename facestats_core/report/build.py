@@ -66,6 +66,7 @@ def build_report(
     statistics: pl.DataFrame | None = None,
     reproducibility: Mapping[str, Any] | None = None,
     face_previews: FacePreviews | None = None,
+    method_comparison: tuple[bytes, dict[str, float]] | None = None,
     *,
     title: str = "FaceStats report",
     generated: datetime | None = None,
@@ -88,7 +89,7 @@ def build_report(
         classifier_section(_classifier_metrics(classifier_metrics)),
         attractiveness_section(master, regressor, stats),
         cluster_section(master),
-        composites_section(composites),
+        composites_section(composites, method_comparison),
         reproducibility_section(reproducibility),
     ]
     images = {name: png for section in sections for name, png in section.images.items()}

@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from facestats_core.composites.method_comparison import method_comparison
 from facestats_core.models.classifiers import TrainedClassifier
 from facestats_core.models.regressor import LoadedRegressor
 from facestats_core.report.build import REPORT_FILE, build_report, write_report
@@ -20,7 +21,7 @@ from facestats_dagster.settings import environment_settings
 
 INLINE_PLOTS = (
     "attributes_gender.png", "attributes_ethnicity.png", "attractiveness_histogram.png",
-    "attractiveness_by_group.png", "fairness_ethnicity.png",
+    "attractiveness_by_group.png", "fairness_ethnicity.png", "faces_per_image.png", "composite_methods.png",
 )
 """Charts shown inline in the materialization metadata (when the report has them)."""
 
@@ -87,7 +88,8 @@ def stats_report(
     """`processed/report/index.html` (self-contained: charts inlined) plus the charts as PNGs:
     final gender/age/ethnicity by source (manual/predicted), attractiveness histogram and mean
     score by group, classifier metrics and accuracy per group (fairness view), cluster ×
-    predicted-ethnicity crosstab, and a gallery of the built composites
+    predicted-ethnicity crosstab, faces per image with a strip of face chips, the same faces
+    averaged by none | eyes | warp, and a gallery of the built composites
     (`processed/composites/*.json`).
 
     Shares and means carry the 95 % intervals of `face_statistics` (observed vs corrected for
@@ -112,6 +114,7 @@ def stats_report(
         face_statistics,
         reproducibility(context, clip, analysis, composites),
         read_face_previews(master_metadata, layout.chips_dir, layout.raw_dir),
+        method_comparison(master_metadata, layout, seed=analysis.seed),
         title="FaceStats report",
     )
     written = write_report(report, layout.report_dir)

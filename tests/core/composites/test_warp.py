@@ -4,6 +4,7 @@ reproducibility, and a real photo (Grace Hopper, dlib's 68 landmarks)."""
 from __future__ import annotations
 
 import importlib.util
+import io
 import json
 import tracemalloc
 from collections.abc import Iterator
@@ -207,3 +208,15 @@ def test_group_photo_faces_detected_chipped_and_warped(tmp_path: Path) -> None:
     eyes = composite_from_members(members, "eyes", WarpSettings(128))
     assert sorted(warped.warped) == sorted(m.member_id for m in members)
     assert laplacian_variance(warped.image, mask=warped.face_mask) > laplacian_variance(eyes.image, mask=warped.face_mask)
+
+
+def test_method_comparison_averages_the_same_faces_three_ways(tmp_path: Path) -> None:
+    from facestats_core.composites.method_comparison import method_comparison
+
+    layout, master = _demo_master(tmp_path)
+    png, numbers = method_comparison(master, layout, n=4, size=48)
+    assert numbers["faces"] == 4  # sampled among the five faces with 68 landmarks
+    with Image.open(io.BytesIO(png)) as sheet:
+        assert sheet.size == (3 * 48 + 16, 48 + 22)
+    assert set(numbers) == {"faces", "none", "eyes", "warp"}
+    assert method_comparison(master.filter(pl.col("landmark_points") < 68), layout) is None
