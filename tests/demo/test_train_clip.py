@@ -62,3 +62,16 @@ def test_training_is_deterministic_and_saves_a_loadable_clip(tmp_path: Path) -> 
     model = CLIPModel.from_pretrained(first)
     assert model.config.vision_config.image_size == 32
     assert len(CLIPTokenizer.from_pretrained(first)) == model.config.text_config.vocab_size
+
+
+def test_sincos_positions_give_every_patch_its_own_row() -> None:
+    from facestats_demo.train_clip import sincos_position_embedding
+
+    table = sincos_position_embedding(grid=8, dim=128)
+    assert table.shape == (65, 128) and table.dtype == np.float32
+    assert not table[0].any()  # the class token has no position
+    assert len({row.tobytes() for row in table[1:]}) == 64
+    # neighbours are closer than far-apart patches
+    assert np.linalg.norm(table[1] - table[2]) < np.linalg.norm(table[1] - table[8])
+    with pytest.raises(ValueError, match="multiple of 4"):
+        sincos_position_embedding(grid=2, dim=6)
