@@ -882,12 +882,41 @@ def demo_labels(seed: int, index: int) -> tuple[str, str, str]:
     )
 
 
+@dataclass(frozen=True)
+class DemoFace:
+    """Demo face ``index`` of a seed: its drawn traits, image, eye centres, rating and FairFace split flag."""
+
+    traits: FaceTraits
+    image: Image.Image
+    eyes: EyePair
+    score: float
+    service_test: bool
+
+
+def demo_face(seed: int, index: int, size: int) -> DemoFace:
+    """Draw demo face ``index`` of ``seed`` exactly as ``generate_demo_dataset`` writes it.
+
+    Everything comes from the image's own child seed, so the face does not
+    depend on how many others are drawn.
+    """
+    gender, age, ethnicity = demo_labels(seed, index)
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_IMAGE_STREAM, index)))
+    traits = sample_traits(gender, age, ethnicity, rng)
+    image, eyes = _draw_traits(traits, size, rng)
+    if not _eyes_inside(eyes, size, margin=0.08 * size):
+        raise RuntimeError(f"demo image {index}: eyes {eyes} too close to the border")  # by construction never
+    score = attractiveness_score(traits, float(rng.normal()))
+    service_test = float(rng.random()) < 0.5
+    return DemoFace(traits=traits, image=image, eyes=eyes, score=score, service_test=service_test)
+
+
 def demo_file_name(index: int) -> str:
     """Path of image ``index`` relative to ``root/raw`` (``demo/face_00012.jpg``)."""
     return f"{DEMO_SUBDIR}/face_{index:05d}.jpg"
 
 
-def _jpeg_bytes(image: Image.Image) -> bytes:
+def jpeg_bytes(image: Image.Image) -> bytes:
+    """The demo's JPEG encoding of ``image`` (quality 90, baseline): what ``raw/demo/`` holds."""
     buffer = io.BytesIO()
     image.save(buffer, format="JPEG", quality=JPEG_QUALITY, optimize=False, progressive=False)
     return buffer.getvalue()
@@ -936,26 +965,20 @@ def generate_demo_dataset(root: Path, spec: DemoSpec = DemoSpec()) -> DemoDatase
     rating_rows: list[tuple[str, ...]] = []
     truth_rows: list[tuple[str, ...]] = []
     for index in range(spec.n_images):
-        gender, age, ethnicity = demo_labels(spec.seed, index)
-        rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(_IMAGE_STREAM, index)))
-        traits = sample_traits(gender, age, ethnicity, rng)
-        image, eyes = _draw_traits(traits, spec.size, rng)
-        if not _eyes_inside(eyes, spec.size, margin=0.08 * spec.size):
-            raise RuntimeError(
-                f"demo image {index}: eyes {eyes} too close to the border"
-            )  # by construction never
-        score = f"{attractiveness_score(traits, float(rng.normal())):.3f}"
-        service_test = "True" if float(rng.random()) < 0.5 else "False"
+        face = demo_face(spec.seed, index, spec.size)
+        gender, age, ethnicity = face.traits.gender, face.traits.age, face.traits.ethnicity
+        score = f"{face.score:.3f}"
+        service_test = "True" if face.service_test else "False"
         name = demo_file_name(index)
-        _write_if_changed(root / "raw" / name, _jpeg_bytes(image))
+        _write_if_changed(root / "raw" / name, jpeg_bytes(face.image))
         fairface_rows.append(
             (name, FAIRFACE_AGE[age], FAIRFACE_GENDER[gender], FAIRFACE_RACE[ethnicity], service_test)
         )
         rating_rows.append((name, score))
-        (lx, ly), (rx, ry) = eyes
+        (lx, ly), (rx, ry) = face.eyes
         truth_rows.append(
             (name, gender, age, ethnicity, score, f"{lx:.3f}", f"{ly:.3f}", f"{rx:.3f}", f"{ry:.3f}",
-             *landmarks68_cells(face_landmarks68(traits, spec.size)))
+             *landmarks68_cells(face_landmarks68(face.traits, spec.size)))
         )
     _remove_stale_images(images_dir, spec.n_images)
     dataset = DemoDataset(

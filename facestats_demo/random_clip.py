@@ -1,8 +1,9 @@
 """Randomly initialised CLIP models built from a ``CLIPConfig``, saved like real ones.
 
-Used where real weights cannot be downloaded: tests (``tiny``), the demo's
-fallback (``small``) and the benchmark (``vit-b-32``, the real architecture
-with random weights, hence the real FLOPs). Each is written with
+Used where real weights cannot be downloaded: tests (``tiny``), the
+pipeline benchmark (``small``) and the embedding benchmark (``vit-b-32``, the
+real architecture with random weights, hence the real FLOPs). The ``demo``
+preset is the architecture of the *trained* demo CLIP (``train_clip.py``). Each is written with
 ``save_pretrained`` and loaded back through ``CLIPModel.from_pretrained``,
 the same code path as a real model.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from facestats_demo.tokenizer import build_clip_tokenizer
 
@@ -21,6 +23,7 @@ CAPTION_WORDS: tuple[str, ...] = (
     "white black latino hispanic east southeast asian indian middle eastern caucasian african",
     "smiling with without eyeglasses glasses beard hat headwear wearing moustache long short hair bald",
     "portrait picture close-up cropped an this is and or who looks",
+    "no not stubble clear some spots spotty skin symmetric slightly lopsided face big medium small eyes ,",
 )
 """Words the demo/test tokenizers hold as whole tokens (prompts and captions); other text is spelt byte by byte."""
 
@@ -49,29 +52,22 @@ PRESETS: dict[str, ClipPreset] = {
     # faces, a linear probe then beats the majority class for every attribute
     # (gender .64 vs .50, age .32 vs .19, ethnicity .52 vs .14; default init: .62/.18/.26).
     "small": ClipPreset(224, 32, 192, 4, 4, 768, 256, 64, 1, weight_scale=3.0, position_scale=200.0),
+    # The trained demo CLIP (facestats_demo/train_clip.py): 128 px, 32 px patches (4 x 4 grid), 4 layers
+    # of width 128, sized to train in minutes on one CPU core. With 16 px patches the same training
+    # learnt colours (ethnicity) but not shapes (gender 0.59, hair style 0.59 on its own training faces).
+    "demo": ClipPreset(128, 32, 128, 4, 2, 512, 128, 128, 2),
     "vit-b-32": ClipPreset(224, 32, 768, 12, 12, 3072, 512, 512, 12),
 }
 
 
-def build_random_clip(output_dir: Path, preset: str = "tiny", seed: int = 0) -> Path:
-    """Build a seeded random CLIP of ``preset``, save model + image processor + tokenizer to ``output_dir``.
-
-    The tokenizer is the offline one of :mod:`facestats_demo.tokenizer` over
-    :data:`CAPTION_WORDS`; the text tower's vocabulary is sized to it.
-    """
-    import torch
-    from transformers import CLIPConfig, CLIPModel
-
-    try:  # transformers >= 5 without torchvision
-        from transformers import CLIPImageProcessorPil as CLIPImageProcessor
-    except ImportError:
-        from transformers import CLIPImageProcessor
+def clip_config(preset: str, tokenizer: Any) -> Any:
+    """The ``CLIPConfig`` of ``preset`` with a text tower sized to ``tokenizer``'s vocabulary."""
+    from transformers import CLIPConfig
 
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
     spec = PRESETS[preset]
-    tokenizer = build_clip_tokenizer(CAPTION_WORDS)
-    config = CLIPConfig(
+    return CLIPConfig(
         text_config={
             "vocab_size": len(tokenizer),
             "bos_token_id": tokenizer.bos_token_id,
@@ -93,6 +89,38 @@ def build_random_clip(output_dir: Path, preset: str = "tiny", seed: int = 0) -> 
         },
         projection_dim=spec.projection_dim,
     )
+
+
+def save_clip_folder(model: Any, tokenizer: Any, output_dir: Path) -> Path:
+    """``save_pretrained`` model, image processor (its own image size, OpenAI's normalisation) and tokenizer."""
+    try:  # transformers >= 5 without torchvision
+        from transformers import CLIPImageProcessorPil as CLIPImageProcessor
+    except ImportError:
+        from transformers import CLIPImageProcessor
+
+    image_size = int(model.config.vision_config.image_size)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output_dir)
+    CLIPImageProcessor(
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
+    ).save_pretrained(output_dir)
+    tokenizer.save_pretrained(output_dir)
+    return output_dir
+
+
+def build_random_clip(output_dir: Path, preset: str = "tiny", seed: int = 0) -> Path:
+    """Build a seeded random CLIP of ``preset``, save model + image processor + tokenizer to ``output_dir``.
+
+    The tokenizer is the offline one of :mod:`facestats_demo.tokenizer` over
+    :data:`CAPTION_WORDS`; the text tower's vocabulary is sized to it.
+    """
+    import torch
+    from transformers import CLIPModel
+
+    tokenizer = build_clip_tokenizer(CAPTION_WORDS)
+    config = clip_config(preset, tokenizer)
+    spec = PRESETS[preset]
     torch.manual_seed(seed)
     model = CLIPModel(config).eval()
     if spec.weight_scale != 1.0 or spec.position_scale != 1.0:
@@ -101,14 +129,7 @@ def build_random_clip(output_dir: Path, preset: str = "tiny", seed: int = 0) -> 
                 if isinstance(module, torch.nn.Linear):
                     module.weight.mul_(spec.weight_scale)
             model.vision_model.embeddings.position_embedding.weight.mul_(spec.position_scale)
-    output_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output_dir)
-    CLIPImageProcessor(
-        size={"shortest_edge": spec.image_size},
-        crop_size={"height": spec.image_size, "width": spec.image_size},
-    ).save_pretrained(output_dir)
-    tokenizer.save_pretrained(output_dir)
-    return output_dir
+    return save_clip_folder(model, tokenizer, output_dir)
 
 
 def vit_b32_flops_per_image() -> float:

@@ -16,6 +16,16 @@ from facestats_dagster.settings import environment_settings, load_settings, sett
 
 
 def cmd_build_clip(args: argparse.Namespace) -> int:
+    """A seeded random CLIP of a preset, or (`--train`) the demo CLIP trained on demo faces."""
+    import time
+
+    if args.train:
+        from facestats_demo.train_clip import train_demo_clip
+
+        started = time.perf_counter()
+        out = train_demo_clip(Path(args.out), progress=lambda line: print(line, flush=True))
+        print(f"trained the demo CLIP in {time.perf_counter() - started:.0f} s; saved to {out}")
+        return 0
     from facestats_demo.random_clip import build_random_clip
 
     out = build_random_clip(Path(args.out), preset=args.preset, seed=args.seed)
@@ -58,11 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--regenerate", action="store_true", help="rewrite the demo data even if present")
     demo.set_defaults(func=pipeline.cmd_demo)
 
-    build = sub.add_parser("build-clip", help="save a seeded random CLIP (tests, offline demo, benchmark)")
-    build.add_argument("--preset", default="small", choices=["tiny", "small", "vit-b-32"],
-                       help="model size (default small)")
+    build = sub.add_parser("build-clip", help="save a seeded random CLIP (tests, benchmarks) or train the demo CLIP")
+    build.add_argument("--train", action="store_true",
+                       help="train the demo CLIP on synthetic demo faces (what facestats_demo/demo_clip holds; "
+                            "deterministic, about 10 min on 2 cores)")
+    build.add_argument("--preset", default="small", choices=["tiny", "small", "demo", "vit-b-32"],
+                       help="model size of a random CLIP (default small)")
     build.add_argument("--out", required=True, help="folder to save the model, processor and tokenizer in")
-    build.add_argument("--seed", type=int, default=0, help="seed of the random weights")
+    build.add_argument("--seed", type=int, default=0, help="seed of the random weights (not with --train)")
     build.set_defaults(func=cmd_build_clip)
 
     score_cmd = sub.add_parser("score", help="attractiveness score and percentile of image files")

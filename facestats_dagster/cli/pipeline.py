@@ -12,14 +12,12 @@ from pathlib import Path
 from facestats_dagster.cli.dagster_runs import dagster_env, run_commands, sibling_command, update_commands
 from facestats_dagster.settings import CLIP_POINTER_FILE, DEFAULT_CLIP, explicitly_set, load_settings
 
-FALLBACK_MODEL_DIR = "clip-small-random"
 DEMO_REFERENCE_DIR = "reference"
 """`facestats demo`: the labelled demo faces (the reference set the models train on) under `<data root>/reference`."""
 TRUTH_PREFIX = "truth_"
 """The analysed demo folder's true labels / ratings are `labels/truth_*.csv`: evaluation only, never training."""
 DEMO_FACE_MODE = "whole"
 """The demo's faces are pre-cropped portraits (like FairFace): the image is the face."""
-
 
 def cmd_update(args: argparse.Namespace) -> int:
     """Materialize everything with the configured settings (what cron runs)."""
@@ -61,11 +59,11 @@ def _hub_reachable(host: str = "huggingface.co") -> bool:
     return True
 
 
-def resolve_demo_model(model_root: Path, explicit: str | None) -> str:
-    """`explicit` (FACESTATS_CLIP_MODEL) if set, else ViT-B/32 when loadable, else a seeded small
-    random CLIP (announced loudly)."""
+def resolve_demo_model(explicit: str | None) -> str:
+    """`explicit` (FACESTATS_CLIP_MODEL) if set, else ViT-B/32 when loadable, else the demo CLIP
+    trained on synthetic demo faces that ships in `facestats_demo/demo_clip` (announced loudly)."""
     from facestats_core.embedding.clip import ClipConfig, ClipLoadError, load_clip
-    from facestats_demo.random_clip import build_random_clip
+    from facestats_demo.train_clip import DEMO_CLIP_DIR
 
     if explicit:
         return explicit
@@ -78,23 +76,27 @@ def resolve_demo_model(model_root: Path, explicit: str | None) -> str:
             return DEFAULT_CLIP
         except ClipLoadError as exc:
             reason = str(exc).split(";")[0]
-    fallback = model_root / FALLBACK_MODEL_DIR
-    if not (fallback / "config.json").exists():
-        build_random_clip(fallback, preset="small", seed=0)
+    if not (DEMO_CLIP_DIR / "config.json").exists():
+        raise SystemExit(
+            f"facestats: {DEFAULT_CLIP} could not be loaded ({reason}) and the demo CLIP is missing from "
+            f"{DEMO_CLIP_DIR}; rebuild it with `facestats build-clip --train --out {DEMO_CLIP_DIR}` "
+            "or set FACESTATS_CLIP_MODEL."
+        )
     banner = "!" * 78
     print(
         f"\n{banner}\n"
         + textwrap.fill(
-            f"NOTICE: {DEFAULT_CLIP} could not be loaded ({reason}). The demo runs on a SEEDED "
-            f"RANDOM small CLIP saved at {fallback}: its embeddings are random features, not "
-            "semantic CLIP features, so attribute numbers from it say nothing about real CLIP. "
-            "Set FACESTATS_CLIP_MODEL to a real CLIP folder or model id for real results.",
+            f"NOTICE: {DEFAULT_CLIP} could not be loaded ({reason}). The demo runs on the FaceStats "
+            f"DEMO CLIP at {DEMO_CLIP_DIR}: a small CLIP trained on synthetic demo faces only, NOT "
+            "OpenAI's CLIP. It sees the demo's drawn traits, so the demo's numbers mean something for "
+            "the demo faces, but nothing about real photos or real CLIP. Set FACESTATS_CLIP_MODEL to a "
+            "real CLIP folder or model id for real results.",
             width=78,
         )
         + f"\n{banner}\n",
         flush=True,
     )
-    return str(fallback)
+    return str(DEMO_CLIP_DIR)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -108,7 +110,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if not all(path.exists() for path in made) or args.regenerate:
         cmd_demo_data(argparse.Namespace(data_root=str(data_root), n_images=args.n_images, size=256, seed=0,
                                          reference_root=str(reference)))
-    model = resolve_demo_model(model_root, settings.clip_model or None)
+    model = resolve_demo_model(settings.clip_model or None)
     atomic_write_text(model_root / CLIP_POINTER_FILE, model + "\n")
     env = dagster_env(
         FACESTATS_FACE_MODE=settings.face_mode if explicitly_set("FACESTATS_FACE_MODE") else DEMO_FACE_MODE,

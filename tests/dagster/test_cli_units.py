@@ -7,17 +7,20 @@ from facestats_dagster.cli.dagster_runs import IMAGE_SELECTION, update_commands
 from facestats_dagster.definitions import defs
 
 
-def test_demo_falls_back_to_a_seeded_small_clip_loudly(tmp_path, monkeypatch, capsys) -> None:
+def test_demo_falls_back_to_the_trained_demo_clip_loudly(monkeypatch, capsys) -> None:
+    from facestats_demo.train_clip import DEMO_CLIP_DIR
+
     monkeypatch.setattr(cli, "_hub_reachable", lambda host="huggingface.co": False)
-    chosen = cli.resolve_demo_model(tmp_path, None)
-    assert chosen == str(tmp_path / cli.FALLBACK_MODEL_DIR)
-    assert (tmp_path / cli.FALLBACK_MODEL_DIR / "config.json").exists()
+    chosen = cli.resolve_demo_model(None)
+    assert chosen == str(DEMO_CLIP_DIR)
+    assert (DEMO_CLIP_DIR / "config.json").exists()
     printed = capsys.readouterr().out
-    assert "NOTICE" in printed and "SEEDED RANDOM" in printed and "FACESTATS_CLIP_MODEL" in printed
+    assert "NOTICE" in printed and "DEMO CLIP" in printed and "NOT OpenAI's CLIP" in printed
+    assert "FACESTATS_CLIP_MODEL" in printed
 
 
-def test_explicit_model_wins(tmp_path) -> None:
-    assert cli.resolve_demo_model(tmp_path, "/models/my-clip") == "/models/my-clip"
+def test_explicit_model_wins() -> None:
+    assert cli.resolve_demo_model("/models/my-clip") == "/models/my-clip"
 
 
 def test_image_selection_is_every_shard_partitioned_asset() -> None:
