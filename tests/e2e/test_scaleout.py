@@ -43,6 +43,7 @@ def _env(root: Path, home: Path, clip: Path, **extra: str) -> dict[str, str]:
         "FACESTATS_CLIP_MODEL": str(clip),
         "FACESTATS_SHARDS": str(len(SHARDS)),
         "FACESTATS_CLIP_THREADS": "1",
+        "FACESTATS_FACE_MODE": "whole",  # the synthetic demo faces are pre-cropped
         "DAGSTER_HOME": str(home),
         "HF_HUB_OFFLINE": "1",
         **extra,
