@@ -113,6 +113,11 @@ def parse_partition_key(key: str) -> FilterSpec:
     return spec
 
 
+def _has_scores(faces: pl.DataFrame) -> bool:
+    """Whether any face has an attractiveness score (none when attractiveness was skipped)."""
+    return "attractiveness_raw" in faces.columns and faces["attractiveness_raw"].is_not_null().any()
+
+
 def has_eyes() -> pl.Expr:
     """Master rows whose composite chip has landmarks to align on (2, 5 or 68 points)."""
     return pl.col("landmark_points").fill_null(0) > 0
@@ -231,6 +236,12 @@ def build_composite(key: str, master: pl.DataFrame, layout: Layout, settings: Co
     chips of ``master``; raises :class:`CompositeError`."""
     spec = parse_partition_key(key)
     faces = master.filter(pl.col("chip_ok").fill_null(False))
+    if spec.attractiveness is not None and not _has_scores(faces):
+        raise CompositeError(
+            f"filter spec {key!r} needs attractiveness scores and there are none: no ratings were configured "
+            "(FACESTATS_RATINGS, a reference set with ratings, or a bundle with a regressor)",
+            metadata={"matched": 0, "min_faces": settings.min_faces},
+        )
     started = time.perf_counter()
     requested, method, note = composite_method(spec, settings, bool(faces.filter(has_68()).height),
                                                bool(faces.filter(has_eyes()).height))

@@ -219,3 +219,10 @@ def test_contact_sheet_without_composites_fails(tmp_path: Path) -> None:
     with pytest.raises(CompositeError, match="No composites built yet for the 2 registered specs"):
         build_contact_sheet(tmp_path, ["all", "gender=male"], "png")
     assert not (tmp_path / CONTACT_SHEET_NAME).exists()
+
+
+def test_a_spec_with_attractiveness_terms_says_it_needs_scores(faces) -> None:
+    layout, master = faces
+    unscored = master.with_columns(pl.lit(None, dtype=pl.Float64).alias("attractiveness_raw"))
+    with pytest.raises(CompositeError, match="needs attractiveness scores and there are none: no ratings"):
+        build_composite("attractiveness=top10", unscored, layout, _settings())
