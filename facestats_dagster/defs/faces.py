@@ -160,8 +160,8 @@ def _known_landmarks(
     if source is None:
         return {}, 0, "not configured"
     if not source.exists():
-        context.log.warning(f"Landmarks file {source} does not exist: landmarks come from the detector only "
-                            "(set FACESTATS_LANDMARKS, or empty it to silence this).")
+        context.log.info(f"No landmarks file at {source}: landmarks come from the detector only "
+                         "(FACESTATS_LANDMARKS names one; the demo's is labels/demo_truth.csv).")
         return {}, 0, f"missing: {source}"
     try:
         if source.protocol in ("", "file", "local"):
