@@ -82,13 +82,14 @@ def build_report(
     """
     stats = read_statistics(statistics) if statistics is not None else None
     dataset, summary = dataset_section(master)
+    faces = master.filter(pl.col("face_id").is_not_null()) if "face_id" in master.columns else master
     sections: list[Section] = [
         dataset,
         faces_section(master, face_previews),
-        attributes_section(master, stats),
+        attributes_section(faces, stats),
         classifier_section(_classifier_metrics(classifier_metrics)),
-        attractiveness_section(master, regressor, stats),
-        cluster_section(master),
+        attractiveness_section(faces, regressor, stats),
+        cluster_section(faces),
         composites_section(composites, method_comparison),
         reproducibility_section(reproducibility),
     ]

@@ -380,7 +380,7 @@ def group_accuracy(title: str, groups: Sequence[BarGroup], overall: float | None
 
 
 def histogram(
-    title: str, values: Sequence[float], *, bins: int = 20, x_label: str, y_label: str = "images"
+    title: str, values: Sequence[float], *, bins: int | Sequence[float] = 20, x_label: str, y_label: str = "faces"
 ) -> bytes:
     """A histogram of the finite ``values`` with a dashed line at their mean (empty axes without values)."""
     finite = [v for v in map(_real, values) if v is not None]

@@ -135,10 +135,10 @@ def _chart(attr: str, rows: list[StatRow], series: list[str]) -> Chart:
     n = rows[0].n if rows else None
     intervals = any(r.low is not None or r.corrected_low is not None for r in rows)
     png = hbars(
-        f"{attr}: share of images" + (f" (n = {n})" if n is not None else ""),
+        f"{attr}: share of faces" + (f" (n = {n})" if n is not None else ""),
         [BarGroup(None, bar_rows)],
         series,
-        x_label="share of images" + (" (error bars: 95 % interval)" if intervals else ""),
+        x_label="share of faces" + (" (error bars: 95 % interval)" if intervals else ""),
         percent=True,
         marked_label="unstable",
     )

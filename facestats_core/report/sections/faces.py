@@ -41,7 +41,8 @@ def faces_section(master: pl.DataFrame, previews: FacePreviews | None = None) ->
     readable = master.filter(pl.col("readable").fill_null(False)) if "readable" in master.columns else master
     per_image = readable.group_by("image_id").agg(pl.col("face_id").count().alias("faces"))["faces"].to_list()
     top = max(per_image, default=0)
-    png = histogram("Faces per readable image", per_image, bins=max(top + 1, 1), x_label="faces in the image")
+    png = histogram("Faces per readable image", per_image, bins=[i - 0.5 for i in range(top + 2)],
+                    x_label="faces in the image", y_label="images")
     previews = previews or FacePreviews()
     chart = Chart(HISTOGRAM_PNG, "faces per image", png)
     view = FacesView(
