@@ -9,7 +9,8 @@ camera would write them). For each size it times, over ``--repeats`` passes of 8
 1,600 px + 68 landmarks) and ``chip_manifest`` (decode again + one resample per chip at 224 and
 512), then ``embed_manifest`` of the chips with a CLIP (``--clip``; default: a random ViT-B/32
 architecture, the real FLOPs). Prints images/s, faces/s and each step's share, and ends with
-``summary: detect_ips_640=<> detect_ips_1280=<> detect_ips_3000=<> chips_fps=<> detect_share=<>``.
+``summary: detect_ips_640=<> detect_ips_1280=<> detect_ips_3000=<> chips_fps=<> detect_share=<> detect_ips_1280_workers=<>``;
+the parallel line compares detection of ``--parallel-copies`` 1,280 px files in one process and in ``--workers``.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--copies", type=int, default=8)
     parser.add_argument("--clip", default="", help="CLIP folder or id (default: random ViT-B/32 architecture)")
+    parser.add_argument("--workers", type=int, default=2, help="detection processes for the parallel run")
+    parser.add_argument("--parallel-copies", type=int, default=32, help="1,280 px files for the parallel run")
     args = parser.parse_args()
 
     from facestats_core.embedding.clip import ClipConfig, embed_manifest, load_clip
@@ -104,9 +107,19 @@ def main() -> None:
                   f" | chips {r['chips_fps']:.1f} faces/s | CLIP {r['embed_fps']:.1f} faces/s | share of time:"
                   f" detection {r['detect_share']:.0%}, chips {r['chips_share']:.0%}, CLIP"
                   f" {1 - r['detect_share'] - r['chips_share']:.0%}")
+        raw = _folder(base, 1280, args.parallel_copies, work / "parallel")
+        manifest = scan_shards(raw, ["00"], 1)[0]["00"]
+        rates = {}
+        for workers in (1, args.workers):
+            started = time.perf_counter()
+            detect_manifest(manifest, raw, detector, DetectionConfig(detector_name=name), workers=workers)
+            rates[workers] = args.parallel_copies / (time.perf_counter() - started)
+        print(f" 1280 px, {args.parallel_copies} files: detection {rates[1]:.2f} images/s in one process, "
+              f"{rates[args.workers]:.2f} images/s with {args.workers} worker processes "
+              f"(x{rates[args.workers] / rates[1]:.2f}, pool start-up included)")
         print(f"summary: detect_ips_640={results[640]['detect_ips']:.2f} detect_ips_1280={results[1280]['detect_ips']:.2f}"
               f" detect_ips_3000={results[3000]['detect_ips']:.2f} chips_fps={results[1280]['chips_fps']:.1f}"
-              f" detect_share={results[1280]['detect_share']:.2f}")
+              f" detect_share={results[1280]['detect_share']:.2f} detect_ips_1280_workers={rates[args.workers]:.2f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -58,6 +58,7 @@ class FacesResource(dg.ConfigurableResource):
     dlib_upsample: int = 1
     min_score: float = DEFAULT_MIN_SCORE
     max_side: int = Settings.detect_max_side
+    workers: int = Settings.detect_workers
     min_face_px: int = Settings.min_face_px
     landmarks: str = Settings.landmarks
     landmarks_prefix: str = ""
@@ -81,6 +82,12 @@ class FacesResource(dg.ConfigurableResource):
         if face_mode is not None:
             overrides["face_mode"] = face_mode
         return core_config(self, DetectionConfig, **overrides)
+
+    def detect_workers(self) -> int:
+        """`workers`, with 0 meaning one per CPU core."""
+        import os
+
+        return self.workers if self.workers > 0 else max(1, os.cpu_count() or 1)
 
     def chips(self) -> ChipConfig:
         return core_config(self, ChipConfig)

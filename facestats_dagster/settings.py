@@ -73,6 +73,9 @@ class Settings:
     detect_max_side: int = _setting("FACESTATS_DETECT_MAX_SIDE", 1600, "longest side of the copy the detector "
                                     "sees (boxes are mapped back to the original)", resource="faces",
                                     name="max_side")
+    detect_workers: int = _setting("FACESTATS_DETECT_WORKERS", 0, "processes that detect faces in parallel "
+                                   "(dlib uses one core per image; `0`: one per CPU core, `1`: in the step's process)",
+                                   resource="faces", name="workers")
     min_face_px: int = _setting("FACESTATS_MIN_FACE_PX", 24, "smaller faces (box side, original pixels) get "
                                 "reason `face_too_small`", resource="faces")
     chip_margin: float = _setting("FACESTATS_CHIP_MARGIN", 0.25, "padding around the face box on each side, as "

@@ -21,7 +21,7 @@ are never detected again.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -217,6 +217,10 @@ def _reusable(previous: pl.DataFrame | None, version: str) -> dict[str, list[dic
     return rows
 
 
+PARALLEL_MIN_IMAGES = 16
+"""Fewest images to detect before ``workers > 1`` starts a process pool (starting one costs ~1-2 s)."""
+
+
 def detect_manifest(
     raw_manifest: pl.DataFrame,
     raw_root: Any,
@@ -225,28 +229,43 @@ def detect_manifest(
     previous: pl.DataFrame | None = None,
     landmarks: Mapping[str, np.ndarray] | None = None,
     progress: Callable[[int, int], None] | None = None,
+    workers: int = 1,
 ) -> tuple[pl.DataFrame, DetectionStats]:
     """The face-detections table of a raw manifest (see the module docstring).
 
     ``landmarks`` maps a raw path (relative to ``raw_root``) to known landmarks in that
     image's upright pixel coordinates (e.g. the demo truth); images whose landmarks
-    changed are detected again. Never raises for a bad image: it becomes a reason row.
+    changed are detected again. ``workers > 1`` detects in that many processes (dlib uses
+    one core per image) when at least :data:`PARALLEL_MIN_IMAGES` images need the detector;
+    the rows are the same either way. Never raises for a bad image: it becomes a reason row.
     """
     known = landmarks or {}
     reusable = _reusable(previous, config.version)
     stats = DetectionStats()
-    rows: list[dict[str, Any]] = []
-    total = raw_manifest.height
-    for done, raw in enumerate(raw_manifest.iter_rows(named=True), start=1):
-        image_id, path = raw["image_id"], raw["path"]
-        stats.images += 1
-        old = reusable.get(image_id)
-        if old is not None and _same_landmarks(old, known.get(path)):
-            image_rows = [{**row, "path": path} for row in old]
+    per_image: list[list[dict[str, Any]] | None] = []
+    todo: list[tuple[int, dict[str, Any]]] = []
+    for raw in raw_manifest.iter_rows(named=True):
+        old = reusable.get(raw["image_id"])
+        if old is not None and _same_landmarks(old, known.get(raw["path"])):
+            per_image.append([{**row, "path": raw["path"]} for row in old])
             stats.reused += 1
         else:
-            image_rows, ran = _detect_one(raw, raw_root, detector, config, known.get(path))
-            stats.detector_runs += int(ran)
+            todo.append((len(per_image), raw))
+            per_image.append(None)
+    jobs = [(raw, raw_root, detector, config, known.get(raw["path"])) for _, raw in todo]
+    detecting = sum(1 for job in jobs if config.face_mode != "whole" or job[4] is None) if detector else 0
+    pool = workers if detecting >= PARALLEL_MIN_IMAGES else 1
+    done = stats.reused
+    for (position, _), (image_rows, ran) in zip(todo, _run_detection(jobs, pool), strict=True):
+        per_image[position] = image_rows
+        stats.detector_runs += int(ran)
+        done += 1
+        if progress is not None:
+            progress(done, raw_manifest.height)
+    rows: list[dict[str, Any]] = []
+    for image_rows in per_image:
+        assert image_rows is not None
+        stats.images += 1
         for row in image_rows:
             if row["face_id"] is None:
                 stats.reasons[row["reason"]] += 1
@@ -254,10 +273,42 @@ def detect_manifest(
                 stats.faces += 1
                 stats.sources[row["face_source"]] += 1
         rows.extend(image_rows)
-        if progress is not None:
-            progress(done, total)
     frame = pl.DataFrame(rows, schema=DETECTIONS_SCHEMA) if rows else pl.DataFrame(schema=DETECTIONS_SCHEMA)
     return frame, stats
+
+
+_WORKER_DETECTOR: list[FaceDetector | None] = []
+"""The detector of a pool worker process, loaded once per process (its models load on first use)."""
+
+
+def _init_worker(detector: FaceDetector | None) -> None:
+    _WORKER_DETECTOR[:] = [detector]
+
+
+def _detect_job(job: tuple[Any, ...]) -> tuple[list[dict[str, Any]], bool]:
+    return _detect_one(*job)
+
+
+def _detect_in_worker(job: tuple[Any, ...]) -> tuple[list[dict[str, Any]], bool]:
+    raw, raw_root, _, config, known = job
+    return _detect_one(raw, raw_root, _WORKER_DETECTOR[0], config, known)
+
+
+def _run_detection(jobs: list[tuple[Any, ...]], workers: int) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+    """The detection rows of each job, in order: in this process, or in a pool of ``workers`` processes
+    (each loads the detector's models once)."""
+    if workers <= 1:
+        yield from map(_detect_job, jobs)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    detector = jobs[0][2]
+    light = [(raw, root, None, config, known) for raw, root, _, config, known in jobs]
+    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch threads
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
+                             initargs=(detector,)) as pool:
+        yield from pool.map(_detect_in_worker, light, chunksize=max(1, len(jobs) // (8 * workers)))
 
 
 def _same_landmarks(old: list[dict[str, Any]], known: np.ndarray | None) -> bool:

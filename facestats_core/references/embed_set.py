@@ -57,6 +57,7 @@ def embed_face_set(
     previous_embeddings: pl.DataFrame | None = None,
     progress: Callable[[int, int, float], None] | None = None,
     landmark_files: Mapping[str, Any] | None = None,
+    workers: int = 1,
 ) -> FaceSet:
     """Process every image under ``layout.raw_dir``; see the module docstring. ``landmark_files`` maps
     file names (relative to the raw folder) to known landmarks, as the analysed set's landmarks file."""
@@ -67,7 +68,8 @@ def embed_face_set(
     atomic_write_parquet(manifest_path(layout, "raw"), raw)
     landmarks = landmarks_by_path(landmark_files, raw)[0] if landmark_files else None
     detections, detected = detect_manifest(raw, layout.raw_dir, detector, detection,
-                                           previous=_previous(layout, "detections"), landmarks=landmarks)
+                                           previous=_previous(layout, "detections"), landmarks=landmarks,
+                                           workers=workers)
     atomic_write_parquet(manifest_path(layout, "detections"), detections)
     chip_table, made = chip_manifest(detections, layout.raw_dir, layout.chips_dir, chips,
                                      previous=_previous(layout, "chips"))

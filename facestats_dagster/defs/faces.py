@@ -49,7 +49,8 @@ def face_detections(
     reasons: dict[str, int] = {}
     for shard, manifest in raw_images.items():
         frame, stats = detect_manifest(manifest, layout.raw_dir, detector, config, previous=previous,
-                                       landmarks=known, progress=progress_logger(context, f"detect shard {shard}"))
+                                       landmarks=known, progress=progress_logger(context, f"detect shard {shard}"),
+                                       workers=faces.detect_workers())
         outputs[shard] = frame
         totals["runs"] += stats.detector_runs
         totals["reused"] += stats.reused

@@ -58,7 +58,7 @@ def reference_embeddings(
     try:
         face_set = embed_face_set(
             layout, detector, detection, faces.chips(), model, clip.batch_size,
-            previous_embeddings=previous, landmark_files=known,
+            previous_embeddings=previous, landmark_files=known, workers=faces.detect_workers(),
             progress=progress_logger(context, "embed reference set"),
         )
     except FileNotFoundError as exc:

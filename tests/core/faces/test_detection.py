@@ -85,3 +85,25 @@ def test_face_ids_are_stable_and_grace_hopper_has_one_face(tmp_path: Path) -> No
     assert first[0]["face_id"].startswith("ab12_")
     (left, right) = eye_centres(np.asarray(first[0]["landmarks"]))
     assert 150 < left[0] < right[0] < 360 and abs(left[1] - right[1]) < 20
+
+
+@needs_dlib
+def test_detection_in_worker_processes_gives_the_same_rows(tmp_path: Path) -> None:
+    from facestats_core.faces.dlib_detector import pick_face_detector
+    from facestats_core.faces.face_table import PARALLEL_MIN_IMAGES
+    from tests.core.faces.photos import VENDORED
+
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    astronaut = Image.open(VENDORED / "astronaut.jpg").convert("RGB").resize((256, 256))
+    for i in range(PARALLEL_MIN_IMAGES):  # distinct bytes, the same face
+        copy = astronaut.copy()
+        copy.putpixel((i, 0), (i, i, i))
+        copy.save(raw / f"a{i:02d}.png")
+    manifest = scan_shards(raw, shard_keys(1), 1)[0]["00"]
+    detector, name = pick_face_detector("dlib")
+    config = DetectionConfig(detector_name=name)
+    alone, stats = detect_manifest(manifest, raw, detector, config)
+    pooled, pooled_stats = detect_manifest(manifest, raw, detector, config, workers=2)
+    assert pooled.equals(alone) and pooled_stats.detector_runs == stats.detector_runs == PARALLEL_MIN_IMAGES
+    assert alone["face_id"].null_count() == 0
