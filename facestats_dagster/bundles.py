@@ -12,13 +12,10 @@ from facestats_dagster.resources import ClipResource, FacesResource, ModelsResou
 def load_run_bundle(models: ModelsResource, clip: ClipResource, faces: FacesResource) -> Any:
     """The configured bundle, refused (as a `dg.Failure` saying why) when missing, corrupt or made
     with another CLIP or chip version."""
-    from facestats_core.models.bundle import BundleMismatchError, check_compatible, read_bundle
+    from facestats_core.models.bundle import BundleMismatchError
     from facestats_core.models.store import ModelIntegrityError
 
     try:
-        bundle = read_bundle(models.bundle)
-        loaded = clip.load()
-        check_compatible(bundle, loaded.model_id, loaded.revision, loaded.dim, None, faces.chips().version)
+        return models.compatible_bundle(clip.load(), faces.chips().version)
     except (BundleMismatchError, ModelIntegrityError, FileNotFoundError) as exc:
         raise dg.Failure(f"Cannot apply the model bundle {models.bundle}: {exc}") from exc
-    return bundle

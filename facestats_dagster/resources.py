@@ -172,6 +172,15 @@ class ModelsResource(dg.ConfigurableResource):
     tags_file: str = Settings.tags_file
     oof_folds: int = 5
 
+    def compatible_bundle(self, clip: LoadedClip, chip_version: str) -> Any:
+        """The configured bundle, read sha256-checked and refused (`BundleMismatchError`) when made with
+        another CLIP or chip version; `ModelIntegrityError` when missing or corrupt."""
+        from facestats_core.models.bundle import check_compatible, read_bundle
+
+        bundle = read_bundle(self.bundle)
+        check_compatible(bundle, clip.model_id, clip.revision, clip.dim, None, chip_version)
+        return bundle
+
     def reference_layout(self) -> Layout | None:
         """The reference set's artifact tree (its models never go there), or None when not configured."""
         if not self.reference_root:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
+from typing import Any
 
+import polars as pl
 from PIL import Image, ImageDraw
 
 Box = tuple[float, float, float, float]
+BOX_COLUMNS: tuple[str, ...] = ("box_x0", "box_y0", "box_x1", "box_y1")
 
 
 def draw_face_boxes(image: Image.Image, boxes: Sequence[Box], max_side: int = 640,
@@ -24,3 +28,23 @@ def draw_face_boxes(image: Image.Image, boxes: Sequence[Box], max_side: int = 64
         draw.rectangle(shape, outline=colour, width=width)
         draw.text((shape[0] + width + 1, shape[1] + width), str(number), fill=colour)
     return rgb
+
+
+def busiest_photo(faces: pl.DataFrame, raw_dir: Any) -> tuple[bytes, str] | None:
+    """JPEG of the photo with the most faces (rows with ``path`` and the box columns), its faces outlined,
+    and a caption; None without a photo of two or more faces, or when that photo cannot be read again."""
+    from facestats_core.images.decode import ImageReadError, load_rgb
+
+    if faces.height == 0:
+        return None
+    path, count = faces.group_by("path").len().sort(["len", "path"], descending=[True, False]).row(0)
+    if count < 2:
+        return None
+    try:
+        image = load_rgb((raw_dir / path).read_bytes())
+    except (ImageReadError, OSError):
+        return None
+    boxes = faces.filter(pl.col("path") == path).select(BOX_COLUMNS).rows()
+    buffer = io.BytesIO()
+    draw_face_boxes(image, boxes).save(buffer, format="JPEG", quality=85)
+    return buffer.getvalue(), f"{path}: {count} faces"

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
+from facestats_core.faces.box_preview import busiest_photo
 from facestats_core.images.thumbnails import thumbnail_strip
 
 
@@ -22,26 +22,12 @@ class FacePreviews:
 
 def read_face_previews(master: pl.DataFrame, chips_dir: Any, raw_dir: Any, n_chips: int = 12) -> FacePreviews:
     """The first ``n_chips`` chips (by face id) and the photo with the most faces (at least two)."""
-    from facestats_core.faces.box_preview import draw_face_boxes
-    from facestats_core.images.decode import ImageReadError, load_rgb
-
     needed = {"face_id", "path", "chip_path", "box_x0", "box_y0", "box_x1", "box_y1"}
     if not needed <= set(master.columns):
         return FacePreviews()
     faces = master.filter(pl.col("face_id").is_not_null())
     chips = faces.filter(pl.col("chip_path").is_not_null()).sort("face_id")["chip_path"].head(n_chips).to_list()
     strip = thumbnail_strip([chips_dir / path for path in chips], tile=96) if chips else None
-    busiest, caption = None, ""
-    if faces.height:
-        path, count = faces.group_by("path").len().sort(["len", "path"], descending=[True, False]).row(0)
-        if count >= 2:
-            boxes = faces.filter(pl.col("path") == path).select("box_x0", "box_y0", "box_x1", "box_y1").rows()
-            try:
-                picture = draw_face_boxes(load_rgb((raw_dir / path).read_bytes()), boxes)
-            except (ImageReadError, OSError):
-                picture = None
-            if picture is not None:
-                buffer = io.BytesIO()
-                picture.save(buffer, format="JPEG", quality=85)
-                busiest, caption = buffer.getvalue(), f"{path}: {count} faces"
+    found = busiest_photo(faces, raw_dir)
+    busiest, caption = found if found is not None else (None, "")
     return FacePreviews(strip, busiest, caption)

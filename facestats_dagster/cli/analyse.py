@@ -14,25 +14,24 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from facestats_dagster.cli.face_rows import embed_files
 from facestats_dagster.settings import load_settings
 
 
 def _models(resources: dict[str, Any], clip: Any) -> tuple[dict[str, Any], Any, str]:
     """`(probes, regressor or None, where they came from)`."""
-    from facestats_core.models.bundle import BundleMismatchError, check_compatible, read_bundle
     from facestats_core.models.classifiers import load_classifiers
     from facestats_core.models.regressor import load_regressor
     from facestats_core.models.store import ModelIntegrityError, absent_reason
 
     models, faces = resources["models"], resources["faces"]
     if models.bundle:
-        bundle = read_bundle(models.bundle)
-        check_compatible(bundle, clip.model_id, clip.revision, clip.dim, None, faces.chips().version)
+        bundle = models.compatible_bundle(clip, faces.chips().version)
         return bundle.classifiers, bundle.regressor, f"bundle {models.bundle}"
     root = resources["paths"].layout().model_root
     try:
         probes = load_classifiers(root)
-    except (FileNotFoundError, ModelIntegrityError, BundleMismatchError):
+    except (FileNotFoundError, ModelIntegrityError):
         probes = {}
     regressor = None
     if absent_reason(root, "attractiveness_regressor") is None:
@@ -49,58 +48,27 @@ def _tags(path: str) -> tuple[Any, ...]:
     return tuple(read_tag_config(Path(path))) if path and Path(path).exists() else ()
 
 
-def _face_rows(found: Any, name: str) -> tuple[list[dict[str, Any]], list[str]]:
-    rows, chips = [], []
-    if found.error is not None:
-        return [{"image": name, "face": None, "error": found.error}], []
-    for detected in found.detections:
-        if detected["face_id"] is None:
-            rows.append({"image": name, "face": None, "error": f"no face: {detected['reason']}"})
-    boxes = {d["face_id"]: [round(d[k], 1) for k in ("box_x0", "box_y0", "box_x1", "box_y1")]
-             for d in found.detections if d["face_id"] is not None}
-    for number, chip in enumerate(found.chips):
-        rows.append({"image": name, "face": number, "face_id": chip["face_id"], "box": boxes[chip["face_id"]],
-                     "error": None})
-        chips.append(chip["chip_path"])
-    return rows, chips
-
-
 def analyse_files(images: list[str], resources: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
     """One row per face (or per image without one), and where the models came from."""
-    from facestats_core.embedding.clip import embed_paths
-    from facestats_core.faces.image_faces import faces_of_file
     from facestats_core.models.face_predictions import attributes_without_probes, face_attribute_table
     from facestats_core.models.prompt_models import prompt_models
     from facestats_core.models.regressor import predict_scores
 
     clip = resources["clip"].load()
     probes, regressor, source = _models(resources, clip)
-    faces = resources["faces"]
-    detector, detector_name = faces.face_detector()
-    detection, chip_config = faces.detection(detector_name), faces.chips()
     tags = _tags(resources["models"].tags_file)
-    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        ready: list[tuple[int, Path]] = []
-        for index, name in enumerate(images):
-            found = faces_of_file(Path(name), f"{index:08x}", detector, detection, chip_config, Path(tmp))
-            image_rows, chips = _face_rows(found, name)
-            start = len(rows)
-            rows.extend(image_rows)
-            face_positions = [start + i for i, row in enumerate(image_rows) if row["face"] is not None]
-            ready.extend((position, Path(tmp) / chip) for position, chip in zip(face_positions, chips, strict=True))
-        batch = embed_paths(clip, [path for _, path in ready], batch_size=resources["clip"].batch_size)
-        for position, reason in batch.failures.items():
-            rows[ready[position][0]]["error"] = reason
-        if not len(batch.ok_indices):
+        found = embed_files(images, resources, clip, Path(tmp))
+        rows = found.rows
+        if not found.row_of:
             return rows, source
         prompts = None
         if attributes_without_probes(probes) or tags:
             prompts = prompt_models(clip, tags, cache_dir=resources["paths"].layout().model_root / "text_cache")
-        table = face_attribute_table(batch.embeddings, probes, prompts)
-        scores = predict_scores(regressor, batch.embeddings) if regressor is not None else None
-        for i, position in enumerate(batch.ok_indices):
-            row = rows[ready[position][0]]
+        table = face_attribute_table(found.embeddings, probes, prompts)
+        scores = predict_scores(regressor, found.embeddings) if regressor is not None else None
+        for i, position in enumerate(found.row_of):
+            row = rows[position]
             for attr in ("gender", "age", "ethnicity"):
                 row[attr] = table[f"{attr}_pred"][i]
                 row[f"{attr}_prob"] = round(float(table[f"{attr}_prob"][i]), 3)

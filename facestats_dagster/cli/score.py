@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from facestats_dagster.cli.face_rows import embed_files
 from facestats_dagster.settings import load_settings
 
 
@@ -28,8 +29,7 @@ def _print_table(rows: list[dict[str, Any]], reference_size: int | None) -> None
 def cmd_score(args: argparse.Namespace) -> int:
     """Score every face of the images with the trained regressor."""
     from facestats_core.analysis.scores import percentile_against
-    from facestats_core.embedding.clip import ClipLoadError, embed_paths
-    from facestats_core.faces.image_faces import faces_of_file
+    from facestats_core.embedding.clip import ClipLoadError
     from facestats_core.models.regressor import load_regressor, predict_scores
     from facestats_core.models.store import ModelIntegrityError, absent_reason
     from facestats_dagster.defs.resources import build_resources
@@ -61,40 +61,16 @@ def cmd_score(args: argparse.Namespace) -> int:
             print(f"facestats score: the data set was embedded with {trained_on[0]}, but the configured CLIP is "
                   f"{(clip.model_id, clip.revision)}; set FACESTATS_CLIP_MODEL to the same model.", file=sys.stderr)
             return 2
-    faces = resources["faces"]
-    detector, detector_name = faces.face_detector()
-    detection, chip_config = faces.detection(detector_name), faces.chips()
-    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
-        ready: list[tuple[int, Path]] = []
-        for index, name in enumerate(args.images):
-            found = faces_of_file(Path(name), f"{index:08x}", detector, detection, chip_config, Path(tmp))
-            if found.error is not None:
-                rows.append({"image": name, "face": None, "error": found.error})
-                continue
-            for detected in found.detections:
-                if detected["face_id"] is None:
-                    rows.append({"image": name, "face": None, "error": f"no face: {detected['reason']}"})
-            for number, chip in enumerate(found.chips):
-                rows.append({"image": name, "face": number, "face_id": chip["face_id"], "error": None,
-                             "box": [round(v, 1) for v in _box(found.detections, chip["face_id"])]})
-                ready.append((len(rows) - 1, Path(tmp) / chip["chip_path"]))
-        batch = embed_paths(clip, [path for _, path in ready], batch_size=resources["clip"].batch_size)
-        raw = predict_scores(regressor, batch.embeddings) if len(batch.ok_indices) else []
-        percentiles = percentile_against(reference, raw) if reference is not None and len(raw) else [None] * len(raw)
-        for position, score, percentile in zip(batch.ok_indices, raw, percentiles, strict=True):
-            row = rows[ready[position][0]]
-            row["score"] = round(float(score), 4)
-            row["percentile"] = None if percentile is None else round(float(percentile), 2)
-        for position, reason in batch.failures.items():
-            rows[ready[position][0]]["error"] = reason
+        found = embed_files(list(args.images), resources, clip, Path(tmp))
+    rows = found.rows
+    raw = predict_scores(regressor, found.embeddings) if found.row_of else []
+    percentiles = percentile_against(reference, raw) if reference is not None and len(raw) else [None] * len(raw)
+    for position, score, percentile in zip(found.row_of, raw, percentiles, strict=True):
+        rows[position]["score"] = round(float(score), 4)
+        rows[position]["percentile"] = None if percentile is None else round(float(percentile), 2)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
         _print_table(rows, len(reference) if reference is not None else None)
     return 0 if any(row.get("score") is not None for row in rows) else 1
-
-
-def _box(detections: list[dict[str, Any]], face_id: str) -> list[float]:
-    row = next(d for d in detections if d["face_id"] == face_id)
-    return [row["box_x0"], row["box_y0"], row["box_x1"], row["box_y1"]]

@@ -8,6 +8,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from facestats_core.faces.box_preview import busiest_photo
 from facestats_core.faces.chips import chip_manifest
 from facestats_core.faces.face_table import NO_FACE_REASONS, detect_manifest
 from facestats_core.faces.known_landmarks import landmarks_by_path, read_landmark_file
@@ -85,27 +86,11 @@ def face_detections(
 
 def _busiest_photo(layout: Layout, faces: pl.DataFrame) -> dict[str, Any]:
     """The photo with the most faces, its faces outlined (UI metadata); nothing without a multi-face photo."""
-    if faces.height == 0:
+    found = busiest_photo(faces.sort("face_index"), layout.raw_dir)
+    if found is None:
         return {}
-    counts = faces.group_by("path").len().sort(["len", "path"], descending=[True, False])
-    path, count = counts.row(0)
-    if count < 2:
-        return {}
-    from io import BytesIO
-
-    from facestats_core.faces.box_preview import draw_face_boxes
-    from facestats_core.images.decode import ImageReadError, load_rgb
-
-    rows = faces.filter(pl.col("path") == path).sort("face_index")
-    try:
-        image = load_rgb((layout.raw_dir / path).read_bytes())
-    except (ImageReadError, OSError):
-        return {}
-    preview = draw_face_boxes(image, rows.select("box_x0", "box_y0", "box_x1", "box_y1").rows())
-    buffer = BytesIO()
-    preview.save(buffer, format="JPEG", quality=85)
-    return {"busiest_photo": f"{path} ({count} faces)",
-            "busiest_photo_faces": image_markdown(buffer.getvalue(), alt=f"{path}: {count} faces")}
+    jpeg, caption = found
+    return {"busiest_photo": caption, "busiest_photo_faces": image_markdown(jpeg, alt=caption)}
 
 
 @dg.asset(**IMAGE_ASSET_ARGS, kinds={"python", "parquet", "jpeg"})
