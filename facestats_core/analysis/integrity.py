@@ -61,6 +61,7 @@ def composite_sidecar_problems(folder: Any) -> dict[str, Any]:
     from PIL import Image
 
     from facestats_core.composites.filter_spec import FilterSpecError, parse_spec
+    from facestats_core.composites.not_built import is_built
 
     problems: dict[str, list[str]] = {}
     sidecars = sorted(folder.glob("*.json")) if folder.exists() else []
@@ -76,7 +77,7 @@ def composite_sidecar_problems(folder: Any) -> dict[str, Any]:
         if not isinstance(meta, dict):
             problems[stem] = ["json is not an object"]
             continue
-        if meta.get("status") == "not_built":
+        if not is_built(meta):
             if not meta.get("reason"):
                 problems[stem] = ["not-built composite without a reason"]
             elif any((folder / f"{stem}.{fmt}").exists() for fmt in ("png", "jpg")):

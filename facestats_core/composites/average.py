@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from facestats_core.composites.filter_spec import FilterSpec
+from facestats_core.composites.not_built import BUILT
 from facestats_core.composites.select import Selection
 from facestats_core.images.preprocess import laplacian_variance, square_resize
 from facestats_core.io.atomic import atomic_write_bytes, atomic_write_json
@@ -131,7 +132,7 @@ def composite_meta(
     return {
         "spec": spec.canonical,
         "slug": spec.slug,
-        "status": "built",
+        "status": BUILT,
         "effective_spec": selection.spec.canonical,
         "relaxed": list(selection.relaxed),
         "matched": selection.matched,

@@ -49,12 +49,11 @@ from facestats_core.labels.vocab import (
     normalize_ethnicity,
     normalize_gender,
 )
+from facestats_core.models.tag_columns import has_tag, tag_column
 
 KEY_ORDER: tuple[str, ...] = (
     "gender", "ethnicity", "age", "attractiveness", "cluster", "tag", "n", "seed", "method",
 )
-TAG_THRESHOLD = 0.5
-"""A face has a tag when its ``tag_<name>`` probability is at least this."""
 _TAG_NAME = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 """Canonical order of the spec keys."""
 
@@ -258,7 +257,7 @@ class FilterSpec:
             if getattr(self, key) is not None:
                 cols.append(key)
         if self.tag is not None:
-            cols.append(f"tag_{self.tag}")
+            cols.append(tag_column(self.tag))
         if self.attractiveness is not None:
             cols.append(
                 "attractiveness_decile"
@@ -286,7 +285,7 @@ class FilterSpec:
         if self.cluster is not None:
             parts.append(pl.col("cluster") == self.cluster)
         if self.tag is not None:
-            parts.append(pl.col(f"tag_{self.tag}") >= TAG_THRESHOLD)
+            parts.append(has_tag(self.tag))
         if not parts:
             return pl.lit(True)
         expr = parts[0]

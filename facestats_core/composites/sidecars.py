@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from facestats_core.composites.not_built import is_built
+
 
 def read_sidecar(path: Any) -> dict[str, Any] | None:
     """A composite json sidecar (a dict with `spec`), or None when the file is anything else."""
@@ -29,5 +31,5 @@ def member_ids(folder: Any) -> dict[str, list[str]]:
     return {
         str(meta["spec"]): [str(i) for i in meta["face_ids"]]
         for meta in read_sidecars(folder)
-        if isinstance(meta.get("face_ids"), list) and meta.get("status", "built") == "built"
+        if isinstance(meta.get("face_ids"), list) and is_built(meta)
     }

@@ -5,7 +5,7 @@ positive and negative/contrast. Its probability for an image is the CLIP
 softmax over the two, ``softmax(logit_scale * x @ [p, n].T)[0]``, with ``p``
 and ``n`` the ensembled (mean of normalised, renormalised) prompt embeddings
 and ``x`` the L2-normalised image embedding. A face has the tag when the
-probability is at least :data:`TAG_THRESHOLD` (0.5: more like the positive
+probability is at least :data:`~facestats_core.models.tag_columns.TAG_THRESHOLD` (0.5: more like the positive
 prompts than the contrast ones), which is what ``tag=<name>`` selects.
 """
 
@@ -16,16 +16,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import polars as pl
 
+from facestats_core.models.tag_columns import tag_column
 from facestats_core.models.tag_config import TagSpec
 from facestats_core.models.zero_shot import softmax_probabilities
-
-TAG_THRESHOLD = 0.5
-TAG_PREFIX = "tag_"
-
-
-def tag_column(name: str) -> str:
-    """The master-table column of a tag's probability: ``tag_<name>``."""
-    return f"{TAG_PREFIX}{name}"
 
 
 def tag_prompt_groups(specs: Sequence[TagSpec]) -> dict[str, tuple[str, ...]]:
@@ -52,8 +45,3 @@ def tag_probabilities(
         proba = softmax_probabilities(X, pair, logit_scale)[:, 0]
         columns.append(pl.Series(tag_column(spec.name), proba, dtype=pl.Float32))
     return pl.DataFrame(columns)
-
-
-def has_tag(name: str, threshold: float = TAG_THRESHOLD) -> pl.Expr:
-    """Row predicate ``tag_<name> >= threshold`` (null probabilities never match)."""
-    return (pl.col(tag_column(name)) >= threshold).fill_null(False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from facestats_core.composites.not_built import is_built
 from facestats_core.composites.sidecars import read_sidecars
 from facestats_core.images.thumbnails import thumbnail_jpeg
 
@@ -57,7 +58,7 @@ def read_composites(folder: Any, side: int = 192) -> list[CompositeItem]:
                 used=meta.get("used"),
                 relaxed=tuple(str(r) for r in meta.get("relaxed") or ()),
                 thumbnail=_thumbnail(folder, name, side) if name else None,
-                not_built=str(meta.get("reason")) if meta.get("status") == "not_built" else None,
+                not_built=None if is_built(meta) else str(meta.get("reason")),
             )
         )
     return sorted(items, key=lambda item: item.spec)

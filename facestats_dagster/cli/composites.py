@@ -97,6 +97,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     from facestats_core.composites.filter_spec import FilterSpecError, parse_spec
+    from facestats_core.composites.not_built import is_built
     from facestats_core.composites.spec_config import read_spec_config
     from facestats_core.io.layout import Layout
 
@@ -116,7 +117,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         if sidecar.exists():
             with sidecar.open("r") as fh:
                 meta = json.load(fh)
-            status = (f"built, {meta.get('used')} faces" if meta.get("status", "built") == "built"
+            status = (f"built, {meta.get('used')} faces" if is_built(meta)
                       else f"not built: {meta.get('reason')}")
         rows.append({"spec": key, "slug": slug, "status": status})
     path = _specs_file(args)

@@ -6,8 +6,9 @@ import numpy as np
 import polars as pl
 import pytest
 
+from facestats_core.models.tag_columns import has_tag, tag_column
 from facestats_core.models.tag_config import TagConfigError, TagSpec, parse_tag_config, read_tag_config
-from facestats_core.models.tags import has_tag, tag_column, tag_probabilities, tag_prompt_groups
+from facestats_core.models.tags import tag_probabilities, tag_prompt_groups
 
 REPO = Path(__file__).resolve().parents[3]
 
