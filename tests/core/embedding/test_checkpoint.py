@@ -1,0 +1,136 @@
+"""Checkpoint parts of an embedding run: reuse, key mismatch, corrupt parts, clean-up."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from upath import UPath
+
+import facestats_core.embedding.clip as embedding
+from facestats_core.embedding.checkpoint import (
+    Checkpoint,
+    checkpoint_key,
+    chunk_size,
+    clear_parts,
+    read_parts,
+    write_part,
+)
+from facestats_core.embedding.clip import ClipConfig, embed_manifest, embedding_schema, load_clip
+from tests.conftest import write_photos
+
+
+@pytest.fixture(scope="module")
+def tiny_clip(tiny_clip_dir: Path):
+    return load_clip(ClipConfig(model=str(tiny_clip_dir)))
+
+
+def _manifest(paths: list[Path]) -> pl.DataFrame:
+    n = len(paths)
+    return pl.DataFrame(
+        {"face_id": [f"f{i:03d}" for i in range(n)], "image_id": [f"i{i:03d}" for i in range(n)],
+         "path": [p.name for p in paths], "ok": [True] * n, "chip_version": ["v"] * n,
+         "source_key": ["k"] * n, "chip_path": [p.name for p in paths]}
+    )
+
+
+def _count_forward(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    original = embedding.forward_batch
+    monkeypatch.setattr(embedding, "forward_batch", lambda c, x: calls.append(len(x)) or original(c, x))
+    return calls
+
+
+def test_chunks_are_whole_batches() -> None:
+    assert chunk_size(256, 32) == 256 and chunk_size(10, 4) == 12 and chunk_size(1, 8) == 8
+    with pytest.raises(ValueError):
+        Checkpoint("x", chunk_faces=0)
+
+
+def test_parts_are_written_per_chunk_and_resume_a_run(tiny_clip, tmp_path, monkeypatch) -> None:
+    manifest = _manifest(write_photos(tmp_path / "img", 10))
+    parts = tmp_path / "parts"
+    plain, _, _ = embed_manifest(manifest, tiny_clip, 2, tmp_path / "img")
+    calls = _count_forward(monkeypatch)
+    table, stats, _ = embed_manifest(manifest, tiny_clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 3))
+    assert sum(calls) == 10 and calls == [2] * 5  # chunks of 4 faces (3 rounded up to batches): same batches
+    assert len(list(parts.glob("part-*.parquet"))) == 3  # 4 + 4 + 2 faces
+    assert table["face_id"].to_list() == plain["face_id"].to_list()
+    np.testing.assert_allclose(table["embedding"].to_numpy(), plain["embedding"].to_numpy(), atol=1e-6)
+
+    calls.clear()
+    again, stats, _ = embed_manifest(manifest, tiny_clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 3))
+    assert sum(calls) == 0 and (stats.resumed, stats.embedded, stats.reused) == (10, 0, 0)
+    assert again.equals(table)
+
+    # the previous table wins over the parts: its faces count as reused, not resumed
+    _, stats, _ = embed_manifest(manifest, tiny_clip, 2, tmp_path / "img", previous=table[:4],
+                                 checkpoint=Checkpoint(parts, 3))
+    assert (stats.reused, stats.resumed, stats.embedded) == (4, 6, 0)
+    assert clear_parts(parts) == 3 and not parts.exists()
+
+
+def test_key_mismatch_and_recut_chips_are_not_reused(tiny_clip, tmp_path, monkeypatch) -> None:
+    manifest = _manifest(write_photos(tmp_path / "img", 4))
+    parts = tmp_path / "parts"
+    embed_manifest(manifest, tiny_clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 2))
+    schema = embedding_schema(tiny_clip.dim)
+    model = (tiny_clip.model_id, tiny_clip.revision, tiny_clip.precision)
+    other = checkpoint_key(tiny_clip.model_id, tiny_clip.revision, "bf16", tiny_clip.dim)
+    read = read_parts(parts, other, schema, (tiny_clip.model_id, tiny_clip.revision, "bf16"))
+    assert read.rows.height == 0 and len(read.skipped) == 2
+    assert all("another model" in reason for reason in read.skipped)
+
+    key = checkpoint_key(*model, tiny_clip.dim)
+    assert read_parts(parts, key, schema, model).rows.height == 4
+    calls = _count_forward(monkeypatch)
+    recut = manifest.with_columns(pl.when(pl.col("face_id") == "f001").then(pl.lit("k2"))
+                                  .otherwise(pl.col("source_key")).alias("source_key"))
+    _, stats, _ = embed_manifest(recut, tiny_clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 2))
+    assert (stats.resumed, stats.embedded, sum(calls)) == (3, 1, 1)  # the chip cut again is embedded again
+
+    # a part whose name carries the key but whose rows were made by another model is not used either
+    rows = read_parts(parts, key, schema, model).rows.with_columns(pl.lit("bf16").alias("precision"))
+    clear_parts(parts)
+    write_part(parts, key, "forged", 0, rows)
+    read = read_parts(parts, key, schema, model)
+    assert read.rows.height == 0 and "rows of other models" in read.skipped[0]
+
+
+def test_corrupt_and_truncated_parts_are_skipped_with_a_reason(tiny_clip, tmp_path, monkeypatch) -> None:
+    manifest = _manifest(write_photos(tmp_path / "img", 6))
+    parts = tmp_path / "parts"
+    embed_manifest(manifest, tiny_clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 2))
+    files = sorted(parts.glob("part-*.parquet"))
+    assert len(files) == 3
+    files[0].write_bytes(files[0].read_bytes()[: len(files[0].read_bytes()) // 2])  # truncated
+    files[1].write_bytes(b"PAR1 garbage")  # not a parquet file
+    (parts / ".part-x.parquet.abc.tmp").write_bytes(b"half a write")  # a killed atomic write's temp file
+    calls = _count_forward(monkeypatch)
+    table, stats, _ = embed_manifest(manifest, tiny_clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 2))
+    assert (stats.resumed, stats.embedded, sum(calls)) == (2, 4, 4)
+    assert len(stats.checkpoint_skipped) == 2 and all("unreadable" in r for r in stats.checkpoint_skipped)
+    assert table.height == 6
+    # a part with a vector that is not unit norm (flipped bits in a readable file) is skipped too
+    schema = embedding_schema(tiny_clip.dim)
+    model = (tiny_clip.model_id, tiny_clip.revision, tiny_clip.precision)
+    key = checkpoint_key(*model, tiny_clip.dim)
+    clear_parts(parts)
+    bad = table[:2].with_columns((pl.col("embedding").arr.to_list().list.eval(pl.element() * 2))
+                                 .list.to_array(tiny_clip.dim).alias("embedding"))
+    write_part(parts, key, "bad", 0, bad)
+    read = read_parts(parts, key, schema, model)
+    assert read.rows.height == 0 and "unit-norm" in read.skipped[0]
+
+
+def test_parts_on_an_fsspec_url(tiny_clip, tmp_path) -> None:
+    manifest = _manifest(write_photos(tmp_path / "img", 5))
+    parts = UPath(f"memory://facestats-{uuid.uuid4().hex}/processed/checkpoints/embedding_shards/00")
+    first, _, _ = embed_manifest(manifest, tiny_clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 2))
+    assert len(list(parts.glob("part-*.parquet"))) == 3
+    again, stats, _ = embed_manifest(manifest, tiny_clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 2))
+    assert stats.resumed == 5 and again.equals(first)
+    assert clear_parts(parts) == 3 and not list(parts.glob("part-*.parquet"))
