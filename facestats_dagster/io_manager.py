@@ -4,7 +4,8 @@
 names (`data/processed/embeddings/embeddings_clip.parquet` …), on local folders or any fsspec URL,
 atomically. A partitioned asset may return `{partition_key: frame}` for every partition of its
 run (single-run backfills over a shard range); partitioned inputs are always loaded as such a
-dict. An input declared with `AssetIn(metadata={"optional": True})` loads as `None` when the
+dict. Writing a partition removes its checkpoint folder (`Layout.checkpoint_dir`: e.g. the
+embedding parts of a shard), whose work the written artifact now holds. An input declared with `AssetIn(metadata={"optional": True})` loads as `None` when the
 upstream was never materialized (e.g. `attractiveness_scores` without ratings).
 
 `ModelStoreIOManager` saves and loads the model assets through the one sha256-checked model
@@ -23,8 +24,9 @@ import dagster as dg
 import polars as pl
 from upath import UPath
 
+from facestats_core.embedding.checkpoint import clear_parts
 from facestats_core.io.atomic import atomic_write_parquet
-from facestats_core.io.layout import ARTIFACTS, read_parquet
+from facestats_core.io.layout import ARTIFACTS, Layout, read_parquet
 from facestats_core.models.store import ModelIntegrityError
 from facestats_dagster.resources import PathsResource
 
@@ -44,6 +46,10 @@ def _not_materialized(context: dg.InputContext, paths: list[UPath]) -> dg.Failur
 
 class ParquetUPathIOManager(dg.UPathIOManager):
     extension: str = ".parquet"
+
+    def __init__(self, layout: Layout) -> None:
+        super().__init__(base_path=layout.processed_dir)
+        self.layout = layout
 
     def get_asset_relative_path(self, context: dg.InputContext | dg.OutputContext) -> UPath:
         name = context.asset_key.to_user_string()
@@ -83,8 +89,10 @@ class ParquetUPathIOManager(dg.UPathIOManager):
         missing = sorted(set(paths) - set(obj))
         if missing:
             raise dg.Failure(f"{context.asset_key.to_user_string()} returned no frame for partitions {missing}")
+        name = context.asset_key.to_user_string()
         for key, path in paths.items():
             atomic_write_parquet(path, obj[key])
+            clear_parts(self.layout.checkpoint_dir(name, key))  # the partition's parts are now redundant
         context.add_output_metadata(
             {
                 "path": dg.MetadataValue.path(str(next(iter(paths.values())).parent)),
@@ -99,7 +107,7 @@ class FaceStatsIOManager(dg.ConfigurableIOManagerFactory):
     paths: PathsResource
 
     def create_io_manager(self, context: dg.InitResourceContext) -> ParquetUPathIOManager:
-        return ParquetUPathIOManager(base_path=self.paths.layout().processed_dir)
+        return ParquetUPathIOManager(self.paths.layout())
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,11 @@ class Layout:
         """The stats report: ``report/index.html`` plus its PNG charts."""
         return self.processed_dir / "report"
 
+    def checkpoint_dir(self, asset_name: str, partition: str) -> UPath:
+        """Work in progress of one partition of an asset (e.g. the embedding parts of a shard):
+        ``checkpoints/<asset name>/<partition>/``, removed once the partition's artifact is written."""
+        return self.processed_dir / "checkpoints" / asset_name / partition
+
     def data_file(self, setting: str) -> UPath | None:
         """The file a path setting names: a URL or absolute path as is, else relative to the data
         root; None when the setting is empty (the feature is off)."""

@@ -3,6 +3,7 @@
 import dagster as dg
 import polars as pl
 
+from facestats_core.embedding.checkpoint import Checkpoint
 from facestats_core.embedding.clip import embed_manifest
 from facestats_dagster.conditions import FOLLOW_UPSTREAM
 from facestats_dagster.defs.images import IMAGE_ASSET_ARGS
@@ -20,13 +21,16 @@ def embedding_shards(
     """L2-normalised CLIP image embeddings of each shard's face chips, one row per `face_id`.
 
     Faces already embedded with the same model, precision and chip settings are
-    reused: re-running after adding images only embeds the new faces.
+    reused: re-running after adding images only embeds the new faces. Finished chunks of faces are
+    written as checkpoint parts (`processed/checkpoints/embedding_shards/<shard>/`) while a shard is
+    embedded, so a killed run resumes where it stopped; the IO manager removes them once the shard is
+    written.
     """
     layout = paths.layout()
     model = clip.load()
     previous = layout.read_partitions("embedding_shards")
     outputs: dict[str, pl.DataFrame] = {}
-    embedded = reused = 0
+    embedded = reused = resumed = 0
     seconds = model_seconds = 0.0
     failures: dict[str, str] = {}
 
@@ -34,10 +38,15 @@ def embedding_shards(
         frame, stats, shard_failures = embed_manifest(
             chips, model, clip.batch_size, layout.chips_dir, previous=previous,
             progress=progress_logger(context, f"embed shard {shard}"),
+            checkpoint=Checkpoint(layout.checkpoint_dir("embedding_shards", shard)),
         )
+        for reason in stats.checkpoint_skipped:
+            context.log.warning(f"shard {shard}: checkpoint part not used: {reason}")
+        if stats.resumed:
+            context.log.info(f"shard {shard}: {stats.resumed} faces resumed from checkpoint parts")
         outputs[shard] = frame
         failures.update(shard_failures)
-        embedded, reused = embedded + stats.embedded, reused + stats.reused
+        embedded, reused, resumed = embedded + stats.embedded, reused + stats.reused, resumed + stats.resumed
         seconds, model_seconds = seconds + stats.seconds, model_seconds + stats.model_seconds
     for face_id, reason in failures.items():
         context.log.warning(f"could not embed {face_id}: {reason}")
@@ -49,6 +58,7 @@ def embedding_shards(
             "dim": model.dim,
             "embedded": embedded,
             "reused": reused,
+            "resumed_from_checkpoint": resumed,
             "failed": len(failures),
             "faces_per_second": round(embedded / seconds, 2) if embedded and seconds > 0 else 0.0,
             "model_share_of_time": round(model_seconds / seconds, 3) if seconds > 0 else 0.0,

@@ -31,6 +31,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from facestats_core.embedding.checkpoint import clear_parts
 from facestats_core.io.atomic import atomic_write_parquet
 from facestats_dagster.defs.automation import IMAGE_ASSET_KEYS
 from facestats_dagster.defs.embeddings import embedding_shards
@@ -95,6 +96,7 @@ def run_shard(context: dg.OpExecutionContext, shard: str) -> dict[str, int]:
         frame = outputs[shard]
         path = layout.artifact_dir(name) / f"{shard}.parquet"  # = the IO manager's partition path
         atomic_write_parquet(path, frame)
+        clear_parts(layout.checkpoint_dir(name, shard))  # as the IO manager does after writing a partition
         metadata = {
             **asset_context.get_output_metadata("result"),
             "path": dg.MetadataValue.path(str(path)),

@@ -60,6 +60,7 @@ def test_shard_ops_write_every_image_asset_of_their_shard(resources, raw_folder)
     layout = Layout.from_roots(raw_folder.parent, "models")
     for name in SHARD_ASSETS:
         assert sorted(p.stem for p in layout.artifact_dir(name).glob("*.parquet")) == shards, name
+    assert not any(layout.checkpoint_dir("embedding_shards", s).exists() for s in shards)  # parts removed
     materialized = {(e.asset_key.to_user_string(), e.partition) for e in result.get_asset_materialization_events()
                     for e in [e.event_specific_data.materialization]}
     assert materialized == {(name, shard) for name in SHARD_ASSETS for shard in shards}

@@ -12,7 +12,7 @@ from PIL import Image
 from upath import UPath
 
 from facestats_dagster.definitions import defs
-from facestats_dagster.partitions import ALL_SHARDS_RANGE
+from facestats_dagster.partitions import ALL_SHARDS_RANGE, SHARD_KEYS
 from facestats_dagster.resources import ClipResource
 from tests.dagster.resources import make_resources
 
@@ -40,6 +40,7 @@ def test_image_assets_on_a_memory_url(tiny_clip_dir) -> None:
         table = pl.read_parquet(fh)
     assert table.height == 6 and table["face_id"].n_unique() == 6  # whole-image faces: one per readable image
     layout = resources["paths"].layout()
+    assert not any(layout.checkpoint_dir("embedding_shards", s).exists() for s in SHARD_KEYS)  # parts removed
     detections = layout.read_partitions("face_detections")
     assert detections.filter(pl.col("face_id").is_null())["reason"].to_list() == ["unreadable"]
     chips = layout.read_partitions("face_chips")
