@@ -134,3 +134,51 @@ def test_parts_on_an_fsspec_url(tiny_clip, tmp_path) -> None:
     again, stats, _ = embed_manifest(manifest, tiny_clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 2))
     assert stats.resumed == 5 and again.equals(first)
     assert clear_parts(parts) == 3 and not list(parts.glob("part-*.parquet"))
+
+
+@pytest.mark.e2e
+def test_a_killed_run_resumes_and_re_embeds_at_most_one_chunk(tiny_clip, tiny_clip_dir, tmp_path, monkeypatch) -> None:
+    """SIGKILL a slow embedding subprocess once its first part is written and one more batch is done (mid
+    chunk), then finish in process."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    total, batch, chunk = 60, 4, 8
+    manifest = _manifest(write_photos(tmp_path / "img", total))
+    manifest.write_parquet(tmp_path / "manifest.parquet")
+    plain, _, _ = embed_manifest(manifest, tiny_clip, batch, tmp_path / "img")
+    parts, log = tmp_path / "parts", tmp_path / "forwarded.log"
+    root = Path(__file__).resolve().parents[3]
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "tests.core.embedding.checkpoint_worker", str(tiny_clip_dir), str(tmp_path / "img"),
+         str(tmp_path / "manifest.parquet"), str(parts), str(chunk), str(batch), "0.2", str(log)],
+        cwd=root, env={**os.environ, "PYTHONPATH": str(root), "HF_HUB_OFFLINE": "1"},
+    )
+    def forwarded() -> int:
+        return sum(int(line) for line in log.read_text().split()) if log.exists() else 0
+
+    deadline = time.monotonic() + 120
+    while worker.poll() is None and time.monotonic() < deadline and not (
+        list(parts.glob("part-*.parquet")) and forwarded() >= chunk + batch
+    ):
+        time.sleep(0.02)
+    worker.send_signal(signal.SIGKILL)
+    assert worker.wait(30) == -signal.SIGKILL  # killed, not finished
+    first_run = forwarded()
+    model = (tiny_clip.model_id, tiny_clip.revision, tiny_clip.precision)
+    in_parts = read_parts(parts, checkpoint_key(*model, tiny_clip.dim), embedding_schema(tiny_clip.dim), model)
+    saved = in_parts.rows.height
+    assert 0 < saved < total and not in_parts.skipped
+
+    calls = _count_forward(monkeypatch)
+    table, stats, _ = embed_manifest(manifest, tiny_clip, batch, tmp_path / "img", checkpoint=Checkpoint(parts, chunk))
+    re_embedded = first_run - saved  # embedded by the killed run but not in a part: done twice
+    print(f"total {total}, chunk {chunk}, killed run embedded {first_run}, in parts {saved}, "
+          f"second run embedded {sum(calls)}, re-embedded {re_embedded}")
+    assert stats.resumed == saved and stats.embedded == sum(calls) <= total - saved
+    assert 0 <= re_embedded <= chunk
+    assert table["face_id"].to_list() == plain["face_id"].to_list()
+    np.testing.assert_allclose(table["embedding"].to_numpy(), plain["embedding"].to_numpy(), atol=1e-6)
