@@ -58,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo_data.add_argument("--reference-root", default=None,
                            help="write the labelled faces there (a reference set) and unlabelled ones to the data "
                            "root, their true labels kept as labels/truth_*.csv for evaluation only")
+    demo_data.add_argument("--reference-images", type=int, default=None,
+                           help="number of labelled reference faces with --reference-root (default: --n-images)")
     demo_data.set_defaults(func=pipeline.cmd_demo_data)
 
     update = sub.add_parser("update", help="materialize everything through the dagster CLI (for cron)")
@@ -65,6 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="demo data + the whole pipeline through the dagster CLI")
     demo.add_argument("--n-images", type=int, default=600, help="number of demo faces when generating (default 600)")
+    demo.add_argument("--reference-images", type=int, default=1500,
+                      help="number of labelled reference faces the probes and the regressor train on (default 1500)")
     demo.add_argument("--regenerate", action="store_true", help="rewrite the demo data even if present")
     demo.set_defaults(func=pipeline.cmd_demo)
 

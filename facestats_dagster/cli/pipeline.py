@@ -34,7 +34,8 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
     reference = getattr(args, "reference_root", None)
     seed = args.seed
     if reference:
-        labelled = generate_demo_dataset(Path(reference), DemoSpec(n_images=args.n_images, size=args.size, seed=seed))
+        n_reference = getattr(args, "reference_images", None) or args.n_images
+        labelled = generate_demo_dataset(Path(reference), DemoSpec(n_images=n_reference, size=args.size, seed=seed))
         print(f"wrote {labelled.n_images} labelled reference faces to {labelled.images_dir} "
               f"(labels {labelled.fairface_labels}, ratings {labelled.ratings})")
         seed += 1
@@ -109,7 +110,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     made = [reference / "labels" / "fairface_labels.csv", data_root / "labels" / f"{TRUTH_PREFIX}fairface_labels.csv"]
     if not all(path.exists() for path in made) or args.regenerate:
         cmd_demo_data(argparse.Namespace(data_root=str(data_root), n_images=args.n_images, size=256, seed=0,
-                                         reference_root=str(reference)))
+                                         reference_root=str(reference), reference_images=args.reference_images))
     model = resolve_demo_model(settings.clip_model or None)
     atomic_write_text(model_root / CLIP_POINTER_FILE, model + "\n")
     env = dagster_env(

@@ -45,7 +45,7 @@ def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
 
 def test_facestats_demo_runs_the_documented_dagster_commands(tmp_path, tiny_clip_dir) -> None:
     env = _env(tmp_path, tiny_clip_dir)
-    completed = _run([str(BIN / "facestats"), "demo", "--n-images", "24"], env, tmp_path)
+    completed = _run([str(BIN / "facestats"), "demo", "--n-images", "24", "--reference-images", "24"], env, tmp_path)
     out = completed.stdout
     assert "$ dagster asset materialize -m facestats_dagster.definitions --select group:images" in out
     assert "--partition-range 00...01" in out
