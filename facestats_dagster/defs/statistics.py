@@ -7,8 +7,8 @@ import dagster as dg
 import polars as pl
 
 from facestats_core.composites.sidecars import member_ids
-from facestats_core.labels.attribute_labels import match_labels_to_images, read_fairface_labels
-from facestats_core.labels.face_labels import labels_to_faces
+from facestats_core.labels.attribute_labels import read_fairface_labels
+from facestats_core.labels.face_labels import true_labels_by_face
 from facestats_core.models.classifiers import TrainedClassifier
 from facestats_core.statistics.face_statistics import confusion_from_metrics
 from facestats_core.statistics.face_statistics import face_statistics as build_statistics
@@ -32,11 +32,7 @@ def _truth(context: dg.AssetExecutionContext, master: pl.DataFrame, labels: Labe
     except (OSError, ValueError) as exc:
         context.log.warning(f"Cannot read labels {source} ({exc}): no true shares in the statistics.")
         return None
-    images = master.select("image_id", "path").unique("image_id", keep="first")
-    matched, _ = match_labels_to_images(read.labels, images, prefix=labels.fairface_prefix)
-    faces, _ = labels_to_faces(matched.select("image_id", "gender", "age", "ethnicity"),
-                               master.select("face_id", "image_id"))
-    return faces.select("face_id", "gender", "age", "ethnicity")
+    return true_labels_by_face(read.labels, master, prefix=labels.fairface_prefix)
 
 
 @dg.asset(
