@@ -95,7 +95,8 @@ class Settings:
         resource="labels", empty_ok=True)
     truth_labels: str = _setting(
         "FACESTATS_TRUTH_LABELS", "", "FairFace-format true labels used only to evaluate (the true shares of "
-        "`face_statistics`), never to train or as final values (empty: the data set's own labels)",
+        "`face_statistics`, the purity of composites), never to train or as final values (empty: the statistics "
+        "use the data set's own labels, no purity)",
         resource="labels", empty_ok=True)
     manual_labels: str = _setting(
         "FACESTATS_MANUAL_LABELS", "labels/manual_labels.csv", "manual overrides `filename,gender,age,ethnicity` "

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import polars as pl
 
+from facestats_core.labels.attribute_labels import match_labels_to_images
+from facestats_core.labels.vocab import ATTRIBUTES
+
 
 def labels_to_faces(matched: pl.DataFrame, faces: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     """``matched`` (``image_id`` + label columns, optional ``face_id``) joined to ``faces``
@@ -30,3 +33,17 @@ def labels_to_faces(matched: pl.DataFrame, faces: pl.DataFrame) -> tuple[pl.Data
     table = pl.concat([named, single], how="vertical_relaxed").unique("face_id", keep="first", maintain_order=True)
     return table.join(faces.select("face_id", "image_id"), on="face_id", how="left").select(
         "face_id", "image_id", *label_cols), skipped
+
+
+def true_labels_by_face(labels: pl.DataFrame, master: pl.DataFrame, *, prefix: str = "") -> pl.DataFrame:
+    """Image labels keyed by ``file`` (:func:`~facestats_core.labels.attribute_labels.read_fairface_labels`,
+    e.g. the demo's kept-aside ``labels/truth_fairface_labels.csv``) as labels of the faces of ``master``
+    (``face_id``, ``image_id``, ``path``): ``face_id`` plus whichever of ``gender, age, ethnicity`` the
+    labels have, one row per face whose image has a label and exactly one face (see :func:`labels_to_faces`).
+    ``prefix``: as in :func:`~facestats_core.labels.attribute_labels.match_labels_to_images`."""
+    faces = master.filter(pl.col("face_id").is_not_null())
+    images = faces.select("image_id", "path").unique("image_id", keep="first")
+    matched, _ = match_labels_to_images(labels, images, prefix=prefix)
+    cols = [c for c in ATTRIBUTES if c in matched.columns]
+    table, _ = labels_to_faces(matched.select("image_id", *cols), faces.select("face_id", "image_id"))
+    return table.select("face_id", *cols)

@@ -8,6 +8,7 @@ import socket
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from facestats_dagster.cli.dagster_runs import dagster_env, run_commands, sibling_command, update_commands
 from facestats_dagster.settings import CLIP_POINTER_FILE, DEFAULT_CLIP, explicitly_set, load_settings
@@ -16,6 +17,8 @@ DEMO_REFERENCE_DIR = "reference"
 """`facestats demo`: the labelled demo faces (the reference set the models train on) under `<data root>/reference`."""
 TRUTH_PREFIX = "truth_"
 """The analysed demo folder's true labels / ratings are `labels/truth_*.csv`: evaluation only, never training."""
+DEMO_TRUTH_LABELS = f"labels/{TRUTH_PREFIX}fairface_labels.csv"
+"""The analysed demo folder's true labels (relative to the data root): FACESTATS_TRUTH_LABELS of `facestats demo`."""
 DEMO_FACE_MODE = "whole"
 """The demo's faces are pre-cropped portraits (like FairFace): the image is the face."""
 
@@ -107,7 +110,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     settings = load_settings(resolve_clip=False)
     data_root, model_root = Path(settings.data_root), Path(settings.model_root)
     reference = data_root / DEMO_REFERENCE_DIR
-    made = [reference / "labels" / "fairface_labels.csv", data_root / "labels" / f"{TRUTH_PREFIX}fairface_labels.csv"]
+    made = [reference / "labels" / "fairface_labels.csv", data_root / DEMO_TRUTH_LABELS]
     if not all(path.exists() for path in made) or args.regenerate:
         cmd_demo_data(argparse.Namespace(data_root=str(data_root), n_images=args.n_images, size=256, seed=0,
                                          reference_root=str(reference), reference_images=args.reference_images))
@@ -119,17 +122,21 @@ def cmd_demo(args: argparse.Namespace) -> int:
         FACESTATS_DATA_ROOT=str(data_root.absolute()),
         FACESTATS_MODEL_ROOT=str(model_root.absolute()),
         FACESTATS_REFERENCE_ROOT=str(reference.absolute()),
-        FACESTATS_TRUTH_LABELS=f"labels/{TRUTH_PREFIX}fairface_labels.csv",
+        FACESTATS_TRUTH_LABELS=DEMO_TRUTH_LABELS,
     )
     code = run_commands(update_commands(sibling_command("dagster"), sibling_command("facestats")), env)
     if code:
         return code
-    print_summary(data_root, model_root)
+    print_summary(data_root, model_root, truth_file=data_root / DEMO_TRUTH_LABELS,
+                  specs_file=settings.composites_config, prefix=settings.fairface_prefix)
     return 0
 
 
-def print_summary(data_root: Path, model_root: Path) -> None:
-    """Where the outputs are, with their row counts, and how the attractiveness MLP compares."""
+def print_summary(data_root: Path, model_root: Path, truth_file: Path | None = None,
+                  specs_file: str | Path | None = None, prefix: str = "") -> None:
+    """Where the outputs are, with their row counts, and how the attractiveness MLP compares; with
+    `truth_file` (FairFace-format true labels of the analysed set) and `specs_file` (the composites
+    config), how pure each configured composite is against that truth."""
     import polars as pl
 
     from facestats_core.io.layout import Layout
@@ -168,11 +175,57 @@ def print_summary(data_root: Path, model_root: Path) -> None:
     if composites.exists():
         made = sorted(p.name for p in composites.glob("*.png") if p.name != "contact_sheet.png")
         print(f"  composites         {composites}/  ({len(made)} composites + contact_sheet.png)")
+    if specs_file is not None:
+        _print_composite_purity(layout, truth_file, Path(specs_file), prefix)
     report = layout.report_dir / "index.html"
     if report.exists():
         print(f"  report             {report}")
     print("Open the Dagster UI with `make ui` (http://127.0.0.1:3000) to browse runs and metadata.")
     print("Analyse new photos with `.venv/bin/facestats analyse IMAGE...` (faces, attributes, tags, score).")
+
+
+def _print_composite_purity(layout: Any, truth_file: Path | None, specs_file: Path, prefix: str = "") -> None:
+    """One line per composite of `specs_file`: its members and, per spec term with a true label
+    (gender, age, ethnicity), the share of members whose TRUE label satisfies the term
+    (`facestats_core.composites.purity`); a one-line note when there is no truth to compare with."""
+    from facestats_core.composites.not_built import is_built
+    from facestats_core.composites.purity import purity_from_face_truth, purity_text
+    from facestats_core.composites.sidecars import read_sidecar
+    from facestats_core.composites.spec_config import read_spec_config
+    from facestats_core.labels.attribute_labels import read_fairface_labels
+    from facestats_core.labels.face_labels import true_labels_by_face
+
+    try:
+        entries = read_spec_config(specs_file).entries
+    except OSError:
+        return
+    master = layout.read_artifact("master_metadata", columns=["face_id", "image_id", "path"])
+    if not entries or master is None:
+        return
+    if truth_file is None or not truth_file.exists():
+        print(f"  composite purity   not measured: no true labels{f' at {truth_file}' if truth_file else ''}")
+        return
+    try:
+        labels = read_fairface_labels(truth_file).labels
+    except (OSError, ValueError) as exc:
+        print(f"  composite purity   not measured: cannot read {truth_file} ({exc})")
+        return
+    face_truth = true_labels_by_face(labels, master, prefix=prefix)
+    print(f"  composite purity vs demo truth ({truth_file.name}; per spec term, the share of members whose "
+          "TRUE label satisfies it)")
+    width = max(len(entry.canonical) for entry in entries)
+    for entry in entries:
+        meta = read_sidecar(layout.composites_dir / f"{entry.spec.slug}.json")
+        if meta is None:
+            line = "not built yet"
+        elif not is_built(meta):
+            line = f"not built ({entry.spec.slug}.json says why)"
+        else:
+            purity = purity_from_face_truth(entry.spec, [str(i) for i in meta.get("face_ids") or []], face_truth)
+            line = f"{purity.members:>4} members  {purity_text(purity)}"
+            if meta.get("relaxed"):
+                line += f"  (built with {', '.join(map(str, meta['relaxed']))} relaxed)"
+        print(f"    {entry.canonical:<{width}}  {line}")
 
 
 def _print_attribute_accuracy(model_root: Path) -> None:

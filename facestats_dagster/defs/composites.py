@@ -30,13 +30,15 @@ from facestats_core.composites.build import (
 )
 from facestats_core.composites.contact_sheet import build_contact_sheet
 from facestats_core.composites.not_built import record_not_built
+from facestats_core.composites.purity import purity_from_face_truth, purity_text
 from facestats_core.composites.spec_config import read_spec_config
 from facestats_core.images.thumbnails import thumbnail_jpeg
 from facestats_dagster.conditions import REFRESH_COMPOSITES, follow_upstream_except
 from facestats_dagster.metadata import counts_table, image_markdown
 from facestats_dagster.partitions import COMPOSITE_SPECS, composite_specs
-from facestats_dagster.resources import CompositesResource, FacesResource, PathsResource
+from facestats_dagster.resources import CompositesResource, FacesResource, LabelsResource, PathsResource
 from facestats_dagster.sensor_cursor import load_cursor
+from facestats_dagster.truth import face_truth
 
 
 def _settings(composites: CompositesResource, faces: FacesResource) -> CompositeSettings:
@@ -73,6 +75,7 @@ def composite(
     paths: PathsResource,
     composites: CompositesResource,
     faces: FacesResource,
+    labels: LabelsResource,
 ) -> dg.MaterializeResult:
     """The average face of the faces a filter spec selects (partition key = canonical spec),
     from their composite chips (cut from the originals at `composite_size`): by default
@@ -87,9 +90,13 @@ def composite(
     matching faces, attractiveness terms without scores) is recorded, not failed: its
     `<slug>.json` says `status: not_built` and why, and the UI metadata, the contact sheet and
     the report show the reason.
+    With true labels configured (FACESTATS_TRUTH_LABELS, evaluation only), the metadata also gives each
+    composite's purity: per spec term, the share of members whose true label satisfies it
+    (`facestats_core.composites.purity`).
     """
     layout = paths.layout()
     settings = _settings(composites, faces)
+    truth = face_truth(context, master_metadata, labels, paths, own_labels=False)
     results: list[BuiltComposite] = []
     not_built: dict[str, str] = {}
     for key in context.partition_keys:
@@ -110,14 +117,20 @@ def composite(
             f"composite {result.meta['spec']!r}: matched {result.meta['matched']}, used {result.meta['used']}, "
             f"{result.seconds:.2f} s -> {result.image_path}"
         )
+    purity = {str(r.meta["spec"]): _purity(r, truth) for r in results} if truth is not None else {}
     if len(results) == 1 and not not_built:
-        return dg.MaterializeResult(metadata=_composite_metadata(results[0]))
-    lines = ["| spec | matched | used | excluded | relaxed | file |", "|---|---:|---:|---:|---|---|"]
-    lines += [f"| `{key}` | not built: {reason} | | | | |" for key, reason in not_built.items()]
+        metadata = _composite_metadata(results[0])
+        if purity:
+            metadata["purity_vs_truth"] = next(iter(purity.values()))
+        return dg.MaterializeResult(metadata=metadata)
+    extra = " purity vs truth |" if purity else ""
+    lines = [f"| spec | matched | used | excluded | relaxed | file |{extra}",
+             "|---|---:|---:|---:|---|---|" + ("---|" if purity else "")]
+    lines += [f"| `{key}` | not built: {reason} | | | | |{' |' if purity else ''}" for key, reason in not_built.items()]
     lines += [
         f"| `{r.meta['spec']}` | {r.meta['matched']} | {r.meta['used']} | "
         f"{r.meta['alignment']['excluded_no_landmarks']} | {', '.join(r.meta['relaxed']) or '-'} | "
-        f"{Path(str(r.image_path)).name} |"
+        f"{Path(str(r.image_path)).name} |" + (f" {purity[str(r.meta['spec'])]} |" if purity else "")
         for r in results
     ]
     return dg.MaterializeResult(
@@ -128,6 +141,12 @@ def composite(
             "folder": dg.MetadataValue.path(str(layout.composites_dir)),
         }
     )
+
+
+def _purity(result: BuiltComposite, truth: pl.DataFrame) -> str:
+    """One line: the composite's members checked against the true labels, term by term."""
+    spec = parse_partition_key(str(result.meta["spec"]))
+    return purity_text(purity_from_face_truth(spec, [str(i) for i in result.meta["face_ids"]], truth))
 
 
 def _composite_metadata(result: BuiltComposite) -> dict[str, Any]:

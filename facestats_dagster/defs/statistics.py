@@ -7,8 +7,6 @@ import dagster as dg
 import polars as pl
 
 from facestats_core.composites.sidecars import member_ids
-from facestats_core.labels.attribute_labels import match_labels_to_images, read_fairface_labels
-from facestats_core.labels.face_labels import labels_to_faces
 from facestats_core.models.classifiers import TrainedClassifier
 from facestats_core.statistics.face_statistics import confusion_from_metrics
 from facestats_core.statistics.face_statistics import face_statistics as build_statistics
@@ -16,27 +14,9 @@ from facestats_dagster.conditions import follow_upstream_except
 from facestats_dagster.defs.composites import composite
 from facestats_dagster.markdown import share_table_markdown
 from facestats_dagster.resources import AnalysisResource, LabelsResource, PathsResource
+from facestats_dagster.truth import face_truth
 
 STATISTICS_GROUP = "statistics"
-
-
-def _truth(context: dg.AssetExecutionContext, master: pl.DataFrame, labels: LabelsResource,
-           paths: PathsResource) -> pl.DataFrame | None:
-    """The true labels of the faces: `truth_labels` (evaluation only) when set, else the data set's own
-    FairFace-format labels, matched to its images, when configured and readable."""
-    source = paths.layout().data_file(labels.truth_labels or labels.fairface_labels)
-    if source is None or not source.exists():
-        return None
-    try:
-        read = read_fairface_labels(source)
-    except (OSError, ValueError) as exc:
-        context.log.warning(f"Cannot read labels {source} ({exc}): no true shares in the statistics.")
-        return None
-    images = master.select("image_id", "path").unique("image_id", keep="first")
-    matched, _ = match_labels_to_images(read.labels, images, prefix=labels.fairface_prefix)
-    faces, _ = labels_to_faces(matched.select("image_id", "gender", "age", "ethnicity"),
-                               master.select("face_id", "image_id"))
-    return faces.select("face_id", "gender", "age", "ethnicity")
 
 
 @dg.asset(
@@ -69,7 +49,7 @@ def face_statistics(
     members = member_ids(paths.layout().composites_dir)
     faces = master_metadata.filter(pl.col("face_id").is_not_null())
     table = build_statistics(
-        faces, confusion, truth=_truth(context, faces, labels, paths),
+        faces, confusion, truth=face_truth(context, faces, labels, paths),
         composites=members, seed=analysis.seed,
     )
     shares = table.filter(pl.col("statistic") == "share")

@@ -63,3 +63,58 @@ def test_models_describe_prints_the_bundle_and_fails_cleanly_without_one(tmp_pat
     assert "CLIP tiny-clip (revision sha256:1, 4-d embeddings)" in out and "gender" in out
     assert main(["models", "describe", str(tmp_path / "missing")]) == 2
     assert "not a model bundle" in capsys.readouterr().err
+
+
+def _summary_layout(tmp_path):
+    """A finished demo's outputs, hand-made: embeddings, a master table of 4 faces, 3 composites."""
+    import json
+
+    import polars as pl
+
+    from facestats_core.io.layout import Layout
+
+    layout = Layout.from_roots(tmp_path / "data", tmp_path / "models")
+    for artifact in ("embeddings_clip", "master_metadata"):
+        layout.artifact(artifact).parent.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame({"face_id": ["f0"], "model_id": ["m"]}).write_parquet(layout.artifact("embeddings_clip"))
+    pl.DataFrame({"face_id": ["f0", "f1", "f2", "f3"], "image_id": ["i0", "i1", "i2", "i3"],
+                  "path": [f"demo/{i}.jpg" for i in range(4)]}).write_parquet(layout.artifact("master_metadata"))
+    layout.composites_dir.mkdir(parents=True)
+    sidecars = {
+        "gender.male__age.0-19": {"spec": "gender=male,age=0-19", "face_ids": ["f0", "f1", "f2"]},
+        "attractiveness.top10": {"spec": "attractiveness=top10", "face_ids": ["f0", "f3"]},
+        "gender.female": {"spec": "gender=female", "status": "not_built", "reason": "matched 1 face"},
+    }
+    for slug, meta in sidecars.items():
+        (layout.composites_dir / f"{slug}.json").write_text(json.dumps(meta))
+    specs = tmp_path / "composites.yaml"
+    specs.write_text("specs:\n  - gender=male,age=0-19\n  - attractiveness=top10\n  - gender=female\n  - age=60+\n")
+    layout.labels_dir.mkdir(parents=True)
+    truth = layout.labels_dir / "truth_fairface_labels.csv"
+    truth.write_text("file,age,gender,race\ndemo/0.jpg,3-9,Male,White\ndemo/1.jpg,10-19,Male,White\n"
+                     "demo/2.jpg,20-29,Female,Black\n")
+    return layout, specs, truth
+
+
+def test_demo_summary_reports_composite_purity_against_the_truth(tmp_path, capsys) -> None:
+    layout, specs, truth = _summary_layout(tmp_path)
+    cli.print_summary(tmp_path / "data", tmp_path / "models", truth_file=truth, specs_file=specs)
+    out = capsys.readouterr().out
+    block = out[out.index("  composite purity vs demo truth (truth_fairface_labels.csv;"):].splitlines()[1:5]
+    assert block == [
+        "    gender=male,age=0-19     3 members  gender=male 66.6% (2/3), age=0-19 66.6% (2/3)",
+        "    attractiveness=top10     2 members  no attribute terms; no truth: attractiveness=top10",
+        "    gender=female         not built (gender.female.json says why)",
+        "    age=60+               not built yet",
+    ]
+
+
+def test_demo_summary_says_when_there_is_no_truth(tmp_path, capsys) -> None:
+    layout, specs, truth = _summary_layout(tmp_path)
+    truth.unlink()
+    cli.print_summary(tmp_path / "data", tmp_path / "models", truth_file=truth, specs_file=specs)
+    out = capsys.readouterr().out
+    assert f"  composite purity   not measured: no true labels at {truth}\n" in out
+    assert "members" not in out
+    cli.print_summary(tmp_path / "data", tmp_path / "models")  # no specs file: nothing said about purity
+    assert "purity" not in capsys.readouterr().out

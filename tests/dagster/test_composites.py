@@ -23,7 +23,7 @@ from facestats_dagster.cli.dagster_runs import ANALYSIS_SELECTION
 from facestats_dagster.definitions import defs
 from facestats_dagster.defs.composites import composite, composite_specs_sensor
 from facestats_dagster.partitions import COMPOSITE_SPECS
-from facestats_dagster.resources import CompositesResource, FacesResource, PathsResource
+from facestats_dagster.resources import CompositesResource, FacesResource, LabelsResource, PathsResource
 from facestats_demo.faces import DemoSpec, generate_demo_dataset
 from tests.dagster.test_master import materialize_images, resources, write_analysis_tables
 
@@ -319,6 +319,35 @@ def test_partition_range_builds_every_spec_then_contact_sheet(known_set) -> None
     meta = sheet.asset_materializations_for_node("contact_sheet")[0].metadata
     assert meta["composites"].value == 3 and meta["missing"].value == []
     assert _pixels(Layout.from_roots(known_set, "m").composites_dir / "contact_sheet.png").shape[1] > 3 * 192
+
+
+def test_purity_against_true_labels_only_when_they_are_configured(known_set) -> None:
+    layout = Layout.from_roots(known_set, "m")
+    layout.labels_dir.mkdir(parents=True)
+    # img_b's face is truly male; img_cd has two faces, so its label reaches neither
+    (layout.labels_dir / "truth.csv").write_text(
+        "file,age,gender,race\nimg_a.jpg,20-29,Female,White\nimg_b.jpg,20-29,Male,White\n"
+        "img_cd.jpg,20-29,Female,White\nimg_e.jpg,20-29,Female,White\n")
+    spec = "gender=female"
+    instance = _instance_with(spec, "gender=male")
+    plain = _materialize(known_set, instance, ["composite"], spec)
+    assert "purity_vs_truth" not in plain.asset_materializations_for_node("composite")[0].metadata
+    run = dg.materialize(
+        list(defs.assets), instance=instance, selection=["composite"], partition_key=spec,
+        resources={**resources(known_set, {"composite_size": SIDE}, min_faces=2),
+                   "labels": LabelsResource(truth_labels="labels/truth.csv")},
+    )
+    meta = run.asset_materializations_for_node("composite")[0].metadata
+    assert meta["purity_vs_truth"].value == "gender=female 50.0% (1/2 of 3)"  # face_a pure, face_b not, face_c ?
+    both = dg.materialize(
+        list(defs.assets), instance=instance, selection=["composite"],
+        resources={**resources(known_set, {"composite_size": SIDE}, min_faces=1),
+                   "labels": LabelsResource(truth_labels="labels/truth.csv")},
+        tags={"dagster/asset_partition_range_start": spec, "dagster/asset_partition_range_end": "gender=male"},
+    )
+    summary = both.asset_materializations_for_node("composite")[0].metadata["summary"].value
+    assert summary.splitlines()[0].endswith("| purity vs truth |")
+    assert "| gender.male.png | gender=male - (0/0 of 1) |" in summary  # face_d shares img_cd: no truth
 
 
 def test_non_canonical_partition_key_is_refused(known_set) -> None:

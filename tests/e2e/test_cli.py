@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -52,6 +53,10 @@ def test_facestats_demo_runs_the_documented_dagster_commands(tmp_path, tiny_clip
     assert "FaceStats demo finished" in out
     assert "  attractiveness     5-fold CV RMSE: MLP " in out  # read from tmp_path/models, not ./models
     assert "composites build" in out
+    # every configured composite checked against the kept-aside truth of the analysed folder
+    assert "  composite purity vs demo truth (truth_fairface_labels.csv;" in out
+    assert re.search(r"\n    all +\d+ members  no attribute terms\n", out)
+    assert re.search(r"\n    gender=female +\d+ members  gender=female \d+(\.\d)?% \(\d+/\d+( of \d+)?\)\n", out)
 
     layout = Layout.from_roots(tmp_path / "data", tmp_path / "models")
     embeddings = pl.read_parquet(layout.artifact("embeddings_clip"))
