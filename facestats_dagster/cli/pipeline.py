@@ -175,6 +175,8 @@ def print_summary(data_root: Path, model_root: Path, truth_file: Path | None = N
     if composites.exists():
         made = sorted(p.name for p in composites.glob("*.png") if p.name != "contact_sheet.png")
         print(f"  composites         {composites}/  ({len(made)} composites + contact_sheet.png)")
+    if truth_file is not None:
+        _print_truth_agreement(layout, truth_file, truth_file.with_name(f"{TRUTH_PREFIX}scut_ratings.csv"), prefix)
     if specs_file is not None:
         _print_composite_purity(layout, truth_file, Path(specs_file), prefix)
     report = layout.report_dir / "index.html"
@@ -182,6 +184,43 @@ def print_summary(data_root: Path, model_root: Path, truth_file: Path | None = N
         print(f"  report             {report}")
     print("Open the Dagster UI with `make ui` (http://127.0.0.1:3000) to browse runs and metadata.")
     print("Analyse new photos with `.venv/bin/facestats analyse IMAGE...` (faces, attributes, tags, score).")
+
+
+def _print_truth_agreement(layout: Any, truth_file: Path, ratings_file: Path, prefix: str = "") -> None:
+    """Predicted attributes and scores of the analysed faces against their kept-aside true labels and
+    ratings (`facestats_core.statistics.truth_agreement`): faces no model trained on."""
+    import polars as pl
+
+    from facestats_core.labels.attribute_labels import read_fairface_labels
+    from facestats_core.labels.face_labels import true_labels_by_face
+    from facestats_core.labels.ratings import match_ratings_to_images, read_ratings
+    from facestats_core.statistics.truth_agreement import attribute_agreement, rating_agreement
+
+    master = layout.read_artifact("master_metadata")
+    if master is None or not truth_file.exists():
+        return
+    try:
+        labels = read_fairface_labels(truth_file).labels
+    except (OSError, ValueError) as exc:
+        print(f"  vs demo truth      not measured: cannot read {truth_file} ({exc})")
+        return
+    faces = master.filter(pl.col("face_id").is_not_null())
+    agreement = attribute_agreement(faces, true_labels_by_face(labels, faces, prefix=prefix))
+    if not agreement:
+        return
+    print(f"  analysed faces vs demo truth ({truth_file.name}; faces the CLIP, probes and regressor never saw)")
+    for a in agreement:
+        print(f"    {a.attribute:<16} accuracy {a.accuracy:.3f}  (n {a.n}, majority baseline "
+              f"{a.majority_baseline:.3f}, {'/'.join(a.methods) or 'prediction'})")
+    try:
+        ratings = read_ratings(ratings_file).ratings
+    except (OSError, ValueError):
+        return
+    matched, _ = match_ratings_to_images(ratings, faces.select("image_id", "path").unique("image_id"))
+    rating = rating_agreement(faces, matched)
+    if rating is not None:
+        print(f"    {'attractiveness':<16} Pearson r {rating.pearson_r:.3f}, RMSE {rating.rmse:.3f} "
+              f"(n {rating.n}; predicting the mean: RMSE {rating.mean_baseline_rmse:.3f})")
 
 
 def _print_composite_purity(layout: Any, truth_file: Path | None, specs_file: Path, prefix: str = "") -> None:

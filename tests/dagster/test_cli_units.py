@@ -78,7 +78,9 @@ def _summary_layout(tmp_path):
         layout.artifact(artifact).parent.mkdir(parents=True, exist_ok=True)
     pl.DataFrame({"face_id": ["f0"], "model_id": ["m"]}).write_parquet(layout.artifact("embeddings_clip"))
     pl.DataFrame({"face_id": ["f0", "f1", "f2", "f3"], "image_id": ["i0", "i1", "i2", "i3"],
-                  "path": [f"demo/{i}.jpg" for i in range(4)]}).write_parquet(layout.artifact("master_metadata"))
+                  "path": [f"demo/{i}.jpg" for i in range(4)],
+                  "gender_pred": ["male", "male", "male", "female"], "gender_method": ["probe"] * 4,
+                  "attractiveness_raw": [3.0, 4.0, 2.0, 3.0]}).write_parquet(layout.artifact("master_metadata"))
     layout.composites_dir.mkdir(parents=True)
     sidecars = {
         "gender.male__age.0-19": {"spec": "gender=male,age=0-19", "face_ids": ["f0", "f1", "f2"]},
@@ -93,6 +95,8 @@ def _summary_layout(tmp_path):
     truth = layout.labels_dir / "truth_fairface_labels.csv"
     truth.write_text("file,age,gender,race\ndemo/0.jpg,3-9,Male,White\ndemo/1.jpg,10-19,Male,White\n"
                      "demo/2.jpg,20-29,Female,Black\n")
+    (layout.labels_dir / "truth_scut_ratings.csv").write_text("filename,score\ndemo/0.jpg,3.5\ndemo/1.jpg,4.5\n"
+                                                             "demo/2.jpg,2.5\n")
     return layout, specs, truth
 
 
@@ -106,6 +110,17 @@ def test_demo_summary_reports_composite_purity_against_the_truth(tmp_path, capsy
         "    attractiveness=top10     2 members  no attribute terms; no truth: attractiveness=top10",
         "    gender=female         not built (gender.female.json says why)",
         "    age=60+               not built yet",
+    ]
+
+
+def test_demo_summary_scores_the_analysed_faces_against_the_truth(tmp_path, capsys) -> None:
+    layout, specs, truth = _summary_layout(tmp_path)
+    cli.print_summary(tmp_path / "data", tmp_path / "models", truth_file=truth, specs_file=specs)
+    out = capsys.readouterr().out
+    block = out[out.index("  analysed faces vs demo truth (truth_fairface_labels.csv;"):].splitlines()[1:3]
+    assert block == [
+        "    gender           accuracy 0.667  (n 3, majority baseline 0.667, probe)",  # f2 is female
+        "    attractiveness   Pearson r 1.000, RMSE 0.500 (n 3; predicting the mean: RMSE 0.816)",
     ]
 
 
