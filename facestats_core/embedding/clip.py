@@ -13,9 +13,10 @@ from __future__ import annotations
 import hashlib
 import io
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -26,6 +27,12 @@ if TYPE_CHECKING:
     import torch
 
 Precision = Literal["fp32", "bf16"]
+"""A concrete precision: what a loaded model runs and what embeddings record."""
+PrecisionSetting = Literal["auto", "fp32", "bf16"]
+
+NATIVE_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+"""``/proc/cpuinfo`` flags of x86 CPUs that run bf16 dot products in hardware (AVX-512 BF16, AMX).
+Without them oneDNN emulates bf16 and it is slower than fp32."""
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -49,7 +56,7 @@ class ClipConfig:
 
     model: str = DEFAULT_MODEL
     batch_size: int = 32
-    precision: Precision = "fp32"
+    precision: PrecisionSetting = "auto"
     threads: int = 0
     device: str = "cpu"
     local_files_only: bool = False
@@ -58,8 +65,8 @@ class ClipConfig:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
 
@@ -115,6 +122,67 @@ def _load_image_params(name_or_path: str, image_size: int, local_files_only: boo
     return size, mean, std  # type: ignore[return-value]
 
 
+def resolve_precision(
+    requested: str, device: str, cpu_flags: Collection[str] = (), cuda_bf16: bool = False
+) -> Precision:
+    """The concrete precision for ``requested`` (``auto``, ``fp32`` or ``bf16``) on ``device``.
+
+    ``auto`` is bf16 where the hardware runs it natively — a CPU with one of
+    :data:`NATIVE_BF16_CPU_FLAGS` in ``cpu_flags``, a CUDA device with ``cuda_bf16`` — else fp32.
+    Pure: the caller passes the hardware facts (:func:`auto_precision` reads them)."""
+    if requested in ("fp32", "bf16"):
+        return requested  # type: ignore[return-value]
+    if requested != "auto":
+        raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {requested!r}")
+    kind = device.split(":", 1)[0]
+    if kind == "cuda":
+        return "bf16" if cuda_bf16 else "fp32"
+    if kind == "cpu":
+        return "bf16" if NATIVE_BF16_CPU_FLAGS & set(cpu_flags) else "fp32"
+    return "fp32"
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags from ``/proc/cpuinfo`` (Linux); empty elsewhere or when unreadable.
+
+    torch 2.13 has no dependable alternative: ``torch.backends.cpu.get_cpu_capability()`` says
+    ``AVX512`` with or without BF16, and ``torch.ops.mkldnn._is_mkldnn_bf16_supported()`` is also
+    true on AVX-512 CPUs that only emulate bf16."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return frozenset()
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            flags.update(value.split())
+    return frozenset(flags)
+
+
+def _cuda_bf16_native() -> bool:
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # older torch without the argument
+        return bool(torch.cuda.is_bf16_supported())
+
+
+def auto_precision(device: str) -> Precision:
+    """``resolve_precision("auto", device)`` with this machine's CPU flags / CUDA capability."""
+    kind = device.split(":", 1)[0]
+    return resolve_precision(
+        "auto",
+        device,
+        cpu_flags=cpu_flags() if kind == "cpu" else (),
+        cuda_bf16=_cuda_bf16_native() if kind == "cuda" else False,
+    )
+
+
 def load_clip(config: ClipConfig) -> LoadedClip:
     """Load ``CLIPModel.from_pretrained(config.model)`` for inference, or raise ``ClipLoadError``."""
     import torch
@@ -140,8 +208,13 @@ def load_clip(config: ClipConfig) -> LoadedClip:
             f"P.from_pretrained('{name}').save_pretrained('models/clip')\"), copy the folder here "
             "and set FACESTATS_CLIP_MODEL=models/clip (or the clip resource's `model`)."
         ) from exc
-    dtype = torch.bfloat16 if config.precision == "bf16" else torch.float32
-    model = model.to(device=config.device, dtype=dtype).eval()
+    precision = auto_precision(config.device) if config.precision == "auto" else config.precision
+    # Only the image tower runs in bf16: the text tower (a few prompts) stays fp32, so text
+    # embeddings, which are cached per model and revision, do not depend on the precision.
+    model = model.to(device=config.device, dtype=torch.float32).eval()
+    if precision == "bf16":
+        model.vision_model.to(dtype=torch.bfloat16)
+        model.visual_projection.to(dtype=torch.bfloat16)
     image_size, mean, std = _load_image_params(
         name, int(model.config.vision_config.image_size), config.local_files_only
     )
@@ -152,7 +225,7 @@ def load_clip(config: ClipConfig) -> LoadedClip:
         mean=mean,
         std=std,
         dim=int(model.config.projection_dim),
-        precision=config.precision,
+        precision=precision,
         device=config.device,
         revision=model_revision(name, model),
         compiled=_compile_image_tower(model) if config.compile else None,

@@ -23,7 +23,7 @@ from tests.conftest import write_photos
 
 @pytest.fixture(scope="module")
 def tiny_clip(tiny_clip_dir: Path):
-    return load_clip(ClipConfig(model=str(tiny_clip_dir)))
+    return load_clip(ClipConfig(model=str(tiny_clip_dir), precision="fp32"))  # exact numbers: not `auto`
 
 
 def test_l2_normalize_rows_and_zero_rows() -> None:
@@ -103,7 +103,7 @@ def test_loader_never_holds_more_than_prefetch_batches(tiny_clip, tmp_path, monk
 
 def test_bf16_is_close_to_fp32(tiny_clip_dir, tmp_path) -> None:
     paths = write_photos(tmp_path, 6)
-    fp32 = embed_paths(load_clip(ClipConfig(model=str(tiny_clip_dir))), paths).embeddings
+    fp32 = embed_paths(load_clip(ClipConfig(model=str(tiny_clip_dir), precision="fp32")), paths).embeddings
     bf16 = embed_paths(load_clip(ClipConfig(model=str(tiny_clip_dir), precision="bf16")), paths).embeddings
     cosine = (fp32 * bf16).sum(axis=1)
     assert cosine.min() > 0.99
