@@ -54,9 +54,10 @@ class Settings:
         "AVX-512-BF16 or AMX, CUDA GPUs with bf16; else fp32), `fp32` or `bf16` (bf16: cosine to fp32 ≥ 0.9999, "
         "2.5–3.4× faster on AVX-512-BF16 CPUs); embeddings record the precision used", resource="clip",
         name="precision")
-    clip_compile: bool = _setting(
-        "FACESTATS_CLIP_COMPILE", False, "`1`: `torch.compile` the image tower (≈10–25 s start-up, then up to "
-        "1.6× faster)", resource="clip", name="compile")
+    clip_compile: str = _setting(
+        "FACESTATS_CLIP_COMPILE", "auto", "`torch.compile` the image tower: `auto` (when a step embeds at least "
+        "`COMPILE_MIN_IMAGES` faces, where the speed-up repays the start-up), `1` (always) or `0` (never); "
+        "a failed compilation logs a warning and embeds eagerly", resource="clip", name="compile")
     clip_threads: int = _setting("FACESTATS_CLIP_THREADS", 0, "torch threads (0 = torch default)", resource="clip",
                                  name="threads")
     clip_device: str = _setting("FACESTATS_CLIP_DEVICE", "cpu", "e.g. `cuda`", resource="clip", name="device")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,6 +28,8 @@ from PIL import Image
 if TYPE_CHECKING:
     import torch
 
+logger = logging.getLogger(__name__)
+
 Precision = Literal["fp32", "bf16"]
 """A concrete precision: what a loaded model runs and what embeddings record."""
 PrecisionSetting = Literal["auto", "fp32", "bf16"]
@@ -34,6 +37,13 @@ PrecisionSetting = Literal["auto", "fp32", "bf16"]
 NATIVE_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 """``/proc/cpuinfo`` flags of x86 CPUs that run bf16 dot products in hardware (AVX-512 BF16, AMX).
 Without them oneDNN emulates bf16 and it is slower than fp32."""
+
+CompileSetting = bool | Literal["auto"]
+COMPILE_MIN_IMAGES: dict[str, int] = {"bf16": 2000, "fp32": 2000}
+"""``compile="auto"`` compiles the image tower when one ``embed_paths`` call has at least this many
+images: below it, compilation's start-up costs more than it saves (docs/performance.md)."""
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -49,10 +59,13 @@ class ClipConfig:
     """Which CLIP to run and how.
 
     ``model`` is a Hugging Face model id or a local directory written by
-    ``save_pretrained``. ``threads`` = 0 keeps torch's default. ``compile``
-    runs the image tower through ``torch.compile`` (inductor, frozen weights):
-    about 25 s of start-up for ViT-B/32 and then ~1.7x the eager bf16 speed on
-    CPU (docs/performance.md), worth it from a few thousand images on.
+    ``save_pretrained``. ``threads`` = 0 keeps torch's default. ``precision``:
+    ``auto`` (bf16 where the hardware runs it natively, else fp32: :func:`resolve_precision`),
+    ``fp32`` or ``bf16``. ``compile`` runs the image tower through ``torch.compile``
+    (inductor, frozen weights): ``True``, ``False`` or ``"auto"`` — compile when one
+    :func:`embed_paths` call has at least :data:`COMPILE_MIN_IMAGES` images, where the
+    speed-up repays the start-up (docs/performance.md). A failed compilation logs a warning
+    and the images are embedded eagerly.
     """
 
     model: str = DEFAULT_MODEL
@@ -61,9 +74,10 @@ class ClipConfig:
     threads: int = 0
     device: str = "cpu"
     local_files_only: bool = False
-    compile: bool = False
+    compile: CompileSetting = "auto"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "compile", parse_compile(self.compile))
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
         if self.precision not in ("auto", "fp32", "bf16"):
@@ -85,6 +99,10 @@ class LoadedClip:
     precision: Precision
     device: str
     revision: str = "unknown"
+    compile_mode: CompileSetting = False
+    """``True``, ``False`` or ``"auto"`` (:func:`should_compile` decides per :func:`embed_paths` call)."""
+    compile_error: str | None = None
+    """Why compilation failed (then every later batch runs eager); None when it did not fail."""
     tower: Any = None
     """uint8 pixels → image features (:func:`_image_tower`), built on first use."""
     compiled: Any = None
@@ -186,6 +204,26 @@ def auto_precision(device: str) -> Precision:
     )
 
 
+def parse_compile(value: Any) -> CompileSetting:
+    """``True``/``False``/``"auto"`` from a bool or the text of ``FACESTATS_CLIP_COMPILE`` (``auto``, ``1``, ``0``, …)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text == "auto":
+        return "auto"
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ValueError(f"compile (FACESTATS_CLIP_COMPILE) must be auto, 1 or 0, got {value!r}")
+
+
+def should_compile(mode: CompileSetting, n_images: int, precision: Precision) -> bool:
+    """Whether to ``torch.compile`` the image tower for a job of ``n_images``: ``mode`` when it
+    is a bool, else (``"auto"``) from :data:`COMPILE_MIN_IMAGES` images on."""
+    if isinstance(mode, bool):
+        return mode
+    return n_images >= COMPILE_MIN_IMAGES[precision]
+
+
 def load_clip(config: ClipConfig) -> LoadedClip:
     """Load ``CLIPModel.from_pretrained(config.model)`` for inference, or raise ``ClipLoadError``."""
     import torch
@@ -221,7 +259,7 @@ def load_clip(config: ClipConfig) -> LoadedClip:
     image_size, mean, std = _load_image_params(
         name, int(model.config.vision_config.image_size), config.local_files_only
     )
-    clip = LoadedClip(
+    return LoadedClip(
         model=model,
         model_id=name,
         image_size=image_size,
@@ -232,10 +270,8 @@ def load_clip(config: ClipConfig) -> LoadedClip:
         device=config.device,
         revision=model_revision(name, model),
         local_files_only=config.local_files_only,
+        compile_mode=config.compile,
     )
-    if config.compile:
-        clip.compiled = _compile_image_tower(clip)
-    return clip
 
 
 def model_revision(name_or_path: str, model: Any) -> str:
@@ -292,6 +328,30 @@ def _tower(clip: LoadedClip) -> Any:
     if clip.tower is None:
         clip.tower = _image_tower(clip.model, clip.mean, clip.std, clip.precision, clip.device)
     return clip.tower
+
+
+def _maybe_compile(clip: LoadedClip, n_images: int) -> None:
+    """Compile the tower for a job of ``n_images`` when :func:`should_compile` says so (once per
+    loaded model; never again after a failure)."""
+    if clip.compiled is not None or clip.compile_error is not None:
+        return
+    if not should_compile(clip.compile_mode, n_images, clip.precision):
+        return
+    if clip.compile_mode == "auto":
+        logger.info(
+            "compiling the CLIP image tower (torch.compile, %s): %d images >= %d",
+            clip.precision, n_images, COMPILE_MIN_IMAGES[clip.precision],
+        )
+    try:
+        clip.compiled = _compile_image_tower(clip)
+    except Exception as exc:  # any failure (dynamo, inductor, no C compiler …): run eager
+        _compile_failed(clip, exc)
+
+
+def _compile_failed(clip: LoadedClip, exc: BaseException) -> None:
+    clip.compiled = None
+    clip.compile_error = f"{type(exc).__name__}: {exc}"
+    logger.warning("torch.compile of the CLIP image tower failed (%s); embedding in eager mode", clip.compile_error)
 
 
 def _compile_image_tower(clip: LoadedClip) -> Any:
@@ -396,18 +456,24 @@ def forward_batch(clip: LoadedClip, pixels: np.ndarray) -> np.ndarray:
 
 
 def _forward_compiled(clip: LoadedClip, tensor: torch.Tensor) -> np.ndarray:
-    """Run the compiled tower at one fixed batch size (short batches padded) to avoid recompiles."""
+    """Run the compiled tower at one fixed batch size (short batches padded) to avoid recompiles.
+    Compilation happens on the first call; if it (or any compiled call) fails, the batch and all
+    later ones run eager."""
     import torch
 
     batch = clip.compiled_batch or len(tensor)
     clip.compiled_batch = batch
     outputs = []
-    for start in range(0, len(tensor), batch):
-        chunk = tensor[start : start + batch]
-        n = len(chunk)
-        if n < batch:
-            chunk = torch.cat([chunk, chunk.new_zeros((batch - n, *chunk.shape[1:]))])
-        outputs.append(clip.compiled(chunk)[:n].float().cpu().numpy())
+    try:
+        for start in range(0, len(tensor), batch):
+            chunk = tensor[start : start + batch]
+            n = len(chunk)
+            if n < batch:
+                chunk = torch.cat([chunk, chunk.new_zeros((batch - n, *chunk.shape[1:]))])
+            outputs.append(clip.compiled(chunk)[:n].float().cpu().numpy())
+    except Exception as exc:  # compilation happens here, on the first call: keep going eager
+        _compile_failed(clip, exc)
+        return _tower(clip)(tensor).float().cpu().numpy()
     return np.concatenate(outputs)
 
 
@@ -426,6 +492,7 @@ def embed_paths(
 ) -> EmbedResult:
     """Embed images from disk in batches; unreadable files are reported, not raised."""
     started = time.perf_counter()
+    _maybe_compile(clip, len(paths))
     if clip.compiled is not None and clip.compiled_batch is None:
         clip.compiled_batch = batch_size
     model_seconds = 0.0
