@@ -39,9 +39,11 @@ NATIVE_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 Without them oneDNN emulates bf16 and it is slower than fp32."""
 
 CompileSetting = bool | Literal["auto"]
-COMPILE_MIN_IMAGES: dict[str, int] = {"bf16": 2000, "fp32": 2000}
-"""``compile="auto"`` compiles the image tower when one ``embed_paths`` call has at least this many
-images: below it, compilation's start-up costs more than it saves (docs/performance.md)."""
+COMPILE_MIN_IMAGES = 2000
+"""``compile="auto"`` compiles the image tower when one ``embed_paths`` call (one shard in the
+pipeline) has at least this many images. Measured for ViT-B/32 on a 2-core AVX-512-BF16 CPU
+(docs/performance.md): compilation costs about 1,000–2,100 images' worth of its per-image saving
+(cold inductor cache, bf16 and fp32 alike), so below this it does not pay for itself."""
 _TRUE = ("1", "true", "yes", "on")
 _FALSE = ("0", "false", "no", "off")
 
@@ -216,12 +218,12 @@ def parse_compile(value: Any) -> CompileSetting:
     raise ValueError(f"compile (FACESTATS_CLIP_COMPILE) must be auto, 1 or 0, got {value!r}")
 
 
-def should_compile(mode: CompileSetting, n_images: int, precision: Precision) -> bool:
+def should_compile(mode: CompileSetting, n_images: int) -> bool:
     """Whether to ``torch.compile`` the image tower for a job of ``n_images``: ``mode`` when it
     is a bool, else (``"auto"``) from :data:`COMPILE_MIN_IMAGES` images on."""
     if isinstance(mode, bool):
         return mode
-    return n_images >= COMPILE_MIN_IMAGES[precision]
+    return n_images >= COMPILE_MIN_IMAGES
 
 
 def load_clip(config: ClipConfig) -> LoadedClip:
@@ -335,12 +337,12 @@ def _maybe_compile(clip: LoadedClip, n_images: int) -> None:
     loaded model; never again after a failure)."""
     if clip.compiled is not None or clip.compile_error is not None:
         return
-    if not should_compile(clip.compile_mode, n_images, clip.precision):
+    if not should_compile(clip.compile_mode, n_images):
         return
     if clip.compile_mode == "auto":
         logger.info(
             "compiling the CLIP image tower (torch.compile, %s): %d images >= %d",
-            clip.precision, n_images, COMPILE_MIN_IMAGES[clip.precision],
+            clip.precision, n_images, COMPILE_MIN_IMAGES,
         )
     try:
         clip.compiled = _compile_image_tower(clip)
