@@ -6,7 +6,7 @@ through ``load_clip`` like a real model, writes N preprocessed-size JPEGs to
 disk, then measures in one run:
 
 * the matmul roofline: GFLOP/s of a ViT-B/32-shaped GEMM at each precision
-  ÷ 8.82 GFLOP per image;
+  ÷ 8.82 GFLOP per image (the best round);
 * the loader alone: decode + resize + crop to uint8 (``_decode_batch``) on one
   thread, images/s;
 * the naive loop of the original notebooks: CLIP's image processor + one
@@ -27,7 +27,13 @@ It ends with two lines::
 x_roofline is against the GEMM roofline of the path's precision for the default
 path, and against the best measured GEMM roofline (bf16 on a CPU with native
 bf16) for the fast path. Another backend joins by appending a ``Candidate``
-whose ``run`` returns a ``Measured``.
+whose ``load`` returns a ``Runner``.
+
+The cores may be shared with other work, so everything is measured in rounds:
+the images are split into ``--rounds`` slices and each slice goes through the
+GEMM, the naive loop, the loader and every candidate in turn (models loaded,
+warmed up and compiled beforehand); rates are totals over the rounds, so each
+path sees the same mix of load.
 
 Usage: python benchmarks/bench_embed.py [--n 256] [--batch-size 32] [--candidates torch-fp32-eager,...]
 """
@@ -39,7 +45,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -90,8 +96,8 @@ def write_jpegs(folder: Path, n: int, size: int = 256) -> list[Path]:
         return paths
 
 
-def naive_loop(model_dir: Path, paths: list[Path]) -> float:
-    """Images/s of processor(images=one) + model.get_image_features per image, as the notebooks did."""
+def naive_runner(model_dir: Path) -> Callable[[list[Path]], float]:
+    """Seconds for processor(images=one) + model.get_image_features per image, as the notebooks did."""
     import torch
     from PIL import Image
     from transformers import CLIPModel
@@ -103,27 +109,34 @@ def naive_loop(model_dir: Path, paths: list[Path]) -> float:
 
     model = CLIPModel.from_pretrained(model_dir).eval()
     processor = Processor.from_pretrained(model_dir)
-    start = time.perf_counter()
-    for path in paths:
-        image = Image.open(path).convert("RGB")
-        inputs = processor(images=image, return_tensors="pt")
-        with torch.no_grad():
-            features = model.get_image_features(**inputs)
-        features = getattr(features, "pooler_output", features)
-        (features / features.norm(dim=-1, keepdim=True)).numpy()
-    return len(paths) / (time.perf_counter() - start)
+
+    def run(paths: list[Path]) -> float:
+        start = time.perf_counter()
+        for path in paths:
+            image = Image.open(path).convert("RGB")
+            inputs = processor(images=image, return_tensors="pt")
+            with torch.no_grad():
+                features = model.get_image_features(**inputs)
+            features = getattr(features, "pooler_output", features)
+            (features / features.norm(dim=-1, keepdim=True)).numpy()
+        return time.perf_counter() - start
+
+    return run
 
 
-def loader_rate(model_dir: Path, paths: list[Path], batch_size: int) -> float:
-    """Images/s of the loader's own work (read, decode, draft, resize, crop → uint8) on this one thread."""
+def loader_runner(model_dir: Path, batch_size: int) -> Callable[[list[Path]], float]:
+    """Seconds of the loader's own work (read, decode, draft, resize, crop → uint8) on this one thread."""
     from facestats_core.embedding.clip import ClipConfig, _decode_batch, load_clip
 
     clip = load_clip(ClipConfig(model=str(model_dir), precision="fp32", compile=False))
-    _decode_batch(paths, range(min(batch_size, len(paths))), clip)  # warm the file cache
-    start = time.perf_counter()
-    for first in range(0, len(paths), batch_size):
-        _decode_batch(paths, range(first, min(first + batch_size, len(paths))), clip)
-    return len(paths) / (time.perf_counter() - start)
+
+    def run(paths: list[Path]) -> float:
+        start = time.perf_counter()
+        for first in range(0, len(paths), batch_size):
+            _decode_batch(paths, range(first, min(first + batch_size, len(paths))), clip)
+        return time.perf_counter() - start
+
+    return run
 
 
 def uint8_vs_float(model_dir: Path, paths: list[Path], batch_size: int) -> tuple[float, float]:
@@ -146,14 +159,8 @@ def uint8_vs_float(model_dir: Path, paths: list[Path], batch_size: int) -> tuple
     return float(np.abs(from_uint8 - from_float).max()), float(cosine.min())
 
 
-@dataclass
-class Measured:
-    rate: float
-    """images/s end to end (files → normalised embeddings)"""
-    model_share: float
-    startup_s: float
-    """warm-up on one batch: allocator, kernels and, when compiled, compilation"""
-    embeddings: np.ndarray
+Runner = Callable[[list[Path]], tuple[np.ndarray, float, float]]
+"""Embeds image files: (L2-normalised embeddings in input order, seconds end to end, seconds in the model)."""
 
 
 @dataclass(frozen=True)
@@ -161,32 +168,48 @@ class Candidate:
     name: str
     backend: str
     precision: str
-    run: Callable[[Path, list[Path], int], Measured]
+    load: Callable[[Path, list[Path], int], Runner]
+    """(model folder, warm-up images, batch size) → a warmed-up runner (loading, compilation done)."""
 
 
-def torch_run(precision: str, compile: bool) -> Callable[[Path, list[Path], int], Measured]:
-    def run(model_dir: Path, paths: list[Path], batch_size: int) -> Measured:
+@dataclass
+class Totals:
+    images: int = 0
+    seconds: float = 0.0
+    model_seconds: float = 0.0
+    startup_s: float = 0.0
+    embeddings: list[np.ndarray] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.images / self.seconds
+
+
+def torch_load(precision: str, compile: bool) -> Callable[[Path, list[Path], int], Runner]:
+    def load(model_dir: Path, warm_up: list[Path], batch_size: int) -> Runner:
         from facestats_core.embedding.clip import ClipConfig, embed_paths, load_clip
 
         clip = load_clip(ClipConfig(model=str(model_dir), precision=precision, compile=compile))  # type: ignore[arg-type]
-        started = time.perf_counter()
-        embed_paths(clip, paths[:batch_size], batch_size=batch_size)
-        startup = time.perf_counter() - started
+        embed_paths(clip, warm_up, batch_size=batch_size)  # allocator, kernels and, when compiled, compilation
         if compile and clip.compile_error:
             print(f"  compilation failed, ran eager: {clip.compile_error}")
-        result = embed_paths(clip, paths, batch_size=batch_size)
-        return Measured(len(paths) / result.seconds, result.model_seconds / result.seconds, startup, result.embeddings)
 
-    return run
+        def run(paths: list[Path]) -> tuple[np.ndarray, float, float]:
+            result = embed_paths(clip, paths, batch_size=batch_size)
+            return result.embeddings, result.seconds, result.model_seconds
+
+        return run
+
+    return load
 
 
 def torch_candidate(precision: str, compile: bool) -> Candidate:
     return Candidate(f"torch-{precision}-{'compiled' if compile else 'eager'}", "torch", precision,
-                     torch_run(precision, compile))
+                     torch_load(precision, compile))
 
 
 CANDIDATES: list[Candidate] = [
-    torch_candidate("fp32", False),  # the reference for cosine_min: measured first
+    torch_candidate("fp32", False),  # the reference for cosine_min
     torch_candidate("bf16", False),
     torch_candidate("bf16", True),
 ]
@@ -205,14 +228,15 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=256, help="images for the batched paths")
     parser.add_argument("--naive-n", type=int, default=48, help="images for the naive loop")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=4, help="slices of the images, each through every path")
     parser.add_argument("--candidates", default="", help=f"comma-separated names (default: all of "
-                        f"{', '.join(c.name for c in CANDIDATES)}; {REFERENCE} is always measured)")
+                        f"{', '.join(c.name for c in CANDIDATES)}; {REFERENCE} and the default are always measured)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
 
     import torch
 
-    from facestats_core.embedding.clip import cpu_flags
+    from facestats_core.embedding.clip import COMPILE_MIN_IMAGES, cpu_flags
     from facestats_demo.random_clip import build_random_clip, vit_b32_flops_per_image
 
     if args.threads:
@@ -227,51 +251,78 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus, "
           f"native bf16 flags: {', '.join(native) or 'none'}")
     print(f"ViT-B/32 image tower: {flops / 1e9:.2f} GFLOP per image")
-    gflops = {precision: matmul_gflops(precision) for precision in ("fp32", "bf16")}
-    roofline = {precision: rate * 1e9 / flops for precision, rate in gflops.items()}
-    for precision in gflops:
-        print(f"roofline {precision}: matmul {gflops[precision]:.1f} GFLOP/s -> {roofline[precision]:.2f} images/s")
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         model_dir = build_random_clip(tmp_path / "vit-b-32", preset="vit-b-32", seed=0)
         paths = write_jpegs(tmp_path / "images", args.n)
-        naive = naive_loop(model_dir, paths[: args.naive_n])
-        print(f"naive loop (processor + 1 forward per image, fp32, {min(args.naive_n, len(paths))} images): "
-              f"{naive:.2f} images/s")
-        loader = loader_rate(model_dir, paths, args.batch_size)
-        print(f"loader alone (decode + resize + crop to uint8, 1 thread): {loader:.1f} images/s")
         diff, cosine = uint8_vs_float(model_dir, paths, args.batch_size)
         print(f"uint8 pixels normalised in the model vs float pixels (fp32 eager): max abs diff {diff:.2e}, "
               f"min cosine {cosine:.7f}")
 
+        naive, loader = naive_runner(model_dir), loader_runner(model_dir, args.batch_size)
+        naive([paths[0]])  # warm-up
+        runners: dict[str, Runner] = {}
+        totals = {c.name: Totals() for c in candidates}
+        for candidate in candidates:
+            started = time.perf_counter()
+            runners[candidate.name] = candidate.load(model_dir, paths[: args.batch_size], args.batch_size)
+            totals[candidate.name].startup_s = time.perf_counter() - started
+            print(f"[{candidate.name}] load + warm-up batch {totals[candidate.name].startup_s:.1f} s", flush=True)
+
+        gflops = {"fp32": 0.0, "bf16": 0.0}
+        naive_s = loader_s = 0.0
+        naive_n = 0
+        slices = [list(part) for part in np.array_split(np.array(paths, dtype=object), args.rounds)]
+        naive_slices = [list(part) for part in np.array_split(np.array(paths[: args.naive_n], dtype=object),
+                                                              args.rounds)]
+        for round_, (part, naive_part) in enumerate(zip(slices, naive_slices, strict=True), start=1):
+            for precision in gflops:
+                gflops[precision] = max(gflops[precision], matmul_gflops(precision))
+            naive_s += naive(naive_part)
+            naive_n += len(naive_part)
+            loader_s += loader(part)
+            for candidate in candidates:
+                embeddings, seconds, model_seconds = runners[candidate.name](part)
+                total = totals[candidate.name]
+                total.images += len(part)
+                total.seconds += seconds
+                total.model_seconds += model_seconds
+                total.embeddings.append(embeddings)
+            print(f"round {round_}/{args.rounds}: " + ", ".join(
+                f"{name} {t.rate:.1f}" for name, t in totals.items()) + " images/s so far", flush=True)
+
+        naive_rate = naive_n / naive_s
+        roofline = {precision: rate * 1e9 / flops for precision, rate in gflops.items()}
         best_roofline = max(roofline, key=roofline.__getitem__)
-        measured: dict[str, Measured] = {}
+        for precision in gflops:
+            print(f"roofline {precision}: matmul {gflops[precision]:.1f} GFLOP/s -> {roofline[precision]:.2f} images/s")
+        print(f"naive loop (processor + 1 forward per image, fp32, {naive_n} images): {naive_rate:.2f} images/s")
+        print(f"loader alone (decode + resize + crop to uint8, 1 thread, {len(paths)} images): "
+              f"{len(paths) / loader_s:.1f} images/s")
+        reference = np.concatenate(totals[REFERENCE].embeddings)
         cosine_min: dict[str, float] = {}
         for candidate in candidates:
+            total = totals[candidate.name]
+            cosine_min[candidate.name] = float((np.concatenate(total.embeddings) * reference).sum(axis=1).min())
             own = candidate.precision if candidate.precision in roofline else best_roofline
-            m = measured[candidate.name] = candidate.run(model_dir, paths, args.batch_size)
-            cosine_min[candidate.name] = float((m.embeddings * measured[REFERENCE].embeddings).sum(axis=1).min())
             print(
-                f"[{candidate.name}] end to end {m.rate:.2f} images/s (batch {args.batch_size}, "
-                f"model {m.model_share:.0%} of time, model alone {m.rate / m.model_share:.1f} images/s) | "
-                f"{m.rate / roofline[own]:.2f} x {own} roofline, "
-                f"{m.rate / naive:.2f} x naive | warm-up batch {m.startup_s:.1f} s | "
-                f"cosine to fp32 eager min {cosine_min[candidate.name]:.5f}",
-                flush=True,
+                f"[{candidate.name}] end to end {total.rate:.2f} images/s (batch {args.batch_size}, model "
+                f"{total.model_seconds / total.seconds:.0%} of time, model alone "
+                f"{total.images / total.model_seconds:.1f} images/s) | {total.rate / roofline[own]:.2f} x {own} "
+                f"roofline, {total.rate / naive_rate:.2f} x naive | cosine to fp32 eager min "
+                f"{cosine_min[candidate.name]:.5f}"
             )
-        from facestats_core.embedding.clip import COMPILE_MIN_IMAGES
-
         print(f"default = {default.name} (precision=auto, compile=auto for {DEFAULT_JOB} images; compiles from "
               f"{COMPILE_MIN_IMAGES} images on)")
         eligible = [c for c in candidates if cosine_min[c.name] >= MIN_COSINE]
-        fast = max(eligible, key=lambda c: measured[c.name].rate)
+        fast = max(eligible, key=lambda c: totals[c.name].rate)
         print(f"fast = {fast.name} (highest throughput with cosine_min >= {MIN_COSINE}; "
               f"roofline: {best_roofline}, the best measured GEMM rate)")
         for label, candidate, against in (("default", default, default.precision), ("fast", fast, best_roofline)):
-            m = measured[candidate.name]
+            total = totals[candidate.name]
             print(
                 f"summary: path={label} precision={candidate.precision} backend={candidate.backend} "
-                f"x_roofline={m.rate / roofline[against]:.2f} x_naive={m.rate / naive:.2f} "
+                f"x_roofline={total.rate / roofline[against]:.2f} x_naive={total.rate / naive_rate:.2f} "
                 f"cosine_min={cosine_min[candidate.name]:.5f}"
             )
 
