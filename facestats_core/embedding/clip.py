@@ -358,8 +358,8 @@ def _compile_failed(clip: LoadedClip, exc: BaseException) -> None:
 
 def _compile_image_tower(clip: LoadedClip) -> Any:
     """``torch.compile`` of the uint8 image tower with frozen weights (prepacked for oneDNN); compiled
-    on first call. The ``freezing`` option of ``torch.compile(options=…)`` is ignored in torch 2.13,
-    the global inductor flag works."""
+    on first call. Freezing is switched on through the global inductor flag: issue 16 found that
+    ``torch.compile(options={"freezing": True})`` has no effect in torch 2.13."""
     import torch
     import torch._inductor.config as inductor_config
 
