@@ -108,7 +108,7 @@ class ClipResource(dg.ConfigurableResource):
     threads: int = Settings.clip_threads
     device: str = Settings.clip_device
     local_files_only: bool = Settings.clip_local_only
-    compile: bool = Settings.clip_compile
+    compile: str = Settings.clip_compile
 
     def config(self) -> ClipConfig:
         return core_config(self, ClipConfig)

@@ -50,11 +50,14 @@ class Settings:
     clip_batch_size: int = _setting("FACESTATS_CLIP_BATCH_SIZE", 32, "images per forward pass", resource="clip",
                                     name="batch_size")
     clip_precision: str = _setting(
-        "FACESTATS_CLIP_PRECISION", "fp32", "`fp32` or `bf16` (bf16: cosine to fp32 ≥ 0.9999, 2.5–3.4× faster "
-        "on AVX-512-BF16 CPUs)", resource="clip", name="precision")
-    clip_compile: bool = _setting(
-        "FACESTATS_CLIP_COMPILE", False, "`1`: `torch.compile` the image tower (≈10–25 s start-up, then up to "
-        "1.6× faster)", resource="clip", name="compile")
+        "FACESTATS_CLIP_PRECISION", "auto", "`auto` (bf16 where the hardware runs it natively: CPUs with "
+        "AVX-512-BF16 or AMX, CUDA GPUs with bf16; else fp32), `fp32` or `bf16` (bf16: cosine to fp32 ≥ 0.9999, "
+        "2.5–3.4× faster on AVX-512-BF16 CPUs); embeddings record the precision used", resource="clip",
+        name="precision")
+    clip_compile: str = _setting(
+        "FACESTATS_CLIP_COMPILE", "auto", "`torch.compile` the image tower: `auto` (when one shard has at least "
+        "2000 faces to embed: the start-up, 10–90 s on 2 cores, then pays for itself), `1` (always) or `0` (never); a "
+        "failed compilation logs a warning and embeds eagerly", resource="clip", name="compile")
     clip_threads: int = _setting("FACESTATS_CLIP_THREADS", 0, "torch threads (0 = torch default)", resource="clip",
                                  name="threads")
     clip_device: str = _setting("FACESTATS_CLIP_DEVICE", "cpu", "e.g. `cuda`", resource="clip", name="device")

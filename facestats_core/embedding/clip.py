@@ -2,20 +2,23 @@
 
 The pieces follow the reader → mapper → writer split of clip-retrieval:
 ``iter_pixel_batches`` decodes images on a background thread (at most
-``prefetch`` batches in memory), ``forward_batch`` runs the vision tower and
-projection on a whole batch under ``torch.inference_mode``, ``embed_paths``
-ties them together and L2-normalises. torch and transformers are imported
-inside the functions that need them.
+``prefetch`` batches in memory) into uint8 pixels, ``forward_batch`` scales and
+normalises them on the model side and runs the vision tower and projection on a
+whole batch under ``torch.inference_mode``, ``embed_paths`` ties them together
+and L2-normalises. torch and transformers are imported inside the functions that
+need them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -34,7 +37,24 @@ from facestats_core.embedding.checkpoint import (
 if TYPE_CHECKING:
     import torch
 
+logger = logging.getLogger(__name__)
+
 Precision = Literal["fp32", "bf16"]
+"""A concrete precision: what a loaded model runs and what embeddings record."""
+PrecisionSetting = Literal["auto", "fp32", "bf16"]
+
+NATIVE_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
+"""``/proc/cpuinfo`` flags of x86 CPUs that run bf16 dot products in hardware (AVX-512 BF16, AMX).
+Without them oneDNN emulates bf16 and it is slower than fp32."""
+
+CompileSetting = bool | Literal["auto"]
+COMPILE_MIN_IMAGES = 2000
+"""``compile="auto"`` compiles the image tower when one ``embed_paths`` call (one shard in the
+pipeline) has at least this many images. Measured for ViT-B/32 on a 2-core AVX-512-BF16 CPU
+(docs/performance.md): compilation costs about 1,000–2,100 images' worth of its per-image saving
+(cold inductor cache, bf16 and fp32 alike), so below this it does not pay for itself."""
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -50,25 +70,29 @@ class ClipConfig:
     """Which CLIP to run and how.
 
     ``model`` is a Hugging Face model id or a local directory written by
-    ``save_pretrained``. ``threads`` = 0 keeps torch's default. ``compile``
-    runs the image tower through ``torch.compile`` (inductor, frozen weights):
-    about 25 s of start-up for ViT-B/32 and then ~1.7x the eager bf16 speed on
-    CPU (docs/performance.md), worth it from a few thousand images on.
+    ``save_pretrained``. ``threads`` = 0 keeps torch's default. ``precision``:
+    ``auto`` (bf16 where the hardware runs it natively, else fp32: :func:`resolve_precision`),
+    ``fp32`` or ``bf16``. ``compile`` runs the image tower through ``torch.compile``
+    (inductor, frozen weights): ``True``, ``False`` or ``"auto"`` — compile when one
+    :func:`embed_paths` call has at least :data:`COMPILE_MIN_IMAGES` images, where the
+    speed-up repays the start-up (docs/performance.md). A failed compilation logs a warning
+    and the images are embedded eagerly.
     """
 
     model: str = DEFAULT_MODEL
     batch_size: int = 32
-    precision: Precision = "fp32"
+    precision: PrecisionSetting = "auto"
     threads: int = 0
     device: str = "cpu"
     local_files_only: bool = False
-    compile: bool = False
+    compile: CompileSetting = "auto"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "compile", parse_compile(self.compile))
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
 
@@ -86,6 +110,12 @@ class LoadedClip:
     precision: Precision
     device: str
     revision: str = "unknown"
+    compile_mode: CompileSetting = False
+    """``True``, ``False`` or ``"auto"`` (:func:`should_compile` decides per :func:`embed_paths` call)."""
+    compile_error: str | None = None
+    """Why compilation failed (then every later batch runs eager); None when it did not fail."""
+    tower: Any = None
+    """uint8 pixels → image features (:func:`_image_tower`), built on first use."""
     compiled: Any = None
     compiled_batch: int | None = None
     local_files_only: bool = False
@@ -124,6 +154,87 @@ def _load_image_params(name_or_path: str, image_size: int, local_files_only: boo
     return size, mean, std  # type: ignore[return-value]
 
 
+def resolve_precision(
+    requested: str, device: str, cpu_flags: Collection[str] = (), cuda_bf16: bool = False
+) -> Precision:
+    """The concrete precision for ``requested`` (``auto``, ``fp32`` or ``bf16``) on ``device``.
+
+    ``auto`` is bf16 where the hardware runs it natively — a CPU with one of
+    :data:`NATIVE_BF16_CPU_FLAGS` in ``cpu_flags``, a CUDA device with ``cuda_bf16`` — else fp32.
+    Pure: the caller passes the hardware facts (:func:`auto_precision` reads them)."""
+    if requested in ("fp32", "bf16"):
+        return requested  # type: ignore[return-value]
+    if requested != "auto":
+        raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {requested!r}")
+    kind = device.split(":", 1)[0]
+    if kind == "cuda":
+        return "bf16" if cuda_bf16 else "fp32"
+    if kind == "cpu":
+        return "bf16" if NATIVE_BF16_CPU_FLAGS & set(cpu_flags) else "fp32"
+    return "fp32"
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags from ``/proc/cpuinfo`` (Linux); empty elsewhere or when unreadable.
+
+    torch 2.13 has no dependable alternative: ``torch.backends.cpu.get_cpu_capability()`` says
+    ``AVX512`` with or without BF16, and ``torch.ops.mkldnn._is_mkldnn_bf16_supported()`` is also
+    true on AVX-512 CPUs that only emulate bf16."""
+    try:
+        text = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        return frozenset()
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            flags.update(value.split())
+    return frozenset(flags)
+
+
+def _cuda_bf16_native() -> bool:
+    import torch
+
+    if not torch.cuda.is_available():
+        return False
+    try:
+        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+    except TypeError:  # older torch without the argument
+        return bool(torch.cuda.is_bf16_supported())
+
+
+def auto_precision(device: str) -> Precision:
+    """``resolve_precision("auto", device)`` with this machine's CPU flags / CUDA capability."""
+    kind = device.split(":", 1)[0]
+    return resolve_precision(
+        "auto",
+        device,
+        cpu_flags=cpu_flags() if kind == "cpu" else (),
+        cuda_bf16=_cuda_bf16_native() if kind == "cuda" else False,
+    )
+
+
+def parse_compile(value: Any) -> CompileSetting:
+    """``True``/``False``/``"auto"`` from a bool or the text of ``FACESTATS_CLIP_COMPILE`` (``auto``, ``1``, ``0``, …)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text == "auto":
+        return "auto"
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ValueError(f"compile (FACESTATS_CLIP_COMPILE) must be auto, 1 or 0, got {value!r}")
+
+
+def should_compile(mode: CompileSetting, n_images: int) -> bool:
+    """Whether to ``torch.compile`` the image tower for a job of ``n_images``: ``mode`` when it
+    is a bool, else (``"auto"``) from :data:`COMPILE_MIN_IMAGES` images on."""
+    if isinstance(mode, bool):
+        return mode
+    return n_images >= COMPILE_MIN_IMAGES
+
+
 def load_clip(config: ClipConfig) -> LoadedClip:
     """Load ``CLIPModel.from_pretrained(config.model)`` for inference, or raise ``ClipLoadError``."""
     import torch
@@ -149,8 +260,13 @@ def load_clip(config: ClipConfig) -> LoadedClip:
             f"P.from_pretrained('{name}').save_pretrained('models/clip')\"), copy the folder here "
             "and set FACESTATS_CLIP_MODEL=models/clip (or the clip resource's `model`)."
         ) from exc
-    dtype = torch.bfloat16 if config.precision == "bf16" else torch.float32
-    model = model.to(device=config.device, dtype=dtype).eval()
+    precision = auto_precision(config.device) if config.precision == "auto" else config.precision
+    # Only the image tower runs in bf16: the text tower (a few prompts) stays fp32, so text
+    # embeddings, which are cached per model and revision, do not depend on the precision.
+    model = model.to(device=config.device, dtype=torch.float32).eval()
+    if precision == "bf16":
+        model.vision_model.to(dtype=torch.bfloat16)
+        model.visual_projection.to(dtype=torch.bfloat16)
     image_size, mean, std = _load_image_params(
         name, int(model.config.vision_config.image_size), config.local_files_only
     )
@@ -161,11 +277,11 @@ def load_clip(config: ClipConfig) -> LoadedClip:
         mean=mean,
         std=std,
         dim=int(model.config.projection_dim),
-        precision=config.precision,
+        precision=precision,
         device=config.device,
         revision=model_revision(name, model),
-        compiled=_compile_image_tower(model) if config.compile else None,
         local_files_only=config.local_files_only,
+        compile_mode=config.compile,
     )
 
 
@@ -187,34 +303,97 @@ def model_revision(name_or_path: str, model: Any) -> str:
     return f"hub:{commit}" if commit else "unknown"
 
 
-def _image_tower(model: Any) -> Any:
-    """The vision transformer and projection as one module: pixels → image features."""
+def _image_tower(
+    model: Any, mean: Sequence[float], std: Sequence[float], precision: Precision, device: str = "cpu"
+) -> Any:
+    """The vision transformer and projection as one module: uint8 pixels ``(n, 3, H, W)`` → image features.
+
+    The pixel normalisation ``(x / 255 - mean) / std`` runs here, on the model side, as one
+    multiply-add per channel in float32 before the cast to the model's dtype (fused into the
+    first kernels under ``torch.compile``), so the loader thread only decodes, resizes and crops.
+    It is not folded into the patch convolution's weights: the multiply-add is exact for any
+    model, leaves the model untouched for callers that pass float pixels, and costs ~0.2 M
+    flops per 224 px image against ViT-B/32's 8.8 G."""
     import torch
+
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    scale = torch.tensor([1.0 / (255.0 * s) for s in std], dtype=torch.float32).view(1, 3, 1, 1)
+    shift = torch.tensor([-m / s for m, s in zip(mean, std, strict=True)], dtype=torch.float32).view(1, 3, 1, 1)
 
     class ImageTower(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
             self.vision_model = model.vision_model
             self.visual_projection = model.visual_projection
+            self.register_buffer("scale", scale, persistent=False)
+            self.register_buffer("shift", shift, persistent=False)
 
-        def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+            pixel_values = (pixels.float() * self.scale + self.shift).to(dtype)
             return self.visual_projection(self.vision_model(pixel_values=pixel_values).pooler_output)
 
-    return ImageTower().eval()
+    return ImageTower().to(device).eval()
 
 
-def _compile_image_tower(model: Any) -> Any:
-    """``torch.compile`` with frozen weights (prepacked for oneDNN); compiled on first call."""
+def _tower(clip: LoadedClip) -> Any:
+    if clip.tower is None:
+        clip.tower = _image_tower(clip.model, clip.mean, clip.std, clip.precision, clip.device)
+    return clip.tower
+
+
+def _maybe_compile(clip: LoadedClip, n_images: int) -> None:
+    """Compile the tower for a job of ``n_images`` when :func:`should_compile` says so (once per
+    loaded model; never again after a failure)."""
+    if clip.compiled is not None or clip.compile_error is not None:
+        return
+    if not should_compile(clip.compile_mode, n_images):
+        return
+    if clip.compile_mode == "auto":
+        logger.info(
+            "compiling the CLIP image tower (torch.compile, %s): %d images >= %d",
+            clip.precision, n_images, COMPILE_MIN_IMAGES,
+        )
+    try:
+        clip.compiled = _compile_image_tower(clip)
+    except Exception as exc:  # any failure (dynamo, inductor, no C compiler …): run eager
+        _compile_failed(clip, exc)
+
+
+def _compile_failed(clip: LoadedClip, exc: BaseException) -> None:
+    clip.compiled = None
+    clip.compile_error = f"{type(exc).__name__}: {exc}"
+    logger.warning("torch.compile of the CLIP image tower failed (%s); embedding in eager mode", clip.compile_error)
+
+
+def _compile_image_tower(clip: LoadedClip) -> Any:
+    """``torch.compile`` of the uint8 image tower with frozen weights (prepacked for oneDNN); compiled
+    on first call. Freezing is switched on through the global inductor flag: issue 16 found that
+    ``torch.compile(options={"freezing": True})`` has no effect in torch 2.13."""
     import torch
     import torch._inductor.config as inductor_config
 
     inductor_config.freezing = True
-    return torch.compile(_image_tower(model), dynamic=False)
+    return torch.compile(_tower(clip), dynamic=False)
 
 
 def clip_pixels(image: Image.Image, image_size: int, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
     """CLIP's pixel preprocessing for one RGB image: shorter side to ``image_size``
-    (bicubic), centre crop, scale to [0, 1], normalise; returns float32 (3, H, W)."""
+    (bicubic), centre crop, scale to [0, 1], normalise; returns float32 (3, H, W).
+    (:func:`embed_paths` feeds :func:`clip_pixels_uint8` and normalises on the model side.)"""
+    return normalize_pixels(clip_pixels_uint8(image, image_size), mean, std)
+
+
+def normalize_pixels(pixels: np.ndarray, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
+    """uint8 ``(..., 3, H, W)`` → float32 ``(x / 255 - mean) / std`` per channel."""
+    array = np.asarray(pixels, dtype=np.float32) * np.float32(1.0 / 255.0)
+    shape = (3, 1, 1)
+    array -= np.asarray(mean, dtype=np.float32).reshape(shape)
+    array /= np.asarray(std, dtype=np.float32).reshape(shape)
+    return array
+
+
+def clip_pixels_uint8(image: Image.Image, image_size: int) -> np.ndarray:
+    """The resize and crop of :func:`clip_pixels` without the normalisation: uint8 (3, H, W)."""
     width, height = image.size
     scale = image_size / min(width, height)
     new_w, new_h = max(image_size, round(width * scale)), max(image_size, round(height * scale))
@@ -223,11 +402,7 @@ def clip_pixels(image: Image.Image, image_size: int, mean: Sequence[float], std:
     left, top = (new_w - image_size) // 2, (new_h - image_size) // 2
     if (new_w, new_h) != (image_size, image_size):
         image = image.crop((left, top, left + image_size, top + image_size))
-    array = np.asarray(image.convert("RGB"), dtype=np.float32)
-    array *= 1.0 / 255.0
-    array -= np.asarray(mean, dtype=np.float32)
-    array /= np.asarray(std, dtype=np.float32)
-    return np.ascontiguousarray(array.transpose(2, 0, 1))
+    return np.ascontiguousarray(np.asarray(image.convert("RGB"), dtype=np.uint8).transpose(2, 0, 1))
 
 
 def _decode_batch(
@@ -240,19 +415,20 @@ def _decode_batch(
         try:
             with Image.open(io.BytesIO(paths[index].read_bytes())) as image:
                 image.draft("RGB", (clip.image_size, clip.image_size))
-                arrays.append(clip_pixels(image.convert("RGB"), clip.image_size, clip.mean, clip.std))
+                arrays.append(clip_pixels_uint8(image.convert("RGB"), clip.image_size))
             ok.append(index)
         except (OSError, ValueError, SyntaxError) as exc:
             failures[index] = f"{type(exc).__name__}: {exc}"
     size = clip.image_size
-    batch = np.stack(arrays) if arrays else np.zeros((0, 3, size, size), dtype=np.float32)
+    batch = np.stack(arrays) if arrays else np.zeros((0, 3, size, size), dtype=np.uint8)
     return ok, batch, failures
 
 
 def iter_pixel_batches(
     paths: Sequence[Path], clip: LoadedClip, batch_size: int, prefetch: int = 2
 ) -> Iterator[tuple[list[int], np.ndarray, dict[int, str]]]:
-    """Yield ``(indices, pixels, failures)`` per batch, decoding ahead on a thread.
+    """Yield ``(indices, pixels, failures)`` per batch, decoding ahead on a thread; ``pixels`` are
+    uint8 ``(n, 3, H, W)``, resized and cropped but not normalised (:func:`forward_batch` does that).
 
     At most ``prefetch`` decoded batches exist at any time, so memory is
     bounded by ``prefetch * batch_size`` images whatever the number of paths.
@@ -269,33 +445,46 @@ def iter_pixel_batches(
 
 
 def forward_batch(clip: LoadedClip, pixels: np.ndarray) -> np.ndarray:
-    """Vision tower + projection on one batch; returns float32 (n, dim), not yet normalised."""
+    """Vision tower + projection on one batch; returns float32 (n, dim), not yet L2-normalised.
+
+    ``pixels``: uint8 ``(n, 3, H, W)`` from :func:`iter_pixel_batches` (normalised here, on the
+    model side; the compiled tower when there is one), or float32 already normalised by
+    :func:`clip_pixels` (eager)."""
     import torch
 
-    model = clip.model
-    dtype = torch.bfloat16 if clip.precision == "bf16" else torch.float32
     with torch.inference_mode():
-        tensor = torch.from_numpy(pixels).to(device=clip.device, dtype=dtype)
-        if clip.compiled is not None:
-            return _forward_compiled(clip, tensor)
-        pooled = model.vision_model(pixel_values=tensor).pooler_output
-        features = model.visual_projection(pooled)
+        tensor = torch.from_numpy(np.ascontiguousarray(pixels)).to(device=clip.device)
+        if tensor.dtype == torch.uint8:
+            if clip.compiled is not None:
+                return _forward_compiled(clip, tensor)
+            features = _tower(clip)(tensor)
+        else:
+            model = clip.model
+            dtype = torch.bfloat16 if clip.precision == "bf16" else torch.float32
+            pooled = model.vision_model(pixel_values=tensor.to(dtype)).pooler_output
+            features = model.visual_projection(pooled)
     return features.float().cpu().numpy()
 
 
 def _forward_compiled(clip: LoadedClip, tensor: torch.Tensor) -> np.ndarray:
-    """Run the compiled tower at one fixed batch size (short batches padded) to avoid recompiles."""
+    """Run the compiled tower at one fixed batch size (short batches padded) to avoid recompiles.
+    Compilation happens on the first call; if it (or any compiled call) fails, the batch and all
+    later ones run eager."""
     import torch
 
     batch = clip.compiled_batch or len(tensor)
     clip.compiled_batch = batch
     outputs = []
-    for start in range(0, len(tensor), batch):
-        chunk = tensor[start : start + batch]
-        n = len(chunk)
-        if n < batch:
-            chunk = torch.cat([chunk, chunk.new_zeros((batch - n, *chunk.shape[1:]))])
-        outputs.append(clip.compiled(chunk)[:n].float().cpu().numpy())
+    try:
+        for start in range(0, len(tensor), batch):
+            chunk = tensor[start : start + batch]
+            n = len(chunk)
+            if n < batch:
+                chunk = torch.cat([chunk, chunk.new_zeros((batch - n, *chunk.shape[1:]))])
+            outputs.append(clip.compiled(chunk)[:n].float().cpu().numpy())
+    except Exception as exc:  # compilation happens here, on the first call: keep going eager
+        _compile_failed(clip, exc)
+        return _tower(clip)(tensor).float().cpu().numpy()
     return np.concatenate(outputs)
 
 
@@ -314,6 +503,7 @@ def embed_paths(
 ) -> EmbedResult:
     """Embed images from disk in batches; unreadable files are reported, not raised."""
     started = time.perf_counter()
+    _maybe_compile(clip, len(paths))
     if clip.compiled is not None and clip.compiled_batch is None:
         clip.compiled_batch = batch_size
     model_seconds = 0.0

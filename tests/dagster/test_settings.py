@@ -60,3 +60,13 @@ def test_float_settings_are_parsed_and_bad_ones_name_the_variable(tmp_path) -> N
     assert load_settings({"FACESTATS_CHIP_MARGIN": "0.4", "FACESTATS_MODEL_ROOT": str(tmp_path)}).chip_margin == 0.4
     with pytest.raises(ValueError, match="FACESTATS_CHIP_MARGIN"):
         load_settings({"FACESTATS_CHIP_MARGIN": "wide"})
+
+
+def test_the_compile_help_states_the_core_threshold() -> None:
+    from dataclasses import fields
+
+    from facestats_core.embedding.clip import COMPILE_MIN_IMAGES
+    from facestats_dagster.settings import Settings
+
+    spec = next(f for f in fields(Settings) if f.name == "clip_compile")
+    assert spec.default == "auto" and f"at least {COMPILE_MIN_IMAGES} faces" in spec.metadata["help"]

@@ -42,7 +42,7 @@ def test_demo_clip_separates_demo_classes_it_never_saw(tmp_path) -> None:
         face.image.save(path, quality=90)
         paths.append(path)
         traits.append(face.traits)
-    clip = load_clip(ClipConfig(model=str(DEMO_CLIP_DIR), local_files_only=True))
+    clip = load_clip(ClipConfig(model=str(DEMO_CLIP_DIR), precision="fp32", local_files_only=True))
     assert clip.precision == "fp32" and clip.image_size == 128
     X = embed_paths(clip, paths).embeddings
     ethnicity = np.array([t.ethnicity for t in traits])

@@ -14,16 +14,18 @@ from facestats_core.embedding.clip import (
     clip_pixels,
     embed_manifest,
     embed_paths,
+    forward_batch,
     iter_pixel_batches,
     l2_normalize,
     load_clip,
+    normalize_pixels,
 )
 from tests.conftest import write_photos
 
 
 @pytest.fixture(scope="module")
 def tiny_clip(tiny_clip_dir: Path):
-    return load_clip(ClipConfig(model=str(tiny_clip_dir)))
+    return load_clip(ClipConfig(model=str(tiny_clip_dir), precision="fp32"))  # exact numbers: not `auto`
 
 
 def test_l2_normalize_rows_and_zero_rows() -> None:
@@ -101,9 +103,33 @@ def test_loader_never_holds_more_than_prefetch_batches(tiny_clip, tmp_path, monk
     assert consumed == 6
 
 
+def test_loader_yields_uint8_and_the_model_side_normalisation_matches_float_pixels(tiny_clip, tmp_path) -> None:
+    paths = write_photos(tmp_path, 5)
+    (indices, pixels, _), = iter_pixel_batches(paths, tiny_clip, batch_size=8)
+    assert pixels.dtype == np.uint8 and pixels.shape == (5, 3, 32, 32)
+    float_pixels = normalize_pixels(pixels, tiny_clip.mean, tiny_clip.std)
+    assert float_pixels.dtype == np.float32
+    from_uint8 = forward_batch(tiny_clip, pixels)
+    from_float = forward_batch(tiny_clip, float_pixels)
+    assert np.abs(from_uint8 - from_float).max() < 1e-5 * max(1.0, np.abs(from_float).max())
+
+
+def test_clip_pixels_is_the_uint8_crop_normalised() -> None:
+    from facestats_core.embedding.clip import clip_pixels_uint8
+
+    rng = np.random.default_rng(1)
+    image = Image.fromarray(rng.integers(0, 256, (50, 70, 3), dtype=np.uint8))
+    mean, std = (0.48, 0.46, 0.41), (0.27, 0.26, 0.28)
+    crop = clip_pixels_uint8(image, 32)
+    assert crop.dtype == np.uint8 and crop.shape == (3, 32, 32)
+    expected = (np.asarray(image.resize((45, 32), Image.Resampling.BICUBIC).crop((6, 0, 38, 32)), dtype=np.float32)
+                / 255.0 - np.float32(mean)) / np.float32(std)
+    np.testing.assert_allclose(clip_pixels(image, 32, mean, std), expected.transpose(2, 0, 1), atol=1e-5)
+
+
 def test_bf16_is_close_to_fp32(tiny_clip_dir, tmp_path) -> None:
     paths = write_photos(tmp_path, 6)
-    fp32 = embed_paths(load_clip(ClipConfig(model=str(tiny_clip_dir))), paths).embeddings
+    fp32 = embed_paths(load_clip(ClipConfig(model=str(tiny_clip_dir), precision="fp32")), paths).embeddings
     bf16 = embed_paths(load_clip(ClipConfig(model=str(tiny_clip_dir), precision="bf16")), paths).embeddings
     cosine = (fp32 * bf16).sum(axis=1)
     assert cosine.min() > 0.99
