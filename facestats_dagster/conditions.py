@@ -1,10 +1,10 @@
-"""Declarative automation conditions, put on the asset and check decorators.
+"""Declarative automation conditions, put on the asset decorators and the check specs.
 
 While a Dagster daemon runs (`dagster dev`, a deployment), `default_automation_condition_sensor`
 (`defs/automation.py`) evaluates them: unpartitioned downstream assets follow their upstreams,
-`composite` partitions are rebuilt when the master table updates, and checks run after their
-asset. The image shard assets carry no condition: `new_images_sensor` and the daily schedule
-request them. `docs/operations.md` explains the whole set-up.
+`composite` partitions are rebuilt when the master table updates, and checks are requested with
+their asset (they run in its step). The image shard assets carry no condition:
+`new_images_sensor` and the daily schedule request them. `docs/operations.md` explains the whole set-up.
 """
 
 from __future__ import annotations
@@ -36,4 +36,5 @@ REFRESH_COMPOSITES = (
 `composite_specs_sensor` (so no `newly_missing` trigger here)."""
 
 CHECKS_FOLLOW_ASSET = A.eager()
-"""Asset checks run after (in the same run as) each automated update of their asset."""
+"""Asset checks are requested with each automated update of their asset (they are `check_specs` of
+the asset and run in its step, so they cannot be requested without it)."""

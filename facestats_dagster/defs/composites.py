@@ -32,6 +32,7 @@ from facestats_core.composites.contact_sheet import build_contact_sheet
 from facestats_core.composites.not_built import record_not_built
 from facestats_core.composites.spec_config import read_spec_config
 from facestats_core.images.thumbnails import thumbnail_jpeg
+from facestats_dagster.checks import COMPOSITE_CHECKS, composite_json_matches_image
 from facestats_dagster.conditions import REFRESH_COMPOSITES, follow_upstream_except
 from facestats_dagster.metadata import counts_table, image_markdown
 from facestats_dagster.partitions import COMPOSITE_SPECS, composite_specs
@@ -66,6 +67,7 @@ def _picture(path: Any, caption: str, side: int) -> dg.MetadataValue:
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"python", "png"},
     automation_condition=REFRESH_COMPOSITES,
+    check_specs=COMPOSITE_CHECKS,
 )
 def composite(
     context: dg.AssetExecutionContext,
@@ -86,7 +88,8 @@ def composite(
     A partition range runs every spec in one process. A spec that cannot be built (too few
     matching faces, attractiveness terms without scores) is recorded, not failed: its
     `<slug>.json` says `status: not_built` and why, and the UI metadata, the contact sheet and
-    the report show the reason.
+    the report show the reason. `composite_json_matches_image` then checks the whole composites
+    folder in this step (one result per run, whatever partitions it built).
     """
     layout = paths.layout()
     settings = _settings(composites, faces)
@@ -102,16 +105,18 @@ def composite(
             record_not_built(layout.composites_dir, spec, str(exc), exc.metadata)
             not_built[key] = str(exc)
             context.log.warning(f"composite {key!r} not built: {exc}")
+    check = [composite_json_matches_image(paths)]
     if len(context.partition_keys) == 1 and not_built:
         key, reason = next(iter(not_built.items()))
-        return dg.MaterializeResult(metadata={"spec": key, "status": "not built", "reason": reason})
+        return dg.MaterializeResult(metadata={"spec": key, "status": "not built", "reason": reason},
+                                    check_results=check)
     for result in results:
         context.log.info(
             f"composite {result.meta['spec']!r}: matched {result.meta['matched']}, used {result.meta['used']}, "
             f"{result.seconds:.2f} s -> {result.image_path}"
         )
     if len(results) == 1 and not not_built:
-        return dg.MaterializeResult(metadata=_composite_metadata(results[0]))
+        return dg.MaterializeResult(metadata=_composite_metadata(results[0]), check_results=check)
     lines = ["| spec | matched | used | excluded | relaxed | file |", "|---|---:|---:|---:|---|---|"]
     lines += [f"| `{key}` | not built: {reason} | | | | |" for key, reason in not_built.items()]
     lines += [
@@ -126,7 +131,8 @@ def composite(
             "not_built": len(not_built),
             "summary": dg.MetadataValue.md("\n".join(lines)),
             "folder": dg.MetadataValue.path(str(layout.composites_dir)),
-        }
+        },
+        check_results=check,
     )
 
 
