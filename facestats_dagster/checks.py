@@ -29,7 +29,6 @@ from facestats_core.analysis.integrity import (
     embedding_health,
     id_coverage,
 )
-from facestats_dagster.conditions import CHECKS_FOLLOW_ASSET
 from facestats_dagster.resources import PathsResource
 
 SHOWN = 10
@@ -40,8 +39,10 @@ ERROR = dg.AssetCheckSeverity.ERROR
 
 def check_spec(name: str, asset: str, description: str) -> dg.AssetCheckSpec:
     """A check evaluated in `asset`'s own step. Not blocking (a failure is reported, downstream
-    assets still run), and requested with every automated update of the asset."""
-    return dg.AssetCheckSpec(name, asset=asset, description=description, automation_condition=CHECKS_FOLLOW_ASSET)
+    assets still run). No automation condition of its own: the check belongs to the asset's
+    execution set, so declarative automation requests it with every request of the asset, and
+    never alone (a run of the check without its asset is not a valid selection)."""
+    return dg.AssetCheckSpec(name, asset=asset, description=description)
 
 
 def checked(value: Any, *results: dg.AssetCheckResult, metadata: dict[str, Any] | None = None) -> dg.MaterializeResult:

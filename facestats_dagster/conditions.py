@@ -1,9 +1,10 @@
-"""Declarative automation conditions, put on the asset decorators and the check specs.
+"""Declarative automation conditions, put on the asset decorators.
 
 While a Dagster daemon runs (`dagster dev`, a deployment), `default_automation_condition_sensor`
 (`defs/automation.py`) evaluates them: unpartitioned downstream assets follow their upstreams,
-`composite` partitions are rebuilt when the master table updates, and checks are requested with
-their asset (they run in its step). The image shard assets carry no condition:
+`composite` partitions are rebuilt when the master table updates, and asset checks are requested
+with their asset (they are in its `check_specs` and run in its step: Dagster requests a
+non-subsettable asset's checks with it, so they need no condition of their own). The image shard assets carry no condition:
 `new_images_sensor` and the daily schedule request them. `docs/operations.md` explains the whole set-up.
 """
 
@@ -34,7 +35,3 @@ REFRESH_COMPOSITES = (
 ).with_label("rebuild_when_master_updates")
 """`composite` partitions: rebuilt when `master_metadata` updates; new specs are requested by
 `composite_specs_sensor` (so no `newly_missing` trigger here)."""
-
-CHECKS_FOLLOW_ASSET = A.eager()
-"""Asset checks are requested with each automated update of their asset (they are `check_specs` of
-the asset and run in its step, so they cannot be requested without it)."""
