@@ -1,20 +1,31 @@
-"""Wall time and peak memory of the whole pipeline, as cron runs it (``facestats update``).
+"""Wall time against compute time of the whole pipeline, as cron runs it (``facestats update``).
 
-For each N: writes N demo faces (+ the edge cases) with ``facestats demo-data``, builds the seeded
-small CLIP once (``facestats build-clip --preset small``), then runs every command of
-``facestats update`` (``facestats_dagster.cli.dagster_runs.update_commands``: the real ``dagster asset
-materialize`` CLI, ``facestats composites build``) against a fresh DAGSTER_HOME and records per command:
+For each N: writes N demo faces (+ the edge cases) with ``facestats demo-data`` and builds a seeded
+random CLIP once (``facestats build-clip``; ``--clip vit-b32``, the default, is the real ViT-B/32
+architecture: same FLOPs as openai/clip-vit-base-patch32; ``--clip small`` the small preset), then
+times ONE ``facestats update`` on that fresh demo set, with fresh model root and DAGSTER_HOME and
+default settings (face detection, 4 shards), and reads its runs back from the Dagster instance:
 
-* wall time;
-* peak RSS of the command's whole process tree (the sum over the CLI process and the step
-  processes Dagster starts, polled from /proc every 0.2 s) and of its largest single process;
-* the duration of every Dagster step, parsed from the STEP_SUCCESS lines of its log.
+* ``wall_s``: from starting the ``facestats update`` process to its exit;
+* ``compute_s``: the sum, over every step of the runs the command created, of STEP_START to
+  STEP_SUCCESS in Dagster's event log. A step includes loading its inputs, the asset's work, writing
+  its output through the IO manager and (since the checks run in their asset's step) its asset
+  checks;
+* everything else is overhead, split as: ``startup_s`` (process start, imports, loading the
+  definitions and the instance, up to the first run's creation), ``in_runs_s`` (inside the runs but
+  outside any step: run start, resource initialisation, event writes, run end) and
+  ``between_runs_s`` (the rest: registering the composite specs, creating the second run, process
+  exit). Demo generation and building the CLIP are not timed.
+
+It also records the peak memory of the command's process tree (the update and the face-detection
+worker processes, polled from /proc every 0.2 s) and of its largest single process.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_pipeline.py --n 1000 3000 [--work DIR] [--keep]
+    .venv/bin/python benchmarks/bench_pipeline.py --n 3000 [--clip vit-b32|small] [--size 256] [--work DIR] [--keep]
 
-Prints markdown tables and writes ``benchmarks/results/bench_pipeline_<N>.json``. Linux only (/proc).
+Prints markdown tables, writes ``benchmarks/results/bench_pipeline_<N>.json`` and ends with one line per N:
+``summary: images=<N> wall_s=<wall> compute_s=<compute> overhead_ratio=<wall/compute>``. Linux only (/proc).
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -33,11 +45,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 PAGE = os.sysconf("SC_PAGE_SIZE")
+CLIP_PRESETS = {"vit-b32": "vit-b-32", "small": "small"}
+"""``--clip`` choices and the ``facestats build-clip --preset`` each builds."""
 
 
 # ------------------------------------------------------------------------------------ /proc polling
-
-
 def _parents() -> dict[int, int]:
     table: dict[int, int] = {}
     for entry in os.scandir("/proc"):
@@ -102,28 +114,43 @@ class TreeMemory(threading.Thread):
 # -------------------------------------------------------------------------------------- running
 
 
-def step_durations(home: Path, since: float, until: float) -> dict[str, float]:
-    """Seconds from STEP_START to STEP_SUCCESS of every step of the runs created in ``[since, until]``,
-    read from the Dagster instance (the CLI's own output can lose lines of its step processes)."""
+def run_timings(home: Path, since: float, until: float) -> list[dict]:
+    """Every run created in ``[since, until]``, oldest first: its selection, creation / start / end
+    times and the seconds from STEP_START to STEP_SUCCESS of each of its steps, from the Dagster
+    instance's event log."""
     import dagster as dg
 
-    durations: dict[str, float] = {}
+    runs = []
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        for record in instance.get_run_records():
-            if not since <= record.create_timestamp.timestamp() <= until:
+        for record in reversed(instance.get_run_records()):
+            created = record.create_timestamp.timestamp()
+            if not since <= created <= until:
                 continue
+            run = record.dagster_run
             started: dict[str, float] = {}
-            for entry in instance.all_logs(record.dagster_run.run_id):
+            steps: dict[str, float] = {}
+            for entry in instance.all_logs(run.run_id):
                 kind = entry.dagster_event_type
                 if kind == dg.DagsterEventType.STEP_START:
                     started[entry.step_key] = entry.timestamp
                 elif kind == dg.DagsterEventType.STEP_SUCCESS and entry.step_key in started:
-                    seconds = entry.timestamp - started.pop(entry.step_key)
-                    durations[entry.step_key] = durations.get(entry.step_key, 0.0) + seconds
-    return durations
+                    steps[entry.step_key] = entry.timestamp - started.pop(entry.step_key)
+            runs.append({
+                "run_id": run.run_id,
+                "status": run.status.value,
+                "assets": sorted(key.to_user_string() for key in run.asset_selection or []),
+                "partition_range": [run.tags.get("dagster/asset_partition_range_start"),
+                                    run.tags.get("dagster/asset_partition_range_end")],
+                "created": created,
+                "start": record.start_time,
+                "end": record.end_time,
+                "steps_s": steps,
+            })
+    return runs
 
 
 def run_measured(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> dict:
+    """Run ``command`` once; its wall time, the memory of its process tree and its Dagster runs."""
     since = time.time()
     started = time.perf_counter()
     with log.open("w") as out:
@@ -134,31 +161,52 @@ def run_measured(command: list[str], env: dict[str, str], cwd: Path, log: Path) 
         process.returncode = os.waitstatus_to_exitcode(status)
         memory.stop()
     wall = time.perf_counter() - started
-    text = log.read_text(errors="replace")
-    steps = step_durations(Path(env["DAGSTER_HOME"]), since, time.time())
+    until = time.time()
     if process.returncode != 0:
+        text = log.read_text(errors="replace")
         raise SystemExit(f"command failed ({process.returncode}): {' '.join(command)}\n{text[-4000:]}")
+    runs = run_timings(Path(env["DAGSTER_HOME"]), since, until)
+    compute = sum(sum(run["steps_s"].values()) for run in runs)
+    in_runs = sum((run["end"] or run["start"] or 0) - (run["start"] or 0) for run in runs) - compute
+    startup = (runs[0]["created"] - since) if runs else 0.0
     return {
         "command": " ".join([Path(command[0]).name, *command[1:]]),
         "wall_s": round(wall, 2),
+        "compute_s": round(compute, 2),
+        "overhead_s": round(wall - compute, 2),
+        "startup_s": round(startup, 2),
+        "in_runs_s": round(in_runs, 2),
+        "between_runs_s": round(wall - compute - startup - in_runs, 2),
+        "runs": len(runs),
+        "steps": sum(len(run["steps_s"]) for run in runs),
         "peak_tree_rss_mib": round(memory.peak_tree / 2**20, 1),
         "peak_tree_pss_mib": round(memory.peak_tree_pss / 2**20, 1),
         "peak_process_rss_mib": round(max(memory.peak_single, usage.ru_maxrss * 1024) / 2**20, 1),
         "max_processes": memory.max_processes,
-        "steps_s": {key: round(value, 2) for key, value in steps.items()},
+        "run_details": [{**run, "steps_s": {k: round(v, 2) for k, v in run["steps_s"].items()}} for run in runs],
     }
 
 
-def bench(n: int, work: Path, clip: Path, image_size: int) -> dict:
-    data, home = work / f"data-{n}", work / f"dagster-home-{n}"
-    for folder in (data, home):
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def bench(n: int, work: Path, clip: Path, clip_name: str, image_size: int) -> dict:
+    data, home, models = work / f"data-{n}", work / f"dagster-home-{n}", work / f"models-{n}"
+    for folder in (data, home, models):
         shutil.rmtree(folder, ignore_errors=True)
     home.mkdir(parents=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     env = {
         **os.environ,
         "FACESTATS_DATA_ROOT": str(data),
-        "FACESTATS_MODEL_ROOT": str(work / f"models-{n}"),
+        "FACESTATS_MODEL_ROOT": str(models),
         "FACESTATS_CLIP_MODEL": str(clip),
         "DAGSTER_HOME": str(home),
         "HF_HUB_OFFLINE": "1",
@@ -171,89 +219,88 @@ def bench(n: int, work: Path, clip: Path, image_size: int) -> dict:
                     "--size", str(image_size)], env=env, check=True, capture_output=True)
     generate_s = time.perf_counter() - started
 
-    from facestats_dagster.cli.dagster_runs import update_commands
-
-    rows = []
-    for index, command in enumerate(update_commands(str(BIN / "dagster"), str(BIN / "facestats"))):
-        print(f"[N={n}] $ {' '.join([Path(command[0]).name, *command[1:]])}", flush=True)
-        rows.append(run_measured(command, env, REPO, logs / f"{index:02d}.log"))
-        print(f"[N={n}]   {rows[-1]['wall_s']} s, tree {rows[-1]['peak_tree_rss_mib']} MiB", flush=True)
+    command = [str(BIN / "facestats"), "update"]
+    print(f"[N={n}] $ facestats update  (log: {logs / 'update.log'})", flush=True)
+    row = run_measured(command, env, REPO, logs / "update.log")
+    print(f"[N={n}]   wall {row['wall_s']} s, compute {row['compute_s']} s in {row['steps']} steps of "
+          f"{row['runs']} runs", flush=True)
     raw_files = sum(1 for p in (data / "raw").rglob("*") if p.is_file())
+    import polars as pl
+
+    from facestats_core.io.layout import Layout
+
+    faces = pl.read_parquet(Layout.from_roots(data, models).artifact("embeddings_clip"), columns=["face_id"]).height
+    load = os.getloadavg()
     return {
         "n_demo_images": n,
         "raw_files": raw_files,
+        "faces_embedded": faces,
         "image_size": image_size,
-        "shards": int(os.environ.get("FACESTATS_SHARDS") or 4),
+        "clip": clip_name,
+        "shards": int(env.get("FACESTATS_SHARDS") or 4),
         "cpus": os.cpu_count(),
+        "cpu_model": cpu_model(),
+        "load_average_after": [round(x, 2) for x in load],
         "generate_demo_s": round(generate_s, 1),
-        "total_wall_s": round(sum(row["wall_s"] for row in rows), 1),
-        "peak_tree_rss_mib": max(row["peak_tree_rss_mib"] for row in rows),
-        "peak_tree_pss_mib": max(row["peak_tree_pss_mib"] for row in rows),
-        "peak_process_rss_mib": max(row["peak_process_rss_mib"] for row in rows),
-        "commands": rows,
+        **row,
     }
 
 
 def print_tables(results: list[dict]) -> None:
-    from facestats_dagster.definitions import defs
-
-    assets = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     ns = [result["n_demo_images"] for result in results]
-    header = "| command | " + " | ".join(f"N={n:,}" for n in ns) + " |\n|---|" + "---:|" * len(ns)
-    print("\n### Per command: wall time / peak memory of its process tree (PSS) / largest process (RSS)\n")
+    header = "| | " + " | ".join(f"N={n:,}" for n in ns) + " |\n|---|" + "---:|" * len(ns)
+    print("\n### `facestats update`: wall time, compute (sum of step times) and overhead, seconds\n")
     print(header)
-    for index, row in enumerate(results[0]["commands"]):
-        label = row["command"].replace(" asset materialize -m facestats_dagster.definitions", "")
-        cells = []
-        for result in results:
-            cmd = result["commands"][index]
-            cells.append(f"{cmd['wall_s']:.0f} s / {cmd['peak_tree_pss_mib']:,.0f} / "
-                         f"{cmd['peak_process_rss_mib']:,.0f} MiB")
-        print(f"| `{label}` | " + " | ".join(cells) + " |")
-    print("| **whole pipeline** | " + " | ".join(
-        f"**{r['total_wall_s']:.0f} s / {r['peak_tree_pss_mib']:,.0f} / "
-        f"{r['peak_process_rss_mib']:,.0f} MiB**"
-        for r in results) + " |")
-    print("\n### Per Dagster step (s from STEP_START to STEP_SUCCESS, summed over the runs)\n")
-    print(header.replace("| command |", "| step |"))
+    for key, label in [("wall_s", "**wall**"), ("compute_s", "compute (steps)"), ("overhead_s", "overhead"),
+                       ("startup_s", "  start-up: process, imports, definitions, instance"),
+                       ("in_runs_s", "  in runs, outside steps"),
+                       ("between_runs_s", "  other: creating runs, registering specs, exit")]:
+        print(f"| {label} | " + " | ".join(f"{r[key]:.1f}" for r in results) + " |")
+    print("| wall / compute | " + " | ".join(f"{r['wall_s'] / r['compute_s']:.2f}" for r in results) + " |")
+    print("| runs / steps | " + " | ".join(f"{r['runs']} / {r['steps']}" for r in results) + " |")
+    print("| peak memory: tree PSS / largest process RSS | " + " | ".join(
+        f"{r['peak_tree_pss_mib']:,.0f} / {r['peak_process_rss_mib']:,.0f} MiB" for r in results) + " |")
+    print("\n### Per Dagster step (s from STEP_START to STEP_SUCCESS; asset checks run inside their asset's step)\n")
+    print(header.replace("| |", "| step |", 1))
     steps: list[str] = []
     for result in results:
-        for row in result["commands"]:
-            steps += [step for step in row["steps_s"] if step in assets and step not in steps]
-
-    def total(result: dict, wanted) -> float:
-        return sum(v for row in result["commands"] for k, v in row["steps_s"].items() if wanted(k))
-
+        for run in result["run_details"]:
+            steps += [step for step in run["steps_s"] if step not in steps]
     for step in steps:
-        cells = [f"{total(r, lambda k, s=step: k == s):.1f}" for r in results]
+        cells = [f"{sum(run['steps_s'].get(step, 0.0) for run in r['run_details']):.1f}" for r in results]
         print(f"| {step} | " + " | ".join(cells) + " |")
-    checks = [f"{total(r, lambda k: k not in assets):.1f}" for r in results]
-    print("| asset checks (all) | " + " | ".join(checks) + " |")
     print()
     for result in results:
         print(f"N={result['n_demo_images']:,}: {result['raw_files']} raw files ({result['image_size']} px), "
-              f"demo generation {result['generate_demo_s']} s (not included), {result['shards']} shards, "
-              f"{result['cpus']} CPUs; tree RSS (double-counts shared pages) peak "
-              f"{result['peak_tree_rss_mib']:,.0f} MiB")
+              f"{result['faces_embedded']} faces found and embedded, "
+              f"CLIP {result['clip']} (random weights), {result['shards']} shards, {result['cpus']} CPUs "
+              f"({result['cpu_model']}), load average after {result['load_average_after']}; demo generation "
+              f"{result['generate_demo_s']} s (not included)")
+    print()
+    for result in results:
+        print(f"summary: images={result['n_demo_images']} wall_s={result['wall_s']:.1f} "
+              f"compute_s={result['compute_s']:.1f} overhead_ratio={result['wall_s'] / result['compute_s']:.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, nargs="+", default=[1000])
+    parser.add_argument("--n", type=int, nargs="+", default=[3000], help="demo images per measurement (default 3000)")
+    parser.add_argument("--clip", choices=sorted(CLIP_PRESETS), default="vit-b32",
+                        help="random CLIP architecture: vit-b32 (real ViT-B/32 size, default) or small")
     parser.add_argument("--work", type=Path, default=None, help="working folder (default: a temporary one)")
     parser.add_argument("--size", type=int, default=256, help="side of the demo images (make demo: 256)")
     parser.add_argument("--keep", action="store_true", help="keep the working folder")
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="facestats-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    clip = work / "clip-small-random"
+    clip = work / f"clip-{args.clip}-random"
     if not (clip / "config.json").exists():
-        subprocess.run([str(BIN / "facestats"), "build-clip", "--preset", "small", "--out", str(clip)],
-                       check=True, capture_output=True)
+        subprocess.run([str(BIN / "facestats"), "build-clip", "--preset", CLIP_PRESETS[args.clip], "--out",
+                        str(clip)], check=True, capture_output=True)
     results = []
     try:
         for n in args.n:
-            results.append(bench(n, work, clip, args.size))
+            results.append(bench(n, work, clip, args.clip, args.size))
             out = REPO / "benchmarks" / "results" / f"bench_pipeline_{n}.json"
             out.parent.mkdir(exist_ok=True)
             out.write_text(json.dumps(results[-1], indent=2) + "\n")

@@ -1,10 +1,11 @@
-"""Declarative automation conditions, put on the asset and check decorators.
+"""Declarative automation conditions, put on the asset decorators.
 
 While a Dagster daemon runs (`dagster dev`, a deployment), `default_automation_condition_sensor`
 (`defs/automation.py`) evaluates them: unpartitioned downstream assets follow their upstreams,
-`composite` partitions are rebuilt when the master table updates, and checks run after their
-asset. The image shard assets carry no condition: `new_images_sensor` and the daily schedule
-request them. `docs/operations.md` explains the whole set-up.
+`composite` partitions are rebuilt when the master table updates, and asset checks are requested
+with their asset (they are in its `check_specs` and run in its step: Dagster requests a
+non-subsettable asset's checks with it, so they need no condition of their own). The image shard assets carry no condition:
+`new_images_sensor` and the daily schedule request them. `docs/operations.md` explains the whole set-up.
 """
 
 from __future__ import annotations
@@ -34,6 +35,3 @@ REFRESH_COMPOSITES = (
 ).with_label("rebuild_when_master_updates")
 """`composite` partitions: rebuilt when `master_metadata` updates; new specs are requested by
 `composite_specs_sensor` (so no `newly_missing` trigger here)."""
-
-CHECKS_FOLLOW_ASSET = A.eager()
-"""Asset checks run after (in the same run as) each automated update of their asset."""

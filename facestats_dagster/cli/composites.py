@@ -27,6 +27,7 @@ from typing import Any
 from facestats_dagster.cli.dagster_runs import (
     ensure_dagster_home,
     materialize,
+    partition_blocks,
     run_commands,
     sibling_command,
 )
@@ -138,28 +139,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def partition_blocks(registered: list[str], wanted: list[str]) -> list[tuple[str, str]]:
-    """The `wanted` partitions as `(first, last)` runs of consecutive keys in `registered` order.
-
-    A block never spans a registered key that is not wanted, so a `--partition-range` per block
-    builds exactly the wanted specs. Wanted keys that are not registered are left out.
-    """
-    want = set(wanted)
-    blocks: list[tuple[str, str]] = []
-    start: str | None = None
-    previous: str | None = None
-    for key in registered:
-        if key in want:
-            start = key if start is None else start
-            previous = key
-        elif start is not None:
-            blocks.append((start, str(previous)))
-            start = None
-    if start is not None:
-        blocks.append((start, str(previous)))
-    return blocks
-
-
 def build_commands(dagster: str, registered: list[str], wanted: list[str]) -> list[list[str]]:
     """`dagster asset materialize` commands for the `wanted` composites: one run per block of
     consecutive registered specs (`--partition-range`, one process) or `--partition` for a block of one."""
@@ -170,6 +149,12 @@ def build_commands(dagster: str, registered: list[str], wanted: list[str]) -> li
     ]
 
 
+def registered_specs() -> list[str]:
+    """The `composite_specs` partitions of the instance in `$DAGSTER_HOME`, in the order they were added."""
+    with _instance() as instance:
+        return list(instance.get_dynamic_partitions(COMPOSITE_SPECS))
+
+
 def cmd_build(args: argparse.Namespace) -> int:
     """Sync the YAML, then materialize its composites in as few `dagster` runs as possible."""
     from facestats_core.composites.spec_config import read_spec_config
@@ -178,9 +163,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     if code:
         return code
     wanted = read_spec_config(_specs_file(args)).canonical
-    with _instance() as instance:
-        registered = list(instance.get_dynamic_partitions(COMPOSITE_SPECS))
-    commands = build_commands(sibling_command("dagster"), registered, wanted)
+    commands = build_commands(sibling_command("dagster"), registered_specs(), wanted)
     return run_commands(commands, env=dict(os.environ), who="facestats composites build")
 
 

@@ -1,31 +1,50 @@
-"""The one way every `facestats` sub-command runs Dagster: the instance in `$DAGSTER_HOME`, and
-`dagster asset materialize` commands run one after another (what README.md shows for cron)."""
+"""The one way every `facestats` sub-command runs Dagster: the instance in `$DAGSTER_HOME`, and either
+Dagster runs in this process (`facestats update`, `facestats demo`: `UpdateRun`, `execute_runs`) or
+`dagster asset materialize` commands run one after another (`facestats composites build`; README
+lists the commands that do what `facestats update` does, for scripting)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from facestats_dagster.partitions import ALL_SHARDS_RANGE, IMAGE_GROUP
+from facestats_dagster.partitions import ALL_SHARDS_RANGE, IMAGE_GROUP, SHARD_KEYS
 from facestats_dagster.settings import load_settings
 
 DEFINITIONS_MODULE = "facestats_dagster.definitions"
+ASSET_JOB = "__ASSET_JOB"
+"""Dagster's implicit job over every asset of the definitions (what `dagster asset materialize` runs)."""
 
 IMAGE_SELECTION = f"group:{IMAGE_GROUP}"
 """The image-level shard assets: raw_images, face_detections, face_chips, embedding_shards."""
+
+DOWNSTREAM_GROUPS = ("composites", "statistics", "report")
+"""What reads the master table and the composites: `composite` (partitioned by filter spec),
+`contact_sheet`, `face_statistics`, `stats_report`."""
+
+UPSTREAM_SELECTION = " and ".join(f"not group:{group}" for group in DOWNSTREAM_GROUPS)
+"""`facestats update`'s first run: the image shards, the reference set, the embeddings, the models, the
+predictions, the bundle and the master table (every asset but the `DOWNSTREAM_GROUPS`)."""
+
+DOWNSTREAM_SELECTION = "contact_sheet,face_statistics,stats_report"
+"""The unpartitioned assets after the composites: the contact sheet, then statistics and the report."""
 
 ANALYSIS_SELECTION = (
     "(key:embeddings_clip+ or key:reference_embeddings) and not group:master and not group:composites "
     "and not group:statistics and not group:report"
 )
-"""The reference set and everything downstream of `embeddings_clip` except the master table, the
-composites, the statistics and the report (which read the master table, so they run last):
-`embeddings_clip+` also selects the partitioned `composite`, which the CLI refuses without `--partition`."""
+"""`dagster_cli_commands`' second command: the reference set and everything downstream of
+`embeddings_clip` except the master table, the composites, the statistics and the report (which read
+the master table, so they run last): `embeddings_clip+` also selects the partitioned `composite`,
+which the CLI refuses without `--partition`."""
 
 REPORT_SELECTION = "face_statistics,stats_report"
-"""The last run: statistics with confidence intervals, then the HTML report built on them."""
+"""`dagster_cli_commands`' last command: statistics with confidence intervals, then the HTML report."""
 
 
 def sibling_command(name: str) -> str:
@@ -59,12 +78,14 @@ def materialize(select: str, *, partition: str | None = None, partition_range: s
     return command
 
 
-def update_commands(dagster: str = "dagster", facestats: str = "facestats",
-                    specs_file: str | None = None) -> list[list[str]]:
-    """The commands that bring every artifact up to date, in order (`facestats update` and
-    `facestats demo` run them; README's cron section lists them): image shards (one run over
-    every shard), analysis, master table, composites (`facestats composites build`: syncs the
-    YAML, then one run per block of registered specs), contact sheet, statistics and report."""
+def dagster_cli_commands(dagster: str = "dagster", facestats: str = "facestats",
+                         specs_file: str | None = None) -> list[list[str]]:
+    """What `facestats update` does, as `dagster asset materialize` commands (README lists them for
+    scripting): one process and one run each, and more runs than `facestats update` needs, because
+    the CLI takes a partition range only when every selected asset is partitioned with a single-run
+    backfill policy. Image shards (one run over every shard), analysis, master table, composites
+    (`facestats composites build`: syncs the YAML, then one run per block of registered specs),
+    contact sheet, statistics and report."""
     path = specs_file or load_settings().composites_config
     return [
         materialize(IMAGE_SELECTION, partition_range=ALL_SHARDS_RANGE, dagster=dagster),
@@ -85,4 +106,102 @@ def run_commands(commands: list[list[str]], env: dict[str, str] | None = None, w
         if completed.returncode != 0:
             print(f"{who}: the command above failed with exit code {completed.returncode}", file=sys.stderr)
             return completed.returncode
+    return 0
+
+
+# ------------------------------------------------------------------ runs in this process (facestats update)
+
+
+def partition_blocks(registered: list[str], wanted: list[str]) -> list[tuple[str, str]]:
+    """The `wanted` partitions as `(first, last)` runs of consecutive keys in `registered` order.
+
+    A block never spans a registered key that is not wanted, so a partition range per block
+    builds exactly the wanted specs. Wanted keys that are not registered are left out.
+    """
+    want = set(wanted)
+    blocks: list[tuple[str, str]] = []
+    start: str | None = None
+    previous: str | None = None
+    for key in registered:
+        if key in want:
+            start = key if start is None else start
+            previous = key
+        elif start is not None:
+            blocks.append((start, str(previous)))
+            start = None
+    if start is not None:
+        blocks.append((start, str(previous)))
+    return blocks
+
+
+@dataclass(frozen=True)
+class UpdateRun:
+    """One Dagster run of `facestats update`: an asset selection (Dagster's selection syntax, comma
+    separated as for `--select`) and, for its partitioned assets, a partition range. The range tags
+    are those of `dagster asset materialize --partition-range`; the run's unpartitioned assets run
+    once, unpartitioned (their inputs from partitioned assets load every partition)."""
+
+    select: str
+    partitions: tuple[str, str] | None = None
+
+    @property
+    def tags(self) -> dict[str, str]:
+        if self.partitions is None:
+            return {}
+        first, last = self.partitions
+        return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+
+    def describe(self) -> str:
+        text = f"--select '{self.select}'"
+        if self.partitions is not None:
+            text += f" --partition-range {self.partitions[0]}...{self.partitions[1]}"
+        return text
+
+
+def upstream_run() -> UpdateRun:
+    """Everything up to the master table, over every shard, in one run."""
+    return UpdateRun(UPSTREAM_SELECTION, (SHARD_KEYS[0], SHARD_KEYS[-1]))
+
+
+def downstream_runs(registered: list[str], wanted: list[str]) -> list[UpdateRun]:
+    """The composites of the `wanted` specs, then the contact sheet, statistics and report: one run,
+    the last block of `partition_blocks` with the unpartitioned assets; a run of composites alone for
+    each earlier block (only when registered specs that are not wanted sit between wanted ones)."""
+    blocks = partition_blocks(registered, wanted)
+    if not blocks:
+        return [UpdateRun(DOWNSTREAM_SELECTION)]
+    runs = [UpdateRun("composite", block) for block in blocks[:-1]]
+    return [*runs, UpdateRun(f"composite,{DOWNSTREAM_SELECTION}", blocks[-1])]
+
+
+def asset_job() -> Any:
+    """The FaceStats asset job as `dagster asset materialize -m facestats_dagster.definitions` builds it:
+    the implicit asset job (`__ASSET_JOB`) of the repository the module's `defs` makes, reconstructable
+    from that module (so runs record the same code origin as the CLI's). Dagster has no public call
+    for this (`dagster.reconstructable` refuses the reserved job name), hence the internal import."""
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    repository = ReconstructableRepository.for_module(DEFINITIONS_MODULE, "defs", working_directory=os.getcwd())
+    return repository.get_reconstructable_job(ASSET_JOB)
+
+
+def execute_runs(runs: list[UpdateRun], who: str = "facestats update") -> int:
+    """Execute each run in this process on the instance in `$DAGSTER_HOME` (recorded there like a
+    `dagster asset materialize` run, with the definitions' in-process executor), echoing it; stop at
+    the first failure and return 1. The definitions load once, on the first run."""
+    import dagster as dg
+
+    os.environ["DAGSTER_HOME"] = str(ensure_dagster_home())
+    job = asset_job()
+    with dg.DagsterInstance.get() as instance:
+        for run in runs:
+            print(f"$ {who}: run {run.describe()}", flush=True)
+            graph = job.get_definition().asset_layer.asset_graph
+            with warnings.catch_warnings():  # the selection parser's own use of a beta parameter
+                warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*include_sources.*")
+                keys = sorted(dg.AssetSelection.from_coercible(run.select.split(",")).resolve(graph))
+            with dg.execute_job(job, instance=instance, asset_selection=keys, tags=run.tags) as result:
+                if not result.success:
+                    print(f"{who}: the run above failed (run id {result.run_id})", file=sys.stderr)
+                    return 1
     return 0

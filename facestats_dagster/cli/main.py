@@ -1,8 +1,8 @@
 """facestats: run the FaceStats pipeline, its demo, and its model and composite helpers.
 
 `facestats demo` is what `make demo` runs: it writes the demo faces, picks a CLIP model, and
-materializes the pipeline through the same `dagster asset materialize` commands that
-`facestats update` runs for cron (README.md lists them).
+materializes the pipeline the way `facestats update` does for cron: Dagster runs in one process,
+as few as the partitions allow, recorded in $DAGSTER_HOME (README.md).
 """
 
 from __future__ import annotations
@@ -62,10 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="number of labelled reference faces with --reference-root (default: --n-images)")
     demo_data.set_defaults(func=pipeline.cmd_demo_data)
 
-    update = sub.add_parser("update", help="materialize everything through the dagster CLI (for cron)")
+    update = sub.add_parser("update", help="materialize everything: Dagster runs in this process (for cron)")
     update.set_defaults(func=pipeline.cmd_update)
 
-    demo = sub.add_parser("demo", help="demo data + the whole pipeline through the dagster CLI")
+    demo = sub.add_parser("demo", help="demo data + the whole pipeline (as update does)")
     demo.add_argument("--n-images", type=int, default=600, help="number of demo faces when generating (default 600)")
     demo.add_argument("--reference-images", type=int, default=1500,
                       help="number of labelled reference faces the probes and the regressor train on (default 1500)")

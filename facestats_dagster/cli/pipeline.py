@@ -1,16 +1,18 @@
-"""`facestats update`, `facestats demo` and `facestats demo-data`: the whole pipeline through the
-real `dagster asset materialize` commands, and the synthetic demo set."""
+"""`facestats update`, `facestats demo` and `facestats demo-data`: the whole pipeline as Dagster runs
+in one process (as few runs as the partitions allow), and the synthetic demo set."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import socket
 import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
-from facestats_dagster.cli.dagster_runs import dagster_env, run_commands, sibling_command, update_commands
+from facestats_dagster.cli import composites
+from facestats_dagster.cli.dagster_runs import dagster_env, downstream_runs, execute_runs, upstream_run
 from facestats_dagster.settings import CLIP_POINTER_FILE, DEFAULT_CLIP, explicitly_set, load_settings
 
 DEMO_REFERENCE_DIR = "reference"
@@ -22,9 +24,28 @@ DEMO_TRUTH_LABELS = f"labels/{TRUTH_PREFIX}fairface_labels.csv"
 DEMO_FACE_MODE = "whole"
 """The demo's faces are pre-cropped portraits (like FairFace): the image is the face."""
 
+def run_update(who: str = "facestats update") -> int:
+    """Bring every artifact up to date in this process, in as few Dagster runs as the partitions allow:
+    one run over every image shard and everything up to the master table; then the YAML's composite
+    specs are registered (`facestats composites sync`) and one run builds their composites, the contact
+    sheet, the statistics and the report (one more run of composites per extra block of specs, see
+    `dagster_runs.downstream_runs`). Stops at the first failure."""
+    from facestats_core.composites.spec_config import read_spec_config
+
+    code = execute_runs([upstream_run()], who)
+    if code:
+        return code
+    specs = load_settings().composites_config
+    code = composites.cmd_sync(argparse.Namespace(config=specs, strict=False))
+    if code:
+        return code
+    wanted = read_spec_config(Path(specs)).canonical
+    return execute_runs(downstream_runs(composites.registered_specs(), wanted), who)
+
+
 def cmd_update(args: argparse.Namespace) -> int:
     """Materialize everything with the configured settings (what cron runs)."""
-    return run_commands(update_commands(sibling_command("dagster"), sibling_command("facestats")), dagster_env())
+    return run_update()
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
@@ -104,7 +125,7 @@ def resolve_demo_model(explicit: str | None) -> str:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    """Demo data (when missing), a CLIP, then every asset through the dagster CLI."""
+    """Demo data (when missing), a CLIP, then every asset (`run_update`)."""
     from facestats_core.io.atomic import atomic_write_text
 
     settings = load_settings(resolve_clip=False)
@@ -116,15 +137,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
                                          reference_root=str(reference), reference_images=args.reference_images))
     model = resolve_demo_model(settings.clip_model or None)
     atomic_write_text(model_root / CLIP_POINTER_FILE, model + "\n")
-    env = dagster_env(
+    # the demo's settings, for the definitions this process loads on its first run (not loaded yet)
+    os.environ.update(dagster_env(
         FACESTATS_FACE_MODE=settings.face_mode if explicitly_set("FACESTATS_FACE_MODE") else DEMO_FACE_MODE,
         FACESTATS_CLIP_MODEL=model,
         FACESTATS_DATA_ROOT=str(data_root.absolute()),
         FACESTATS_MODEL_ROOT=str(model_root.absolute()),
         FACESTATS_REFERENCE_ROOT=str(reference.absolute()),
         FACESTATS_TRUTH_LABELS=DEMO_TRUTH_LABELS,
-    )
-    code = run_commands(update_commands(sibling_command("dagster"), sibling_command("facestats")), env)
+    ))
+    code = run_update("facestats demo")
     if code:
         return code
     print_summary(data_root, model_root, truth_file=data_root / DEMO_TRUTH_LABELS,

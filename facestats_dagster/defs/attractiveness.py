@@ -18,7 +18,8 @@ from facestats_core.models.regressor import (
 )
 from facestats_core.models.training_data import assemble_training_data
 from facestats_dagster.bundles import load_run_bundle
-from facestats_dagster.conditions import CHECKS_FOLLOW_ASSET, FOLLOW_UPSTREAM
+from facestats_dagster.checks import SCORES_CHECKS, check_spec, checked, scores_cover_embeddings
+from facestats_dagster.conditions import FOLLOW_UPSTREAM
 from facestats_dagster.markdown import cross_validation_markdown, regressor_metrics_markdown
 from facestats_dagster.metadata import count_values, counts_table, log_issues
 from facestats_dagster.resources import AnalysisResource, ClipResource, FacesResource, ModelsResource
@@ -64,9 +65,18 @@ def _rated_set(embeddings_clip: pl.DataFrame, reference_embeddings: pl.DataFrame
     return "analysed", rated
 
 
+REGRESSOR_CHECKS = [
+    check_spec("regressor_beats_mean_baseline", "attractiveness_regressor",
+               "The MLP beats predicting the mean on held-out data."),
+    check_spec("regressor_beats_ridge", "attractiveness_regressor",
+               "Warns when the MLP does not beat ridge regression on the same data (k-fold mean RMSE when "
+               "cross-validation ran, else the held-out split): then the MLP adds nothing over a linear probe."),
+]
+
+
 @dg.asset(
     group_name="attractiveness", kinds={"pytorch"}, io_manager_key="model_store",
-    automation_condition=FOLLOW_UPSTREAM,
+    automation_condition=FOLLOW_UPSTREAM, check_specs=REGRESSOR_CHECKS,
 )
 def attractiveness_regressor(
     context: dg.AssetExecutionContext,
@@ -77,7 +87,7 @@ def attractiveness_regressor(
     faces: FacesResource,
     models: ModelsResource,
     analysis: AnalysisResource,
-) -> Any:
+):
     """A torch MLP (embedding → 256 → 64 → 1, dropout) trained on SCUT-FBP5500-format mean
     ratings (1–5) with early stopping — of the reference set when it has ratings, else of the
     analysed set — compared with the mean and ridge baselines on held-out test rows that no
@@ -87,13 +97,14 @@ def attractiveness_regressor(
     No ratings and no bundle regressor: no model (stored as `attractiveness_regressor.absent.json`;
     one log line and the `skipped` metadata say why), so `attractiveness_scores` is empty and the
     master table's attractiveness columns are null; the run stays green. Stored by the model store
-    as `<model_root>/attractiveness_regressor.pt` + `.json`."""
+    as `<model_root>/attractiveness_regressor.pt` + `.json`; `regressor_beats_mean_baseline` and
+    `regressor_beats_ridge` check it in this step."""
     if models.bundle:
         bundle = load_run_bundle(models, clip, faces)
         if bundle.regressor is None:
             return _skipped(context, f"the bundle {models.bundle} has no attractiveness regressor")
-        context.add_output_metadata({"source": f"bundle {models.bundle}"})
-        return bundle.regressor
+        context.add_asset_metadata({"source": f"bundle {models.bundle}"})
+        return _checked_regressor(bundle.regressor)
     trained_on, rated = _rated_set(embeddings_clip, reference_embeddings, dataset_labels)
     if rated.height < MIN_RATED:
         return _skipped(context, f"{rated.height} rated faces (need {MIN_RATED}); configure ratings "
@@ -136,26 +147,38 @@ def attractiveness_regressor(
         "train_seconds": round(result.train_seconds, 2),
         "data_hash": result.data_hash,
     }
-    context.add_output_metadata(metadata)
-    return TrainedRegressor(result=result, cross_validation=cv, trained_on=trained_on)
+    context.add_asset_metadata(metadata)
+    return _checked_regressor(TrainedRegressor(result=result, cross_validation=cv, trained_on=trained_on))
 
 
-def _skipped(context: dg.AssetExecutionContext, reason: str) -> None:
+def _skipped(context: dg.AssetExecutionContext, reason: str) -> dg.MaterializeResult:
     """No regressor: say why once, in the log and the UI."""
     context.log.warning(f"Attractiveness skipped: {reason}.")
-    context.add_output_metadata({"skipped": reason})
+    context.add_asset_metadata({"skipped": reason})
+    return _checked_regressor(None)
 
 
-@dg.asset_check(
-    asset=attractiveness_regressor, automation_condition=CHECKS_FOLLOW_ASSET,
-    description="The MLP beats predicting the mean on held-out data.",
-)
-def regressor_beats_mean_baseline(attractiveness_regressor: LoadedRegressor | None) -> dg.AssetCheckResult:
-    if attractiveness_regressor is None:
-        return _no_regressor(dg.AssetCheckSeverity.ERROR)
-    metrics = attractiveness_regressor.metadata["metrics"]
+def _checked_regressor(model: TrainedRegressor | LoadedRegressor | None) -> dg.MaterializeResult:
+    """The regressor (None: no model) with the results of its two checks."""
+    return checked(model, regressor_beats_mean_baseline(model), regressor_beats_ridge(model))
+
+
+def _evaluation(model: TrainedRegressor | LoadedRegressor) -> tuple[dict[str, Any], CrossValidation | None]:
+    """`(held-out metrics as the model store saves them, cross-validation or None)` of a freshly trained
+    regressor or of one read from a bundle."""
+    if isinstance(model, TrainedRegressor):
+        return model.result.metrics.to_dict(), model.cross_validation
+    saved = model.metadata.get("cross_validation")
+    return model.metadata["metrics"], CrossValidation.from_dict(saved) if saved else None
+
+
+def regressor_beats_mean_baseline(model: TrainedRegressor | LoadedRegressor | None) -> dg.AssetCheckResult:
+    if model is None:
+        return _no_regressor("regressor_beats_mean_baseline", dg.AssetCheckSeverity.ERROR)
+    metrics, _ = _evaluation(model)
     mlp, mean = metrics["mlp"]["rmse"], metrics["mean_baseline"]["rmse"]
     return dg.AssetCheckResult(
+        check_name="regressor_beats_mean_baseline",
         passed=bool(mlp < mean),
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={"mlp_rmse": round(mlp, 4), "mean_baseline_rmse": round(mean, 4),
@@ -163,32 +186,28 @@ def regressor_beats_mean_baseline(attractiveness_regressor: LoadedRegressor | No
     )
 
 
-@dg.asset_check(
-    asset=attractiveness_regressor, automation_condition=CHECKS_FOLLOW_ASSET,
-    description="Warns when the MLP does not beat ridge regression on the same data (k-fold mean RMSE "
-    "when cross-validation ran, else the held-out split): then the MLP adds nothing over a linear probe.",
-)
-def regressor_beats_ridge(attractiveness_regressor: LoadedRegressor | None) -> dg.AssetCheckResult:
-    if attractiveness_regressor is None:
-        return _no_regressor(dg.AssetCheckSeverity.WARN)
-    saved = attractiveness_regressor.metadata
-    if saved.get("cross_validation"):
-        cv = CrossValidation.from_dict(saved["cross_validation"])
+def regressor_beats_ridge(model: TrainedRegressor | LoadedRegressor | None) -> dg.AssetCheckResult:
+    if model is None:
+        return _no_regressor("regressor_beats_ridge", dg.AssetCheckSeverity.WARN)
+    metrics, cv = _evaluation(model)
+    if cv is not None:
         k = len(cv.folds)
         mlp, ridge = cv.summary("mlp", "rmse").mean, cv.summary("ridge", "rmse").mean
         extra = {"protocol": f"{k}-fold CV", "mlp_wins_folds": f"{cv.mlp_wins('ridge')}/{k}",
                  "difference_standard_error": round(cv.mlp_minus_ridge_rmse().std, 4)}
     else:
-        mlp, ridge = saved["metrics"]["mlp"]["rmse"], saved["metrics"]["ridge"]["rmse"]
+        mlp, ridge = metrics["mlp"]["rmse"], metrics["ridge"]["rmse"]
         extra = {"protocol": "held-out split"}
     return dg.AssetCheckResult(
+        check_name="regressor_beats_ridge",
         passed=bool(mlp < ridge),
         severity=dg.AssetCheckSeverity.WARN,
         metadata={"mlp_rmse": round(mlp, 4), "ridge_rmse": round(ridge, 4), **extra},
     )
 
 
-@dg.asset(group_name="attractiveness", kinds={"pytorch", "parquet"}, automation_condition=FOLLOW_UPSTREAM)
+@dg.asset(group_name="attractiveness", kinds={"pytorch", "parquet"}, automation_condition=FOLLOW_UPSTREAM,
+          check_specs=SCORES_CHECKS)
 def attractiveness_scores(
     context: dg.AssetExecutionContext,
     embeddings_clip: pl.DataFrame,
@@ -200,21 +219,23 @@ def attractiveness_scores(
     faces: FacesResource,
     models: ModelsResource,
     analysis: AnalysisResource,
-) -> pl.DataFrame:
+):
     """Raw score (rating scale, 1–5), percentile (mid-rank, ties share it) and decile 1–10 per face.
 
     Faces whose ratings trained the regressor are scored out of fold (`attractiveness_source`).
     Out-of-domain flags: `attractiveness_out_of_domain` when a face's embedding is farther from
     every rated training face than the training set's own 99th-percentile nearest-neighbour
     distance (`domain_distance`), `attractiveness_outside_rated_groups` when its ethnicity is
-    outside the groups SCUT-FBP5500's raters rated (East Asian, White)."""
+    outside the groups SCUT-FBP5500's raters rated (East Asian, White). `scores_cover_embeddings`
+    checks the table in this step."""
     from facestats_core.models.domain import fit_domain, out_of_domain, outside_rated_ethnicities
     from facestats_core.models.out_of_fold import out_of_fold_scores
 
     if attractiveness_regressor is None:
         context.log.warning("No attractiveness regressor (no ratings): no scores.")
-        context.add_output_metadata({"faces": 0, "skipped": "no attractiveness regressor (no ratings, no bundle)"})
-        return pl.DataFrame(schema=SCORES_SCHEMA)
+        context.add_asset_metadata({"faces": 0, "skipped": "no attractiveness regressor (no ratings, no bundle)"})
+        empty = pl.DataFrame(schema=SCORES_SCHEMA)
+        return checked(empty, scores_cover_embeddings(empty, embeddings_clip))
     X = embedding_matrix(embeddings_clip)
     raw = predict_scores(attractiveness_regressor, X)
     source = ["model"] * len(raw)
@@ -246,7 +267,7 @@ def attractiveness_scores(
         columns += [pl.Series("domain_distance", distance, dtype=pl.Float64),
                     pl.Series("attractiveness_out_of_domain", flag, dtype=pl.Boolean)]
     table = table.with_columns(columns)
-    context.add_output_metadata(
+    context.add_asset_metadata(
         {
             "faces": table.height,
             "out_of_fold": sum(1 for s in source if s == "out_of_fold"),
@@ -260,10 +281,10 @@ def attractiveness_scores(
             ),
         }
     )
-    return table
+    return checked(table, scores_cover_embeddings(table, embeddings_clip))
 
 
-def _no_regressor(severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
+def _no_regressor(name: str, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
     """Nothing to compare: the regressor was skipped (no ratings); its metadata says why."""
-    return dg.AssetCheckResult(passed=True, severity=severity, description="no regressor (no ratings): not checked",
-                               metadata={"regressor": "none"})
+    return dg.AssetCheckResult(check_name=name, passed=True, severity=severity,
+                               description="no regressor (no ratings): not checked", metadata={"regressor": "none"})

@@ -26,7 +26,8 @@ from facestats_core.labels.labelled_faces import labelled_faces
 from facestats_core.labels.vocab import ATTRIBUTES
 from facestats_core.models.classifiers import TrainedClassifier, train_attribute_classifier
 from facestats_dagster.bundles import load_run_bundle
-from facestats_dagster.conditions import CHECKS_FOLLOW_ASSET, FOLLOW_UPSTREAM
+from facestats_dagster.checks import ATTRIBUTES_CHECKS, check_spec, checked, predictions_cover_embeddings
+from facestats_dagster.conditions import FOLLOW_UPSTREAM
 from facestats_dagster.markdown import classifier_metrics_markdown, crosstab_markdown, probe_vs_zero_shot_markdown
 from facestats_dagster.metadata import count_values, counts_table, log_issues
 from facestats_dagster.resources import (
@@ -122,9 +123,15 @@ def _zero_shot_accuracy(clip: ClipResource, models: ModelsResource, layout: Any,
     return out
 
 
+CLASSIFIER_CHECKS = [
+    check_spec("classifier_accuracy_floor", "attribute_classifiers",
+               "Held-out accuracy of each classifier is at least its floor (no probes: nothing to check)."),
+]
+
+
 @dg.asset(
     group_name="attributes", kinds={"scikitlearn"}, io_manager_key="model_store",
-    automation_condition=FOLLOW_UPSTREAM,
+    automation_condition=FOLLOW_UPSTREAM, check_specs=CLASSIFIER_CHECKS,
 )
 def attribute_classifiers(
     context: dg.AssetExecutionContext,
@@ -136,7 +143,7 @@ def attribute_classifiers(
     faces: FacesResource,
     models: ModelsResource,
     analysis: AnalysisResource,
-) -> dict[str, TrainedClassifier]:
+):
     """Logistic-regression probes for gender (2), age (9 FairFace bins) and ethnicity (7), C by
     cross-validation, held-out metrics with per-group accuracy, next to CLIP zero-shot accuracy
     on the same labels. Trained on the reference set when one is configured, else on the analysed
@@ -144,22 +151,23 @@ def attribute_classifiers(
     (`FACESTATS_MODELS`) its probes are applied instead; with no labels and no bundle there are no
     probes (an empty model) and `attributes` uses zero-shot prompts.
 
-    Stored by the model store as `<model_root>/attribute_classifiers.joblib` and `.metrics.json`.
+    Stored by the model store as `<model_root>/attribute_classifiers.joblib` and `.metrics.json`;
+    `classifier_accuracy_floor` checks them in this step.
     """
     if models.bundle:
         bundle = load_run_bundle(models, clip, faces)
         trained = {attr: replace(model, metrics={**model.metrics, "trained_on": "bundle"})
                    for attr, model in bundle.classifiers.items()}
-        context.add_output_metadata({"source": f"bundle {models.bundle}",
-                                     "metrics": dg.MetadataValue.md(classifier_metrics_markdown(
-                                         {a: m.metrics for a, m in trained.items()}))})
-        return trained
+        context.add_asset_metadata({"source": f"bundle {models.bundle}",
+                                    "metrics": dg.MetadataValue.md(classifier_metrics_markdown(
+                                        {a: m.metrics for a, m in trained.items()}))})
+        return checked(trained, classifier_accuracy_floor(trained, analysis))
     trained_on, data = _training_set(embeddings_clip, reference_embeddings, dataset_labels)
     if data.height == 0:
         context.log.warning("No labelled faces (no reference set, no data-set labels) and no bundle: attributes come "
                             "from CLIP zero-shot prompts.")
-        context.add_output_metadata({"source": "none: zero-shot", "labelled_faces": 0})
-        return {}
+        context.add_asset_metadata({"source": "none: zero-shot", "labelled_faces": 0})
+        return checked({}, classifier_accuracy_floor({}, analysis))
     X = embedding_matrix(data)
     val = data["split"] == "val"
     val_mask = val.to_numpy() if val.any() else None
@@ -193,14 +201,10 @@ def attribute_classifiers(
         metadata[f"baseline_{attr}"] = round(float(m["majority_baseline_accuracy"]), 4)
     for attr, accuracy in zero_shot.items():
         metadata[f"zero_shot_accuracy_{attr}"] = round(accuracy, 4)
-    context.add_output_metadata(metadata)
-    return trained
+    context.add_asset_metadata(metadata)
+    return checked(trained, classifier_accuracy_floor(trained, analysis))
 
 
-@dg.asset_check(
-    asset=attribute_classifiers, automation_condition=CHECKS_FOLLOW_ASSET,
-    description="Held-out accuracy of each classifier is at least its floor (no probes: nothing to check).",
-)
 def classifier_accuracy_floor(
     attribute_classifiers: dict[str, TrainedClassifier], analysis: AnalysisResource
 ) -> dg.AssetCheckResult:
@@ -208,6 +212,7 @@ def classifier_accuracy_floor(
     floors = {a: f for a, f in analysis.accuracy_floors().items() if a in metrics}
     below = {a: round(metrics[a]["accuracy"], 4) for a, floor in floors.items() if metrics[a]["accuracy"] < floor}
     return dg.AssetCheckResult(
+        check_name="classifier_accuracy_floor",
         passed=not below,
         severity=dg.AssetCheckSeverity.ERROR,
         description=None if metrics else "no probes (zero-shot attributes): no held-out accuracy to check",
@@ -219,7 +224,8 @@ def classifier_accuracy_floor(
     )
 
 
-@dg.asset(group_name="attributes", kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
+@dg.asset(group_name="attributes", kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM,
+          check_specs=ATTRIBUTES_CHECKS)
 def attributes(
     context: dg.AssetExecutionContext,
     embeddings_clip: pl.DataFrame,
@@ -229,13 +235,13 @@ def attributes(
     clip: ClipResource,
     models: ModelsResource,
     analysis: AnalysisResource,
-) -> pl.DataFrame:
+):
     """Predicted gender, age bin and ethnicity of every embedded face with the probability of the
     predicted class and the full probability vector (canonical class order), `<attr>_method`
     (`probe` or `zero_shot`) and `<attr>_prediction_source` (`out_of_fold` for faces whose labels
     trained the probes, else `model`); `race4_pred`; and one `tag_<name>` probability per
     open-vocabulary tag (`FACESTATS_TAGS`). Low confidence is a flag (`attribute_flags`), never
-    an "unknown" class."""
+    an "unknown" class. `predictions_cover_embeddings` checks the table in this step."""
     from facestats_core.embedding.clip import ClipLoadError
     from facestats_core.models.face_predictions import attributes_without_probes, face_attribute_table
     from facestats_core.models.prompt_models import prompt_models
@@ -255,7 +261,7 @@ def attributes(
     predicted = face_attribute_table(X, attribute_classifiers, prompts, labels, k=models.oof_folds,
                                      seed=analysis.seed)
     table = pl.concat([embeddings_clip.select("face_id", "image_id", "path"), predicted], how="horizontal")
-    context.add_output_metadata(
+    context.add_asset_metadata(
         {
             "faces": table.height,
             "method": counts_table(count_values(table[f"{a}_method"][0] for a in ATTRIBUTES if table.height),
@@ -271,7 +277,7 @@ def attributes(
                for spec in tag_specs},
         }
     )
-    return table
+    return checked(table, predictions_cover_embeddings(table, embeddings_clip))
 
 
 def _tag_specs(context: dg.AssetExecutionContext, models: ModelsResource) -> tuple[Any, ...]:

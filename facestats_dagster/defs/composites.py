@@ -33,6 +33,7 @@ from facestats_core.composites.not_built import record_not_built
 from facestats_core.composites.purity import purity_from_face_truth, purity_text
 from facestats_core.composites.spec_config import read_spec_config
 from facestats_core.images.thumbnails import thumbnail_jpeg
+from facestats_dagster.checks import COMPOSITE_CHECKS, composite_json_matches_image
 from facestats_dagster.conditions import REFRESH_COMPOSITES, follow_upstream_except
 from facestats_dagster.metadata import counts_table, image_markdown
 from facestats_dagster.partitions import COMPOSITE_SPECS, composite_specs
@@ -68,6 +69,7 @@ def _picture(path: Any, caption: str, side: int) -> dg.MetadataValue:
     backfill_policy=dg.BackfillPolicy.single_run(),
     kinds={"python", "png"},
     automation_condition=REFRESH_COMPOSITES,
+    check_specs=COMPOSITE_CHECKS,
 )
 def composite(
     context: dg.AssetExecutionContext,
@@ -89,7 +91,8 @@ def composite(
     A partition range runs every spec in one process. A spec that cannot be built (too few
     matching faces, attractiveness terms without scores) is recorded, not failed: its
     `<slug>.json` says `status: not_built` and why, and the UI metadata, the contact sheet and
-    the report show the reason.
+    the report show the reason. `composite_json_matches_image` then checks the whole composites
+    folder in this step (one result per run, whatever partitions it built).
     With true labels configured (FACESTATS_TRUTH_LABELS, evaluation only), the metadata also gives each
     composite's purity: per spec term, the share of members whose true label satisfies it
     (`facestats_core.composites.purity`).
@@ -109,9 +112,11 @@ def composite(
             record_not_built(layout.composites_dir, spec, str(exc), exc.metadata)
             not_built[key] = str(exc)
             context.log.warning(f"composite {key!r} not built: {exc}")
+    check = [composite_json_matches_image(paths)]
     if len(context.partition_keys) == 1 and not_built:
         key, reason = next(iter(not_built.items()))
-        return dg.MaterializeResult(metadata={"spec": key, "status": "not built", "reason": reason})
+        return dg.MaterializeResult(metadata={"spec": key, "status": "not built", "reason": reason},
+                                    check_results=check)
     for result in results:
         context.log.info(
             f"composite {result.meta['spec']!r}: matched {result.meta['matched']}, used {result.meta['used']}, "
@@ -122,7 +127,7 @@ def composite(
         metadata = _composite_metadata(results[0])
         if purity:
             metadata["purity_vs_truth"] = next(iter(purity.values()))
-        return dg.MaterializeResult(metadata=metadata)
+        return dg.MaterializeResult(metadata=metadata, check_results=check)
     extra = " purity vs truth |" if purity else ""
     lines = [f"| spec | matched | used | excluded | relaxed | file |{extra}",
              "|---|---:|---:|---:|---|---|" + ("---|" if purity else "")]
@@ -139,7 +144,8 @@ def composite(
             "not_built": len(not_built),
             "summary": dg.MetadataValue.md("\n".join(lines)),
             "folder": dg.MetadataValue.path(str(layout.composites_dir)),
-        }
+        },
+        check_results=check,
     )
 
 

@@ -5,6 +5,12 @@ import polars as pl
 
 from facestats_core.embedding.checkpoint import Checkpoint
 from facestats_core.embedding.clip import embed_manifest
+from facestats_dagster.checks import (
+    EMBEDDINGS_CLIP_CHECKS,
+    checked,
+    embeddings_finite_and_normalised,
+    every_face_embedded,
+)
 from facestats_dagster.conditions import FOLLOW_UPSTREAM
 from facestats_dagster.defs.images import IMAGE_ASSET_ARGS
 from facestats_dagster.progress import progress_logger
@@ -67,10 +73,11 @@ def embedding_shards(
     return outputs
 
 
-@dg.asset(group_name="embeddings", kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM)
-def embeddings_clip(context: dg.AssetExecutionContext, embedding_shards: dict[str, pl.DataFrame]) -> pl.DataFrame:
+@dg.asset(group_name="embeddings", kinds={"parquet"}, automation_condition=FOLLOW_UPSTREAM,
+          check_specs=EMBEDDINGS_CLIP_CHECKS)
+def embeddings_clip(embedding_shards: dict[str, pl.DataFrame], face_chips: dict[str, pl.DataFrame]):
     """`embeddings_clip.parquet`: one row per face id (with its image id) and its L2-normalised float32
-    embedding."""
+    embedding. Its checks (finite unit norms, every ok face chip embedded) run in this step."""
     table = pl.concat(list(embedding_shards.values()), how="vertical").sort("face_id")
     models = table.select("model_id", "model_revision", "precision").unique().sort("model_id").rows()
     if len(models) > 1:
@@ -79,16 +86,15 @@ def embeddings_clip(context: dg.AssetExecutionContext, embedding_shards: dict[st
             "re-materialize all shards of embedding_shards with one model."
         )
     norms = table["embedding"].arr.eval(pl.element().pow(2)).arr.sum().sqrt() if table.height else None
-    context.add_output_metadata(
-        {
-            "faces": table.height,
-            "images": table["image_id"].n_unique() if table.height else 0,
-            "model_id": models[0][0] if models else "",
-            "model_revision": models[0][1] if models else "",
-            "dim": table.schema["embedding"].size if table.height else 0,
-            "norm_min": round(float(norms.min()), 6) if norms is not None else 0.0,
-            "norm_max": round(float(norms.max()), 6) if norms is not None else 0.0,
-            "shards": len(embedding_shards),
-        }
-    )
-    return table
+    metadata = {
+        "faces": table.height,
+        "images": table["image_id"].n_unique() if table.height else 0,
+        "model_id": models[0][0] if models else "",
+        "model_revision": models[0][1] if models else "",
+        "dim": table.schema["embedding"].size if table.height else 0,
+        "norm_min": round(float(norms.min()), 6) if norms is not None else 0.0,
+        "norm_max": round(float(norms.max()), 6) if norms is not None else 0.0,
+        "shards": len(embedding_shards),
+    }
+    return checked(table, embeddings_finite_and_normalised(table), every_face_embedded(table, face_chips),
+                   metadata=metadata)

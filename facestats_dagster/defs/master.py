@@ -5,7 +5,8 @@ import polars as pl
 
 from facestats_core.analysis.master import REQUIRED_COLUMNS, build_master, check_master
 from facestats_core.labels.vocab import ATTRIBUTES
-from facestats_dagster.conditions import CHECKS_FOLLOW_ASSET, follow_upstream_except
+from facestats_dagster.checks import check_spec, checked
+from facestats_dagster.conditions import follow_upstream_except
 from facestats_dagster.metadata import count_values, counts_table
 from facestats_dagster.resources import PathsResource
 
@@ -14,11 +15,19 @@ def _concat(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
     return pl.concat(list(frames.values()), how="vertical_relaxed")
 
 
+MASTER_CHECKS = [
+    check_spec("master_one_row_per_face", "master_metadata",
+               "One row per face id and one per faceless image (with a reason), no null image ids, every "
+               "required column present."),
+]
+
+
 @dg.asset(
     group_name="master",
     kinds={"polars", "parquet"},
     ins={"attractiveness_scores": dg.AssetIn(metadata={"optional": True})},
     automation_condition=follow_upstream_except("attractiveness_scores"),
+    check_specs=MASTER_CHECKS,
 )
 def master_metadata(
     context: dg.AssetExecutionContext,
@@ -32,7 +41,7 @@ def master_metadata(
     embedding_clusters: pl.DataFrame,
     attractiveness_scores: pl.DataFrame | None,
     paths: PathsResource,
-) -> pl.DataFrame:
+):
     """`metadata/master.parquet`: one row per face (`face_id`) plus one row per image without a
     usable face (`face_id` null, `reason` says why: no_face, face_too_small, unreadable, …):
     manifest, detection (box, score, source), chip, predictions with probabilities, final
@@ -40,7 +49,8 @@ def master_metadata(
     `tag_<name>` probabilities, flags, cluster, attractiveness raw/percentile/decile.
 
     Attractiveness columns are null when `attractiveness_scores` has not been materialized
-    (e.g. no ratings configured); the other stages are required inputs.
+    (e.g. no ratings configured); the other stages are required inputs. `master_one_row_per_face`
+    checks the table in this step.
     """
     layout = paths.layout()
     if attractiveness_scores is None:
@@ -63,7 +73,7 @@ def master_metadata(
         f"| {attr} | {s['manual']} | {s['label']} | {s['predicted']} | {s['none']} |"
         for attr, s in stats.sources.items()
     ]
-    context.add_output_metadata(
+    context.add_asset_metadata(
         {
             "rows": table.height,
             "images": stats.images,
@@ -82,19 +92,15 @@ def master_metadata(
             "path": dg.MetadataValue.path(str(layout.artifact("master_metadata"))),
         }
     )
-    return table
+    return checked(table, master_one_row_per_face(table))
 
 
-@dg.asset_check(
-    asset=master_metadata, automation_condition=CHECKS_FOLLOW_ASSET,
-    description="One row per face id and one per faceless image (with a reason), no null image ids, every "
-    "required column present.",
-)
 def master_one_row_per_face(master_metadata: pl.DataFrame) -> dg.AssetCheckResult:
     report = check_master(master_metadata)
     passed = not report["missing_columns"] and not report["duplicated_ids"] and not report["null_ids"] and not (
         report["bad_sources"]) and not report["faceless_without_reason"]
     return dg.AssetCheckResult(
+        check_name="master_one_row_per_face",
         passed=passed,
         severity=dg.AssetCheckSeverity.ERROR,
         metadata={

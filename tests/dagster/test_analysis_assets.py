@@ -96,7 +96,7 @@ def test_attribute_stage_end_to_end(demo_root, tiny_clip_dir) -> None:
 
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert set(checks) == {"classifier_accuracy_floor", "predictions_cover_embeddings"}
-    assert checks["predictions_cover_embeddings"].passed  # facestats_dagster.defs.checks
+    assert checks["predictions_cover_embeddings"].passed  # facestats_dagster.checks
 
 
 def test_tampered_classifier_file_is_refused(demo_root, tiny_clip_dir) -> None:
@@ -178,7 +178,7 @@ def test_attractiveness_stage_and_baseline_check(demo_root, tiny_clip_dir) -> No
     mlp_rmse, ridge_rmse = vs_ridge.metadata["mlp_rmse"].value, vs_ridge.metadata["ridge_rmse"].value
     if mlp_rmse != ridge_rmse:  # the metadata is rounded to 4 places
         assert vs_ridge.passed == (mlp_rmse < ridge_rmse)
-    assert checks["scores_cover_embeddings"].passed  # facestats_dagster.defs.checks
+    assert checks["scores_cover_embeddings"].passed  # facestats_dagster.checks
 
 
 def test_without_ratings_attractiveness_is_skipped_and_the_run_is_green(demo_root, tiny_clip_dir) -> None:

@@ -150,8 +150,10 @@ def _requested(result) -> set[str]:
 
 
 def _requested_checks(result) -> set[str]:
-    checks = [r for r in result.results if isinstance(r.key, dg.AssetCheckKey)]  # unpartitioned subsets
-    return {r.key.name for r in checks if r.true_subset.size}
+    """The checks requested with their assets: they have no condition of their own, so they appear in
+    the requested subsets (Dagster adds a non-subsettable asset's checks), not in the results."""
+    subsets = result._requested_subsets  # no public accessor for check keys in dagster 1.13
+    return {s.key.name for s in subsets if isinstance(s.key, dg.AssetCheckKey) and s.size}
 
 
 @pytest.mark.filterwarnings("ignore:Parameter `include_sources`")  # raised inside dagster's own tester
@@ -175,6 +177,8 @@ def test_downstream_assets_and_checks_follow_the_image_assets() -> None:
     checks = _requested_checks(after_images)
     assert {"embeddings_finite_and_normalised", "every_face_embedded",
             "predictions_cover_embeddings", "classifier_accuracy_floor", "master_one_row_per_face"} <= checks
+    graph = defs.resolve_asset_graph()  # a check runs in its asset's step: never requested apart from it
+    assert checks == {key.name for key in graph.asset_check_keys if key.asset_key.to_user_string() in requested}
 
     handled = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=after_images.cursor)
     assert handled.total_requested == 0  # requested once per update
@@ -182,6 +186,7 @@ def test_downstream_assets_and_checks_follow_the_image_assets() -> None:
     _report(instance, *downstream)  # the automated run succeeded: the composites follow the master table
     composites = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=handled.cursor)
     assert composites.get_requested_partitions(dg.AssetKey("composite")) == {"all", "gender=female"}
+    assert _requested_checks(composites) == {"composite_json_matches_image"}
     assert "embeddings_clip" not in _requested(composites)
 
     # no ratings configured: attractiveness_scores never appears, the master table still follows

@@ -1,4 +1,5 @@
-"""Asset checks of facestats_dagster.defs.checks: each passes on good data and fails on planted bad data."""
+"""Asset checks of facestats_dagster.checks: each passes on good data and fails on planted bad data, and
+runs inside its asset's step (a `check_specs` entry of the asset, no step of its own)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from facestats_core.composites.average import write_composite
 from facestats_core.composites.filter_spec import parse_spec
 from facestats_core.io.atomic import atomic_write_parquet
 from facestats_core.io.layout import Layout
+from facestats_dagster import checks
 from facestats_dagster.definitions import defs
-from facestats_dagster.defs import checks
 from facestats_dagster.io_manager import FaceStatsIOManager
 from facestats_dagster.partitions import ALL_SHARDS_RANGE, SHARD_KEYS
 from facestats_dagster.resources import PathsResource
@@ -81,31 +82,47 @@ def _layout(root: Path) -> Layout:
     return _paths(root).layout()
 
 
-ALL_CHECKS = [
-    checks.embeddings_finite_and_normalised,
-    checks.every_face_embedded,
-    checks.predictions_cover_embeddings,
-    checks.scores_cover_embeddings,
-    checks.composite_json_matches_image,
-]
+CROSS_STAGE_CHECKS = {
+    "embeddings_finite_and_normalised": "embeddings_clip",
+    "every_face_embedded": "embeddings_clip",
+    "predictions_cover_embeddings": "attributes",
+    "scores_cover_embeddings": "attractiveness_scores",
+    "composite_json_matches_image": "composite",
+}
 
 
-def test_every_check_passes_on_consistent_artifacts_through_dagster(root, resources) -> None:
-    """Run as Dagster runs them (checks alone, after the assets): all pass, with counts as metadata."""
-    names = {c.check_key.name for c in ALL_CHECKS}
-    paths = _paths(root)
-    result = dg.materialize(
-        [*defs.assets, *defs.asset_checks],
-        selection=dg.AssetSelection.checks(*[c for c in defs.asset_checks if c.check_key.name in names]),
-        resources={**resources, "paths": paths, "io_manager": FaceStatsIOManager(paths=paths)},
-    )
-    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert set(evaluations) == names
-    assert all(e.passed for e in evaluations.values()), {n: e.metadata for n, e in evaluations.items() if not e.passed}
+def test_every_check_passes_on_consistent_artifacts(root) -> None:
+    """Each result names its check (an asset may carry several) and carries counts as metadata."""
+    embedded, paths = _read(root, "embeddings_clip"), _paths(root)
+    results = [
+        checks.embeddings_finite_and_normalised(embedded),
+        checks.every_face_embedded(embedded, _manifests()),
+        checks.predictions_cover_embeddings(_read(root, "attributes"), embedded),
+        checks.scores_cover_embeddings(_read(root, "attractiveness_scores"), embedded),
+        checks.composite_json_matches_image(paths),
+    ]
+    evaluations = {r.check_name: r for r in results}
+    assert set(evaluations) == set(CROSS_STAGE_CHECKS)
+    assert all(r.passed and r.severity == dg.AssetCheckSeverity.ERROR for r in results)
     assert evaluations["embeddings_finite_and_normalised"].metadata["rows"].value == len(IDS)
     assert evaluations["every_face_embedded"].metadata["chips_ok"].value == len(IDS)
     assert evaluations["every_face_embedded"].metadata["embeddings_without_chip"].value == 0
     assert evaluations["composite_json_matches_image"].metadata["composites"].value == 1
+
+
+def test_every_check_is_a_check_spec_of_its_asset() -> None:
+    """No separate check definitions: every check (model floors included) belongs to its asset's op."""
+    graph = defs.resolve_asset_graph()
+    assert not list(defs.asset_checks or [])
+    owners = {key.name: key.asset_key.to_user_string() for key in graph.asset_check_keys}
+    assert CROSS_STAGE_CHECKS.items() <= owners.items()
+    assert set(owners) == {*CROSS_STAGE_CHECKS, "classifier_accuracy_floor", "regressor_beats_mean_baseline",
+                           "regressor_beats_ridge", "master_one_row_per_face"}
+    for name, asset in owners.items():
+        spec = graph.get_check_spec(dg.AssetCheckKey(dg.AssetKey(asset), name))
+        assert not spec.blocking  # as before: a failed check is reported, downstream assets still run
+        assert spec.automation_condition is None  # requested with its asset (execution set), never alone
+        assert dg.AssetCheckKey(dg.AssetKey(asset), name) in graph.get(dg.AssetKey(asset)).check_keys
 
 
 def test_nan_and_non_unit_embeddings_fail(root) -> None:
@@ -179,35 +196,47 @@ def test_inconsistent_composite_json_fails(root, plant, problem) -> None:
     assert result.metadata["composites"].value == 2
 
 
-def test_embedding_checks_pass_on_a_real_pipeline_run(resources) -> None:
-    """The tiny CLIP's real output passes the norm and coverage checks (edge cases included)."""
+def test_embedding_checks_run_inside_the_asset_step_on_a_real_pipeline_run(resources) -> None:
+    """The tiny CLIP's real output passes the norm and coverage checks (edge cases included), and
+    they are evaluated by the `embeddings_clip` step itself: the run has that one step."""
     first, last = ALL_SHARDS_RANGE.split("...")
     instance = dg.DagsterInstance.ephemeral()
     tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
     assets = list(defs.assets)
     assert dg.materialize(assets, resources=resources, instance=instance, tags=tags,
                           selection=["raw_images", "face_detections", "face_chips", "embedding_shards"]).success
-    result = dg.materialize([*assets, *defs.asset_checks], resources=resources, instance=instance,
-                            selection=dg.AssetSelection.assets("embeddings_clip"))
+    result = dg.materialize(assets, resources=resources, instance=instance, selection=["embeddings_clip"])
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert {"embeddings_finite_and_normalised", "every_face_embedded"} <= set(evaluations)
+    assert set(evaluations) == {"embeddings_finite_and_normalised", "every_face_embedded"}
     assert all(e.passed for e in evaluations.values()), {n: e.metadata for n, e in evaluations.items()}
     assert evaluations["every_face_embedded"].metadata["missing"].value == 0
     assert evaluations["every_face_embedded"].metadata["chips_ok"].value == evaluations[
         "embeddings_finite_and_normalised"].metadata["rows"].value > 0
 
+    events = [(e.event_type_value, e.step_key) for e in result.all_events if e.step_key]
+    assert {step for _, step in events} == {"embeddings_clip"}  # no check step of its own
+    kinds = [kind for kind, _ in events]
+    assert kinds.count("ASSET_CHECK_EVALUATION") == 2
+    assert kinds.index("ASSET_MATERIALIZATION") < kinds.index("ASSET_CHECK_EVALUATION") < kinds.index("STEP_SUCCESS")
+    materialization = result.asset_materializations_for_node("embeddings_clip")[0]
+    assert materialization.metadata["faces"].value == evaluations["embeddings_finite_and_normalised"].metadata[
+        "rows"].value  # the asset's own metadata is kept beside the IO manager's
+    assert "dagster/row_count" in materialization.metadata
 
-def test_missing_artifact_fails_with_a_hint(tmp_path, resources) -> None:
-    """A check run alone before its asset exists fails with the path and what to materialize."""
+
+def test_a_check_cannot_run_without_its_asset(tmp_path, resources) -> None:
+    """Checks are part of their asset's step: selecting one alone is refused (materialize the asset
+    instead), and an asset whose input was never materialized fails with the path and the hint."""
     paths = _paths(tmp_path / "nothing")
-    result = dg.materialize(
-        [*defs.assets, *defs.asset_checks],
-        selection=dg.AssetSelection.checks(checks.predictions_cover_embeddings),
-        resources={**resources, "paths": paths, "io_manager": FaceStatsIOManager(paths=paths)},
-        raise_on_error=False,
-    )
+    run_resources = {**resources, "paths": paths, "io_manager": FaceStatsIOManager(paths=paths)}
+    key = dg.AssetCheckKey(dg.AssetKey("attributes"), "predictions_cover_embeddings")
+    with pytest.raises(dg.DagsterInvalidDefinitionError) as refused:
+        dg.materialize(list(defs.assets), selection=dg.AssetSelection.checks(key), resources=run_resources)
+    assert "does not support subsetting" in str(refused.value.__cause__)
+
+    result = dg.materialize(list(defs.assets), selection=["attribute_flags"], resources=run_resources,
+                            raise_on_error=False)  # its inputs are tables: attributes, face_chips, embeddings_clip
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     message = failure.step_failure_data.error.message
-    assert "attributes has not been materialized" in message and "materialize attributes first" in message
-
+    assert "has not been materialized" in message and "first" in message

@@ -3,7 +3,13 @@ from __future__ import annotations
 import dagster as dg
 
 from facestats_dagster.cli import pipeline as cli
-from facestats_dagster.cli.dagster_runs import IMAGE_SELECTION, update_commands
+from facestats_dagster.cli.dagster_runs import (
+    IMAGE_SELECTION,
+    UpdateRun,
+    dagster_cli_commands,
+    downstream_runs,
+    upstream_run,
+)
 from facestats_dagster.definitions import defs
 
 
@@ -33,11 +39,46 @@ def test_image_selection_is_every_shard_partitioned_asset() -> None:
     assert selected == partitioned == {"raw_images", "face_detections", "face_chips", "embedding_shards"}
 
 
-def test_materialize_commands_cover_all_shards_then_downstream() -> None:
+def _selected(run: UpdateRun) -> set[str]:
+    graph = defs.resolve_asset_graph()
+    return {key.to_user_string() for key in dg.AssetSelection.from_coercible(run.select.split(",")).resolve(graph)}
+
+
+def test_update_is_two_runs_covering_every_asset_once() -> None:
+    """`facestats update`: one run over every shard up to the master table, one run of the composites
+    (a partition range over the YAML's specs) with the contact sheet, statistics and report."""
+    from facestats_dagster.partitions import SHARD_KEYS
+
+    first = upstream_run()
+    assert first.tags == {"dagster/asset_partition_range_start": SHARD_KEYS[0],
+                          "dagster/asset_partition_range_end": SHARD_KEYS[-1]}
+    [second] = downstream_runs(["all", "gender=female"], ["all", "gender=female"])
+    assert second.partitions == ("all", "gender=female")
+    upstream, downstream = _selected(first), _selected(second)
+    everything = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert upstream | downstream == everything and not upstream & downstream
+    assert downstream == {"composite", "contact_sheet", "face_statistics", "stats_report"}
+    assert {"raw_images", "embedding_shards", "embeddings_clip", "model_bundle", "master_metadata"} <= upstream
+
+
+def test_update_splits_composites_only_around_foreign_specs() -> None:
+    """A spec registered by hand (not in the YAML) between two YAML specs: a composites-only run for the
+    first block; no specs at all: the contact sheet, statistics and report alone, unpartitioned."""
+    runs = downstream_runs(["all", "by-hand", "gender=female"], ["all", "gender=female"])
+    assert [(run.select, run.partitions) for run in runs] == [
+        ("composite", ("all", "all")),
+        ("composite,contact_sheet,face_statistics,stats_report", ("gender=female", "gender=female")),
+    ]
+    [alone] = downstream_runs([], [])
+    assert alone.partitions is None and alone.tags == {} and _selected(alone) == {
+        "contact_sheet", "face_statistics", "stats_report"}
+
+
+def test_dagster_cli_commands_cover_all_shards_then_downstream() -> None:
     from facestats_dagster.cli.dagster_runs import ANALYSIS_SELECTION
     from facestats_dagster.partitions import ALL_SHARDS_RANGE
 
-    commands = update_commands("dagster")
+    commands = dagster_cli_commands("dagster")
     first, second = commands[:2]
     assert first[-2:] == ["--partition-range", ALL_SHARDS_RANGE]
     assert first[first.index("--select") + 1] == IMAGE_SELECTION

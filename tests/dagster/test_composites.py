@@ -210,6 +210,10 @@ def test_composite_is_the_mean_of_the_aligned_faces(known_set) -> None:
     assert meta["aligned"].value is True and meta["method"].value == "eyes" and meta["warped"].value == 0
     assert meta["preview"].value.endswith(f"composites/{slug}.png")
     assert "data:image/jpeg;base64," in meta["picture"].value
+    [check] = result.get_asset_check_evaluations()  # evaluated by the composite step itself
+    assert check.check_name == "composite_json_matches_image" and check.passed
+    assert check.metadata["composites"].value == 1
+    assert {e.step_key for e in result.all_events if e.step_key} == {"composite"}
     # deterministic: the same spec and data give the same bytes
     before = (layout.composites_dir / f"{slug}.png").read_bytes()
     assert _materialize(known_set, instance, ["composite"], spec).success

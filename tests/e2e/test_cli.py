@@ -44,15 +44,26 @@ def _run(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Complete
     return completed
 
 
-def test_facestats_demo_runs_the_documented_dagster_commands(tmp_path, tiny_clip_dir) -> None:
+def _runs(home: Path) -> list:
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        return list(reversed(instance.get_runs()))
+
+
+def test_facestats_demo_runs_the_pipeline_in_two_dagster_runs(tmp_path, tiny_clip_dir) -> None:
     env = _env(tmp_path, tiny_clip_dir)
     completed = _run([str(BIN / "facestats"), "demo", "--n-images", "24", "--reference-images", "24"], env, tmp_path)
     out = completed.stdout
-    assert "$ dagster asset materialize -m facestats_dagster.definitions --select group:images" in out
-    assert "--partition-range 00...01" in out
+    assert ("$ facestats demo: run --select 'not group:composites and not group:statistics and not group:report' "
+            "--partition-range 00...01") in out
+    assert ("$ facestats demo: run --select 'composite,contact_sheet,face_statistics,stats_report' "
+            "--partition-range all...gender=female") in out
     assert "FaceStats demo finished" in out
     assert "  attractiveness     5-fold CV RMSE: MLP " in out  # read from tmp_path/models, not ./models
-    assert "composites build" in out
+    first, second = _runs(tmp_path / "dagster_home")  # two runs in all, checks inside their assets' steps
+    assert first.tags["dagster/asset_partition_range_end"] == "01" and second.tags[
+        "dagster/asset_partition_range_start"] == "all"
     # every configured composite checked against the kept-aside truth of the analysed folder
     assert "  composite purity vs demo truth (truth_fairface_labels.csv;" in out
     assert re.search(r"\n    all +\d+ members  no attribute terms\n", out)

@@ -82,11 +82,12 @@ def test_readme_crontab_line_runs_as_cron_would(tmp_path, tiny_clip_dir) -> None
     output = log.read_text() if log.exists() else ""
     assert completed.returncode == 0, output[-5000:]
 
-    # the log shows every documented step and no failure
-    assert "$ dagster asset materialize -m facestats_dagster.definitions --select group:images" in output
-    assert "--partition-range 00...03" in output
-    assert "facestats composites build" in output and "contact_sheet" in output
-    assert "failed with exit code" not in output and "Traceback" not in output
+    # the log shows both runs (every shard up to the master table; composites, sheet, statistics, report)
+    assert ("$ facestats update: run --select 'not group:composites and not group:statistics and not "
+            "group:report' --partition-range 00...03") in output
+    assert "--select 'composite,contact_sheet,face_statistics,stats_report' --partition-range all...gender=female" in (
+        output)
+    assert "run above failed" not in output and "Traceback" not in output
 
     # the artifacts, under the substituted data root; models under the cron line's working directory
     layout = Layout.from_roots(faces, app / "models")
@@ -99,10 +100,10 @@ def test_readme_crontab_line_runs_as_cron_would(tmp_path, tiny_clip_dir) -> None
     pngs = sorted(p.name for p in layout.composites_dir.glob("*.png"))
     assert {"all.png", "gender.female.png", "contact_sheet.png"} <= set(pngs)
 
-    # the fresh DAGSTER_HOME holds the runs, all successful, including the single run over every shard
+    # the fresh DAGSTER_HOME holds the two runs, both successful, the first over every shard
     home = app / ".dagster_home"
     assert (home / "dagster.yaml").exists()
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs()
-        assert runs and all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
+        assert len(runs) == 2 and all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
         assert instance.get_materialized_partitions(dg.AssetKey("embedding_shards")) == {"00", "01", "02", "03"}
