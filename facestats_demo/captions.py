@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from facestats_core.labels.vocab import AGE_BINS, ETHNICITIES, GENDERS
 from facestats_demo.faces import FaceTraits
 
 Facts = Mapping[str, str]
@@ -46,6 +47,13 @@ ETHNICITY_WORDS: dict[str, str] = {
     "middle_eastern": "middle eastern",
 }
 ATTRIBUTES: tuple[str, ...] = HEAD_ATTRIBUTES + tuple(TAIL_PHRASES)
+VALUES: dict[str, tuple[str, ...]] = {
+    "ethnicity": ETHNICITIES,
+    "gender": GENDERS,
+    "age": AGE_BINS,
+    **{name: tuple(phrases) for name, phrases in TAIL_PHRASES.items()},
+}
+"""Every value a caption can state for each attribute."""
 
 
 def _tercile(value: float, low: float, high: float, names: tuple[str, str, str]) -> str:
@@ -86,6 +94,20 @@ def caption_facts(facts: Facts, keep: Mapping[str, float], rng: np.random.Genera
     """A random subset of ``facts``: attribute ``a`` is kept with probability ``keep[a]`` (0 when absent)."""
     draws = rng.random(len(ATTRIBUTES))
     return {a: facts[a] for a, u in zip(ATTRIBUTES, draws, strict=True) if a in facts and u < keep.get(a, 0.0)}
+
+
+def counterfactual_facts(caption: Facts, face: Facts, rng: np.random.Generator) -> dict[str, str]:
+    """``caption`` with one fact made false of ``face``: a hard negative for the contrastive loss.
+
+    One stated attribute (or, for an empty caption, any attribute) gets another value
+    than the face's, so "a photo of a woman , smiling" is trained against "a photo of
+    a man , smiling" on the same image: the model has to see gender itself, not what
+    usually comes with it.
+    """
+    stated = [name for name in ATTRIBUTES if name in caption] or list(ATTRIBUTES)
+    name = stated[int(rng.integers(len(stated)))]
+    others = [value for value in VALUES[name] if value != face[name]]
+    return {**caption, name: others[int(rng.integers(len(others)))]}
 
 
 def caption_fits(caption: Facts, face: Facts) -> bool:

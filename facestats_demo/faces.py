@@ -175,10 +175,15 @@ _AGE_TRAITS: dict[str, tuple[float, float, float, float]] = {
 # Attractiveness model: z = sum(w * standardised trait) + noise, then mapped to
 # mean 3, sd 0.6. _Z_MEAN/_Z_SD are the analytic moments of z under the
 # trait distributions below and the age-deck weights.
-_W_SYMMETRY = 0.45
-_W_SMOOTH = 0.45
-_W_EYES = 0.35
-_W_AGE = 0.45
+# The age effect carries most of the weight because it is what a CLIP sees at the
+# demo's resolution: ridge on the demo CLIP's embeddings reads the age effect with
+# r 0.91 but skin spots, asymmetry and eye size with |r| <= 0.1 (docs/demo_clip.md).
+# With the three few-pixel traits weighted as much as age (0.45 each), no model on
+# those embeddings could predict the rating (r ~0.3), so the demo measured nothing.
+_W_SYMMETRY = 0.3
+_W_SMOOTH = 0.3
+_W_EYES = 0.25
+_W_AGE = 0.9
 _W_NOISE = 0.4
 _EYE_SCALE_SD = 0.08
 _UNIFORM_SD = math.sqrt(1.0 / 12.0)

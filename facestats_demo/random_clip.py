@@ -52,10 +52,11 @@ PRESETS: dict[str, ClipPreset] = {
     # faces, a linear probe then beats the majority class for every attribute
     # (gender .64 vs .50, age .32 vs .19, ethnicity .52 vs .14; default init: .62/.18/.26).
     "small": ClipPreset(224, 32, 192, 4, 4, 768, 256, 64, 1, weight_scale=3.0, position_scale=200.0),
-    # The trained demo CLIP (facestats_demo/train_clip.py): 128 px, 32 px patches (4 x 4 grid), 4 layers
+    # The trained demo CLIP (facestats_demo/train_clip.py): 160 px, 32 px patches (5 x 5 grid), 4 layers
     # of width 128, sized to train in minutes on one CPU core. With 16 px patches the same training
-    # learnt colours (ethnicity) but not shapes (gender 0.59, hair style 0.59 on its own training faces).
-    "demo": ClipPreset(128, 32, 128, 4, 2, 512, 128, 128, 2),
+    # learnt colours (ethnicity) but not shapes (gender 0.59, hair style 0.59 on its own training faces);
+    # 160 px read gender and ethnicity better than 128 px in a short pilot (docs/demo_clip.md).
+    "demo": ClipPreset(160, 32, 128, 4, 2, 512, 128, 128, 2),
     "vit-b-32": ClipPreset(224, 32, 768, 12, 12, 3072, 512, 512, 12),
 }
 

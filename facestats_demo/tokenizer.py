@@ -39,31 +39,56 @@ def word_pieces(text: str) -> list[str]:
     return _PIECES.findall(text.lower())
 
 
+def _merge_pair(symbols: list[str], pair: tuple[str, str]) -> list[str]:
+    """``symbols`` with every left-to-right occurrence of ``pair`` joined into one symbol."""
+    merged: list[str] = []
+    i = 0
+    while i < len(symbols):
+        if i + 1 < len(symbols) and (symbols[i], symbols[i + 1]) == pair:
+            merged.append(symbols[i] + symbols[i + 1])
+            i += 2
+        else:
+            merged.append(symbols[i])
+            i += 1
+    return merged
+
+
 def bpe_vocab_and_merges(words: Iterable[str]) -> tuple[dict[str, int], list[tuple[str, str]]]:
     """Vocabulary and merges that turn every piece of ``words`` into a single token.
 
-    The vocabulary starts with the 256 byte symbols and their ``</w>`` forms, so any
-    text can be encoded; each new piece adds the left-to-right merges that build it.
+    Byte-pair encoding trained on the pieces themselves: repeatedly join the most
+    frequent adjacent pair (ties: the first in sorted order) in every piece, until
+    each piece is one symbol. Encoding replays merges by rank, which is exactly this
+    training order, so every piece encodes to its single token — a merge list built
+    piece by piece does not have that property ("woman" came out as "wo" + "man"
+    because "man"'s merges ranked first). The vocabulary starts with the 256 byte
+    symbols and their ``</w>`` forms, so any other text still encodes.
     """
     alphabet = byte_alphabet()
     tokens: list[str] = list(alphabet.values()) + [c + "</w>" for c in alphabet.values()]
     known = set(tokens)
-    merges: list[tuple[str, str]] = []
-    seen_merges: set[tuple[str, str]] = set()
+    pieces: list[list[str]] = []
     for word in words:
         for piece in word_pieces(word):
             symbols = [alphabet[b] for b in piece.encode("utf-8")]
             symbols[-1] += "</w>"
-            while len(symbols) > 1:
-                pair = (symbols[0], symbols[1])
-                merged = pair[0] + pair[1]
-                if pair not in seen_merges:
-                    seen_merges.add(pair)
-                    merges.append(pair)
-                if merged not in known:
-                    known.add(merged)
-                    tokens.append(merged)
-                symbols = [merged, *symbols[2:]]
+            if symbols not in pieces:
+                pieces.append(symbols)
+    merges: list[tuple[str, str]] = []
+    while True:
+        counts: dict[tuple[str, str], int] = {}
+        for symbols in pieces:
+            for pair in zip(symbols, symbols[1:], strict=False):
+                counts[pair] = counts.get(pair, 0) + 1
+        if not counts:
+            break
+        best = max(sorted(counts), key=lambda pair: counts[pair])
+        merges.append(best)
+        merged = best[0] + best[1]
+        if merged not in known:
+            known.add(merged)
+            tokens.append(merged)
+        pieces = [_merge_pair(symbols, best) for symbols in pieces]
     tokens += [BOS, EOS]
     return {token: index for index, token in enumerate(tokens)}, merges
 

@@ -33,7 +33,7 @@ import numpy as np
 
 from facestats_core.embedding.clip import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 from facestats_core.io.atomic import atomic_write_text
-from facestats_demo.captions import caption_facts, caption_text, fit_matrix
+from facestats_demo.captions import caption_facts, caption_text, counterfactual_facts, fit_matrix
 from facestats_demo.clip_training_set import TrainingSet, TrainingSplit, build_training_set
 from facestats_demo.random_clip import CAPTION_WORDS, PRESETS, clip_config, save_clip_folder
 from facestats_demo.tokenizer import build_clip_tokenizer
@@ -76,6 +76,8 @@ class DemoClipTraining:
     seed: int = 0
     threads: int = 1
     sincos_positions: bool = True
+    hard_negatives: bool = True
+    """Add one counterfactual caption per face (one fact made false, ``counterfactual_facts``)."""
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -108,13 +110,16 @@ def multi_positive_clip_loss(logits: torch.Tensor, fits: torch.Tensor) -> torch.
     """Symmetric CLIP loss where ``fits[i, j]`` marks caption ``i`` as a positive of image ``j``.
 
     ``logits[i, j]`` is the scaled similarity of caption ``i`` and image ``j``;
-    each direction's target spreads evenly over the positives (the diagonal
-    is always one of them).
+    each direction's target spreads evenly over the positives. Every image has a
+    positive caption; a caption that fits no image of the batch (a hard negative)
+    only enters the image → text direction.
     """
     import torch
 
     target = fits.to(logits.dtype)
-    text_to_image = -(target / target.sum(1, keepdim=True) * torch.log_softmax(logits, 1)).sum(1).mean()
+    has_image = target.sum(1) > 0
+    rows = target[has_image]
+    text_to_image = -(rows / rows.sum(1, keepdim=True) * torch.log_softmax(logits[has_image], 1)).sum(1).mean()
     image_to_text = -(target / target.sum(0, keepdim=True) * torch.log_softmax(logits, 0)).sum(0).mean()
     return (text_to_image + image_to_text) / 2
 
@@ -150,6 +155,8 @@ def _train_step(
     keep = dict(config.keep)
     faces = [data.facts[i] for i in batch]
     captions = [caption_facts(facts, keep, rng) for facts in faces]
+    if config.hard_negatives:
+        captions += [counterfactual_facts(c, f, rng) for c, f in zip(captions, faces, strict=True)]
     tokens = tokenizer([caption_text(c) for c in captions], padding=True, return_tensors="pt")
     pixels = _normalised_pixels(data.pixels[batch])
     flip = torch.from_numpy(rng.random(len(batch)) < 0.5)

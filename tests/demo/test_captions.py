@@ -77,3 +77,16 @@ def test_a_caption_fits_faces_that_have_every_stated_fact() -> None:
     fits = fit_matrix([{"gender": "female"}, {}, {"gender": "male"}], [woman, man])
     assert fits.tolist() == [[True, False], [True, True], [False, True]]
     assert fit_matrix([], [woman]).shape == (0, 1)
+
+
+def test_a_counterfactual_caption_changes_one_stated_fact_and_no_longer_fits() -> None:
+    from facestats_demo.captions import counterfactual_facts
+
+    face = face_facts(_traits())
+    rng = np.random.default_rng(3)
+    for caption in ({"gender": face["gender"], "smile": face["smile"]}, {}, dict(face)):
+        for _ in range(20):
+            negative = counterfactual_facts(caption, face, rng)
+            assert not caption_fits(negative, face)
+            changed = [name for name in negative if negative[name] != caption.get(name)]
+            assert len(changed) == 1 and (not caption or changed[0] in caption)

@@ -43,7 +43,7 @@ def test_demo_clip_separates_demo_classes_it_never_saw(tmp_path) -> None:
         paths.append(path)
         traits.append(face.traits)
     clip = load_clip(ClipConfig(model=str(DEMO_CLIP_DIR), precision="fp32", local_files_only=True))
-    assert clip.precision == "fp32" and clip.image_size == 128
+    assert clip.precision == "fp32" and clip.image_size == 160
     X = embed_paths(clip, paths).embeddings
     ethnicity = np.array([t.ethnicity for t in traits])
     pair = np.isin(ethnicity, ["white", "black"])

@@ -75,3 +75,14 @@ def test_sincos_positions_give_every_patch_its_own_row() -> None:
     assert np.linalg.norm(table[1] - table[2]) < np.linalg.norm(table[1] - table[8])
     with pytest.raises(ValueError, match="multiple of 4"):
         sincos_position_embedding(grid=2, dim=6)
+
+
+def test_captions_that_fit_no_image_only_count_as_negatives() -> None:
+    import torch
+
+    logits = torch.tensor([[2.0, 0.5], [0.1, 1.5], [1.0, 1.0]])  # caption 2: a hard negative for both images
+    fits = torch.tensor([[True, False], [False, True], [False, False]])
+    loss = multi_positive_clip_loss(logits, fits)
+    assert torch.isfinite(loss)
+    easier = multi_positive_clip_loss(torch.tensor([[2.0, 0.5], [0.1, 1.5], [-5.0, -5.0]]), fits)
+    assert easier < loss  # pushing the negative caption away from both images lowers the loss
