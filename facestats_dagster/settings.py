@@ -50,8 +50,13 @@ class Settings:
     clip_batch_size: int = _setting("FACESTATS_CLIP_BATCH_SIZE", 32, "images per forward pass", resource="clip",
                                     name="batch_size")
     clip_precision: str = _setting(
-        "FACESTATS_CLIP_PRECISION", "fp32", "`fp32` or `bf16` (bf16: cosine to fp32 ≥ 0.9999, 2.5–3.4× faster "
-        "on AVX-512-BF16 CPUs)", resource="clip", name="precision")
+        "FACESTATS_CLIP_PRECISION", "fp32", "`fp32`, `bf16` (cosine to fp32 ≥ 0.9999, 2.5–3.4× faster on "
+        "AVX-512-BF16 CPUs) or `int8` (OpenVINO only: calibrated on ≤ 300 of the data set's faces, its cosine to "
+        "fp32 measured and logged)", resource="clip", name="precision")
+    clip_backend: str = _setting(
+        "FACESTATS_CLIP_BACKEND", "auto", "image tower on `torch`, `openvino` (the `openvino` extra) or `auto`: "
+        "OpenVINO for `bf16` on CPUs with native bf16 and for `int8`, torch otherwise (fp32 stays on torch); the "
+        "embeddings record it (`openvino-bf16` …) and are never mixed", resource="clip", name="backend")
     clip_compile: bool = _setting(
         "FACESTATS_CLIP_COMPILE", False, "`1`: `torch.compile` the image tower (≈10–25 s start-up, then up to "
         "1.6× faster)", resource="clip", name="compile")

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import torch
 
 Precision = Literal["fp32", "bf16"]
+Backend = Literal["auto", "torch", "openvino"]
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -54,12 +55,19 @@ class ClipConfig:
     device: str = "cpu"
     local_files_only: bool = False
     compile: bool = False
+    backend: Backend = "torch"
+    """``auto``/``openvino``: the image tower on OpenVINO where its policy allows (``openvino_backend``);
+    precision ``int8`` exists only there."""
+    cache_dir: str = ""
+    """Where converted OpenVINO IR is cached (empty: ``~/.cache/facestats/openvino``)."""
 
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.precision not in ("fp32", "bf16"):
-            raise ValueError(f"precision must be 'fp32' or 'bf16', got {self.precision!r}")
+        if self.precision not in ("fp32", "bf16", "int8"):
+            raise ValueError(f"precision must be 'fp32', 'bf16' or 'int8', got {self.precision!r}")
+        if self.backend not in ("auto", "torch", "openvino"):
+            raise ValueError(f"backend must be 'auto', 'torch' or 'openvino', got {self.backend!r}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
 
@@ -82,6 +90,14 @@ class LoadedClip:
     local_files_only: bool = False
     tokenizer: Any = None
     """Loaded on first use by :func:`facestats_core.embedding.text.clip_tokenizer` (image-only runs never load it)."""
+    openvino: Any = None
+    """The image tower on OpenVINO (``openvino_backend.OpenVinoTower``), when that backend runs."""
+
+    @property
+    def recorded_precision(self) -> str:
+        """What the embeddings' ``precision`` column records: ``fp32``/``bf16`` (torch) or the
+        OpenVINO label (``openvino-bf16``, ``openvino-int8:<hash>`` …)."""
+        return self.openvino.label if self.openvino is not None else self.precision
 
 
 @dataclass
@@ -140,24 +156,30 @@ def load_clip(config: ClipConfig) -> LoadedClip:
             f"P.from_pretrained('{name}').save_pretrained('models/clip')\"), copy the folder here "
             "and set FACESTATS_CLIP_MODEL=models/clip (or the clip resource's `model`)."
         ) from exc
-    dtype = torch.bfloat16 if config.precision == "bf16" else torch.float32
+    openvino = config.backend != "torch" or config.precision == "int8"  # float32 first, attach_openvino casts
+    dtype = torch.bfloat16 if config.precision == "bf16" and not openvino else torch.float32
     model = model.to(device=config.device, dtype=dtype).eval()
     image_size, mean, std = _load_image_params(
         name, int(model.config.vision_config.image_size), config.local_files_only
     )
-    return LoadedClip(
+    loaded = LoadedClip(
         model=model,
         model_id=name,
         image_size=image_size,
         mean=mean,
         std=std,
         dim=int(model.config.projection_dim),
-        precision=config.precision,
+        precision="fp32" if openvino else config.precision,  # type: ignore[arg-type]
         device=config.device,
         revision=model_revision(name, model),
         compiled=_compile_image_tower(model) if config.compile else None,
         local_files_only=config.local_files_only,
     )
+    if openvino:
+        from facestats_core.embedding.openvino_backend import attach_openvino
+
+        attach_openvino(loaded, config)  # OpenVINO tower, or torch at the asked precision (with a warning)
+    return loaded
 
 
 def model_revision(name_or_path: str, model: Any) -> str:
@@ -263,6 +285,8 @@ def forward_batch(clip: LoadedClip, pixels: np.ndarray) -> np.ndarray:
     """Vision tower + projection on one batch; returns float32 (n, dim), not yet normalised."""
     import torch
 
+    if clip.openvino is not None:
+        return clip.openvino(pixels)
     model = clip.model
     dtype = torch.bfloat16 if clip.precision == "bf16" else torch.float32
     with torch.inference_mode():
@@ -388,7 +412,7 @@ def embed_manifest(
             previous.filter(
                 (pl.col("model_id") == clip.model_id)
                 & (pl.col("model_revision") == clip.revision)
-                & (pl.col("precision") == clip.precision)
+                & (pl.col("precision") == clip.recorded_precision)
             )
             .drop("path", "image_id")
             .join(ok_rows.select("face_id", "image_id", "chip_version", "source_key", "path"),
@@ -407,7 +431,7 @@ def embed_manifest(
             "embedding": pl.Series("embedding", result.embeddings, dtype=schema["embedding"]),
             "model_id": [clip.model_id] * done.height,
             "model_revision": [clip.revision] * done.height,
-            "precision": [clip.precision] * done.height,
+            "precision": [clip.recorded_precision] * done.height,
             "chip_version": done["chip_version"],
             "source_key": done["source_key"],
         },
