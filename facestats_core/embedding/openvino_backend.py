@@ -66,9 +66,8 @@ META_NAME = "meta.json"
 
 
 def default_cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/facestats/openvino`` (``~/.cache/facestats/openvino``)."""
-    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(root) / "facestats" / "openvino"
+    """``~/.cache/facestats/openvino`` (the clip resource's ``cache_dir`` overrides it)."""
+    return Path.home() / ".cache" / "facestats" / "openvino"
 
 
 def openvino_missing() -> str | None:
