@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 Precision = Literal["fp32", "bf16"]
 Backend = Literal["auto", "torch", "openvino"]
+ConfigPrecision = Literal["fp32", "bf16", "int8"]
+"""``int8`` runs only on the OpenVINO backend."""
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -50,7 +52,7 @@ class ClipConfig:
 
     model: str = DEFAULT_MODEL
     batch_size: int = 32
-    precision: Precision = "fp32"
+    precision: ConfigPrecision = "fp32"
     threads: int = 0
     device: str = "cpu"
     local_files_only: bool = False
