@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,detect,celery]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,detect,celery,openvino]'
 	$(BIN)/python -m pip check
 	$(BIN)/python -m pip download --quiet --no-deps --dest $(VENV)/fixture-wheels insightface==2.1
 	touch $(STAMP)

@@ -109,6 +109,9 @@ class ClipResource(dg.ConfigurableResource):
     device: str = Settings.clip_device
     local_files_only: bool = Settings.clip_local_only
     compile: str = Settings.clip_compile
+    backend: str = Settings.clip_backend
+    cache_dir: str = ""
+    """Cache of converted OpenVINO IR (empty: `~/.cache/facestats/openvino`)."""
 
     def config(self) -> ClipConfig:
         return core_config(self, ClipConfig)

@@ -51,9 +51,15 @@ class Settings:
                                     name="batch_size")
     clip_precision: str = _setting(
         "FACESTATS_CLIP_PRECISION", "auto", "`auto` (bf16 where the hardware runs it natively: CPUs with "
-        "AVX-512-BF16 or AMX, CUDA GPUs with bf16; else fp32), `fp32` or `bf16` (bf16: cosine to fp32 ≥ 0.9999, "
-        "2.5–3.4× faster on AVX-512-BF16 CPUs); embeddings record the precision used", resource="clip",
+        "AVX-512-BF16 or AMX, CUDA GPUs with bf16; else fp32), `fp32`, `bf16` (cosine to fp32 ≥ 0.9999, "
+        "2.5–3.4× faster on AVX-512-BF16 CPUs) or `int8` (OpenVINO only: calibrated on ≤ 300 of the data set's "
+        "faces, its cosine to fp32 measured and logged); embeddings record the precision used", resource="clip",
         name="precision")
+    clip_backend: str = _setting(
+        "FACESTATS_CLIP_BACKEND", "torch", "image tower on `torch`, `openvino` (the `openvino` extra, installed by "
+        "`make`) or `auto`: OpenVINO for `bf16` on CPUs with native bf16 and for `int8`, torch otherwise (fp32 "
+        "stays on torch); the embeddings record it (`openvino-bf16` …) and are never mixed", resource="clip",
+        name="backend")
     clip_compile: str = _setting(
         "FACESTATS_CLIP_COMPILE", "auto", "`torch.compile` the image tower: `auto` (when one shard has at least "
         "2000 faces to embed: the start-up, 10–90 s on 2 cores, then pays for itself), `1` (always) or `0` (never); a "

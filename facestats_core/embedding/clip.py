@@ -11,6 +11,7 @@ need them.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
@@ -41,7 +42,9 @@ logger = logging.getLogger(__name__)
 
 Precision = Literal["fp32", "bf16"]
 """A concrete precision: what a loaded model runs and what embeddings record."""
-PrecisionSetting = Literal["auto", "fp32", "bf16"]
+PrecisionSetting = Literal["auto", "fp32", "bf16", "int8"]
+"""``int8`` runs only on the OpenVINO backend."""
+Backend = Literal["auto", "torch", "openvino"]
 
 NATIVE_BF16_CPU_FLAGS = frozenset({"avx512_bf16", "amx_bf16"})
 """``/proc/cpuinfo`` flags of x86 CPUs that run bf16 dot products in hardware (AVX-512 BF16, AMX).
@@ -86,13 +89,20 @@ class ClipConfig:
     device: str = "cpu"
     local_files_only: bool = False
     compile: CompileSetting = "auto"
+    backend: Backend = "torch"
+    """``auto``/``openvino``: the image tower on OpenVINO where its policy allows (``openvino_backend``);
+    precision ``int8`` exists only there."""
+    cache_dir: str = ""
+    """Where converted OpenVINO IR is cached (empty: ``~/.cache/facestats/openvino``)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "compile", parse_compile(self.compile))
         if self.batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision must be 'auto', 'fp32' or 'bf16', got {self.precision!r}")
+        if self.precision not in ("auto", "fp32", "bf16", "int8"):
+            raise ValueError(f"precision must be 'auto', 'fp32', 'bf16' or 'int8', got {self.precision!r}")
+        if self.backend not in ("auto", "torch", "openvino"):
+            raise ValueError(f"backend must be 'auto', 'torch' or 'openvino', got {self.backend!r}")
         if self.threads < 0:
             raise ValueError(f"threads must be >= 0, got {self.threads}")
 
@@ -121,6 +131,14 @@ class LoadedClip:
     local_files_only: bool = False
     tokenizer: Any = None
     """Loaded on first use by :func:`facestats_core.embedding.text.clip_tokenizer` (image-only runs never load it)."""
+    openvino: Any = None
+    """The image tower on OpenVINO (``openvino_backend.OpenVinoTower``), when that backend runs."""
+
+    @property
+    def recorded_precision(self) -> str:
+        """What the embeddings' ``precision`` column records: ``fp32``/``bf16`` (torch) or the
+        OpenVINO label (``openvino-bf16``, ``openvino-int8:<hash>`` …)."""
+        return self.openvino.label if self.openvino is not None else self.precision
 
 
 @dataclass
@@ -261,28 +279,35 @@ def load_clip(config: ClipConfig) -> LoadedClip:
             "and set FACESTATS_CLIP_MODEL=models/clip (or the clip resource's `model`)."
         ) from exc
     precision = auto_precision(config.device) if config.precision == "auto" else config.precision
+    openvino = config.backend != "torch" or precision == "int8"  # float32 first, attach_openvino decides
     # Only the image tower runs in bf16: the text tower (a few prompts) stays fp32, so text
     # embeddings, which are cached per model and revision, do not depend on the precision.
     model = model.to(device=config.device, dtype=torch.float32).eval()
-    if precision == "bf16":
+    if precision == "bf16" and not openvino:
         model.vision_model.to(dtype=torch.bfloat16)
         model.visual_projection.to(dtype=torch.bfloat16)
     image_size, mean, std = _load_image_params(
         name, int(model.config.vision_config.image_size), config.local_files_only
     )
-    return LoadedClip(
+    loaded = LoadedClip(
         model=model,
         model_id=name,
         image_size=image_size,
         mean=mean,
         std=std,
         dim=int(model.config.projection_dim),
-        precision=precision,
+        precision="fp32" if openvino else precision,  # type: ignore[arg-type]
         device=config.device,
         revision=model_revision(name, model),
         local_files_only=config.local_files_only,
         compile_mode=config.compile,
     )
+    if openvino:
+        from facestats_core.embedding.openvino_backend import attach_openvino
+
+        # OpenVINO tower, or torch at the resolved precision (with a warning)
+        attach_openvino(loaded, dataclasses.replace(config, precision=precision))
+    return loaded
 
 
 def model_revision(name_or_path: str, model: Any) -> str:
@@ -452,6 +477,10 @@ def forward_batch(clip: LoadedClip, pixels: np.ndarray) -> np.ndarray:
     :func:`clip_pixels` (eager)."""
     import torch
 
+    if clip.openvino is not None:  # float32 normalised pixels in, features out
+        if pixels.dtype == np.uint8:
+            pixels = normalize_pixels(pixels, clip.mean, clip.std)
+        return clip.openvino(pixels)
     with torch.inference_mode():
         tensor = torch.from_numpy(np.ascontiguousarray(pixels)).to(device=clip.device)
         if tensor.dtype == torch.uint8:
@@ -578,7 +607,7 @@ def _reusable(candidates: Any, ok_rows: Any, clip: LoadedClip, schema: dict[str,
         candidates.filter(
             (pl.col("model_id") == clip.model_id)
             & (pl.col("model_revision") == clip.revision)
-            & (pl.col("precision") == clip.precision)
+            & (pl.col("precision") == clip.recorded_precision)
         )
         .drop("path", "image_id")
         .join(ok_rows.select("face_id", "image_id", "chip_version", "source_key", "path"),
@@ -600,7 +629,7 @@ def _embedded_rows(clip: LoadedClip, rows: Any, result: EmbedResult, schema: dic
             "embedding": pl.Series("embedding", result.embeddings, dtype=schema["embedding"]),
             "model_id": [clip.model_id] * done.height,
             "model_revision": [clip.revision] * done.height,
-            "precision": [clip.precision] * done.height,
+            "precision": [clip.recorded_precision] * done.height,
             "chip_version": done["chip_version"],
             "source_key": done["source_key"],
         },

@@ -5,6 +5,7 @@ import polars as pl
 
 from facestats_core.embedding.checkpoint import Checkpoint
 from facestats_core.embedding.clip import embed_manifest
+from facestats_core.embedding.openvino_backend import CALIBRATION_FACES, calibrate_from_paths, needs_calibration
 from facestats_dagster.checks import (
     EMBEDDINGS_CLIP_CHECKS,
     checked,
@@ -39,6 +40,11 @@ def embedding_shards(
     embedded = reused = resumed = 0
     seconds = model_seconds = 0.0
     failures: dict[str, str] = {}
+    if needs_calibration(model):  # int8 on OpenVINO: calibrate once on this data set's own faces (then cached)
+        chip_paths = [layout.chips_dir / name for chips in face_chips.values()
+                      for name in chips.filter(pl.col("ok"))["chip_path"].to_list()]
+        report = calibrate_from_paths(model, chip_paths[:CALIBRATION_FACES])
+        context.log.info(f"int8 calibration: {report}")
 
     for shard, chips in face_chips.items():
         frame, stats, shard_failures = embed_manifest(
@@ -60,7 +66,7 @@ def embedding_shards(
         {
             "model_id": model.model_id,
             "model_revision": model.revision,
-            "precision": model.precision,
+            "precision": model.recorded_precision,
             "dim": model.dim,
             "embedded": embedded,
             "reused": reused,

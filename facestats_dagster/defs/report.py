@@ -26,7 +26,7 @@ INLINE_PLOTS = (
 """Charts shown inline in the materialization metadata (when the report has them)."""
 
 OPTIONAL_INPUTS = ("attribute_classifiers", "attractiveness_regressor", "face_statistics")
-PACKAGES = ("dagster", "torch", "transformers", "polars", "numpy", "scikit-learn", "matplotlib", "pillow")
+PACKAGES = ("dagster", "torch", "transformers", "polars", "numpy", "scikit-learn", "matplotlib", "pillow", "openvino", "nncf")
 """Package versions recorded in the report's reproducibility section."""
 
 
