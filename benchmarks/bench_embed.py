@@ -11,7 +11,8 @@ disk, then measures in one run:
   thread, images/s;
 * the naive loop of the original notebooks: CLIP's image processor + one
   fp32 forward per image;
-* every candidate path (``CANDIDATES``), end to end with ``embed_paths`` from
+* every candidate path (``CANDIDATES``: torch fp32 eager, bf16 eager, bf16 compiled and, when the
+  ``openvino`` extra is installed, OpenVINO bf16 and int8 calibrated on 128 of the images), end to end with ``embed_paths`` from
   JPEG files to L2-normalised embeddings, and the model's share of that time;
   each candidate's embeddings are compared (cosine) with fp32 eager's;
 * the default path: what ``precision=auto`` and ``compile=auto`` choose on this
@@ -208,11 +209,51 @@ def torch_candidate(precision: str, compile: bool) -> Candidate:
                      torch_load(precision, compile))
 
 
+CALIBRATION_FACES = 128
+"""Faces the OpenVINO int8 candidate calibrates on (the pipeline uses up to 300; fewer keeps the benchmark short)."""
+
+
+def openvino_load(precision: str) -> Callable[[Path, list[Path], int], Runner]:
+    """The pipeline's OpenVINO path: ``load_clip(backend="openvino")`` + ``embed_paths``; int8 calibrated on
+    ``CALIBRATION_FACES`` of the benchmark's own images first (``calibrate_from_paths``, as embedding_shards does)."""
+    def load(model_dir: Path, warm_up: list[Path], batch_size: int) -> Runner:
+        from facestats_core.embedding.clip import ClipConfig, embed_paths, load_clip
+        from facestats_core.embedding.openvino_backend import calibrate_from_paths, needs_calibration
+
+        cache = tempfile.mkdtemp(prefix="facestats-ov-")
+        clip = load_clip(ClipConfig(model=str(model_dir), precision=precision, backend="openvino",  # type: ignore[arg-type]
+                                    batch_size=batch_size, cache_dir=cache))
+        if clip.openvino is None:
+            raise RuntimeError("the OpenVINO backend is not available (see the warning above)")
+        if needs_calibration(clip):
+            folder = Path(warm_up[0]).parent
+            report = calibrate_from_paths(clip, sorted(folder.glob("*.jpg"))[:CALIBRATION_FACES])
+            print(f"  int8 calibration: {report}")
+        embed_paths(clip, warm_up, batch_size=batch_size)
+
+        def run(paths: list[Path]) -> tuple[np.ndarray, float, float]:
+            result = embed_paths(clip, paths, batch_size=batch_size)
+            return result.embeddings, result.seconds, result.model_seconds
+
+        return run
+
+    return load
+
+
+def _openvino_installed() -> bool:
+    from facestats_core.embedding.openvino_backend import openvino_missing
+
+    return openvino_missing() is None
+
+
 CANDIDATES: list[Candidate] = [
     torch_candidate("fp32", False),  # the reference for cosine_min
     torch_candidate("bf16", False),
     torch_candidate("bf16", True),
 ]
+if _openvino_installed():
+    CANDIDATES += [Candidate("openvino-bf16", "openvino", "bf16", openvino_load("bf16")),
+                   Candidate("openvino-int8", "openvino", "int8", openvino_load("int8"))]
 
 
 def default_candidate() -> Candidate:
@@ -304,7 +345,7 @@ def main() -> None:
         for candidate in candidates:
             total = totals[candidate.name]
             cosine_min[candidate.name] = float((np.concatenate(total.embeddings) * reference).sum(axis=1).min())
-            own = candidate.precision if candidate.precision in roofline else best_roofline
+            own = candidate.precision if candidate.precision in roofline else best_roofline  # int8: bf16's
             print(
                 f"[{candidate.name}] end to end {total.rate:.2f} images/s (batch {args.batch_size}, model "
                 f"{total.model_seconds / total.seconds:.0%} of time, model alone "

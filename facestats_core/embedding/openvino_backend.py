@@ -362,9 +362,12 @@ def needs_calibration(loaded: Any) -> bool:
 
 
 def _collect(batches: Iterable[np.ndarray], max_faces: int) -> list[np.ndarray]:
-    """Up to ``max_faces`` faces from an iterable of (n, 3, H, W) batches, as (1, 3, H, W) items."""
+    """Up to ``max_faces`` faces from an iterable of normalised float (n, 3, H, W) batches, as (1, 3, H, W)
+    items; uint8 batches (the loader's, not normalised) are refused."""
     items: list[np.ndarray] = []
     for batch in batches:
+        if np.asarray(batch).dtype == np.uint8:
+            raise TypeError("calibration batches must be normalised float pixels, not the loader's uint8")
         for face in np.asarray(batch, dtype=np.float32):
             items.append(face[None])
             if len(items) >= max_faces:
@@ -471,10 +474,12 @@ def calibrate_from_paths(
     loaded: LoadedClip, paths: Sequence[Path], max_faces: int = CALIBRATION_FACES
 ) -> dict[str, Any]:
     """:func:`quantize_int8` on up to ``max_faces`` images from disk (e.g. the data set's face chips)."""
-    from facestats_core.embedding.clip import iter_pixel_batches
+    from facestats_core.embedding.clip import iter_pixel_batches, normalize_pixels
 
     chosen = list(paths)[:max_faces]
-    batches = (pixels for _, pixels, _ in iter_pixel_batches(chosen, loaded, 32) if len(pixels))
+    # the loader yields uint8 batches; the tower (and quantize_int8) take normalised float32 pixels
+    batches = (normalize_pixels(pixels, loaded.mean, loaded.std)
+               for _, pixels, _ in iter_pixel_batches(chosen, loaded, 32) if len(pixels))
     return quantize_int8(loaded, batches, max_faces=max_faces)
 
 

@@ -111,3 +111,13 @@ def test_embeddings_of_another_backend_are_not_reused(tiny_clip_dir, photos, cac
     assert set(second["precision"]) == {"openvino-fp32"}
     _, stats, _ = embed_manifest(manifest, ov_clip, 4, photos[0].parent, previous=second)
     assert (stats.reused, stats.embedded) == (4, 0)
+
+
+def test_calibration_refuses_the_loaders_uint8_batches() -> None:
+    """The loader yields uint8 pixels; calibrating on them unnormalised would quantise for the wrong
+    input range (and the cosine check, run on the same pixels, would not notice)."""
+    from facestats_core.embedding.openvino_backend import _collect
+
+    with pytest.raises(TypeError, match="normalised float"):
+        _collect([np.zeros((2, 3, 8, 8), dtype=np.uint8)], 4)
+    assert len(_collect([np.zeros((3, 3, 8, 8), dtype=np.float32)], 2)) == 2
