@@ -96,7 +96,9 @@ def test_facestats_demo_runs_the_pipeline_in_two_dagster_runs(tmp_path, tiny_cli
     out = _run([str(BIN / "facestats"), "score", "--json", str(face), str(bad)], env_without_model, tmp_path)
     face_row, bad_row = json.loads(out.stdout)
     expected = scored.filter(pl.col("path") == "demo/face_00003.jpg")
-    assert abs(face_row["score"] - expected["attractiveness_raw"][0]) < 1e-3  # same face chip + model
+    # same face chip + model; precision=auto runs bf16 on CPUs with native bf16, where the result depends a
+    # little on the batch the face is in (1 face here, a full batch in the pipeline): cosine >= 0.9999
+    assert abs(face_row["score"] - expected["attractiveness_raw"][0]) < 2e-2
     assert face_row["face"] == 0 and face_row["face_id"].endswith("_500_500")
     assert 0 <= face_row["percentile"] <= 100
     assert bad_row["error"].startswith("truncated")
