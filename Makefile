@@ -22,7 +22,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
-## test-fast: core, structure and asset tests only (no CLI/daemon/browser end-to-end tests), about 1.5 minutes
+## test-fast: core, structure and asset tests only (no CLI/daemon/browser end-to-end tests), about 2 minutes
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not e2e"
 
