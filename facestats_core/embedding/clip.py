@@ -665,8 +665,9 @@ def embed_manifest(
     resumed = pl.DataFrame(schema=schema)
     skipped: list[str] = []
     if checkpoint is not None:
-        key = checkpoint_key(clip.model_id, clip.revision, clip.precision, clip.dim)
-        parts = read_parts(checkpoint.directory, key, schema, (clip.model_id, clip.revision, clip.precision))
+        model = (clip.model_id, clip.revision, clip.recorded_precision)  # what the rows record
+        key = checkpoint_key(*model, clip.dim)
+        parts = read_parts(checkpoint.directory, key, schema, model)
         skipped = parts.skipped
         resumed = _reusable(parts.rows, ok_rows, clip, schema).join(reuse.select("face_id"), on="face_id", how="anti")
     todo = ok_rows.join(pl.concat([reuse, resumed]).select("face_id"), on="face_id", how="anti")

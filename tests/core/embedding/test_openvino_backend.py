@@ -121,3 +121,23 @@ def test_calibration_refuses_the_loaders_uint8_batches() -> None:
     with pytest.raises(TypeError, match="normalised float"):
         _collect([np.zeros((2, 3, 8, 8), dtype=np.uint8)], 4)
     assert len(_collect([np.zeros((3, 3, 8, 8), dtype=np.float32)], 2)) == 2
+
+
+def test_a_killed_openvino_run_resumes_from_its_checkpoint_parts(tiny_clip_dir, photos, cache_dir, tmp_path) -> None:
+    """Parts are keyed and checked by what the rows record (``openvino-…``), not by the torch model's
+    own float32: otherwise every OpenVINO part is skipped as "another model" and nothing resumes."""
+    from facestats_core.embedding.checkpoint import Checkpoint
+
+    manifest = pl.DataFrame({"face_id": [f"f{i:02d}" for i in range(len(photos))],
+                             "image_id": [f"i{i:02d}" for i in range(len(photos))],
+                             "path": [p.name for p in photos], "ok": [True] * len(photos),
+                             "chip_version": ["v"] * len(photos), "source_key": ["k"] * len(photos),
+                             "chip_path": [p.name for p in photos]})
+    clip = load_clip(_config(tiny_clip_dir, cache_dir, "bf16"))
+    assert clip.openvino is not None
+    parts = tmp_path / "parts"
+    first, _, _ = embed_manifest(manifest, clip, 8, photos[0].parent, checkpoint=Checkpoint(parts, 8))
+    again, stats, _ = embed_manifest(manifest, clip, 8, photos[0].parent, checkpoint=Checkpoint(parts, 8))
+    assert stats.checkpoint_skipped == ()
+    assert (stats.resumed, stats.embedded) == (len(photos), 0)
+    assert again.equals(first)
