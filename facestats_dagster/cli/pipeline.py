@@ -190,17 +190,19 @@ def print_summary(data_root: Path, model_root: Path, truth_file: Path | None = N
     except (FileNotFoundError, ModelIntegrityError):
         pass
     _print_attribute_accuracy(layout.model_root)
-    master = layout.read_artifact("master_metadata", columns=["image_id"])
+    master = layout.read_artifact("master_metadata")
     if master is not None:
         print(f"  master table       {layout.artifact('master_metadata')}  ({master.height} rows)")
     composites = layout.composites_dir
     if composites.exists():
         made = sorted(p.name for p in composites.glob("*.png") if p.name != "contact_sheet.png")
         print(f"  composites         {composites}/  ({len(made)} composites + contact_sheet.png)")
-    if truth_file is not None:
-        _print_truth_agreement(layout, truth_file, truth_file.with_name(f"{TRUTH_PREFIX}scut_ratings.csv"), prefix)
-    if specs_file is not None:
-        _print_composite_purity(layout, truth_file, Path(specs_file), prefix)
+    face_truth, no_truth = _face_truth(master, truth_file, prefix) if master is not None else (None, None)
+    if master is not None and truth_file is not None:
+        _print_truth_agreement(master, face_truth, no_truth, truth_file,
+                               truth_file.with_name(f"{TRUTH_PREFIX}scut_ratings.csv"))
+    if specs_file is not None and master is not None:
+        _print_composite_purity(layout, face_truth, no_truth, truth_file, Path(specs_file))
     report = layout.report_dir / "index.html"
     if report.exists():
         print(f"  report             {report}")
@@ -208,26 +210,36 @@ def print_summary(data_root: Path, model_root: Path, truth_file: Path | None = N
     print("Analyse new photos with `.venv/bin/facestats analyse IMAGE...` (faces, attributes, tags, score).")
 
 
-def _print_truth_agreement(layout: Any, truth_file: Path, ratings_file: Path, prefix: str = "") -> None:
+def _face_truth(master: Any, truth_file: Path | None, prefix: str = "") -> tuple[Any, str | None]:
+    """The true labels of `master`'s faces from `truth_file` (evaluation only), read once for every block
+    of the summary that compares with them: ``(frame, None)``, or ``(None, why not)``."""
+    from facestats_core.labels.attribute_labels import read_fairface_labels
+    from facestats_core.labels.face_labels import true_labels_by_face
+
+    if truth_file is None or not truth_file.exists():
+        return None, f"no true labels{f' at {truth_file}' if truth_file else ''}"
+    try:
+        labels = read_fairface_labels(truth_file).labels
+    except (OSError, ValueError) as exc:
+        return None, f"cannot read {truth_file} ({exc})"
+    return true_labels_by_face(labels, master, prefix=prefix), None
+
+
+def _print_truth_agreement(master: Any, face_truth: Any, no_truth: str | None, truth_file: Path,
+                           ratings_file: Path) -> None:
     """Predicted attributes and scores of the analysed faces against their kept-aside true labels and
     ratings (`facestats_core.statistics.truth_agreement`): faces no model trained on."""
     import polars as pl
 
-    from facestats_core.labels.attribute_labels import read_fairface_labels
-    from facestats_core.labels.face_labels import true_labels_by_face
     from facestats_core.labels.ratings import match_ratings_to_images, read_ratings
     from facestats_core.statistics.truth_agreement import attribute_agreement, rating_agreement
 
-    master = layout.read_artifact("master_metadata")
-    if master is None or not truth_file.exists():
-        return
-    try:
-        labels = read_fairface_labels(truth_file).labels
-    except (OSError, ValueError) as exc:
-        print(f"  vs demo truth      not measured: cannot read {truth_file} ({exc})")
+    if face_truth is None:
+        if truth_file.exists():  # there, but unreadable
+            print(f"  vs demo truth      not measured: {no_truth}")
         return
     faces = master.filter(pl.col("face_id").is_not_null())
-    agreement = attribute_agreement(faces, true_labels_by_face(labels, faces, prefix=prefix))
+    agreement = attribute_agreement(faces, face_truth)
     if not agreement:
         return
     print(f"  analysed faces vs demo truth ({truth_file.name}; faces the CLIP, probes and regressor never saw)")
@@ -245,7 +257,8 @@ def _print_truth_agreement(layout: Any, truth_file: Path, ratings_file: Path, pr
               f"(n {rating.n}; predicting the mean: RMSE {rating.mean_baseline_rmse:.3f})")
 
 
-def _print_composite_purity(layout: Any, truth_file: Path | None, specs_file: Path, prefix: str = "") -> None:
+def _print_composite_purity(layout: Any, face_truth: Any, no_truth: str | None, truth_file: Path | None,
+                            specs_file: Path) -> None:
     """One line per composite of `specs_file`: its members and, per spec term with a true label
     (gender, age, ethnicity), the share of members whose TRUE label satisfies the term
     (`facestats_core.composites.purity`); a one-line note when there is no truth to compare with."""
@@ -253,27 +266,18 @@ def _print_composite_purity(layout: Any, truth_file: Path | None, specs_file: Pa
     from facestats_core.composites.purity import purity_from_face_truth, purity_text
     from facestats_core.composites.sidecars import read_sidecar
     from facestats_core.composites.spec_config import read_spec_config
-    from facestats_core.labels.attribute_labels import read_fairface_labels
-    from facestats_core.labels.face_labels import true_labels_by_face
 
     try:
         entries = read_spec_config(specs_file).entries
     except OSError:
         return
-    master = layout.read_artifact("master_metadata", columns=["face_id", "image_id", "path"])
-    if not entries or master is None:
+    if not entries:
         return
-    if truth_file is None or not truth_file.exists():
-        print(f"  composite purity   not measured: no true labels{f' at {truth_file}' if truth_file else ''}")
+    if face_truth is None:
+        print(f"  composite purity   not measured: {no_truth}")
         return
-    try:
-        labels = read_fairface_labels(truth_file).labels
-    except (OSError, ValueError) as exc:
-        print(f"  composite purity   not measured: cannot read {truth_file} ({exc})")
-        return
-    face_truth = true_labels_by_face(labels, master, prefix=prefix)
-    print(f"  composite purity vs demo truth ({truth_file.name}; per spec term, the share of members whose "
-          "TRUE label satisfies it)")
+    print(f"  composite purity vs demo truth ({truth_file.name if truth_file else ''}; per spec term, the share "
+          "of members whose TRUE label satisfies it)")
     width = max(len(entry.canonical) for entry in entries)
     for entry in entries:
         meta = read_sidecar(layout.composites_dir / f"{entry.spec.slug}.json")

@@ -141,10 +141,15 @@ def _summary_layout(tmp_path):
     return layout, specs, truth
 
 
-def test_demo_summary_reports_composite_purity_against_the_truth(tmp_path, capsys) -> None:
-    layout, specs, truth = _summary_layout(tmp_path)
+def _summary_with_truth(tmp_path, capsys) -> str:
+    """What `print_summary` prints for the hand-made demo outputs, with their truth and specs."""
+    _, specs, truth = _summary_layout(tmp_path)
     cli.print_summary(tmp_path / "data", tmp_path / "models", truth_file=truth, specs_file=specs)
-    out = capsys.readouterr().out
+    return capsys.readouterr().out
+
+
+def test_demo_summary_reports_composite_purity_against_the_truth(tmp_path, capsys) -> None:
+    out = _summary_with_truth(tmp_path, capsys)
     block = out[out.index("  composite purity vs demo truth (truth_fairface_labels.csv;"):].splitlines()[1:5]
     assert block == [
         "    gender=male,age=0-19     3 members  gender=male 66.6% (2/3), age=0-19 66.6% (2/3)",
@@ -155,9 +160,7 @@ def test_demo_summary_reports_composite_purity_against_the_truth(tmp_path, capsy
 
 
 def test_demo_summary_scores_the_analysed_faces_against_the_truth(tmp_path, capsys) -> None:
-    layout, specs, truth = _summary_layout(tmp_path)
-    cli.print_summary(tmp_path / "data", tmp_path / "models", truth_file=truth, specs_file=specs)
-    out = capsys.readouterr().out
+    out = _summary_with_truth(tmp_path, capsys)
     block = out[out.index("  analysed faces vs demo truth (truth_fairface_labels.csv;"):].splitlines()[1:3]
     assert block == [
         "    gender           accuracy 0.667  (n 3, majority baseline 0.667, probe)",  # f2 is female
