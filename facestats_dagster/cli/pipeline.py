@@ -29,13 +29,22 @@ def run_update(who: str = "facestats update") -> int:
     one run over every image shard and everything up to the master table; then the YAML's composite
     specs are registered (`facestats composites sync`) and one run builds their composites, the contact
     sheet, the statistics and the report (one more run of composites per extra block of specs, see
-    `dagster_runs.downstream_runs`). Stops at the first failure."""
+    `dagster_runs.downstream_runs`). Stops at the first failure.
+
+    Without the default specs file (`config/composites.yaml` is relative to the working directory,
+    so a run started elsewhere has none) the registered specs are built and a notice says so; a
+    `FACESTATS_COMPOSITES_CONFIG` that names a missing file is an error."""
     from facestats_core.composites.spec_config import read_spec_config
 
     code = execute_runs([upstream_run()], who)
     if code:
         return code
     specs = load_settings().composites_config
+    if not Path(specs).exists() and not explicitly_set("FACESTATS_COMPOSITES_CONFIG"):
+        registered = composites.registered_specs()
+        print(f"{who}: no composites config at {Path(specs).absolute()} (set FACESTATS_COMPOSITES_CONFIG or "
+              f"run from the folder that has it); building the {len(registered)} registered specs", file=sys.stderr)
+        return execute_runs(downstream_runs(registered, registered), who)
     code = composites.cmd_sync(argparse.Namespace(config=specs, strict=False))
     if code:
         return code

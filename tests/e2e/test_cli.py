@@ -119,16 +119,19 @@ def test_one_shard_can_run_alone_from_the_cli(tmp_path, tiny_clip_dir) -> None:
 
 
 def test_an_unlabelled_folder_is_green_through_the_cli(tmp_path, tiny_clip_dir) -> None:
-    """A folder of photos with no labels and no ratings: `facestats update` succeeds with zero-shot
-    attributes, no attractiveness, a master table and a report."""
+    """A folder of photos with no labels and no ratings, updated from a folder without
+    `config/composites.yaml`: `facestats update` succeeds with zero-shot attributes, no
+    attractiveness, a master table and a report, and says that it found no composites config."""
     from facestats_demo.faces import DemoSpec, generate_demo_dataset
 
     generate_demo_dataset(tmp_path / "data", DemoSpec(n_images=10, size=64, seed=4))
     for name in ("fairface_labels.csv", "scut_ratings.csv", "demo_truth.csv"):
         (tmp_path / "data" / "labels" / name).unlink()
     env = _env(tmp_path, tiny_clip_dir)
+    del env["FACESTATS_COMPOSITES_CONFIG"]
     completed = _run([str(BIN / "facestats"), "update"], env, tmp_path)
     assert "Attractiveness skipped" in completed.stdout + completed.stderr
+    assert f"no composites config at {tmp_path / 'config' / 'composites.yaml'}" in completed.stderr
     layout = Layout.from_roots(tmp_path / "data", tmp_path / "models")
     master = pl.read_parquet(layout.artifact("master_metadata"))
     assert master.height == 10 and master["gender_method"].unique().to_list() == ["zero_shot"]
