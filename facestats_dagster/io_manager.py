@@ -81,6 +81,7 @@ class ParquetUPathIOManager(dg.UPathIOManager):
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         if not isinstance(obj, dict):
             super().handle_output(context, obj)
+            clear_parts(self.layout.checkpoint_dir(context.asset_key.to_user_string()), prune=2)
             rows = obj.height if isinstance(obj, pl.DataFrame) else None
             if rows is not None:
                 context.add_output_metadata({"dagster/row_count": rows})
@@ -92,7 +93,7 @@ class ParquetUPathIOManager(dg.UPathIOManager):
         name = context.asset_key.to_user_string()
         for key, path in paths.items():
             atomic_write_parquet(path, obj[key])
-            clear_parts(self.layout.checkpoint_dir(name, key))  # the partition's parts are now redundant
+            clear_parts(self.layout.checkpoint_dir(name, key), prune=2)  # the partition's parts are now redundant
         context.add_output_metadata(
             {
                 "path": dg.MetadataValue.path(str(next(iter(paths.values())).parent)),

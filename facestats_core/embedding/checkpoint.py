@@ -131,8 +131,9 @@ def read_parts(directory: Any, key: str, schema: dict[str, Any], model: tuple[st
     return Parts(rows.unique("face_id", keep="first", maintain_order=True), files, skipped)
 
 
-def clear_parts(directory: Any) -> int:
-    """Remove every file under ``directory`` (parts and leftover temporary files) and the folder;
+def clear_parts(directory: Any, prune: int = 0) -> int:
+    """Remove every file under ``directory`` (parts and leftover temporary files) and the folder,
+    then up to ``prune`` of its parent folders that are left empty (``checkpoints/<asset>/``);
     returns the number of files removed. A missing folder is nothing to do."""
     folder = to_upath(directory)
     if not folder.exists():
@@ -142,8 +143,10 @@ def clear_parts(directory: Any) -> int:
         if path.is_file():
             path.unlink()
             removed += 1
-    try:
-        folder.rmdir()
-    except OSError:  # a sub-folder nobody wrote here, or an object store without folders
-        pass
+    for _ in range(prune + 1):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (another partition's parts), or an object store without folders
+            break
+        folder = folder.parent
     return removed

@@ -33,6 +33,10 @@ ARTIFACTS: dict[str, str] = {
 partitioned assets are folders holding ``<partition>.parquet``)."""
 
 
+UNPARTITIONED = "all"
+"""The partition name of an unpartitioned asset's checkpoint folder (``Layout.checkpoint_dir``)."""
+
+
 def read_parquet(path: Any, columns: list[str] | None = None) -> pl.DataFrame:
     """Read a parquet file from a local path or any UPath (``s3://``, ``memory://`` …)."""
     with UPath(path).open("rb") as fh:
@@ -89,9 +93,10 @@ class Layout:
         """The stats report: ``report/index.html`` plus its PNG charts."""
         return self.processed_dir / "report"
 
-    def checkpoint_dir(self, asset_name: str, partition: str) -> UPath:
-        """Work in progress of one partition of an asset (e.g. the embedding parts of a shard):
-        ``checkpoints/<asset name>/<partition>/``, removed once the partition's artifact is written."""
+    def checkpoint_dir(self, asset_name: str, partition: str = UNPARTITIONED) -> UPath:
+        """Work in progress of one partition of an asset (e.g. the embedding parts of a shard), or of
+        an unpartitioned asset: ``checkpoints/<asset name>/<partition>/``, removed once the
+        artifact is written (with the asset's folder and ``checkpoints/`` when left empty)."""
         return self.processed_dir / "checkpoints" / asset_name / partition
 
     def data_file(self, setting: str) -> UPath | None:

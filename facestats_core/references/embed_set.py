@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from facestats_core.embedding.checkpoint import Checkpoint
 from facestats_core.embedding.clip import LoadedClip, embed_manifest
 from facestats_core.faces.chips import ChipConfig, chip_manifest
 from facestats_core.faces.face_table import DetectionConfig, FaceDetector, detect_manifest
@@ -36,6 +37,10 @@ class FaceSet:
     detector_runs: int
     chips_made: int
     embedded: int
+    resumed: int = 0
+    """Faces reused from checkpoint parts of a killed run."""
+    checkpoint_skipped: tuple[str, ...] = ()
+    """Why checkpoint parts were not used."""
 
 
 def manifest_path(layout: Layout, name: str) -> Any:
@@ -58,9 +63,12 @@ def embed_face_set(
     progress: Callable[[int, int, float], None] | None = None,
     landmark_files: Mapping[str, Any] | None = None,
     workers: int = 1,
+    checkpoint: Checkpoint | None = None,
 ) -> FaceSet:
     """Process every image under ``layout.raw_dir``; see the module docstring. ``landmark_files`` maps
-    file names (relative to the raw folder) to known landmarks, as the analysed set's landmarks file."""
+    file names (relative to the raw folder) to known landmarks, as the analysed set's landmarks file.
+    With a ``checkpoint`` the embedding writes its finished chunks as parts there and a run after a
+    killed one reuses them (:mod:`facestats_core.embedding.checkpoint`; the caller clears them)."""
     if not layout.raw_dir.exists():
         raise FileNotFoundError(f"the reference set has no image folder {layout.raw_dir}")
     manifests, _ = scan_shards(layout.raw_dir, ["00"], 1, previous=_previous(layout, "raw"))
@@ -75,5 +83,6 @@ def embed_face_set(
                                      previous=_previous(layout, "chips"))
     atomic_write_parquet(manifest_path(layout, "chips"), chip_table)
     embeddings, stats, _ = embed_manifest(chip_table, clip, batch_size, layout.chips_dir,
-                                          previous=previous_embeddings, progress=progress)
-    return FaceSet(raw, detections, chip_table, embeddings, detected.detector_runs, made.made, stats.embedded)
+                                          previous=previous_embeddings, progress=progress, checkpoint=checkpoint)
+    return FaceSet(raw, detections, chip_table, embeddings, detected.detector_runs, made.made, stats.embedded,
+                   stats.resumed, tuple(stats.checkpoint_skipped))

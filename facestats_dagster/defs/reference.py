@@ -7,6 +7,7 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from facestats_core.embedding.checkpoint import Checkpoint
 from facestats_core.labels.labelled_faces import LABELLED_SCHEMA, labelled_faces
 from facestats_core.references.embed_set import embed_face_set
 from facestats_dagster.conditions import FOLLOW_UPSTREAM
@@ -60,9 +61,14 @@ def reference_embeddings(
             layout, detector, detection, faces.chips(), model, clip.batch_size,
             previous_embeddings=previous, landmark_files=known, workers=faces.detect_workers(),
             progress=progress_logger(context, "embed reference set"),
+            checkpoint=Checkpoint(paths.layout().checkpoint_dir("reference_embeddings")),
         )
     except FileNotFoundError as exc:
         raise dg.Failure(f"Reference set {models.reference_root}: {exc}") from exc
+    for reason in face_set.checkpoint_skipped:
+        context.log.warning(f"reference set: checkpoint part not used: {reason}")
+    if face_set.resumed:
+        context.log.info(f"reference set: {face_set.resumed} faces resumed from checkpoint parts")
     labels_file = layout.data_file(models.reference_labels)
     ratings_file = layout.data_file(models.reference_ratings)
     try:
@@ -86,6 +92,7 @@ def reference_embeddings(
         "detector_runs": face_set.detector_runs,
         "chips_made": face_set.chips_made,
         "embedded": face_set.embedded,
+        "resumed_from_checkpoint": face_set.resumed,
         "model_id": model.model_id,
         "seconds": round(time.perf_counter() - started, 2),
     }

@@ -96,7 +96,7 @@ def run_shard(context: dg.OpExecutionContext, shard: str) -> dict[str, int]:
         frame = outputs[shard]
         path = layout.artifact_dir(name) / f"{shard}.parquet"  # = the IO manager's partition path
         atomic_write_parquet(path, frame)
-        clear_parts(layout.checkpoint_dir(name, shard))  # as the IO manager does after writing a partition
+        clear_parts(layout.checkpoint_dir(name, shard), prune=2)  # as the IO manager does after writing a partition
         metadata = {
             **asset_context.get_output_metadata("result"),
             "path": dg.MetadataValue.path(str(path)),

@@ -70,6 +70,9 @@ def test_reference_set_bundle_applied_to_an_unlabelled_folder(tmp_path: Path, ti
     trained = _run(first, tmp_path / "models_a", tiny_clip_dir, reference_root=str(reference))
     assert trained.success
     assert _meta(trained, "reference_embeddings")["labelled_faces"] == 40
+    assert _meta(trained, "reference_embeddings")["resumed_from_checkpoint"] == 0
+    # the reference set's and the shards' checkpoint parts are gone once their tables are written
+    assert not (Layout.from_roots(first, tmp_path / "models_a").processed_dir / "checkpoints").exists()
     assert "reference" in str(_meta(trained, "attribute_classifiers")["source"])
     bundle = tmp_path / "models_a" / "bundle"
     assert (bundle / "bundle.json").exists() and (bundle / "attractiveness_regressor.pt").exists()

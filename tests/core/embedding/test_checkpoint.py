@@ -183,3 +183,14 @@ def test_a_killed_run_resumes_and_re_embeds_at_most_one_chunk(tiny_clip, tiny_cl
     assert 0 <= re_embedded <= chunk
     assert table["face_id"].to_list() == plain["face_id"].to_list()
     np.testing.assert_allclose(table["embedding"].to_numpy(), plain["embedding"].to_numpy(), atol=1e-6)
+
+
+def test_clearing_a_partition_prunes_only_empty_parent_folders(tmp_path) -> None:
+    root = tmp_path / "checkpoints"
+    for shard in ("01", "02"):
+        (root / "embedding_shards" / shard).mkdir(parents=True)
+        (root / "embedding_shards" / shard / "part-x.parquet").write_bytes(b"x")
+    assert clear_parts(root / "embedding_shards" / "01", prune=2) == 1
+    assert not (root / "embedding_shards" / "01").exists() and (root / "embedding_shards" / "02").exists()
+    assert clear_parts(root / "embedding_shards" / "02", prune=2) == 1
+    assert not root.exists() and tmp_path.exists()  # prune stops at its count: the data root stays
