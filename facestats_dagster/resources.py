@@ -198,12 +198,15 @@ class CompositesResource(dg.ConfigurableResource):
     `warp` (each chip warped onto the mean 68-point shape), `eyes` (similarity-aligned so the eyes
     land on `eye_targets`, fractions of the side) or `none`, for specs without `method=`;
     `background`: `average` or `transparent` (outside the face hull, warp only).
+    `min_confidence`: a predicted gender or ethnicity counts for a spec's term only at this
+    probability or more (`facestats_core.composites.confidence`).
     `specs_file` (`config/composites.yaml`) is relative to the working directory.
     """
 
     specs_file: str = Settings.composites_config
     min_faces: int = Settings.min_faces
     relax: bool = Settings.relax
+    min_confidence: float = Settings.composite_min_confidence
     method: str = Settings.composite_method
     background: str = Settings.composite_background
     eye_targets: list[float] = [0.35, 0.40, 0.65, 0.40]

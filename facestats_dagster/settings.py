@@ -143,6 +143,10 @@ class Settings:
                               resource="composites")
     relax: bool = _setting("FACESTATS_RELAX", False, "`1`: drop filter terms (recorded) when too few faces "
                            "match, instead of recording the spec as not built", resource="composites")
+    composite_min_confidence: float = _setting(
+        "FACESTATS_COMPOSITE_MIN_CONFIDENCE", 0.9, "a predicted gender or ethnicity counts for a composite's "
+        "`gender=`/`ethnicity=` term only at this probability or more (`0`: every prediction)",
+        resource="composites", name="min_confidence")
     composite_method: str = _setting("FACESTATS_COMPOSITE_METHOD", "warp", "`warp` (68-point landmarks onto the "
                                      "mean shape) / `eyes` / `none`, for specs without `method=`",
                                      resource="composites", name="method")

@@ -37,6 +37,8 @@ from facestats_core.composites.average import (
     composite_sharpness,
     write_composite,
 )
+from facestats_core.composites.confidence import DEFAULT_MIN_CONFIDENCE, confident_members
+from facestats_core.composites.confidence import required_columns as confidence_columns
 from facestats_core.composites.filter_spec import FilterSpec, FilterSpecError, parse_spec
 from facestats_core.composites.select import Selection, TooFewFacesError, select_usable
 from facestats_core.composites.warped import Member, MemberComposite, WarpSettings, composite_from_members
@@ -77,6 +79,13 @@ class CompositeSettings:
     method: str = "warp"
     size: int = 512
     background: str = "average"
+    min_confidence: float = DEFAULT_MIN_CONFIDENCE
+    """Predicted gender/ethnicity values count for a spec's terms only at this probability or more
+    (:mod:`facestats_core.composites.confidence`; 0 counts every prediction)."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_confidence <= 1.0:
+            raise ValueError(f"composite min_confidence must be in [0, 1], got {self.min_confidence}")
 
 
 @dataclass(frozen=True)
@@ -146,6 +155,38 @@ def _select(key: str, spec: FilterSpec, faces: pl.DataFrame, settings: Composite
         ) from exc
     except ValueError as exc:
         raise CompositeError(f"cannot select faces for {key!r}: {exc}") from exc
+
+
+def _select_or_fall_back(key: str, spec: FilterSpec, faces: pl.DataFrame, settings: CompositeSettings, method: str,
+                         note: str) -> tuple[Selection, int, str, str]:
+    """:func:`_select` by ``method``; when too few matching faces have eye landmarks for an aligned
+    method the spec did not ask for by name, the chips as cut (``none``) with a note saying so."""
+    try:
+        selection, excluded = _select(key, spec, faces, settings, method)
+        return selection, excluded, method, note
+    except CompositeError as exc:
+        matched = int(exc.metadata.get("matched", 0))
+        if spec.method is not None or method == "none" or matched < settings.min_faces:
+            raise
+        note = "; ".join(filter(None, [note, f"only {exc.metadata.get('usable')} of {matched} matching faces "
+                                            "have eye landmarks: the chips are averaged as cut"]))
+        selection, excluded = _select(key, spec, faces, settings, "none")
+        return selection, excluded, "none", note
+
+
+def _confident_faces(faces: pl.DataFrame, spec: FilterSpec, min_confidence: float) -> tuple[pl.DataFrame, int]:
+    """``faces`` without those whose predicted gender/ethnicity is too uncertain for ``spec``'s terms
+    (:func:`~facestats_core.composites.confidence.confident_members`), and how many faces matching
+    ``spec`` that leaves out. A master without prediction columns (labels only) is kept whole."""
+    keep = confident_members(spec, min_confidence)
+    if keep is None or not set(confidence_columns(spec)) <= set(faces.columns):
+        return faces, 0
+    confident = faces.filter(keep)
+    try:
+        left_out = faces.filter(spec.to_polars_expr()).height - confident.filter(spec.to_polars_expr()).height
+    except pl.exceptions.PolarsError:  # the spec's own columns are missing: _select says so
+        return faces, 0
+    return confident, left_out
 
 
 def _value_counts(values: list[Any]) -> dict[str, int]:
@@ -243,18 +284,19 @@ def build_composite(key: str, master: pl.DataFrame, layout: Layout, settings: Co
             metadata={"matched": 0, "min_faces": settings.min_faces},
         )
     started = time.perf_counter()
+    faces, unconfident = _confident_faces(faces, spec, settings.min_confidence)
     requested, method, note = composite_method(spec, settings, bool(faces.filter(has_68()).height),
                                                bool(faces.filter(has_eyes()).height))
     try:
-        selection, excluded = _select(key, spec, faces, settings, method)
+        selection, excluded, method, note = _select_or_fall_back(key, spec, faces, settings, method, note)
     except CompositeError as exc:
-        matched = int(exc.metadata.get("matched", 0))
-        if spec.method is not None or method == "none" or matched < settings.min_faces:
+        if not unconfident:
             raise
-        note = "; ".join(filter(None, [note, f"only {exc.metadata.get('usable')} of {matched} matching faces "
-                                            "have eye landmarks: the chips are averaged as cut"]))
-        method = "none"
-        selection, excluded = _select(key, spec, faces, settings, method)
+        raise CompositeError(
+            f"{exc}; {unconfident} more matching faces were left out as predicted with probability below "
+            f"{settings.min_confidence:g} (FACESTATS_COMPOSITE_MIN_CONFIDENCE)",
+            metadata={**exc.metadata, "excluded_low_confidence": unconfident},
+        ) from exc
     rows = faces.filter(pl.col("face_id").is_in(selection.face_ids)).sort("face_id")
     try:
         image, used, failures, extra = _average(method, rows, layout, settings)
@@ -272,6 +314,8 @@ def build_composite(key: str, master: pl.DataFrame, layout: Layout, settings: Co
     meta = composite_meta(spec, selection, used, failures, alignment=alignment, sharpness=round(sharpness, 3))
     meta.update(method=method, method_requested=requested, method_note=note, **extra)
     meta["min_faces"] = settings.min_faces
+    meta["min_confidence"] = settings.min_confidence
+    meta["excluded_low_confidence"] = unconfident
     image_path, json_path = composite_files(layout.composites_dir, spec, settings.image_format)
     write_composite(layout.composites_dir, spec.slug, image, meta, fmt=settings.image_format)
     return BuiltComposite(meta=meta, image_path=image_path, json_path=json_path,

@@ -47,6 +47,7 @@ def _settings(composites: CompositesResource, faces: FacesResource) -> Composite
         min_faces=composites.min_faces, relax=composites.relax, align=True,
         image_format=composites.image_format, alignment=composites.alignment(),
         method=composites.method, size=faces.composite_size, background=composites.background,
+        min_confidence=composites.min_confidence,
     )
 
 
@@ -164,6 +165,7 @@ def _composite_metadata(result: BuiltComposite) -> dict[str, Any]:
         "used": meta["used"],
         "excluded_no_landmarks": alignment["excluded_no_landmarks"],
         "excluded_by_reason": counts_table(alignment["excluded_by_reason"]),
+        "excluded_low_confidence": meta.get("excluded_low_confidence", 0),
         "relaxed": ", ".join(meta["relaxed"]) or "none",
         "method": meta["method"],
         "method_note": meta["method_note"] or "-",

@@ -207,6 +207,7 @@ def test_composite_is_the_mean_of_the_aligned_faces(known_set) -> None:
         "method_note"]
     meta = result.asset_materializations_for_node("composite")[0].metadata
     assert meta["used"].value == 3 and meta["excluded_no_landmarks"].value == 1
+    assert meta["excluded_low_confidence"].value == 0  # predictions without a probability all count
     assert meta["aligned"].value is True and meta["method"].value == "eyes" and meta["warped"].value == 0
     assert meta["preview"].value.endswith(f"composites/{slug}.png")
     assert "data:image/jpeg;base64," in meta["picture"].value

@@ -29,7 +29,7 @@ SIDECAR_KEYS = {
     "spec", "slug", "status", "effective_spec", "relaxed", "matched", "used", "n", "seed", "face_ids",
     "failures", "alignment", "sharpness", "min_faces", "method", "method_requested", "method_note",
     "members", "warped", "eyes_fallback", "skipped", "mean_shape", "composite_size", "background",
-    "sharpness_face",
+    "sharpness_face", "min_confidence", "excluded_low_confidence",
 }
 ALIGNMENT_KEYS = {
     "aligned", "source_images", "alignment_version", "output_size", "eye_targets",
@@ -226,3 +226,22 @@ def test_a_spec_with_attractiveness_terms_says_it_needs_scores(faces) -> None:
     unscored = master.with_columns(pl.lit(None, dtype=pl.Float64).alias("attractiveness_raw"))
     with pytest.raises(CompositeError, match="needs attractiveness scores and there are none: no ratings"):
         build_composite("attractiveness=top10", unscored, layout, _settings())
+
+
+def test_uncertain_gender_predictions_are_left_out_and_counted(faces) -> None:
+    layout, master = faces
+    master = master.with_columns(
+        gender_source=pl.when(pl.col("face_id") == "f0").then(pl.lit("label")).otherwise(pl.lit("predicted")),
+        gender_prob=pl.Series([0.5, 0.95, 0.6, 0.99, 0.99, 0.99, 0.99, 0.99]),
+    )
+    built = build_composite("gender=female", master, layout, _settings(method="none"))
+    # f0 is labelled (always counts), f1 and f3 are confident, f2 (0.6) is left out
+    assert built.meta["face_ids"] == ["f0", "f1", "f3"] and built.meta["excluded_low_confidence"] == 1
+    assert built.meta["min_confidence"] == 0.9
+    every = build_composite("gender=female", master, layout, _settings(method="none", min_confidence=0.0))
+    assert every.meta["face_ids"] == ["f0", "f1", "f2", "f3"] and every.meta["excluded_low_confidence"] == 0
+    with pytest.raises(CompositeError, match="1 more matching faces were left out as predicted") as err:
+        build_composite("gender=female", master, layout, _settings(method="none", min_faces=4))
+    assert err.value.metadata["excluded_low_confidence"] == 1
+    with pytest.raises(ValueError, match="min_confidence"):
+        _settings(min_confidence=1.5)
