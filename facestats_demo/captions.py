@@ -2,7 +2,7 @@
 
 A face's *facts* are one value per captioned attribute (``face_facts``): its
 labels (gender, age bin, ethnicity) and what else the generator draws and the
-attractiveness rating depends on (hair style, beard, smile, skin blemishes,
+attractiveness rating depends on (hair style or a baby girl's bow, beard, smile, skin blemishes,
 symmetry, eye size; continuous traits cut into three bins). A caption states
 some of the facts (``caption_facts`` drops each with a probability, so short
 prompts like "a photo of a woman" are trained too) and ``caption_text`` writes
@@ -27,7 +27,7 @@ HEAD_ATTRIBUTES: tuple[str, ...] = ("ethnicity", "gender", "age")
 """Attributes written into the caption's head: "a photo of a <ethnicity> <gender> aged <age>"."""
 
 TAIL_PHRASES: dict[str, dict[str, str]] = {
-    "hair": {"long": "long hair", "short": "short hair", "bald": "bald", "baby": "baby hair"},
+    "hair": {"long": "long hair", "short": "short hair", "bald": "bald", "baby": "baby hair", "bow": "hair bow"},
     "beard": {"none": "no beard", "stubble": "stubble", "full": "beard"},
     "smile": {"yes": "smiling", "no": "not smiling"},
     "skin": {"clear": "clear skin", "some": "some spots", "spotty": "spotty skin"},
@@ -66,7 +66,7 @@ def face_facts(traits: FaceTraits) -> dict[str, str]:
         "ethnicity": traits.ethnicity,
         "gender": traits.gender,
         "age": traits.age,
-        "hair": traits.hair_style,
+        "hair": "bow" if traits.bow is not None else traits.hair_style,
         "beard": traits.beard,
         "smile": "yes" if traits.smile > 0.4 else "no",
         "skin": _tercile(traits.blemish, 1 / 3, 2 / 3, ("clear", "some", "spotty")),
@@ -108,6 +108,15 @@ def counterfactual_facts(caption: Facts, face: Facts, rng: np.random.Generator) 
     name = stated[int(rng.integers(len(stated)))]
     others = [value for value in VALUES[name] if value != face[name]]
     return {**caption, name: others[int(rng.integers(len(others)))]}
+
+
+def gender_counterfactual(caption: Facts) -> dict[str, str] | None:
+    """``caption`` with its gender swapped ("a photo of a woman aged 60-69" beside "a photo of a man
+    aged 60-69"); None when it states no gender. A second hard negative per face that always
+    targets gender, which one bit among nine attributes otherwise rarely gets."""
+    if "gender" not in caption:
+        return None
+    return {**caption, "gender": "female" if caption["gender"] == "male" else "male"}
 
 
 def caption_fits(caption: Facts, face: Facts) -> bool:

@@ -6,7 +6,8 @@ and adds FairFace-format attribute labels and SCUT-FBP5500-format ratings:
 
 * skin tone, hair colour, eye shape and nose/lip width depend on ethnicity
   (distinct but overlapping palettes, jittered per image);
-* jaw shape, brows, hair length and beards depend on gender;
+* jaw shape, brows, hair length, lipstick, beards and a baby girl's hair bow depend on
+  gender, so that gender is visible on every face (no short-haired women or long-haired men);
 * child proportions (big eyes, round face), wrinkles and grey hair depend on age;
 * the attractiveness score is a deterministic function of drawn traits
   (symmetry, skin smoothness, eye size, age band) plus a little noise.
@@ -264,6 +265,7 @@ class FaceTraits:
     beard: str  # "none", "stubble", "full"
     smile: float
     lip_colour: RGB
+    bow: RGB | None  # hair bow of baby girls
     clothing: RGB
     bg_top: RGB
     bg_bottom: RGB
@@ -306,6 +308,13 @@ def _hsv_colour(rng: np.random.Generator, sat: tuple[float, float], val: tuple[f
     return _clip_rgb(np.array([r, g, b]) * 255.0)
 
 
+def _pink(rng: np.random.Generator) -> RGB:
+    """A bow's pink to magenta (hue 300-350°), saturated and bright: one colour family, easy to see."""
+    r, g, b = colorsys.hsv_to_rgb(float(rng.uniform(0.83, 0.97)), float(rng.uniform(0.55, 0.8)),
+                                  float(rng.uniform(0.85, 0.97)))
+    return _clip_rgb(np.array([r, g, b]) * 255.0)
+
+
 # --------------------------------------------------------------------------- trait sampling
 
 
@@ -319,16 +328,19 @@ def _check_labels(gender: str, age: str, ethnicity: str) -> None:
 
 
 def _hair_style(gender: str, age: str, rng: np.random.Generator) -> str:
-    """Long hair mostly for women/girls, short for men; some older men are bald."""
+    """Long hair for women and girls, short for men and boys; some older men are bald.
+
+    Gender is drawn unambiguously (as the labels of a demo should be): no short-haired
+    women or long-haired men, whose gender a model could only guess at the demo's size.
+    Babies of both genders have baby hair; girls wear a bow (``_draw_bow``).
+    """
     if age == "0-2":
         return "baby"
     u = float(rng.random())
     if gender == "female":
-        return "long" if u < 0.8 else "short"
+        return "long"
     bald_p = {"50-59": 0.15, "60-69": 0.25, "70+": 0.3}.get(age, 0.0)
-    if u < bald_p:
-        return "bald"
-    return "long" if u > 0.92 else "short"
+    return "bald" if u < bald_p else "short"
 
 
 def _beard(gender: str, age: str, ethnicity: str, rng: np.random.Generator) -> str:
@@ -360,8 +372,10 @@ def sample_traits(gender: str, age: str, ethnicity: str, rng: np.random.Generato
     grey_colour = _mix((178, 178, 178), (238, 238, 236), float(np.clip((grey - 0.4) / 0.6, 0.0, 1.0)))
     hair = _mix(base_hair, grey_colour, grey)
 
-    lips_target: RGB = (182, 52, 70) if female and float(rng.random()) < 0.5 else (168, 82, 84)
-    lip_colour = _mix(_shade(skin, 0.85), lips_target, 0.45 if female else 0.3)
+    lipstick = female and child < 0.5
+    lips_target: RGB = (188, 40, 66) if lipstick else (168, 82, 84)
+    lip_colour = _mix(_shade(skin, 0.85), lips_target, 0.6 if lipstick else 0.3)
+    bow = _pink(rng) if female and child > 0.9 else None
 
     return FaceTraits(
         gender=gender,
@@ -388,6 +402,7 @@ def sample_traits(gender: str, age: str, ethnicity: str, rng: np.random.Generato
         beard=_beard(gender, age, ethnicity, rng),
         smile=float(rng.uniform(-0.2, 1.0)),
         lip_colour=lip_colour,
+        bow=bow,
         clothing=_hsv_colour(rng, (0.2, 0.7), (0.25, 0.8)),
         bg_top=_hsv_colour(rng, (0.25, 0.55), (0.5, 0.9)),
         bg_bottom=_hsv_colour(rng, (0.25, 0.55), (0.35, 0.75)),
@@ -547,6 +562,7 @@ def _draw_hair_front(draw: ImageDraw.ImageDraw, g: _Geometry, traits: FaceTraits
         return
     if style == "baby":
         draw.polygon(_hair_cap(g, g.hw * 0.02, 0.82), fill=traits.hair)
+        _draw_bow(draw, g, traits)
         return
     thickness = g.hw * (0.14 if style == "long" else 0.1)
     hairline = 0.55 if traits.child > 0 else 0.66 - 0.1 * traits.wrinkles
@@ -563,6 +579,17 @@ def _draw_hair_front(draw: ImageDraw.ImageDraw, g: _Geometry, traits: FaceTraits
                 ],
                 fill=traits.hair,
             )
+
+
+def _draw_bow(draw: ImageDraw.ImageDraw, g: _Geometry, traits: FaceTraits) -> None:
+    """A baby girl's hair bow: two triangles and a knot on the crown, slightly to one side."""
+    if traits.bow is None:
+        return
+    x, y = g.cx + g.hw * 0.3, g.cy - g.hh * 0.92
+    w, h = g.hw * 0.42, g.hh * 0.2
+    for side in (-1.0, 1.0):
+        draw.polygon([(x, y), (x + side * w, y - h), (x + side * w, y + h)], fill=traits.bow)
+    _ellipse(draw, x, y, w * 0.3, h * 0.55, _shade(traits.bow, 0.8))
 
 
 def _draw_skin_marks(

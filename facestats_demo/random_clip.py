@@ -21,7 +21,7 @@ CAPTION_WORDS: tuple[str, ...] = (
     "aged years year old in their twenties thirties forties fifties sixties seventies",
     "0-2 3-9 10-19 20-29 30-39 40-49 50-59 60-69 70+ more than",
     "white black latino hispanic east southeast asian indian middle eastern caucasian african",
-    "smiling with without eyeglasses glasses beard hat headwear wearing moustache long short hair bald",
+    "smiling with without eyeglasses glasses beard hat headwear wearing moustache long short hair bald bow",
     "portrait picture close-up cropped an this is and or who looks",
     "no not stubble clear some spots spotty skin symmetric slightly lopsided face big medium small eyes ,",
 )

@@ -2,7 +2,7 @@
 
 Without network the demo cannot load OpenAI's CLIP, and a random one measures
 nothing. This trains the ``demo`` preset of :mod:`facestats_demo.random_clip`
-(a 4-layer ViT at 128 px and a 2-layer text transformer over the offline
+(a 4-layer ViT at 160 px and a 2-layer text transformer over the offline
 tokenizer of ``CAPTION_WORDS``) on the faces of :mod:`facestats_demo.clip_training_set`,
 each paired with a caption of a random subset of its facts
 (:mod:`facestats_demo.captions`). The loss is CLIP's symmetric cross-entropy
@@ -33,7 +33,13 @@ import numpy as np
 
 from facestats_core.embedding.clip import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 from facestats_core.io.atomic import atomic_write_text
-from facestats_demo.captions import caption_facts, caption_text, counterfactual_facts, fit_matrix
+from facestats_demo.captions import (
+    caption_facts,
+    caption_text,
+    counterfactual_facts,
+    fit_matrix,
+    gender_counterfactual,
+)
 from facestats_demo.clip_training_set import TrainingSet, TrainingSplit, build_training_set
 from facestats_demo.random_clip import CAPTION_WORDS, PRESETS, clip_config, save_clip_folder
 from facestats_demo.tokenizer import build_clip_tokenizer
@@ -67,7 +73,7 @@ class DemoClipTraining:
 
     split: TrainingSplit = field(default_factory=TrainingSplit)
     preset: str = "demo"
-    epochs: int = 30
+    epochs: int = 45
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.05
@@ -78,6 +84,8 @@ class DemoClipTraining:
     sincos_positions: bool = True
     hard_negatives: bool = True
     """Add one counterfactual caption per face (one fact made false, ``counterfactual_facts``)."""
+    gender_negatives: bool = True
+    """Also add, per face whose caption states its gender, that caption with the gender swapped."""
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -156,7 +164,10 @@ def _train_step(
     faces = [data.facts[i] for i in batch]
     captions = [caption_facts(facts, keep, rng) for facts in faces]
     if config.hard_negatives:
-        captions += [counterfactual_facts(c, f, rng) for c, f in zip(captions, faces, strict=True)]
+        counterfactuals = [counterfactual_facts(c, f, rng) for c, f in zip(captions, faces, strict=True)]
+        if config.gender_negatives:
+            counterfactuals += [swapped for c in captions if (swapped := gender_counterfactual(c)) is not None]
+        captions += counterfactuals
     tokens = tokenizer([caption_text(c) for c in captions], padding=True, return_tensors="pt")
     pixels = _normalised_pixels(data.pixels[batch])
     flip = torch.from_numpy(rng.random(len(batch)) < 0.5)

@@ -75,7 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     build = sub.add_parser("build-clip", help="save a seeded random CLIP (tests, benchmarks) or train the demo CLIP")
     build.add_argument("--train", action="store_true",
                        help="train the demo CLIP on synthetic demo faces (what facestats_demo/demo_clip holds; "
-                            "deterministic, about 10 min on 2 cores)")
+                            "deterministic, about 20 min on one core)")
     build.add_argument("--preset", default="small", choices=["tiny", "small", "demo", "vit-b-32"],
                        help="model size of a random CLIP (default small)")
     build.add_argument("--out", required=True, help="folder to save the model, processor and tokenizer in")

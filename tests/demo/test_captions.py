@@ -31,6 +31,8 @@ def test_facts_follow_the_drawn_traits() -> None:
         "ethnicity": "east_asian", "gender": "female", "age": "20-29", "hair": "long", "beard": "none",
         "smile": "yes", "skin": "clear", "symmetry": "lopsided", "eyes": "big",
     }
+    assert face_facts(_traits(age="0-2", hair_style="baby", bow=(230, 90, 200)))["hair"] == "bow"
+    assert caption_text({"hair": "bow"}) == "a photo of a person , hair bow"
     middle = face_facts(_traits(blemish=0.5, asymmetry=0.5, eye_scale=1.0, smile=0.0))
     assert (middle["skin"], middle["symmetry"], middle["eyes"], middle["smile"]) == ("some", "slight", "medium", "no")
 
@@ -90,3 +92,14 @@ def test_a_counterfactual_caption_changes_one_stated_fact_and_no_longer_fits() -
             assert not caption_fits(negative, face)
             changed = [name for name in negative if negative[name] != caption.get(name)]
             assert len(changed) == 1 and (not caption or changed[0] in caption)
+
+
+def test_the_gender_counterfactual_swaps_only_the_gender() -> None:
+    from facestats_demo.captions import gender_counterfactual
+
+    face = face_facts(_traits())
+    caption = {"gender": "female", "age": "20-29", "hair": face["hair"]}
+    swapped = gender_counterfactual(caption)
+    assert swapped == {**caption, "gender": "male"} and not caption_fits(swapped, face)
+    assert gender_counterfactual({"gender": "male"}) == {"gender": "female"}
+    assert gender_counterfactual({"age": "20-29"}) is None

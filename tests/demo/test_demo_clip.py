@@ -52,3 +52,5 @@ def test_demo_clip_separates_demo_classes_it_never_saw(tmp_path) -> None:
     age = np.array([t.age for t in traits])
     young, old = np.isin(age, ["20-29", "30-39"]), np.isin(age, ["60-69", "70+"])
     assert _nearest_centroid_accuracy(X[young | old], np.where(old, "old", "young")[young | old]) >= 0.9
+    gender = np.array([t.gender for t in traits])
+    assert _nearest_centroid_accuracy(X, gender) >= 0.9

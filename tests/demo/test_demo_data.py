@@ -19,6 +19,7 @@ from facestats_demo.faces import (
     FAIRFACE_HEADER,
     DemoDataset,
     DemoSpec,
+    _draw_traits,
     attractiveness_score,
     generate_demo_dataset,
     render_face,
@@ -240,6 +241,26 @@ def test_grey_hair_follows_age(demo: DemoDataset) -> None:
             young.append(_grey_hair_fraction(_pixels(demo, row), row))
     assert old and young
     assert float(np.mean(old)) > float(np.mean(young)) + 0.3
+
+
+def test_gender_is_drawn_on_every_face() -> None:
+    """Women and girls have long hair and lipstick, men and boys never long hair; baby girls wear a bow."""
+    for seed in range(40):
+        for age in ("0-2", "3-9", "20-29", "70+"):
+            woman = sample_traits("female", age, "white", np.random.default_rng(seed))
+            man = sample_traits("male", age, "white", np.random.default_rng(seed))
+            if age == "0-2":
+                assert woman.hair_style == man.hair_style == "baby"
+                assert woman.bow is not None and man.bow is None
+            else:
+                assert woman.hair_style == "long" and man.hair_style in ("short", "bald")
+                assert woman.bow is None and man.bow is None
+    girl = sample_traits("female", "0-2", "black", np.random.default_rng(3))
+    with_bow, _ = _draw_traits(girl, 96, np.random.default_rng(0))
+    without, _ = _draw_traits(dataclasses.replace(girl, bow=None), 96, np.random.default_rng(0))
+    changed = np.abs(np.asarray(with_bow, dtype=int) - np.asarray(without, dtype=int)).max(axis=2) > 40
+    rows = np.nonzero(changed.any(axis=1))[0]
+    assert changed.sum() > 30 and rows.max() < 96 * 0.4  # a visible bow, on top of the head
 
 
 def test_attractiveness_depends_on_drawn_traits() -> None:
