@@ -297,6 +297,9 @@ def _print_composite_purity(layout: Any, face_truth: Any, no_truth: str | None, 
         else:
             purity = purity_from_face_truth(entry.spec, [str(i) for i in meta.get("face_ids") or []], face_truth)
             line = f"{purity.members:>4} members  {purity_text(purity)}"
+            if meta.get("excluded_low_confidence"):
+                line += (f"  ({meta['excluded_low_confidence']} more left out: predicted with probability "
+                         f"< {meta.get('min_confidence')})")
             if meta.get("relaxed"):
                 line += f"  (built with {', '.join(map(str, meta['relaxed']))} relaxed)"
         print(f"    {entry.canonical:<{width}}  {line}")

@@ -124,7 +124,8 @@ def _summary_layout(tmp_path):
                   "attractiveness_raw": [3.0, 4.0, 2.0, 3.0]}).write_parquet(layout.artifact("master_metadata"))
     layout.composites_dir.mkdir(parents=True)
     sidecars = {
-        "gender.male__age.0-19": {"spec": "gender=male,age=0-19", "face_ids": ["f0", "f1", "f2"]},
+        "gender.male__age.0-19": {"spec": "gender=male,age=0-19", "face_ids": ["f0", "f1", "f2"],
+                                  "min_confidence": 0.9, "excluded_low_confidence": 4},
         "attractiveness.top10": {"spec": "attractiveness=top10", "face_ids": ["f0", "f3"]},
         "gender.female": {"spec": "gender=female", "status": "not_built", "reason": "matched 1 face"},
     }
@@ -152,7 +153,8 @@ def test_demo_summary_reports_composite_purity_against_the_truth(tmp_path, capsy
     out = _summary_with_truth(tmp_path, capsys)
     block = out[out.index("  composite purity vs demo truth (truth_fairface_labels.csv;"):].splitlines()[1:5]
     assert block == [
-        "    gender=male,age=0-19     3 members  gender=male 66.6% (2/3), age=0-19 66.6% (2/3)",
+        "    gender=male,age=0-19     3 members  gender=male 66.6% (2/3), age=0-19 66.6% (2/3)"
+        "  (4 more left out: predicted with probability < 0.9)",
         "    attractiveness=top10     2 members  no attribute terms; no truth: attractiveness=top10",
         "    gender=female         not built (gender.female.json says why)",
         "    age=60+               not built yet",
