@@ -31,6 +31,7 @@ def _env(tmp_path: Path, tiny_clip_dir: Path, **extra: str) -> dict[str, str]:
         "FACESTATS_MIN_FACES": "2",
         "FACESTATS_FACE_MODE": "whole",  # the demo's faces are pre-cropped (what `facestats demo` sets)
         "FACESTATS_COMPOSITES_CONFIG": str(tmp_path / "composites.yaml"),
+        "FACESTATS_COMPOSITE_MIN_CONFIDENCE": "0",  # a tiny random CLIP's predictions are never confident
     }
     (tmp_path / "composites.yaml").write_text("specs:\n  - all\n  - gender=female\n")
     env.update(extra)
