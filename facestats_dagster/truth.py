@@ -6,8 +6,7 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-from facestats_core.labels.attribute_labels import read_fairface_labels
-from facestats_core.labels.face_labels import true_labels_by_face
+from facestats_core.labels.face_labels import read_true_labels_by_face
 from facestats_dagster.resources import LabelsResource, PathsResource
 
 
@@ -20,9 +19,7 @@ def face_truth(context: dg.AssetExecutionContext, master: pl.DataFrame, labels: 
     source = paths.layout().data_file(setting)
     if source is None or not source.exists():
         return None
-    try:
-        read = read_fairface_labels(source)
-    except (OSError, ValueError) as exc:
-        context.log.warning(f"Cannot read labels {source} ({exc}): nothing is compared with true labels.")
-        return None
-    return true_labels_by_face(read.labels, master, prefix=labels.fairface_prefix)
+    truth, why_not = read_true_labels_by_face(source, master, prefix=labels.fairface_prefix)
+    if truth is None:
+        context.log.warning(f"Cannot read labels: {why_not}: nothing is compared with true labels.")
+    return truth

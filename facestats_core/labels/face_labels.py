@@ -7,9 +7,11 @@ several faces are ambiguous and are skipped (counted) unless the label row names
 
 from __future__ import annotations
 
+from typing import Any
+
 import polars as pl
 
-from facestats_core.labels.attribute_labels import match_labels_to_images
+from facestats_core.labels.attribute_labels import match_labels_to_images, read_fairface_labels
 from facestats_core.labels.vocab import ATTRIBUTES
 
 
@@ -47,3 +49,17 @@ def true_labels_by_face(labels: pl.DataFrame, master: pl.DataFrame, *, prefix: s
     cols = [c for c in ATTRIBUTES if c in matched.columns]
     table, _ = labels_to_faces(matched.select("image_id", *cols), faces.select("face_id", "image_id"))
     return table.select("face_id", *cols)
+
+
+def read_true_labels_by_face(
+    source: Any, master: pl.DataFrame, *, prefix: str = ""
+) -> tuple[pl.DataFrame | None, str | None]:
+    """:func:`true_labels_by_face` of the FairFace-format file ``source`` (a path or UPath; evaluation
+    only): ``(frame, None)``, or ``(None, why not)`` when the file is missing or cannot be read."""
+    if not source.exists():
+        return None, f"no true labels at {source}"
+    try:
+        labels = read_fairface_labels(source).labels
+    except (OSError, ValueError) as exc:
+        return None, f"cannot read {source} ({exc})"
+    return true_labels_by_face(labels, master, prefix=prefix), None

@@ -222,16 +222,11 @@ def print_summary(data_root: Path, model_root: Path, truth_file: Path | None = N
 def _face_truth(master: Any, truth_file: Path | None, prefix: str = "") -> tuple[Any, str | None]:
     """The true labels of `master`'s faces from `truth_file` (evaluation only), read once for every block
     of the summary that compares with them: ``(frame, None)``, or ``(None, why not)``."""
-    from facestats_core.labels.attribute_labels import read_fairface_labels
-    from facestats_core.labels.face_labels import true_labels_by_face
+    from facestats_core.labels.face_labels import read_true_labels_by_face
 
-    if truth_file is None or not truth_file.exists():
-        return None, f"no true labels{f' at {truth_file}' if truth_file else ''}"
-    try:
-        labels = read_fairface_labels(truth_file).labels
-    except (OSError, ValueError) as exc:
-        return None, f"cannot read {truth_file} ({exc})"
-    return true_labels_by_face(labels, master, prefix=prefix), None
+    if truth_file is None:
+        return None, "no true labels"
+    return read_true_labels_by_face(truth_file, master, prefix=prefix)
 
 
 def _print_truth_agreement(master: Any, face_truth: Any, no_truth: str | None, truth_file: Path,

@@ -113,3 +113,16 @@ def test_image_labels_reach_only_the_single_face_of_their_image() -> None:
     assert faces["face_id"].to_list() == ["a"]  # b.jpg has two faces (ambiguous), c.jpg none
     result = composite_purity(parse_spec("gender=male"), ["a", "b1"], master, labels, prefix="x/")
     assert (result.members, result.with_truth, result.attributes[0].pure) == (2, 1, 1)
+
+
+def test_a_truth_file_is_read_once_or_says_why_not(tmp_path) -> None:
+    from facestats_core.labels.face_labels import read_true_labels_by_face
+
+    truth = tmp_path / "truth.csv"
+    assert read_true_labels_by_face(truth, _master(2)) == (None, f"no true labels at {truth}")
+    truth.write_bytes(b"\x00\xff not a csv")
+    frame, why_not = read_true_labels_by_face(truth, _master(2))
+    assert frame is None and why_not.startswith(f"cannot read {truth} (")
+    truth.write_text("file,age,gender,race\ndemo/img_0.jpg,20-29,Male,White\n")
+    frame, why_not = read_true_labels_by_face(truth, _master(2))
+    assert why_not is None and frame.rows() == [("f0", "male", "20-29", "white")]
