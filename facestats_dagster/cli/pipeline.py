@@ -39,16 +39,16 @@ def run_update(who: str = "facestats update") -> int:
     code = execute_runs([upstream_run()], who)
     if code:
         return code
-    specs = load_settings().composites_config
-    if not Path(specs).exists() and not explicitly_set("FACESTATS_COMPOSITES_CONFIG"):
+    specs = Path(load_settings().composites_config)
+    if not specs.exists() and not explicitly_set("FACESTATS_COMPOSITES_CONFIG"):
         registered = composites.registered_specs()
-        print(f"{who}: no composites config at {Path(specs).absolute()} (set FACESTATS_COMPOSITES_CONFIG or "
+        print(f"{who}: no composites config at {specs.absolute()} (set FACESTATS_COMPOSITES_CONFIG or "
               f"run from the folder that has it); building the {len(registered)} registered specs", file=sys.stderr)
         return execute_runs(downstream_runs(registered, registered), who)
-    code = composites.cmd_sync(argparse.Namespace(config=specs, strict=False))
+    code = composites.cmd_sync(argparse.Namespace(config=str(specs), strict=False))
     if code:
         return code
-    wanted = read_spec_config(Path(specs)).canonical
+    wanted = read_spec_config(specs).canonical
     return execute_runs(downstream_runs(composites.registered_specs(), wanted), who)
 
 
