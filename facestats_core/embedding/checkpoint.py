@@ -21,17 +21,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import polars as pl
 
+from facestats_core.analysis.integrity import embedding_health
 from facestats_core.io.atomic import atomic_write_parquet
 from facestats_core.io.layout import read_parquet, to_upath
 
 DEFAULT_CHUNK_FACES = 256
 """Faces per part: ~12 s of ViT-B/32 fp32 on 2 CPU cores (docs/performance.md), ~0.5 MiB per part."""
-
-NORM_TOLERANCE = 1e-3
-
 
 @dataclass(frozen=True)
 class Checkpoint:
@@ -97,11 +94,9 @@ def _problem(rows: pl.DataFrame, schema: dict[str, Any], model: tuple[str, str, 
     models = rows.select("model_id", "model_revision", "precision").unique().rows()
     if any(row != model for row in models):
         return f"rows of other models {models}, expected {model}"
-    if rows.height:
-        vectors = rows["embedding"].to_numpy()
-        norms = np.linalg.norm(vectors, axis=1)
-        if not np.all(np.isfinite(vectors)) or np.any(np.abs(norms - 1.0) >= NORM_TOLERANCE):
-            return "non-finite or not unit-norm embeddings"
+    health = embedding_health(rows)  # the check `embeddings_clip` runs on the final table
+    if health["non_finite_ids"] or health["bad_norm_ids"]:
+        return "non-finite or not unit-norm embeddings"
     return None
 
 
