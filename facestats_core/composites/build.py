@@ -181,12 +181,11 @@ def _confident_faces(faces: pl.DataFrame, spec: FilterSpec, min_confidence: floa
     keep = confident_members(spec, min_confidence)
     if keep is None or not set(confidence_columns(spec)) <= set(faces.columns):
         return faces, 0
-    confident = faces.filter(keep)
     try:
-        left_out = faces.filter(spec.to_polars_expr()).height - confident.filter(spec.to_polars_expr()).height
+        left_out = faces.filter(spec.to_polars_expr() & ~keep).height
     except pl.exceptions.PolarsError:  # the spec's own columns are missing: _select says so
         return faces, 0
-    return confident, left_out
+    return faces.filter(keep), left_out
 
 
 def _value_counts(values: list[Any]) -> dict[str, int]:
