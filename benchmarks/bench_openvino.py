@@ -22,7 +22,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,6 +38,43 @@ def face_pixels(folder: Path, n: int, image_size: int, mean, std, seed: int) -> 
     dataset = generate_demo_dataset(folder, DemoSpec(n_images=n, size=256, seed=seed))
     paths = sorted(Path(dataset.images_dir).glob("*.jpg"))[:n]
     return np.stack([clip_pixels(Image.open(p).convert("RGB"), image_size, mean, std) for p in paths])
+
+
+@dataclass
+class Candidate:
+    """An OpenVINO path to time: ``forward(float32 pixels (n, 3, H, W)) -> features (n, dim)``."""
+
+    name: str
+    forward: Callable[[np.ndarray], np.ndarray]
+    info: dict[str, Any]
+
+
+def openvino_candidate(
+    model_dir: Path,
+    precision: str,
+    batch_size: int,
+    calibration: list[np.ndarray],
+    cache_dir: Path,
+) -> Candidate:
+    """The pipeline's OpenVINO tower of ``model_dir`` (``load_clip`` with ``backend="openvino"``:
+    conversion or cache, compile); int8 calibrated on ``calibration`` (float32 pixel batches) first.
+    ``info`` holds the label, the IR folder, whether it was converted, the load seconds and the int8 report."""
+    from facestats_core.embedding.clip import ClipConfig, load_clip
+    from facestats_core.embedding.openvino_backend import quantize_int8
+
+    started = time.perf_counter()
+    config = ClipConfig(model=str(model_dir), precision=precision, backend="openvino",  # type: ignore[arg-type]
+                        batch_size=batch_size, cache_dir=str(cache_dir), local_files_only=True)
+    loaded = load_clip(config)
+    if loaded.openvino is None:
+        raise RuntimeError("OpenVINO backend unavailable (see the warning above)")
+    report: dict[str, Any] = dict(loaded.openvino.int8_report)
+    if precision == "int8" and loaded.openvino.pending_int8:
+        report = quantize_int8(loaded, calibration)
+    tower = loaded.openvino
+    info = {"label": tower.label, "ir_dir": str(tower.ir_dir), "converted": tower.converted,
+            "load_seconds": round(time.perf_counter() - started, 2), "int8": report}
+    return Candidate(f"OpenVINO {tower.label}", tower, info)
 
 
 def main() -> None:
@@ -57,7 +96,7 @@ def main() -> None:
     from bench_embed import matmul_gflops
 
     from facestats_core.embedding.clip import ClipConfig, forward_batch, l2_normalize, load_clip
-    from facestats_core.embedding.openvino_backend import cpu_has_bf16, openvino_candidate
+    from facestats_core.embedding.openvino_backend import cpu_has_bf16
     from facestats_demo.random_clip import build_random_clip, vit_b32_flops_per_image
 
     flops = vit_b32_flops_per_image()
