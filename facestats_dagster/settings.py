@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import MISSING, Field, dataclass, field, fields, replace
 from typing import Any
 
+from facestats_core.io.flags import parse_flag
+
 DEFAULT_CLIP = "openai/clip-vit-base-patch32"
 """The CLIP FaceStats uses when nothing else is configured (kept equal to `facestats_core.embedding.clip.DEFAULT_MODEL`)."""
 
@@ -22,8 +24,6 @@ CLIP_POINTER_FILE = "CLIP_MODEL"
 """A one-line file in the model root naming the CLIP to use when `FACESTATS_CLIP_MODEL` is unset
 (`facestats demo` writes it, so the UI, cron and `facestats score` use the demo's model)."""
 
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
 
 
 def _setting(env: str, default: Any, help: str, *, resource: str, name: str | None = None,
@@ -175,9 +175,9 @@ def _parse(spec: Field[Any], text: str) -> Any:
     kind = type(spec.default)
     env = spec.metadata["env"]
     if kind is bool:
-        lowered = text.strip().lower()
-        if lowered in _TRUE or lowered in _FALSE:
-            return lowered in _TRUE
+        flag = parse_flag(text)
+        if flag is not None:
+            return flag
         raise ValueError(f"{env} must be 1/0 (or true/false, yes/no, on/off), got {text!r}")
     if kind is int:
         try:

@@ -34,6 +34,7 @@ from facestats_core.embedding.checkpoint import (
     read_parts,
     write_part,
 )
+from facestats_core.io.flags import parse_flag
 
 if TYPE_CHECKING:
     import torch
@@ -56,8 +57,6 @@ COMPILE_MIN_IMAGES = 2000
 pipeline) has at least this many images. Measured for ViT-B/32 on a 2-core AVX-512-BF16 CPU
 (docs/performance.md): compilation costs about 1,000–2,100 images' worth of its per-image saving
 (cold inductor cache, bf16 and fp32 alike), so below this it does not pay for itself."""
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
 
 DEFAULT_MODEL = "openai/clip-vit-base-patch32"
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -237,11 +236,11 @@ def parse_compile(value: Any) -> CompileSetting:
     """``True``/``False``/``"auto"`` from a bool or the text of ``FACESTATS_CLIP_COMPILE`` (``auto``, ``1``, ``0``, …)."""
     if isinstance(value, bool):
         return value
-    text = str(value).strip().lower()
-    if text == "auto":
+    if str(value).strip().lower() == "auto":
         return "auto"
-    if text in _TRUE or text in _FALSE:
-        return text in _TRUE
+    flag = parse_flag(str(value))
+    if flag is not None:
+        return flag
     raise ValueError(f"compile (FACESTATS_CLIP_COMPILE) must be auto, 1 or 0, got {value!r}")
 
 
