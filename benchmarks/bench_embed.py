@@ -145,9 +145,9 @@ def uint8_vs_float(model_dir: Path, paths: list[Path], batch_size: int) -> tuple
     model side vs float pixels normalised by ``normalize_pixels`` (one batch)."""
     from facestats_core.embedding.clip import (
         ClipConfig,
+        cosine_rows,
         forward_batch,
         iter_pixel_batches,
-        l2_normalize,
         load_clip,
         normalize_pixels,
     )
@@ -156,7 +156,7 @@ def uint8_vs_float(model_dir: Path, paths: list[Path], batch_size: int) -> tuple
     _, pixels, _ = next(iter_pixel_batches(paths[:batch_size], clip, batch_size))
     from_uint8 = forward_batch(clip, pixels)
     from_float = forward_batch(clip, normalize_pixels(pixels, clip.mean, clip.std))
-    cosine = (l2_normalize(from_uint8) * l2_normalize(from_float)).sum(axis=1)
+    cosine = cosine_rows(from_uint8, from_float)
     return float(np.abs(from_uint8 - from_float).max()), float(cosine.min())
 
 
@@ -277,7 +277,7 @@ def main() -> None:
 
     import torch
 
-    from facestats_core.embedding.clip import COMPILE_MIN_IMAGES, cpu_flags
+    from facestats_core.embedding.clip import COMPILE_MIN_IMAGES, cosine_rows, cpu_flags
     from facestats_demo.random_clip import build_random_clip, vit_b32_flops_per_image
 
     if args.threads:
@@ -344,7 +344,7 @@ def main() -> None:
         cosine_min: dict[str, float] = {}
         for candidate in candidates:
             total = totals[candidate.name]
-            cosine_min[candidate.name] = float((np.concatenate(total.embeddings) * reference).sum(axis=1).min())
+            cosine_min[candidate.name] = float(cosine_rows(np.concatenate(total.embeddings), reference).min())
             own = candidate.precision if candidate.precision in roofline else best_roofline  # int8: bf16's
             print(
                 f"[{candidate.name}] end to end {total.rate:.2f} images/s (batch {args.batch_size}, model "

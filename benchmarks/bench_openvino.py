@@ -95,7 +95,7 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_embed import matmul_gflops
 
-    from facestats_core.embedding.clip import ClipConfig, forward_batch, l2_normalize, load_clip
+    from facestats_core.embedding.clip import ClipConfig, cosine_rows, forward_batch, load_clip
     from facestats_core.embedding.openvino_backend import cpu_has_bf16
     from facestats_demo.random_clip import build_random_clip, vit_b32_flops_per_image
 
@@ -147,7 +147,7 @@ def main() -> None:
                         forward(timed[i : i + batch])
                     times.setdefault((name.split(" @")[0], batch), []).append(time.perf_counter() - start)
         roofline = statistics.median(rooflines)
-        fp32 = l2_normalize(forward_batch(reference, evals[: args.eval]))
+        fp32 = forward_batch(reference, evals[: args.eval])
         print(f"\nbf16 matmul roofline {roofline:.1f} images/s (rounds: {', '.join(f'{r:.1f}' for r in rooflines)})")
         print(f"model only, {args.images} images per round, median of {args.rounds} interleaved rounds")
         print("| path | batch | images/s | × torch fp32 | × bf16 roofline | cosine to fp32 mean / min |")
@@ -158,7 +158,7 @@ def main() -> None:
             rate = args.images / statistics.median(rounds)
             forward = paths[name if name.startswith("torch") else f"{name} @{batch}"]
             out = np.concatenate([forward(evals[i : i + batch]) for i in range(0, args.eval, batch)])
-            cosine = (l2_normalize(out) * fp32).sum(axis=1)
+            cosine = cosine_rows(out, fp32)
             ratio = f"{rate / base[batch]:.2f}" if batch in base else "-"
             print(f"| {name} | {batch} | {rate:.1f} | {ratio} | {rate / roofline:.2f} | "
                   f"{cosine.mean():.5f} / {cosine.min():.5f} |", flush=True)

@@ -523,6 +523,11 @@ def l2_normalize(features: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     return features / np.maximum(norms, eps)
 
 
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row of ``a`` with the same row of ``b`` (float32)."""
+    return (l2_normalize(a) * l2_normalize(b)).sum(axis=1)
+
+
 def embed_paths(
     clip: LoadedClip,
     paths: Sequence[Path],

@@ -387,12 +387,6 @@ def torch_fp32_features(model: Any, pixels: np.ndarray, batch: int = 32) -> np.n
     return np.concatenate(out)
 
 
-def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    return (a * b).sum(axis=1)
-
-
 def quantize_ir(ov_model: Any, faces: Sequence[np.ndarray]) -> Any:
     """NNCF post-training int8 quantisation (transformer preset: SmoothQuant, no batch-wise
     statistics) calibrated on ``faces``, one (1, 3, H, W) face per sample as NNCF recommends."""
@@ -418,6 +412,8 @@ def quantize_int8(
     faces, cosine mean/min, seconds, label, ``accurate`` (mean cosine ≥ ``min_cosine``).
 
     When another process published a calibrated IR first, that one is used (and its report)."""
+    from facestats_core.embedding.clip import cosine_rows
+
     tower: OpenVinoTower | None = loaded.openvino
     if tower is None:
         raise ValueError("quantize_int8 needs a CLIP loaded with the OpenVINO backend")
