@@ -14,6 +14,7 @@ import polars as pl
 
 from facestats_core.labels.face_labels import labels_to_faces
 from facestats_core.labels.vocab import ATTRIBUTES
+from facestats_core.models.regression_metrics import pearson_r
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,10 @@ def rating_agreement(master: pl.DataFrame, image_ratings: pl.DataFrame,
         return None
     truth = joined["_true"].cast(pl.Float64).to_numpy()
     predicted = joined[score_column].cast(pl.Float64).to_numpy()
-    spread = float(np.std(truth)) * float(np.std(predicted))
-    r = float(np.mean((truth - truth.mean()) * (predicted - predicted.mean())) / spread) if spread > 0 else 0.0
+    r = pearson_r(truth, predicted)
     return RatingAgreement(
         n=joined.height,
-        pearson_r=r,
+        pearson_r=0.0 if np.isnan(r) else r,  # a constant side: no correlation
         rmse=float(np.sqrt(np.mean((truth - predicted) ** 2))),
         mean_baseline_rmse=float(np.std(truth)),
     )

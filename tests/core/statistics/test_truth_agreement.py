@@ -51,3 +51,9 @@ def test_too_few_rated_faces_or_no_scores_give_no_rating_agreement() -> None:
     ratings = pl.DataFrame({"image_id": ["a", "b"], "score": [3.0, 4.0]})
     assert rating_agreement(_master(), ratings) is None
     assert rating_agreement(_master().drop("attractiveness_raw"), ratings) is None
+
+
+def test_constant_true_ratings_correlate_zero() -> None:
+    ratings = pl.DataFrame({"image_id": ["a", "b", "c"], "score": [3.0, 3.0, 3.0]})
+    rating = rating_agreement(_master(), ratings)
+    assert rating is not None and rating.pearson_r == 0.0 and rating.mean_baseline_rmse == 0.0
