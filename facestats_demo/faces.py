@@ -303,15 +303,11 @@ def _jitter(colour: RGB, rng: np.random.Generator, brightness_sd: float, channel
     return _clip_rgb(base + rng.normal(0.0, channel_sd, size=3))
 
 
-def _hsv_colour(rng: np.random.Generator, sat: tuple[float, float], val: tuple[float, float]) -> RGB:
-    r, g, b = colorsys.hsv_to_rgb(float(rng.random()), float(rng.uniform(*sat)), float(rng.uniform(*val)))
-    return _clip_rgb(np.array([r, g, b]) * 255.0)
-
-
-def _pink(rng: np.random.Generator) -> RGB:
-    """A bow's pink to magenta (hue 300-350°), saturated and bright: one colour family, easy to see."""
-    r, g, b = colorsys.hsv_to_rgb(float(rng.uniform(0.83, 0.97)), float(rng.uniform(0.55, 0.8)),
-                                  float(rng.uniform(0.85, 0.97)))
+def _hsv_colour(
+    rng: np.random.Generator, sat: tuple[float, float], val: tuple[float, float], hue: tuple[float, float] = (0.0, 1.0)
+) -> RGB:
+    """A colour drawn uniformly in HSV (hue, then saturation, then value, from ``rng``)."""
+    r, g, b = colorsys.hsv_to_rgb(float(rng.uniform(*hue)), float(rng.uniform(*sat)), float(rng.uniform(*val)))
     return _clip_rgb(np.array([r, g, b]) * 255.0)
 
 
@@ -375,7 +371,8 @@ def sample_traits(gender: str, age: str, ethnicity: str, rng: np.random.Generato
     lipstick = female and child < 0.5
     lips_target: RGB = (188, 40, 66) if lipstick else (168, 82, 84)
     lip_colour = _mix(_shade(skin, 0.85), lips_target, 0.6 if lipstick else 0.3)
-    bow = _pink(rng) if female and child > 0.9 else None
+    # a baby girl's bow: pink to magenta (hue 300-350°), saturated and bright, one colour family easy to see
+    bow = _hsv_colour(rng, (0.55, 0.8), (0.85, 0.97), hue=(0.83, 0.97)) if female and child > 0.9 else None
 
     return FaceTraits(
         gender=gender,
