@@ -188,15 +188,15 @@ def asset_job() -> Any:
 def execute_runs(runs: list[UpdateRun], who: str = "facestats update") -> int:
     """Execute each run in this process on the instance in `$DAGSTER_HOME` (recorded there like a
     `dagster asset materialize` run, with the definitions' in-process executor), echoing it; stop at
-    the first failure and return 1. The definitions load once, on the first run."""
+    the first failure and return 1. The definitions and their asset graph load once, before the first run."""
     import dagster as dg
 
     os.environ["DAGSTER_HOME"] = str(ensure_dagster_home())
     job = asset_job()
+    graph = job.get_definition().asset_layer.asset_graph  # loads the definitions, once for every run
     with dg.DagsterInstance.get() as instance:
         for run in runs:
             print(f"$ {who}: run {run.describe()}", flush=True)
-            graph = job.get_definition().asset_layer.asset_graph
             with warnings.catch_warnings():  # the selection parser's own use of a beta parameter
                 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*include_sources.*")
                 keys = sorted(dg.AssetSelection.from_coercible(run.select.split(",")).resolve(graph))
