@@ -63,7 +63,7 @@ def main() -> None:
 
     from facestats_core.embedding.clip import ClipConfig, embed_manifest, load_clip
     from facestats_core.faces.chips import ChipConfig, chip_manifest
-    from facestats_core.faces.dlib_detector import pick_face_detector
+    from facestats_core.faces.detectors import pick_face_detector
     from facestats_core.faces.face_table import DetectionConfig, detect_manifest
     from facestats_core.images.scan import scan_shards
     from facestats_demo.random_clip import build_random_clip

