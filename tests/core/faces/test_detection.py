@@ -13,7 +13,7 @@ from facestats_core.faces.detection import DetectedFace, detect_bounded, eye_cen
 from facestats_core.faces.face_table import DetectionConfig, detect_manifest
 from facestats_core.images.scan import scan_shards
 from facestats_core.io.hashing import shard_keys
-from tests.core.faces.photos import grace_hopper, needs_dlib, write_photo_folder
+from tests.core.faces.photos import grace_hopper, needs_cnn, needs_dlib, write_photo_folder
 
 
 class Recorder:
@@ -52,12 +52,13 @@ def test_eye_centres_and_five_points_from_68() -> None:
 
 
 @needs_dlib
-def test_real_photos_every_face_and_a_row_for_every_image(tmp_path: Path) -> None:
+@pytest.mark.parametrize("choice", ["dlib", pytest.param("retinaface", marks=needs_cnn)])
+def test_real_photos_every_face_and_a_row_for_every_image(tmp_path: Path, choice: str) -> None:
     from facestats_core.faces.detectors import pick_face_detector
 
     expected = write_photo_folder(tmp_path / "raw")
     raw = scan_shards(tmp_path / "raw", shard_keys(1), 1)[0]["00"]
-    detector, name = pick_face_detector("dlib")
+    detector, name = pick_face_detector(choice)
     table, stats = detect_manifest(raw, tmp_path / "raw", detector, DetectionConfig(detector_name=name))
     assert set(table["path"]) == set(expected)  # every image has a row
     faces = table.filter(pl.col("face_id").is_not_null())
@@ -88,7 +89,8 @@ def test_face_ids_are_stable_and_grace_hopper_has_one_face(tmp_path: Path) -> No
 
 
 @needs_dlib
-def test_detection_in_worker_processes_gives_the_same_rows(tmp_path: Path) -> None:
+@pytest.mark.parametrize("choice", ["dlib", pytest.param("retinaface", marks=needs_cnn)])
+def test_detection_in_worker_processes_gives_the_same_rows(tmp_path: Path, choice: str) -> None:
     from facestats_core.faces.detectors import pick_face_detector
     from facestats_core.faces.face_table import PARALLEL_MIN_IMAGES
     from tests.core.faces.photos import VENDORED
@@ -101,7 +103,7 @@ def test_detection_in_worker_processes_gives_the_same_rows(tmp_path: Path) -> No
         copy.putpixel((i, 0), (i, i, i))
         copy.save(raw / f"a{i:02d}.png")
     manifest = scan_shards(raw, shard_keys(1), 1)[0]["00"]
-    detector, name = pick_face_detector("dlib")
+    detector, name = pick_face_detector(choice)  # a CNN uses every core here, one thread per worker there
     config = DetectionConfig(detector_name=name)
     alone, stats = detect_manifest(manifest, raw, detector, config)
     pooled, pooled_stats = detect_manifest(manifest, raw, detector, config, workers=2)
