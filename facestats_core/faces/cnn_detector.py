@@ -6,7 +6,8 @@ given the original image (``sees_original``) and bounds its own work:
 * **Size.** The network sees a copy whose longest side is at most ``max_side``. When that
   copy shrinks the image, the original is also cut into ``max_side`` × ``max_side`` tiles at
   full resolution, overlapping by more than the largest face the copy can miss, so no face of
-  ``min_face_px`` or more is lost to the shrinking. One network call never sees more than
+  ``min_face_px`` or more is lost to the shrinking; a tile keeps only faces up to twice that
+  size (larger finds there are pieces of big faces cut by the tile's edge). One network call never sees more than
   ``max_side²`` pixels, whatever the photo's size (see :func:`windows`).
 * **Rotation.** The upright pass runs first. When it finds no confident face, the image is
   also searched turned by 90°, 180° and 270°; when its confident faces mostly lie sideways or
@@ -195,13 +196,20 @@ class CnnFaceDetector:
         """Scores, boxes and 5 points of every candidate of ``image`` (all windows, merged)."""
         spec = MODELS[self.model]
         found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        for scale, (x0, y0, x1, y1) in windows(*image.size, self.max_side, self.min_face_px, spec.smallest_face):
+        regions = windows(*image.size, self.max_side, self.min_face_px, spec.smallest_face)
+        # tiles are there for the faces the shrunk copy misses: larger finds in a tile are pieces of
+        # big faces cut by its edge (the copy has those whole)
+        largest_in_tile = 2.0 * spec.smallest_face / regions[0][0]
+        for index, (scale, (x0, y0, x1, y1)) in enumerate(regions):
             region = image if (x0, y0, x1, y1) == (0, 0, *image.size) else image.crop((x0, y0, x1, y1))
             if scale < 1.0:
                 size = (max(1, round(region.width * scale)), max(1, round(region.height * scale)))
                 region = region.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
             back = (x1 - x0) / region.width
             scores, boxes, points = self._net()(np.ascontiguousarray(np.asarray(region, dtype=np.uint8)))
+            if index > 0:
+                small = (boxes[:, 2] - boxes[:, 0]) <= largest_in_tile
+                scores, boxes, points = scores[small], boxes[small], points[small]
             offset = np.array([x0, y0], dtype=np.float64)
             # pixel-index points scale about the pixel centres; box corners are continuous
             found.append((scores, boxes * back + np.tile(offset, 2), (points + 0.5) * back - 0.5 + offset))
