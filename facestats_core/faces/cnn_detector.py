@@ -7,7 +7,7 @@ given the original image (``sees_original``) and bounds its own work:
   copy shrinks the image, the original is also cut into ``max_side`` × ``max_side`` tiles at
   full resolution, overlapping by more than the largest face the copy can miss, so no face of
   ``min_face_px`` or more is lost to the shrinking; a tile keeps only faces up to twice that
-  size (larger finds there are pieces of big faces cut by the tile's edge). One network call never sees more than
+  size and outside the faces the copy found (other finds there are pieces of big faces). One network call never sees more than
   ``max_side²`` pixels, whatever the photo's size (see :func:`windows`).
 * **Rotation.** The upright pass runs first. When it finds no confident face, the image is
   also searched turned by 90°, 180° and 270°; when its confident faces mostly lie sideways or
@@ -197,8 +197,8 @@ class CnnFaceDetector:
         spec = MODELS[self.model]
         found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
         regions = windows(*image.size, self.max_side, self.min_face_px, spec.smallest_face)
-        # tiles are there for the faces the shrunk copy misses: larger finds in a tile are pieces of
-        # big faces cut by its edge (the copy has those whole)
+        # tiles are there for the faces the shrunk copy misses: larger finds in a tile, or finds inside
+        # a face the copy found, are pieces of big faces (the copy has those whole)
         largest_in_tile = 2.0 * spec.smallest_face / regions[0][0]
         for index, (scale, (x0, y0, x1, y1)) in enumerate(regions):
             region = image if (x0, y0, x1, y1) == (0, 0, *image.size) else image.crop((x0, y0, x1, y1))
@@ -208,8 +208,9 @@ class CnnFaceDetector:
             back = (x1 - x0) / region.width
             scores, boxes, points = self._net()(np.ascontiguousarray(np.asarray(region, dtype=np.uint8)))
             if index > 0:
-                small = (boxes[:, 2] - boxes[:, 0]) <= largest_in_tile
-                scores, boxes, points = scores[small], boxes[small], points[small]
+                keep = ((boxes[:, 2] - boxes[:, 0]) * back <= largest_in_tile) & ~_inside_any(
+                    (boxes * back + np.tile([x0, y0], 2)), found[0][1][found[0][0] >= self.score_threshold])
+                scores, boxes, points = scores[keep], boxes[keep], points[keep]
             offset = np.array([x0, y0], dtype=np.float64)
             # pixel-index points scale about the pixel centres; box corners are continuous
             found.append((scores, boxes * back + np.tile(offset, 2), (points + 0.5) * back - 0.5 + offset))
@@ -255,6 +256,15 @@ class CnnFaceDetector:
                                       points5=points[index].copy(), rotation=round(frame.degrees, 2),
                                       rotation_pass=int(turns[index])))
         return sorted(faces, key=lambda face: -face.score)
+
+
+def _inside_any(boxes: np.ndarray, around: np.ndarray) -> np.ndarray:
+    """Whether each box's centre lies inside one of the ``around`` boxes."""
+    if len(boxes) == 0 or len(around) == 0:
+        return np.zeros(len(boxes), dtype=bool)
+    cx, cy = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
+    return ((cx[:, None] >= around[None, :, 0]) & (cx[:, None] <= around[None, :, 2])
+            & (cy[:, None] >= around[None, :, 1]) & (cy[:, None] <= around[None, :, 3])).any(axis=1)
 
 
 def _merge(found: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
