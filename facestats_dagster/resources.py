@@ -16,7 +16,6 @@ import dagster as dg
 from facestats_core.embedding.clip import ClipConfig, LoadedClip, load_clip
 from facestats_core.faces.alignment import AlignmentConfig
 from facestats_core.faces.chips import ChipConfig
-from facestats_core.faces.dlib_detector import DEFAULT_MIN_SCORE
 from facestats_core.faces.face_table import DetectionConfig
 from facestats_core.io.layout import Layout
 from facestats_core.models.regressor import MLPConfig
@@ -46,7 +45,8 @@ class FacesResource(dg.ConfigurableResource):
     """How faces are found and cut out (`facestats_core.faces`: `DetectionConfig`, `ChipConfig`).
 
     `face_mode`: `detect`, `whole` (pre-cropped sets) or `auto`; `multi_face`: `all`, `largest`,
-    `skip_multi`; `detector`: `auto`, `dlib`, `dlib-cnn` (needs `cnn_weights`) or `none`;
+    `skip_multi`; `detector`: `auto` (RetinaFace when installed, else dlib HOG), `retinaface`, `yunet`,
+    `dlib` (= `hog`), `dlib-cnn` (needs `cnn_weights`) or `none`; `min_score`: None = the detector's default;
     `landmarks`: a landmarks CSV (raw-image pixels) used for whole-image faces, relative to the data
     root or absolute; empty = none.
     """
@@ -56,7 +56,7 @@ class FacesResource(dg.ConfigurableResource):
     detector: str = Settings.face_detector
     cnn_weights: str = Settings.cnn_detector_weights
     dlib_upsample: int = 1
-    min_score: float = DEFAULT_MIN_SCORE
+    min_score: float | None = None
     max_side: int = Settings.detect_max_side
     workers: int = Settings.detect_workers
     min_face_px: int = Settings.min_face_px
@@ -72,9 +72,10 @@ class FacesResource(dg.ConfigurableResource):
 
     def face_detector(self) -> tuple[Any | None, str]:
         """`(detector, name)`; `(None, reason)` when none is configured or installed."""
-        from facestats_core.faces.dlib_detector import pick_face_detector
+        from facestats_core.faces.detectors import pick_face_detector
 
-        return pick_face_detector(self.detector, self.dlib_upsample, self.min_score, self.cnn_weights)
+        return pick_face_detector(self.detector, self.dlib_upsample, self.min_score, self.cnn_weights,
+                                  max_side=self.max_side, min_face_px=self.min_face_px)
 
     def detection(self, detector_name: str, face_mode: str | None = None) -> DetectionConfig:
         """The detection settings; `face_mode` overrides this resource's (e.g. for a reference set)."""

@@ -75,16 +75,20 @@ class Settings:
         resource="faces")
     multi_face: str = _setting("FACESTATS_MULTI_FACE", "all", "faces kept per image: `all`, `largest`, "
                                "`skip_multi` (images with several faces get reason `skipped_multi`)", resource="faces")
-    face_detector: str = _setting("FACESTATS_FACE_DETECTOR", "auto", "`dlib` (HOG), `dlib-cnn`, `none`, `auto` "
-                                  "(dlib when installed)", resource="faces", name="detector")
+    face_detector: str = _setting(
+        "FACESTATS_FACE_DETECTOR", "auto", "`retinaface` (RetinaFace-MobileNet0.25 on onnxruntime), `yunet` "
+        "(libfacedetection), `dlib` or `hog` (dlib HOG, 2009), `dlib-cnn` (MMOD), `none`, `auto` (RetinaFace when "
+        "the detect extra is installed, else dlib HOG); the detector's name and version are part of the detection "
+        "cache key", resource="faces", name="detector")
     cnn_detector_weights: str = _setting("FACESTATS_CNN_DETECTOR_WEIGHTS", "", "`mmod_human_face_detector.dat` "
                                          "for `dlib-cnn`", resource="faces", name="cnn_weights", empty_ok=True)
     detect_max_side: int = _setting("FACESTATS_DETECT_MAX_SIDE", 1600, "longest side of the copy the detector "
-                                    "sees (boxes are mapped back to the original)", resource="faces",
-                                    name="max_side")
-    detect_workers: int = _setting("FACESTATS_DETECT_WORKERS", 0, "processes that detect faces in parallel "
-                                   "(dlib uses one core per image; `0`: one per CPU core, `1`: in the step's process)",
-                                   resource="faces", name="workers")
+                                    "sees (boxes are mapped back to the original); a CNN detector also searches "
+                                    "larger photos in full-resolution tiles of this side, so no face of "
+                                    "`min_face_px` is lost", resource="faces", name="max_side")
+    detect_workers: int = _setting("FACESTATS_DETECT_WORKERS", 0, "processes that detect faces in parallel, one "
+                                   "core each (`0`: one per CPU core, `1`: in the step's process, where a CNN "
+                                   "detector uses every core)", resource="faces", name="workers")
     min_face_px: int = _setting("FACESTATS_MIN_FACE_PX", 24, "smaller faces (box side, original pixels) get "
                                 "reason `face_too_small`", resource="faces")
     chip_margin: float = _setting("FACESTATS_CHIP_MARGIN", 0.25, "padding around the face box on each side, as "

@@ -59,14 +59,15 @@ def chip_geometry(
     margin: float, whole_image: bool = False,
 ) -> tuple[float, float, float, float]:
     """``(cx, cy, side, angle)`` of a face's chip in source pixels; ``angle`` (radians) is the
-    eye line's tilt (0 without eyes). A whole-image face keeps its box as is (no margin)."""
+    tilt of the line from the face's first to its second eye (:func:`eye_centres` order; up to
+    ±π for a face upside down; 0 without eyes). A whole-image face keeps its box as is (no margin)."""
     x0, y0, x1, y1 = box
     cx, cy = (x0 + x1) / 2.0, (y0 + y1) / 2.0
     side = max(x1 - x0, y1 - y0) * (1.0 if whole_image else 1.0 + 2.0 * margin)
     angle = 0.0
-    if eyes is not None:
+    if eyes is not None:  # in the face's order: a face lying sideways or upside down is turned upright
         (lx, ly), (rx, ry) = eyes
-        if rx - lx > 1e-6:
+        if math.hypot(rx - lx, ry - ly) > 1e-6:
             angle = math.atan2(ry - ly, rx - lx)
     return cx, cy, side, angle
 

@@ -25,11 +25,20 @@ DEFAULT_MAX_SIDE = 1600
 @dataclass(frozen=True)
 class DetectedFace:
     """One face: ``box`` ``(x0, y0, x1, y1)``, the detector's ``score``, and ``landmarks``
-    as a ``(k, 2)`` array (k = 68 iBUG points, 5 points, or the 2 eye centres) or None."""
+    as a ``(k, 2)`` array (k = 68 iBUG points, 5 points, or the 2 eye centres) or None.
+
+    A CNN detector also gives its own 5 points (``points5``: image-left eye, image-right eye,
+    nose tip, left and right mouth corner of the upright face), the face's in-plane angle
+    (``rotation``, degrees: 0 upright, 90 turned a quarter clockwise on screen, ±180 upside
+    down; the 68 points were fitted on the face turned back by it) and the 90° step of the image
+    it was found in (``rotation_pass``: 0, 90, 180 or 270, counter-clockwise)."""
 
     box: tuple[float, float, float, float]
     score: float
     landmarks: np.ndarray | None = None
+    points5: np.ndarray | None = None
+    rotation: float = 0.0
+    rotation_pass: int = 0
 
     @property
     def width(self) -> float:
@@ -47,12 +56,17 @@ class DetectedFace:
         """The same face in an image ``factor`` times as large."""
         box = tuple(float(v) * factor for v in self.box)
         landmarks = None if self.landmarks is None else np.asarray(self.landmarks, dtype=np.float64) * factor
-        return DetectedFace(box=box, score=self.score, landmarks=landmarks)  # type: ignore[arg-type]
+        points5 = None if self.points5 is None else np.asarray(self.points5, dtype=np.float64) * factor
+        return DetectedFace(box=box, score=self.score, landmarks=landmarks, points5=points5,  # type: ignore[arg-type]
+                            rotation=self.rotation, rotation_pass=self.rotation_pass)
 
 
 class FaceDetector(Protocol):
-    """Anything that finds faces in an RGB image. ``name`` identifies it and its settings
-    (it is part of the detection cache key: another name means detect again)."""
+    """Anything that finds faces in an RGB image. ``name`` identifies it, its version and its
+    settings (it is part of the detection cache key: another name means detect again).
+
+    A detector whose ``sees_original`` attribute is true bounds its own work (copies, tiles)
+    and is given the original image by :func:`detect_bounded`; the others get the bounded copy."""
 
     @property
     def name(self) -> str: ...
@@ -61,20 +75,21 @@ class FaceDetector(Protocol):
 
 
 def eye_centres(landmarks: np.ndarray | None) -> tuple[Point, Point] | None:
-    """(left, right) eye centres (left = smaller x) from 68, 5 or 2 landmark points, else None."""
+    """The eye centres from 68 (means of iBUG 36-41 and 42-47), 5 or 2 landmark points, else None.
+
+    The first is the eye on the image's left *when the face is upright* (iBUG 36-41, the first
+    of 5 or 2 points): the order is the face's, not the image's, so the line from the first to
+    the second gives the face's in-plane angle even for a face lying sideways or upside down."""
     if landmarks is None:
         return None
     points = np.asarray(landmarks, dtype=np.float64).reshape(-1, 2)
     if len(points) == 68:
-        eyes = [points[36:42].mean(axis=0), points[42:48].mean(axis=0)]
-    elif len(points) == 5:
-        eyes = [points[0], points[1]]
-    elif len(points) == 2:
-        eyes = [points[0], points[1]]
+        first, second = points[36:42].mean(axis=0), points[42:48].mean(axis=0)
+    elif len(points) in (5, 2):
+        first, second = points[0], points[1]
     else:
         return None
-    left, right = sorted(eyes, key=lambda p: float(p[0]))
-    return (float(left[0]), float(left[1])), (float(right[0]), float(right[1]))
+    return (float(first[0]), float(first[1])), (float(second[0]), float(second[1]))
 
 
 def five_points(landmarks68: np.ndarray) -> np.ndarray:
@@ -88,9 +103,12 @@ def five_points(landmarks68: np.ndarray) -> np.ndarray:
 
 
 def detect_bounded(image: Image.Image, detector: FaceDetector, max_side: int = DEFAULT_MAX_SIDE) -> list[DetectedFace]:
-    """Faces of ``image`` found on a copy no longer than ``max_side``, in the original's coordinates."""
+    """Faces of ``image`` found on a copy no longer than ``max_side``, in the original's coordinates
+    (a detector that ``sees_original`` gets the original and bounds its own work)."""
     if max_side < 64:
         raise ValueError(f"max_side must be >= 64, got {max_side}")
+    if getattr(detector, "sees_original", False):
+        return detector.detect(image)
     longest = max(image.size)
     if longest <= max_side:
         return detector.detect(image)
@@ -99,3 +117,25 @@ def detect_bounded(image: Image.Image, detector: FaceDetector, max_side: int = D
     small = image.resize(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     back = image.width / small.width
     return [face.scaled(back) for face in detector.detect(small)]
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float = 0.4, contained: float = 1.0) -> np.ndarray:
+    """Indices of ``(n, 4)`` boxes kept by greedy non-maximum suppression, best score first: a box
+    overlapping a better one by more than ``iou`` (intersection over union), or lying inside it by
+    more than ``contained`` (intersection over its own area), is dropped."""
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    order = np.argsort(-np.asarray(scores, dtype=np.float64), kind="stable")
+    areas = np.clip(boxes[:, 2] - boxes[:, 0], 0, None) * np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
+    keep: list[int] = []
+    while order.size:
+        first, rest = order[0], order[1:]
+        keep.append(int(first))
+        width = np.clip(np.minimum(boxes[first, 2], boxes[rest, 2]) - np.maximum(boxes[first, 0], boxes[rest, 0]), 0,
+                        None)
+        height = np.clip(np.minimum(boxes[first, 3], boxes[rest, 3]) - np.maximum(boxes[first, 1], boxes[rest, 1]), 0,
+                         None)
+        inter = width * height
+        union = np.maximum(areas[first] + areas[rest] - inter, 1e-9)
+        inside = inter / np.maximum(areas[rest], 1e-9)
+        order = rest[(inter / union <= iou) & (inside <= contained)]
+    return np.asarray(keep, dtype=np.int64)

@@ -2,7 +2,9 @@
 
 Optional: the ``detect`` extra installs ``dlib-bin`` and ``face-recognition-models``
 (which ships ``shape_predictor_68_face_landmarks.dat``; nothing is downloaded at
-run time). The CNN detector needs ``mmod_human_face_detector.dat``, given by path.
+run time). The MMOD detector needs ``mmod_human_face_detector.dat``, given by path.
+The default detector is a CNN (:mod:`facestats_core.faces.cnn_detector`); these are options
+(:mod:`facestats_core.faces.detectors` picks one).
 """
 
 from __future__ import annotations
@@ -15,9 +17,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from facestats_core.faces.detection import DetectedFace, FaceDetector
+from facestats_core.faces.detection import DetectedFace
 
-DETECTOR_CHOICES: tuple[str, ...] = ("auto", "dlib", "dlib-cnn", "none")
 DEFAULT_MIN_SCORE = 0.25
 """HOG detections scoring below this are dropped (dlib's own threshold is 0). On the
 real test photos every face scored ≥ 0.37 and the one false positive 0.12."""
@@ -31,6 +32,18 @@ def face_recognition_models_dir() -> Path | None:
         return None
     folder = Path(next(iter(spec.submodule_search_locations))) / "models"
     return folder if folder.is_dir() else None
+
+
+def dlib_version() -> str:
+    """Installed dlib version (the ``dlib-bin`` or ``dlib`` distribution), or ``missing``."""
+    from importlib.metadata import PackageNotFoundError, version  # noqa: PLC0415
+
+    for dist in ("dlib-bin", "dlib"):
+        try:
+            return version(dist)
+        except PackageNotFoundError:
+            continue
+    return "missing"
 
 
 def shape_predictor_file(predictor_path: Path | None = None) -> Path:
@@ -60,7 +73,7 @@ class DlibFaceDetector:
     @property
     def name(self) -> str:
         kind = "cnn" if self.cnn_weights is not None else "hog"
-        return f"dlib-{kind}-up{self.upsample}-s{self.min_score:g}-lm68"
+        return f"dlib-{kind}-{dlib_version()}-up{self.upsample}-s{self.min_score:g}-lm68"
 
     def _models(self) -> tuple[Any, Any]:
         if "detector" not in self._cache:
@@ -90,38 +103,3 @@ class DlibFaceDetector:
             box = (float(rect.left()), float(rect.top()), float(rect.right() + 1), float(rect.bottom() + 1))
             found.append(DetectedFace(box=box, score=score, landmarks=points))
         return sorted(found, key=lambda face: -face.score)
-
-
-def pick_face_detector(
-    choice: str, upsample: int = 1, min_score: float = DEFAULT_MIN_SCORE, cnn_weights: str = ""
-) -> tuple[FaceDetector | None, str]:
-    """The detector a setting names, as ``(detector, name)``.
-
-    ``auto`` is dlib HOG when dlib and the shape predictor are installed, else
-    ``(None, reason)``; ``dlib`` / ``dlib-cnn`` without them raise with the line that fixes it;
-    ``none`` disables detection (only ``face_mode=whole`` then finds faces).
-    """
-    wanted = choice.lower()
-    if wanted not in DETECTOR_CHOICES:
-        raise ValueError(f"detector must be one of {', '.join(DETECTOR_CHOICES)}, got {choice!r}")
-    if wanted == "none":
-        return None, "none (disabled)"
-    missing = None
-    if importlib.util.find_spec("dlib") is None:
-        missing = "dlib not installed: pip install 'facestats[detect]' (dlib-bin, face-recognition-models)"
-    elif face_recognition_models_dir() is None:
-        missing = "no dlib shape predictor: pip install face-recognition-models"
-    if missing is not None:
-        if wanted == "auto":
-            return None, f"none ({missing})"
-        raise ImportError(f"detector={wanted}: {missing}")
-    weights = None
-    if wanted == "dlib-cnn":
-        if not cnn_weights or not Path(cnn_weights).is_file():
-            raise FileNotFoundError(
-                f"detector=dlib-cnn needs mmod_human_face_detector.dat: set FACESTATS_CNN_DETECTOR_WEIGHTS "
-                f"(got {cnn_weights!r})"
-            )
-        weights = Path(cnn_weights)
-    detector = DlibFaceDetector(upsample=upsample, min_score=min_score, cnn_weights=weights)
-    return detector, detector.name

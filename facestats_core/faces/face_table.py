@@ -20,6 +20,7 @@ are never detected again.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,16 @@ NO_FACE_REASONS: dict[str, str] = {
 }
 """``reason`` values of rows without a face."""
 
+COLUMN_MEANINGS: dict[str, str] = {
+    "landmarks": "68 iBUG points (x0, y0, x1, y1, …) in original pixels, or the file's points for a whole image",
+    "landmarks5": "the CNN detector's own 5 points (eyes, nose tip, mouth corners); null for dlib or a whole image",
+    "rotation": "the face's in-plane angle in degrees (0 upright, 90 a quarter turn clockwise, ±180 upside down): "
+                "its 68 points were fitted on the face turned back by it, and its chips are cut upright (0 for dlib and "
+                "whole images: nothing was turned)",
+    "rotation_pass": "the 90° turn (counter-clockwise) of the image the CNN found the face in: 0, 90, 180 or 270",
+}
+"""What the less obvious columns of the face-detections table hold."""
+
 DETECTIONS_SCHEMA: dict[str, Any] = {
     "image_id": pl.String,
     "path": pl.String,
@@ -61,6 +72,9 @@ DETECTIONS_SCHEMA: dict[str, Any] = {
     "score": pl.Float64,
     "landmarks": pl.List(pl.Float64),
     "landmark_points": pl.Int32,
+    "landmarks5": pl.List(pl.Float64),
+    "rotation": pl.Float64,
+    "rotation_pass": pl.Int32,
     "image_width": pl.Int32,
     "image_height": pl.Int32,
     "reason": pl.String,
@@ -93,7 +107,7 @@ class DetectionConfig:
     def version(self) -> str:
         """Rows made under another version are detected again."""
         return (f"{self.face_mode}-{self.multi_face}-max{self.max_side}-min{self.min_face_px}"
-                f"-{self.detector_name}-v1")
+                f"-{self.detector_name}-v2")
 
 
 @dataclass
@@ -137,12 +151,14 @@ def apply_policy(faces: list[DetectedFace], config: DetectionConfig) -> tuple[li
 def _face_row(image_id: str, path: str, face: DetectedFace, index: int, count: int, found: int,
               source: str, size: tuple[int, int], version: str) -> dict[str, Any]:
     points = None if face.landmarks is None else np.asarray(face.landmarks, dtype=np.float64).reshape(-1, 2)
+    points5 = None if face.points5 is None else np.asarray(face.points5, dtype=np.float64).ravel().tolist()
     return {
         "image_id": image_id, "path": path, "face_id": make_face_id(image_id, face.box, *size),
         "face_index": index, "faces_in_image": count, "faces_found": found, "face_source": source,
         "box_x0": face.box[0], "box_y0": face.box[1], "box_x1": face.box[2], "box_y1": face.box[3],
         "score": face.score, "landmarks": None if points is None else points.ravel().tolist(),
-        "landmark_points": 0 if points is None else len(points),
+        "landmark_points": 0 if points is None else len(points), "landmarks5": points5,
+        "rotation": face.rotation, "rotation_pass": face.rotation_pass,
         "image_width": size[0], "image_height": size[1], "reason": None, "detection_version": version,
     }
 
@@ -235,9 +251,9 @@ def detect_manifest(
 
     ``landmarks`` maps a raw path (relative to ``raw_root``) to known landmarks in that
     image's upright pixel coordinates (e.g. the demo truth); images whose landmarks
-    changed are detected again. ``workers > 1`` detects in that many processes (dlib uses
-    one core per image) when at least :data:`PARALLEL_MIN_IMAGES` images need the detector;
-    the rows are the same either way. Never raises for a bad image: it becomes a reason row.
+    changed are detected again. ``workers > 1`` detects in that many processes (one core each:
+    a CNN detector runs one thread there) when at least :data:`PARALLEL_MIN_IMAGES` images need
+    the detector; the rows are the same either way. Never raises for a bad image: it becomes a reason row.
     """
     known = landmarks or {}
     reusable = _reusable(previous, config.version)
@@ -303,12 +319,20 @@ def _run_detection(jobs: list[tuple[Any, ...]], workers: int) -> Iterator[tuple[
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    detector = jobs[0][2]
+    detector = _one_thread(jobs[0][2])
     light = [(raw, root, None, config, known) for raw, root, _, config, known in jobs]
     context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch threads
     with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
                              initargs=(detector,)) as pool:
         yield from pool.map(_detect_in_worker, light, chunksize=max(1, len(jobs) // (8 * workers)))
+
+
+def _one_thread(detector: FaceDetector | None) -> FaceDetector | None:
+    """The detector a worker process loads: one thread (``threads=1``) when it has threads, since
+    the workers already use every core."""
+    if detector is not None and dataclasses.is_dataclass(detector) and hasattr(detector, "threads"):
+        return dataclasses.replace(detector, threads=1)  # type: ignore[type-var]
+    return detector
 
 
 def _same_landmarks(old: list[dict[str, Any]], known: np.ndarray | None) -> bool:

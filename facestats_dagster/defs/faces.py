@@ -10,7 +10,7 @@ import polars as pl
 
 from facestats_core.faces.box_preview import busiest_photo
 from facestats_core.faces.chips import chip_manifest
-from facestats_core.faces.face_table import NO_FACE_REASONS, detect_manifest
+from facestats_core.faces.face_table import COLUMN_MEANINGS, NO_FACE_REASONS, detect_manifest
 from facestats_core.faces.known_landmarks import landmarks_by_path, read_landmark_file
 from facestats_core.images.thumbnails import thumbnail_strip
 from facestats_core.io.layout import Layout
@@ -27,11 +27,13 @@ def face_detections(
     paths: PathsResource,
     faces: FacesResource,
 ) -> dict[str, pl.DataFrame]:
-    """One row per face found (box, score, 68 landmarks, stable `face_id`) plus one row per image
-    without a usable face, with its `reason` (no_face, face_too_small, skipped_multi, unreadable, …).
+    """One row per face found (box, score, 68 landmarks, the CNN's 5 points, the face's rotation, stable
+    `face_id`) plus one row per image without a usable face, with its `reason` (no_face, face_too_small,
+    skipped_multi, unreadable, …).
 
     `face_mode` decides how: `detect` runs the detector on the upright original (a copy whose
-    longest side is at most `max_side`), `whole` takes the image as the face, `auto` detects and
+    longest side is at most `max_side`, plus full-resolution tiles for a CNN; sideways photos are
+    searched turned by 90° steps), `whole` takes the image as the face, `auto` detects and
     falls back to the whole image for a near-square portrait. Rows are cached per image id and
     detection settings: unchanged images are not detected again.
     """
@@ -78,6 +80,8 @@ def face_detections(
         "landmarks_file": source,
         "landmark_rows_without_image": unmatched,
         "reasons_legend": dg.MetadataValue.md("\n".join(f"- `{k}`: {v}" for k, v in NO_FACE_REASONS.items())),
+        "columns_legend": dg.MetadataValue.md("\n".join(f"- `{k}`: {v}" for k, v in COLUMN_MEANINGS.items())),
+        "rotated_faces": int((found["rotation_pass"].fill_null(0) != 0).sum()) if found.height else 0,
         "seconds": round(time.perf_counter() - started, 3),
         **_busiest_photo(layout, found),
     })

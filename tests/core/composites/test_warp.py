@@ -188,7 +188,7 @@ def test_group_photo_faces_detected_chipped_and_warped(tmp_path: Path) -> None:
     """The real six-person photo: detection -> chips with 68 landmarks -> a warped composite of all six."""
     from facestats_core.composites.build import chip_members
     from facestats_core.faces.chips import ChipConfig, chip_manifest
-    from facestats_core.faces.dlib_detector import pick_face_detector
+    from facestats_core.faces.detectors import pick_face_detector
     from facestats_core.faces.face_table import DetectionConfig, detect_manifest
     from facestats_core.images.scan import scan_shards
     from tests.core.faces.photos import group_photo

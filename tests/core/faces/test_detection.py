@@ -13,7 +13,7 @@ from facestats_core.faces.detection import DetectedFace, detect_bounded, eye_cen
 from facestats_core.faces.face_table import DetectionConfig, detect_manifest
 from facestats_core.images.scan import scan_shards
 from facestats_core.io.hashing import shard_keys
-from tests.core.faces.photos import grace_hopper, needs_dlib, write_photo_folder
+from tests.core.faces.photos import grace_hopper, needs_cnn, needs_dlib, write_photo_folder
 
 
 class Recorder:
@@ -44,20 +44,21 @@ def test_bounded_copy_maps_boxes_back_to_the_original() -> None:
 def test_eye_centres_and_five_points_from_68() -> None:
     points = np.zeros((68, 2))
     points[36:42] = [30.0, 40.0]
-    points[42:48] = [10.0, 42.0]  # the image-left eye comes first whatever the order
+    points[42:48] = [10.0, 42.0]  # the face's order (36-41 first), not the image's: an upside-down face
     points[30], points[48], points[54] = [20, 60], [12, 80], [28, 80]
-    assert eye_centres(points) == ((10.0, 42.0), (30.0, 40.0))
+    assert eye_centres(points) == ((30.0, 40.0), (10.0, 42.0))
     assert five_points(points)[2:].tolist() == [[20, 60], [12, 80], [28, 80]]
     assert eye_centres(None) is None and eye_centres(np.zeros((3, 2))) is None
 
 
 @needs_dlib
-def test_real_photos_every_face_and_a_row_for_every_image(tmp_path: Path) -> None:
-    from facestats_core.faces.dlib_detector import pick_face_detector
+@pytest.mark.parametrize("choice", ["dlib", pytest.param("retinaface", marks=needs_cnn)])
+def test_real_photos_every_face_and_a_row_for_every_image(tmp_path: Path, choice: str) -> None:
+    from facestats_core.faces.detectors import pick_face_detector
 
     expected = write_photo_folder(tmp_path / "raw")
     raw = scan_shards(tmp_path / "raw", shard_keys(1), 1)[0]["00"]
-    detector, name = pick_face_detector("dlib")
+    detector, name = pick_face_detector(choice)
     table, stats = detect_manifest(raw, tmp_path / "raw", detector, DetectionConfig(detector_name=name))
     assert set(table["path"]) == set(expected)  # every image has a row
     faces = table.filter(pl.col("face_id").is_not_null())
@@ -88,8 +89,9 @@ def test_face_ids_are_stable_and_grace_hopper_has_one_face(tmp_path: Path) -> No
 
 
 @needs_dlib
-def test_detection_in_worker_processes_gives_the_same_rows(tmp_path: Path) -> None:
-    from facestats_core.faces.dlib_detector import pick_face_detector
+@pytest.mark.parametrize("choice", ["dlib", pytest.param("retinaface", marks=needs_cnn)])
+def test_detection_in_worker_processes_gives_the_same_rows(tmp_path: Path, choice: str) -> None:
+    from facestats_core.faces.detectors import pick_face_detector
     from facestats_core.faces.face_table import PARALLEL_MIN_IMAGES
     from tests.core.faces.photos import VENDORED
 
@@ -101,7 +103,7 @@ def test_detection_in_worker_processes_gives_the_same_rows(tmp_path: Path) -> No
         copy.putpixel((i, 0), (i, i, i))
         copy.save(raw / f"a{i:02d}.png")
     manifest = scan_shards(raw, shard_keys(1), 1)[0]["00"]
-    detector, name = pick_face_detector("dlib")
+    detector, name = pick_face_detector(choice)  # a CNN uses every core here, one thread per worker there
     config = DetectionConfig(detector_name=name)
     alone, stats = detect_manifest(manifest, raw, detector, config)
     pooled, pooled_stats = detect_manifest(manifest, raw, detector, config, workers=2)
