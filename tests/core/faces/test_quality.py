@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pytest
 from PIL import Image, ImageFilter
 
@@ -111,15 +112,38 @@ def test_each_reason_comes_from_its_threshold() -> None:
 
 
 @needs_dlib
-def test_real_faces_of_the_group_photo(tmp_path: Path) -> None:
-    """The six faces of the group photo: the two turned clearly towards the image's left read as profile."""
+def test_a_composite_of_the_real_group_photo_takes_its_near_frontal_faces(tmp_path: Path) -> None:
+    """Detection -> chips (judged) -> master -> composite: the two faces turned clearly towards the image's
+    left (about 40°) read as profile and are left out with their reasons; ``quality=any`` takes all six."""
+    from facestats_core.analysis.master import build_master
+    from facestats_core.composites.build import CompositeSettings, build_composite
+    from facestats_core.faces.chips import ChipConfig, chip_manifest
     from facestats_core.faces.dlib_detector import pick_face_detector
+    from facestats_core.faces.face_table import DetectionConfig, detect_manifest
+    from facestats_core.images.scan import scan_shards
+    from facestats_core.io.layout import Layout
 
-    detector, _ = pick_face_detector("dlib")
-    image = Image.open(group_photo(tmp_path / "group.jpg")).convert("RGB")
-    faces = sorted(detector.detect(image), key=lambda f: f.box[0])
-    assert len(faces) == 6
-    yaws = [head_pose(f.landmarks).yaw for f in faces]
-    # left to right: frontal (head tilted), turned left ~40°, frontal, turned left ~20°, turned left ~40°, ~15°
-    assert [abs(y) > QualityConfig().max_yaw for y in yaws] == [False, True, False, False, True, False], yaws
-    assert all(y < 5.0 for y in yaws)  # nobody faces the image's right
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    group_photo(raw / "group.jpg")
+    manifest = scan_shards(raw, ["00"], 1)[0]["00"]
+    detector, name = pick_face_detector("dlib")
+    detections, _ = detect_manifest(manifest, raw, detector, DetectionConfig(detector_name=name))
+    layout = Layout.from_roots(tmp_path, tmp_path / "models")
+    chips, _ = chip_manifest(detections, raw, layout.chips_dir, ChipConfig(composite_size=128))
+    master, _ = build_master(manifest, detections, chips)
+    faces = master.filter(pl.col("face_id").is_not_null()).sort("box_x0")
+    assert faces.height == 6 and faces["yaw"].is_not_null().all() and (faces["yaw"] < 5.0).all()
+    profile = [abs(yaw) > QualityConfig().max_yaw for yaw in faces["yaw"]]
+    # left to right: frontal (head tilted), turned ~40°, frontal, turned ~20°, turned ~40°, turned ~15°
+    assert profile == [False, True, False, False, True, False], faces["yaw"].to_list()
+    assert faces["sharpness"].min() > QualityConfig().blur_threshold  # a sharp photo: none is blurry
+    settings = CompositeSettings(min_faces=2, size=128)
+    built = build_composite("all", master, layout, settings)
+    turned = sorted(faces.filter(pl.Series(profile))["face_id"].to_list())
+    assert built.meta["used"] == 4 and not set(turned) & set(built.meta["face_ids"])
+    assert [face for face, _ in built.meta["excluded_quality_faces"]] == turned
+    assert all("profile" in reasons for _, reasons in built.meta["excluded_quality_faces"])
+    assert built.meta["excluded_quality"] == 2 and built.meta["excluded_quality_by_reason"]["profile"] == 2
+    every = build_composite("quality=any", master, layout, settings)
+    assert every.meta["used"] == 6 and every.meta["excluded_quality"] == 0
