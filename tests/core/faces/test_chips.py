@@ -72,12 +72,16 @@ def _detections(image_id: str, path: str, boxes: list[tuple[float, ...]]) -> pl.
     return pl.DataFrame(rows, schema=DETECTIONS_SCHEMA)
 
 
-def test_chip_manifest_writes_both_sizes_and_reuses_them(tmp_path: Path) -> None:
+def _gradient_folder(tmp_path: Path, boxes: list[tuple[float, ...]]) -> tuple[Path, pl.DataFrame, ChipConfig]:
+    """A raw folder with one gradient picture, detections of ``boxes`` in it, and small chip settings."""
     raw = tmp_path / "raw"
     raw.mkdir()
     _gradient(1000, 700).save(raw / "a.png")
-    detections = _detections("a" * 8, "a.png", [(100, 100, 300, 300), (600, 200, 700, 300)])
-    config = ChipConfig(embed_size=48, composite_size=96)
+    return raw, _detections("a" * 8, "a.png", boxes), ChipConfig(embed_size=48, composite_size=96)
+
+
+def test_chip_manifest_writes_both_sizes_and_reuses_them(tmp_path: Path) -> None:
+    raw, detections, config = _gradient_folder(tmp_path, [(100, 100, 300, 300), (600, 200, 700, 300)])
     chips, stats = chip_manifest(detections, raw, tmp_path / "chips", config)
     assert chips.height == 2 and stats.made == 2 and chips["ok"].all()  # the faceless row has no chip
     for row in chips.iter_rows(named=True):
@@ -96,11 +100,7 @@ def test_chip_manifest_writes_both_sizes_and_reuses_them(tmp_path: Path) -> None
 
 
 def test_chip_rows_carry_the_quality_verdict_judged_again_when_reused(tmp_path: Path) -> None:
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    _gradient(1000, 700).save(raw / "a.png")
-    detections = _detections("a" * 8, "a.png", [(100, 100, 300, 300), (600, 200, 640, 240)])
-    config = ChipConfig(embed_size=48, composite_size=96)
+    raw, detections, config = _gradient_folder(tmp_path, [(100, 100, 300, 300), (600, 200, 640, 240)])
     chips, _ = chip_manifest(detections, raw, tmp_path / "chips", config)
     big, small = chips.sort("face_px", descending=True).iter_rows(named=True)
     # a smooth gradient is blurry; two eye points give roll but no yaw/pitch

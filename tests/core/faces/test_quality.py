@@ -16,7 +16,7 @@ from facestats_core.faces.face_table import centred_square
 from facestats_core.faces.pose import MODEL_POINTS, head_pose, roll_degrees
 from facestats_core.faces.quality import QUALITY_REASONS, QualityConfig, face_quality, quality_reasons
 from facestats_core.images.preprocess import laplacian_variance
-from tests.core.faces.photos import VENDORED, group_photo, needs_dlib
+from tests.core.faces.photos import VENDORED, group_photo_detections, needs_dlib
 
 
 def rotation(yaw: float, pitch: float, roll: float) -> np.ndarray:
@@ -118,17 +118,9 @@ def test_a_composite_of_the_real_group_photo_takes_its_near_frontal_faces(tmp_pa
     from facestats_core.analysis.master import build_master
     from facestats_core.composites.build import CompositeSettings, build_composite
     from facestats_core.faces.chips import ChipConfig, chip_manifest
-    from facestats_core.faces.dlib_detector import pick_face_detector
-    from facestats_core.faces.face_table import DetectionConfig, detect_manifest
-    from facestats_core.images.scan import scan_shards
     from facestats_core.io.layout import Layout
 
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    group_photo(raw / "group.jpg")
-    manifest = scan_shards(raw, ["00"], 1)[0]["00"]
-    detector, name = pick_face_detector("dlib")
-    detections, _ = detect_manifest(manifest, raw, detector, DetectionConfig(detector_name=name))
+    manifest, raw, detections = group_photo_detections(tmp_path)
     layout = Layout.from_roots(tmp_path, tmp_path / "models")
     chips, _ = chip_manifest(detections, raw, layout.chips_dir, ChipConfig(composite_size=128))
     master, _ = build_master(manifest, detections, chips)
