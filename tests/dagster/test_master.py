@@ -300,6 +300,7 @@ def test_master_asset_joins_everything_and_passes_its_check(small_demo) -> None:
     assert (meta["rows"].value, meta["images"].value, meta["faces"].value) == (13, 13, 12)
     assert meta["images_without_face"].value == 1 and meta["chipped"].value == 12
     assert "| unreadable | 1 |" in meta["without_face_by_reason"].value
+    assert "| good | 12 |" in meta["quality"].value and meta["poor_by_reason"].value == "_none_"
     gender = _table_row(meta["attribute_sources"].value, "gender")
     assert (gender["manual"], gender["predicted"], gender["none"]) == ("1", "11", "1")
     [check] = result.get_asset_check_evaluations()
