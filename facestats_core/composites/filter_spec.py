@@ -67,10 +67,10 @@ ALL_SPEC = "all"
 
 DEFAULT_SEED = 0
 COMPOSITE_METHODS: tuple[str, ...] = ("warp", "eyes", "none")
+"""Values of the ``method`` key (see :mod:`facestats_core.composites.warped`)."""
 DEFAULT_QUALITY = "good"
 QUALITY_FILTERS: tuple[str, ...] = (DEFAULT_QUALITY, "any", "poor")
 """Values of the ``quality`` key; ``good`` is the default (left out of the canonical form)."""
-"""Values of the ``method`` key (see :mod:`facestats_core.composites.warped`)."""
 MAX_SPEC_CHARS = 1000
 MAX_SLUG_CHARS = 96
 MAX_CLUSTER = 10**9

@@ -5,18 +5,20 @@
   runs down to the right (clockwise, image ``y`` points down). Upside-down faces give about
   ±180. With 5 points (eyes first) or 2 eye points, roll is known and yaw/pitch are not.
 * **yaw** and **pitch** come from 68 iBUG points: the landmarks are first turned by ``-roll``
-  (eyes level), then a generic 3D face (:data:`MODEL_POINTS`, 15 rigid points: eye corners,
-  brows, nose, mouth, chin; the jaw contour is left out because its points slide along the
-  silhouette as the head turns) is fitted by linear least squares under a scaled orthographic
+  (eyes level), then a generic 3D face (:data:`MODEL_POINTS`, 11 points of the rigid upper
+  face: brows, nasion, nose, eye corners) is fitted by linear least squares under a scaled orthographic
   (weak-perspective) camera; the fitted 2×3 map is projected onto the nearest scaled rotation
   (SVD) and the rotation's forward axis gives the angles. ``yaw > 0``: the face turns towards
   the image's right (the nose moves right); ``pitch > 0``: the face tilts up (the nose moves up).
 
-The model is an average adult face in millimetres (x right, y down, z towards the camera,
-origin at the nose tip; interocular outer-corner distance 90 mm), built from standard
-anthropometric proportions. A generic model gives a few degrees of bias per person, which is
-fine for the ±30° decisions :mod:`facestats_core.faces.quality` makes with it; it is not a
-face-specific 3D reconstruction.
+Left out of the fit: the mouth and chin, which move with expression (with them, the two broad
+smiles of the group photo read about 12° further tilted down), and the jaw contour, whose points slide along the
+silhouette as the head turns. The model is an average adult face in millimetres (x right, y down,
+z towards the camera, origin at the nose tip; outer eye corners 90 mm apart) from standard
+anthropometric proportions, its depths set so that the group photo's faces read as they look
+(frontal ones within ±4°, those turned about 40° at 37-45°). A generic model is off by some
+degrees per person (pitch most: it depends on each face's proportions), which is fine for the
+±30° decisions of :mod:`facestats_core.faces.quality`; it is not a 3D reconstruction of the face.
 """
 
 from __future__ import annotations
