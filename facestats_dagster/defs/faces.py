@@ -148,14 +148,14 @@ def face_chips(
 
 
 def _quality_metadata(chips: pl.DataFrame) -> dict[str, Any]:
-    """UI metadata of the faces' quality: counts by verdict and by reason, and a yaw histogram."""
+    """UI metadata of the faces' quality: counts by verdict and by reason, and a yaw histogram (±90° at most)."""
     verdicts, reasons = quality_counts(chips)
     metadata: dict[str, Any] = {
         "quality": counts_table(verdicts, key="quality"),
         "poor_by_reason": counts_table(reasons, key="reason"),
         "quality_reasons_legend": dg.MetadataValue.md("\n".join(f"- `{k}`: {v}" for k, v in QUALITY_REASONS.items())),
     }
-    yaws = chips["yaw"].drop_nulls().to_list() if "yaw" in chips.columns else []
+    yaws = chips["yaw"].drop_nulls().clip(-90.0, 90.0).to_list() if "yaw" in chips.columns else []
     if yaws:
         png = histogram("Head yaw of the faces", yaws, bins=list(range(-90, 91, 10)), x_label="yaw (degrees)")
         metadata["yaw_histogram"] = image_markdown(png, alt="yaw histogram")
