@@ -17,6 +17,7 @@ from facestats_core.embedding.clip import ClipConfig, LoadedClip, load_clip
 from facestats_core.faces.alignment import AlignmentConfig
 from facestats_core.faces.chips import ChipConfig
 from facestats_core.faces.face_table import DetectionConfig
+from facestats_core.faces.quality import QualityConfig
 from facestats_core.io.layout import Layout
 from facestats_core.models.regressor import MLPConfig
 from facestats_dagster.settings import DEFAULT_CLIP, Settings
@@ -42,7 +43,8 @@ class PathsResource(dg.ConfigurableResource):
 
 
 class FacesResource(dg.ConfigurableResource):
-    """How faces are found and cut out (`facestats_core.faces`: `DetectionConfig`, `ChipConfig`).
+    """How faces are found, cut out and judged (`facestats_core.faces`: `DetectionConfig`, `ChipConfig`,
+    `QualityConfig`).
 
     `face_mode`: `detect`, `whole` (pre-cropped sets) or `auto`; `multi_face`: `all`, `largest`,
     `skip_multi`; `detector`: `auto` (RetinaFace when installed, else dlib HOG), `retinaface`, `yunet`,
@@ -66,8 +68,11 @@ class FacesResource(dg.ConfigurableResource):
     embed_size: int = ChipConfig.embed_size
     composite_size: int = Settings.composite_size
     jpeg_quality: int = ChipConfig.jpeg_quality
-    tiny_px: int = ChipConfig.tiny_px
-    blur_threshold: float = ChipConfig.blur_threshold
+    tiny_px: int = QualityConfig.tiny_px
+    blur_threshold: float = QualityConfig.blur_threshold
+    max_yaw: float = QualityConfig.max_yaw
+    max_pitch: float = QualityConfig.max_pitch
+    min_quality_score: float = QualityConfig.min_quality_score
     max_pixels: int = ChipConfig.max_pixels
 
     def face_detector(self) -> tuple[Any | None, str]:
@@ -92,6 +97,10 @@ class FacesResource(dg.ConfigurableResource):
 
     def chips(self) -> ChipConfig:
         return core_config(self, ChipConfig)
+
+    def quality(self) -> QualityConfig:
+        """The face-quality thresholds (`facestats_core.faces.quality`)."""
+        return core_config(self, QualityConfig)
 
 
 @lru_cache(maxsize=2)

@@ -66,6 +66,12 @@ CHIP_COLUMNS: dict[str, tuple[str, pl.DataType]] = {
     "face_px": ("face_px", pl.Float64),
     "sharpness": ("sharpness", pl.Float64),
     "error": ("chip_error", pl.String),
+    "yaw": ("yaw", pl.Float64),
+    "pitch": ("pitch", pl.Float64),
+    "roll": ("roll", pl.Float64),
+    "pose_note": ("pose_note", pl.String),
+    "quality": ("quality", pl.String),
+    "quality_reasons": ("quality_reasons", pl.List(pl.String)),
 }
 PRED_COLUMNS: dict[str, pl.DataType] = {
     **{
@@ -124,7 +130,7 @@ REQUIRED_COLUMNS: tuple[str, ...] = (
     "face_id", "image_id", "path", "readable", "reason", "faces_in_image", "chip_ok", "composite_path",
     "chip_landmarks",
     "gender", "age", "ethnicity", "gender_source", "age_source", "ethnicity_source",
-    "gender_pred", "age_pred", "ethnicity_pred", "flags", "cluster",
+    "gender_pred", "age_pred", "ethnicity_pred", "flags", "cluster", "quality", "quality_reasons",
     "attractiveness_raw", "attractiveness_percentile", "attractiveness_decile",
 )
 """Columns the asset check and the composites rely on."""

@@ -4,7 +4,9 @@
 partition key of the ``composite`` asset): it checks the key, selects the
 usable faces of the master table (faces with a chip), averages their composite chips
 by the composite method, measures sharpness and alignment coverage, and writes ``<slug>.<fmt>`` and ``<slug>.json``
-under the composites folder. Anything that stops a composite raises
+under the composites folder. By default only faces judged ``good`` are members; the others are
+recorded in the sidecar with their reasons (:mod:`facestats_core.composites.quality`; the spec's
+``quality`` key overrides it). Anything that stops a composite raises
 :class:`CompositeError`, whose message and ``metadata`` say why.
 
 Methods (the spec's ``method`` key, else :attr:`CompositeSettings.method`, else
@@ -40,6 +42,7 @@ from facestats_core.composites.average import (
 from facestats_core.composites.confidence import DEFAULT_MIN_CONFIDENCE, confident_members
 from facestats_core.composites.confidence import required_columns as confidence_columns
 from facestats_core.composites.filter_spec import FilterSpec, FilterSpecError, parse_spec
+from facestats_core.composites.quality import quality_faces, quality_hint
 from facestats_core.composites.select import Selection, TooFewFacesError, select_usable
 from facestats_core.composites.warped import Member, MemberComposite, WarpSettings, composite_from_members
 from facestats_core.faces.alignment import AlignmentConfig
@@ -283,18 +286,22 @@ def build_composite(key: str, master: pl.DataFrame, layout: Layout, settings: Co
             metadata={"matched": 0, "min_faces": settings.min_faces},
         )
     started = time.perf_counter()
+    faces, quality = quality_faces(faces, spec)
     faces, unconfident = _confident_faces(faces, spec, settings.min_confidence)
     requested, method, note = composite_method(spec, settings, bool(faces.filter(has_68()).height),
                                                bool(faces.filter(has_eyes()).height))
     try:
         selection, excluded, method, note = _select_or_fall_back(key, spec, faces, settings, method, note)
     except CompositeError as exc:
-        if not unconfident:
+        if not unconfident and not quality["excluded_quality"]:
             raise
+        confidence = (f"; {unconfident} more matching faces were left out as predicted with probability below "
+                      f"{settings.min_confidence:g} (FACESTATS_COMPOSITE_MIN_CONFIDENCE)") if unconfident else ""
         raise CompositeError(
-            f"{exc}; {unconfident} more matching faces were left out as predicted with probability below "
-            f"{settings.min_confidence:g} (FACESTATS_COMPOSITE_MIN_CONFIDENCE)",
-            metadata={**exc.metadata, "excluded_low_confidence": unconfident},
+            f"{exc}{confidence}{quality_hint(quality)}",
+            metadata={**exc.metadata, "excluded_low_confidence": unconfident,
+                      "excluded_quality": quality["excluded_quality"],
+                      "excluded_quality_by_reason": quality["excluded_quality_by_reason"]},
         ) from exc
     rows = faces.filter(pl.col("face_id").is_in(selection.face_ids)).sort("face_id")
     try:
@@ -315,6 +322,7 @@ def build_composite(key: str, master: pl.DataFrame, layout: Layout, settings: Co
     meta["min_faces"] = settings.min_faces
     meta["min_confidence"] = settings.min_confidence
     meta["excluded_low_confidence"] = unconfident
+    meta.update(quality)
     image_path, json_path = composite_files(layout.composites_dir, spec, settings.image_format)
     write_composite(layout.composites_dir, spec.slug, image, meta, fmt=settings.image_format)
     return BuiltComposite(meta=meta, image_path=image_path, json_path=json_path,

@@ -8,8 +8,8 @@ unknown values, duplicate keys and anything that looks like a path
 is allowed. The empty spec (``""`` or ``all``) selects every face.
 
 Canonical form: the terms in the fixed key order
-``gender, ethnicity, age, attractiveness, cluster, tag, n, seed, method``, each value in its
-canonical spelling, defaults left out (``seed=0``, and ``seed`` altogether
+``gender, ethnicity, age, attractiveness, cluster, tag, quality, n, seed, method``, each value in its
+canonical spelling, defaults left out (``quality=good``, ``seed=0``, and ``seed`` altogether
 when there is no ``n``, since the seed only drives sampling). Equal specs have
 the same canonical string and ``parse_spec(spec.canonical) == spec``.
 
@@ -27,6 +27,11 @@ Values:
 * ``tag``: an open-vocabulary tag name (``config/tags.yaml``, e.g. ``eyeglasses``): faces whose
   ``tag_<name>`` probability is at least 0.5. Names are lower-case letters, digits and single
   underscores (not containing ``plus``, which slugs use).
+* ``quality``: which faces by their quality verdict (:mod:`facestats_core.faces.quality`), one of
+  :data:`QUALITY_FILTERS`: ``good`` (the default: near-frontal, sharp faces; the others are left
+  out and recorded in the sidecar), ``any`` (every face) or ``poor`` (only the faces judged poor).
+  Not a row predicate of :meth:`FilterSpec.to_polars_expr`: the composite build applies it
+  (:mod:`facestats_core.composites.quality`).
 * ``method``: how the composite is made, one of :data:`COMPOSITE_METHODS` (``warp``:
   landmark warp onto the mean shape, ``eyes``: eye alignment only, ``none``: no
   alignment); absent = the composite settings' default. Not a filter.
@@ -52,7 +57,7 @@ from facestats_core.labels.vocab import (
 from facestats_core.models.tag_columns import has_tag, tag_column
 
 KEY_ORDER: tuple[str, ...] = (
-    "gender", "ethnicity", "age", "attractiveness", "cluster", "tag", "n", "seed", "method",
+    "gender", "ethnicity", "age", "attractiveness", "cluster", "tag", "quality", "n", "seed", "method",
 )
 _TAG_NAME = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 """Canonical order of the spec keys."""
@@ -63,6 +68,9 @@ ALL_SPEC = "all"
 DEFAULT_SEED = 0
 COMPOSITE_METHODS: tuple[str, ...] = ("warp", "eyes", "none")
 """Values of the ``method`` key (see :mod:`facestats_core.composites.warped`)."""
+DEFAULT_QUALITY = "good"
+QUALITY_FILTERS: tuple[str, ...] = (DEFAULT_QUALITY, "any", "poor")
+"""Values of the ``quality`` key; ``good`` is the default (left out of the canonical form)."""
 MAX_SPEC_CHARS = 1000
 MAX_SLUG_CHARS = 96
 MAX_CLUSTER = 10**9
@@ -151,8 +159,14 @@ class FilterSpec:
     n: int | None = None
     seed: int = DEFAULT_SEED
     method: str | None = None
+    quality: str | None = None
+    """``any`` or ``poor``; None is the default, ``good`` (normalised to None)."""
 
     def __post_init__(self) -> None:
+        if self.quality == DEFAULT_QUALITY:
+            object.__setattr__(self, "quality", None)
+        if self.quality is not None and self.quality not in QUALITY_FILTERS:
+            raise FilterSpecError(f"unknown quality {self.quality!r}; allowed: {', '.join(QUALITY_FILTERS)}")
         if self.method is not None and self.method not in COMPOSITE_METHODS:
             raise FilterSpecError(f"unknown method {self.method!r}; allowed: {', '.join(COMPOSITE_METHODS)}")
         if self.tag is not None:
@@ -201,6 +215,8 @@ class FilterSpec:
             out["cluster"] = str(self.cluster)
         if self.tag is not None:
             out["tag"] = self.tag
+        if self.quality is not None:
+            out["quality"] = self.quality
         if self.n is not None:
             out["n"] = str(self.n)
             if self.seed != DEFAULT_SEED:
@@ -239,6 +255,11 @@ class FilterSpec:
     @property
     def is_empty(self) -> bool:
         return not self.terms()
+
+    @property
+    def quality_filter(self) -> str:
+        """The quality the faces must have: ``good`` (default), ``any`` or ``poor``."""
+        return self.quality or DEFAULT_QUALITY
 
     def without(self, *keys: str) -> FilterSpec:
         """A copy with the filters on ``keys`` removed (``n``/``seed`` included)."""
@@ -396,6 +417,13 @@ def _parse_tag(value: str) -> str:
     return tag
 
 
+def _parse_quality(value: str) -> str:
+    quality = value.strip().lower()
+    if quality not in QUALITY_FILTERS:
+        raise FilterSpecError(f"unknown quality {value!r}; allowed: {', '.join(QUALITY_FILTERS)}")
+    return quality
+
+
 def _parse_method(value: str) -> str:
     method = value.strip().lower()
     if method not in COMPOSITE_METHODS:
@@ -451,6 +479,8 @@ def parse_spec(text: str) -> FilterSpec:
         fields["cluster"] = _parse_int("cluster", values["cluster"], 0, MAX_CLUSTER)
     if "tag" in values:
         fields["tag"] = _parse_tag(values["tag"])
+    if "quality" in values:
+        fields["quality"] = _parse_quality(values["quality"])
     if "n" in values:
         fields["n"] = _parse_int("n", values["n"], 1, MAX_N)
     if "seed" in values:

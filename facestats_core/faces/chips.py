@@ -25,6 +25,7 @@ import polars as pl
 from PIL import Image
 
 from facestats_core.faces.detection import eye_centres
+from facestats_core.faces.quality import QUALITY_SCHEMA, QualityConfig, face_quality
 from facestats_core.images.decode import DEFAULT_MAX_PIXELS, ImageReadError, load_rgb
 from facestats_core.images.preprocess import laplacian_variance
 from facestats_core.io.atomic import atomic_write_bytes
@@ -38,8 +39,6 @@ class ChipConfig:
     embed_size: int = 224
     composite_size: int = 512
     jpeg_quality: int = 95
-    tiny_px: int = 48
-    blur_threshold: float = 20.0
     max_pixels: int = DEFAULT_MAX_PIXELS
 
     def __post_init__(self) -> None:
@@ -122,6 +121,7 @@ CHIPS_SCHEMA: dict[str, Any] = {
     "sharpness": pl.Float64,
     "flags": pl.List(pl.String),
     "error": pl.String,
+    **QUALITY_SCHEMA,
 }
 
 
@@ -143,9 +143,23 @@ def chip_files(face_id: str, config: ChipConfig) -> tuple[str, str]:
             f"{config.version}/{config.composite_size}/{face_id}.jpg")
 
 
-def chips_of_image(image: Image.Image, faces: list[dict[str, Any]], chips_dir: Any, config: ChipConfig
-                   ) -> list[dict[str, Any]]:
-    """Write the chips of one image's face rows (detection-table rows); one chip row per face."""
+CHIP_FLAGS: tuple[str, ...] = ("tiny", "blurry")
+"""Quality reasons that are also chip ``flags`` (carried into ``attribute_flags``)."""
+
+
+def judged(face: dict[str, Any], face_px: float | None, sharpness: float | None, quality: QualityConfig
+           ) -> dict[str, Any]:
+    """The quality columns and ``flags`` of a face's chip row (:mod:`facestats_core.faces.quality`),
+    from its detection row (landmarks, score) and its chip's measurements."""
+    columns = face_quality(face["landmarks"], sharpness, face_px, face.get("score"), quality)
+    return {**columns, "flags": [r for r in columns["quality_reasons"] if r in CHIP_FLAGS]}
+
+
+def chips_of_image(image: Image.Image, faces: list[dict[str, Any]], chips_dir: Any, config: ChipConfig,
+                   quality: QualityConfig | None = None) -> list[dict[str, Any]]:
+    """Write the chips of one image's face rows (detection-table rows); one chip row per face,
+    with its quality columns (``quality`` thresholds, the defaults when None)."""
+    quality = quality or QualityConfig()
     rows = []
     for face in faces:
         box = (face["box_x0"], face["box_y0"], face["box_x1"], face["box_y1"])
@@ -157,18 +171,16 @@ def chips_of_image(image: Image.Image, faces: list[dict[str, Any]], chips_dir: A
         if comp_rel != embed_rel:
             atomic_write_bytes(chips_dir / comp_rel, _encode(extract_chip(image, geometry, config.composite_size),
                                                              config.jpeg_quality))
-        sharpness = laplacian_variance(embed_chip)
-        face_px = min(box[2] - box[0], box[3] - box[1])
-        flags = [flag for flag, on in (("tiny", face_px < config.tiny_px),
-                                       ("blurry", sharpness < config.blur_threshold)) if on]
+        sharpness = round(laplacian_variance(embed_chip), 3)
+        face_px = float(min(box[2] - box[0], box[3] - box[1]))
         chip_points = None if points is None else landmarks_in_chip(points, geometry, config.composite_size)
         rows.append({
             "face_id": face["face_id"], "image_id": face["image_id"], "path": face["path"], "ok": True,
             "chip_version": config.version, "source_key": source_key(face), "chip_path": embed_rel,
             "composite_path": comp_rel,
             "chip_landmarks": None if chip_points is None else chip_points.ravel().tolist(),
-            "landmark_points": 0 if points is None else len(points), "face_px": float(face_px),
-            "sharpness": round(sharpness, 3), "flags": flags, "error": None,
+            "landmark_points": 0 if points is None else len(points), "face_px": face_px,
+            "sharpness": sharpness, "error": None, **judged(face, face_px, sharpness, quality),
         })
     return rows
 
@@ -191,12 +203,16 @@ class ChipStats:
 def chip_manifest(
     detections: pl.DataFrame, raw_root: Any, chips_dir: Any, config: ChipConfig,
     previous: pl.DataFrame | None = None, progress: Callable[[int, int], None] | None = None,
+    quality: QualityConfig | None = None,
 ) -> tuple[pl.DataFrame, ChipStats]:
     """Chips of every face row of a detections table, decoding each image once.
 
     A face whose previous row has the same chip version and the same source (box and
-    landmarks, :func:`source_key`) and whose files exist is reused. A face whose image cannot be read again is an ``ok = false`` row.
+    landmarks, :func:`source_key`) and whose files exist is reused; its quality columns are
+    judged again under ``quality`` (cheap: no pixels). A face whose image cannot be read again
+    is an ``ok = false`` row.
     """
+    quality = quality or QualityConfig()
     faces = detections.filter(pl.col("face_id").is_not_null())
     reusable: dict[str, dict[str, Any]] = {}
     if previous is not None and previous.height and "chip_version" in previous.columns:
@@ -212,7 +228,7 @@ def chip_manifest(
             old = reusable.get(face["face_id"])
             if old is not None and old.get("source_key") == source_key(face) and (
                     chips_dir / old["chip_path"]).exists() and (chips_dir / old["composite_path"]).exists():
-                rows.append({**old, "path": face["path"]})
+                rows.append({**old, "path": face["path"], **judged(face, old["face_px"], old["sharpness"], quality)})
                 stats.reused += 1
             else:
                 todo.append(face)
@@ -223,7 +239,7 @@ def chip_manifest(
                 rows.extend(_failed(face, config, f"unreadable: {exc}") for face in todo)
                 stats.failed += len(todo)
             else:
-                made = chips_of_image(image, todo, chips_dir, config)
+                made = chips_of_image(image, todo, chips_dir, config, quality)
                 rows.extend(made)
                 stats.made += len(made)
         if progress is not None:

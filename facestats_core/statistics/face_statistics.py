@@ -6,20 +6,22 @@ group?" with one long table (:data:`FACE_STATISTICS_SCHEMA`, documented in
 
 * ``share`` rows: for each attribute (``gender``, ``age``, ``ethnicity``) and
   each slice (all faces; each value of each *other* attribute's final label;
-  each cluster; each composite), every class of the attribute's vocabulary
+  each cluster; each face-quality verdict; each composite), every class of the attribute's vocabulary
   with its predicted count, observed share with a Wilson interval, the share
   corrected for classifier error (:mod:`~facestats_core.statistics.prevalence`)
   with a bootstrap interval, and the true share where ``truth`` has labels.
 * ``mean_score`` rows: mean attractiveness overall, per final value of each
-  attribute and per cluster, with a percentile-bootstrap interval.
+  attribute, per cluster and per quality verdict, with a percentile-bootstrap interval.
 
 Row order (deterministic, independent of the input's row order and of the
 order of ``composites``): ``share`` rows, then ``mean_score`` rows. Share
 rows by attribute (gender, age, ethnicity), then slice key (``all``,
-``gender``, ``age``, ``ethnicity``, ``cluster``, ``composite``), then slice
-value (vocabulary order; clusters ascending; composite specs sorted), then
+``gender``, ``age``, ``ethnicity``, ``cluster``, ``quality``, ``composite``), then slice
+value (vocabulary order; clusters ascending; ``good`` then ``poor``; composite specs sorted), then
 class in vocabulary order. Mean rows by grouping (``all``, ``gender``,
-``age``, ``ethnicity``, ``cluster``), then group in the same orders.
+``age``, ``ethnicity``, ``cluster``, ``quality``), then group in the same orders.
+
+Every face counts: the quality verdict (:mod:`facestats_core.faces.quality`) only slices.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from facestats_core.faces.quality import QUALITY_VALUES
 from facestats_core.labels.vocab import ATTRIBUTES
 from facestats_core.statistics.intervals import bootstrap_mean_interval, wilson_intervals
 from facestats_core.statistics.prevalence import METHOD, align_confusion, corrected_prevalences
@@ -61,7 +64,7 @@ FACE_STATISTICS_SCHEMA: dict[str, pl.DataType] = {
 SHARE = "share"
 MEAN_SCORE = "mean_score"
 ALL = "all"
-SLICE_KEYS: tuple[str, ...] = (ALL, *ATTRIBUTES, "cluster", "composite")
+SLICE_KEYS: tuple[str, ...] = (ALL, *ATTRIBUTES, "cluster", "quality", "composite")
 """Every ``slice_key``, in output order."""
 
 NO_CONFUSION = "none: no held-out confusion matrix"
@@ -141,6 +144,12 @@ def _clusters(master: pl.DataFrame) -> np.ndarray:
     return master["cluster"].cast(pl.Int64).fill_null(-1).to_numpy()
 
 
+def _quality_groups(master: pl.DataFrame) -> list[tuple[str, np.ndarray]]:
+    """``(verdict, mask)`` of each quality verdict present in ``master``, in :data:`QUALITY_VALUES` order."""
+    verdicts = _strings(master, "quality")
+    return [(value, verdicts == value) for value in QUALITY_VALUES if (verdicts == value).any()]
+
+
 def _slices(
     master: pl.DataFrame,
     attribute: str,
@@ -148,7 +157,8 @@ def _slices(
     clusters: np.ndarray,
     composites: Mapping[str, Sequence[str]] | None,
 ) -> list[Slice]:
-    """The slices for the shares of ``attribute``: all, other attributes' final values, clusters, composites.
+    """The slices for the shares of ``attribute``: all, other attributes' final values, clusters,
+    quality verdicts, composites.
 
     Composite members not in ``master`` are ignored.
     """
@@ -160,6 +170,7 @@ def _slices(
             slices.append(Slice(other, value, finals[other] == value))
     for cluster in sorted(set(clusters[clusters >= 0].tolist())):
         slices.append(Slice("cluster", str(cluster), clusters == cluster))
+    slices.extend(Slice("quality", value, mask) for value, mask in _quality_groups(master))
     if composites:
         ids = _strings(master, "face_id")
         for spec in sorted(composites):
@@ -286,7 +297,8 @@ def _mean_rows(
     seed: int,
     confidence: float,
 ) -> None:
-    """Append the mean-attractiveness rows (overall, per final attribute value, per cluster) to ``out``."""
+    """Append the mean-attractiveness rows (overall, per final attribute value, per cluster, per quality
+    verdict) to ``out``."""
     if SCORE_COLUMN not in master.columns:
         return
     scores = master[SCORE_COLUMN].cast(pl.Float64).fill_null(np.nan).to_numpy()
@@ -299,6 +311,7 @@ def _mean_rows(
     groups.extend(
         ("cluster", str(c), scored & (clusters == c)) for c in sorted(set(clusters[clusters >= 0].tolist()))
     )
+    groups.extend(("quality", value, scored & mask) for value, mask in _quality_groups(master))
     for grouping, value, mask in groups:
         size = int(mask.sum())
         if size == 0:
@@ -336,7 +349,7 @@ def face_statistics(
     """The statistics table (:data:`FACE_STATISTICS_SCHEMA`) of a master table.
 
     ``master``: one row per face with ``face_id``, ``<attr>_pred`` (shares
-    count these), the final ``<attr>`` values (slices use these), ``cluster``
+    count these), the final ``<attr>`` values (slices use these), ``cluster``, ``quality``
     and ``attractiveness_raw``; missing columns count as null. ``confusion``:
     attribute -> ``(labels, counts)`` of the held-out confusion matrix (rows =
     true, columns = predicted; :func:`confusion_from_metrics`); attributes

@@ -12,8 +12,10 @@ from facestats_core.faces.box_preview import busiest_photo
 from facestats_core.faces.chips import chip_manifest
 from facestats_core.faces.face_table import COLUMN_MEANINGS, NO_FACE_REASONS, detect_manifest
 from facestats_core.faces.known_landmarks import landmarks_by_path, read_landmark_file
+from facestats_core.faces.quality import QUALITY_REASONS, quality_counts
 from facestats_core.images.thumbnails import thumbnail_strip
 from facestats_core.io.layout import Layout
+from facestats_core.report.figures import histogram
 from facestats_dagster.defs.images import IMAGE_ASSET_ARGS
 from facestats_dagster.metadata import counts_table, image_markdown
 from facestats_dagster.progress import progress_logger
@@ -106,16 +108,21 @@ def face_chips(
 ) -> dict[str, pl.DataFrame]:
     """Each face cut from the upright original: the box grown by `margin`, rotated so the eyes are
     level, resampled once to CLIP's 224 px and once to the composite size. Cached per face id and
-    chip settings at `processed/chips/<chip version>/<size>/<face_id>.jpg`."""
+    chip settings at `processed/chips/<chip version>/<size>/<face_id>.jpg`.
+
+    Each face is judged too: head pose (yaw, pitch, roll from its landmarks), sharpness, size and
+    detection score give `quality` (`good`/`poor`) and `quality_reasons` (profile, pitched, blurry,
+    tiny, low_score); the thresholds are `FacesResource`'s (`facestats_core.faces.quality`)."""
     layout = paths.layout()
     config = faces.chips()
+    quality = faces.quality()
     previous = layout.read_partitions("face_chips")
     started = time.perf_counter()
     outputs: dict[str, pl.DataFrame] = {}
     made = reused = failed = 0
     for shard, detections in face_detections.items():
         frame, stats = chip_manifest(detections, layout.raw_dir, layout.chips_dir, config, previous=previous,
-                                     progress=progress_logger(context, f"chips of shard {shard}"))
+                                     progress=progress_logger(context, f"chips of shard {shard}"), quality=quality)
         outputs[shard] = frame
         made, reused, failed = made + stats.made, reused + stats.reused, failed + stats.failed
     combined = pl.concat(list(outputs.values()))
@@ -132,6 +139,7 @@ def face_chips(
         "reused": reused,
         "failed": failed,
         "flags": counts_table(flags, key="flag"),
+        **_quality_metadata(ok),
         "chip_version": config.version,
         "faces_per_second": round(made / seconds, 1) if made and seconds > 0 else 0.0,
         "cache": dg.MetadataValue.path(str(layout.chips_dir / config.version)),
@@ -141,6 +149,21 @@ def face_chips(
         metadata["chips_preview"] = image_markdown(strip, alt="face chips")
     context.add_output_metadata(metadata)
     return outputs
+
+
+def _quality_metadata(chips: pl.DataFrame) -> dict[str, Any]:
+    """UI metadata of the faces' quality: counts by verdict and by reason, and a yaw histogram (±90° at most)."""
+    verdicts, reasons = quality_counts(chips)
+    metadata: dict[str, Any] = {
+        "quality": counts_table(verdicts, key="quality"),
+        "poor_by_reason": counts_table(reasons, key="reason"),
+        "quality_reasons_legend": dg.MetadataValue.md("\n".join(f"- `{k}`: {v}" for k, v in QUALITY_REASONS.items())),
+    }
+    yaws = chips["yaw"].drop_nulls().clip(-90.0, 90.0).to_list() if "yaw" in chips.columns else []
+    if yaws:
+        png = histogram("Head yaw of the faces", yaws, bins=list(range(-90, 91, 10)), x_label="yaw (degrees)")
+        metadata["yaw_histogram"] = image_markdown(png, alt="yaw histogram")
+    return metadata
 
 
 def _known_landmarks(

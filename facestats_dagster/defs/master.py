@@ -4,6 +4,7 @@ import dagster as dg
 import polars as pl
 
 from facestats_core.analysis.master import REQUIRED_COLUMNS, build_master, check_master
+from facestats_core.faces.quality import quality_counts
 from facestats_core.labels.vocab import ATTRIBUTES
 from facestats_dagster.checks import check_spec, checked
 from facestats_dagster.conditions import follow_upstream_except
@@ -73,6 +74,7 @@ def master_metadata(
         f"| {attr} | {s['manual']} | {s['label']} | {s['predicted']} | {s['none']} |"
         for attr, s in stats.sources.items()
     ]
+    verdicts, poor_reasons = quality_counts(table)
     context.add_asset_metadata(
         {
             "rows": table.height,
@@ -86,6 +88,8 @@ def master_metadata(
             "scored": stats.scored,
             "attribute_sources": dg.MetadataValue.md("\n".join(source_lines)),
             **{f"final_{attr}": counts_table(count_values(table[attr]), key=attr) for attr in ATTRIBUTES},
+            "quality": counts_table(verdicts, key="quality"),
+            "poor_by_reason": counts_table(poor_reasons, key="reason"),
             "orphan_rows": dg.MetadataValue.json(stats.orphans),
             "duplicate_ids_in_inputs": dg.MetadataValue.json(stats.duplicates),
             "columns": len(table.columns),

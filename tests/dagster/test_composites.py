@@ -70,6 +70,9 @@ def test_detections_and_chips_are_cached_and_faces_without_landmarks_are_exclude
     assert sorted(found["landmark_points"].to_list()) == [0, 0, 68, 68, 68, 68, 68, 68]
     meta = first.asset_materializations_for_node("face_chips")[0].metadata
     assert (meta["faces"].value, meta["ok"].value, meta["made"].value, meta["reused"].value) == (8, 8, 8, 0)
+    # the drawn faces are judged good (the two without landmarks on sharpness and size alone)
+    assert "| good | 8 |" in meta["quality"].value and meta["poor_by_reason"].value == "_none_"
+    assert meta["yaw_histogram"].value.startswith("![yaw histogram](data:image/png;base64,")
     embed_files = sorted(layout.chips_dir.glob("*/48/*.jpg"))
     composite_files = sorted(layout.chips_dir.glob("*/64/*.jpg"))
     assert len(embed_files) == len(composite_files) == 8
@@ -101,6 +104,7 @@ def test_detections_and_chips_are_cached_and_faces_without_landmarks_are_exclude
     sidecar = json.loads((layout.composites_dir / f"{parse_spec('all').slug}.json").read_text())
     assert sidecar["matched"] == sidecar["used"] == 6 and not no_eyes & set(sidecar["face_ids"])
     assert sidecar["alignment"]["excluded_no_landmarks"] == 2
+    assert (sidecar["quality"], sidecar["excluded_quality"], sidecar["excluded_quality_faces"]) == ("good", 0, [])
     assert sidecar["alignment"]["excluded_by_reason"] == {"no_landmarks": 2}
     assert sidecar["alignment"]["landmarks_source"] == {"whole_image": 6}
     assert (sidecar["method"], sidecar["warped"], sidecar["eyes_fallback"]) == ("warp", 6, [])

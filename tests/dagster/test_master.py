@@ -291,10 +291,16 @@ def test_master_asset_joins_everything_and_passes_its_check(small_demo) -> None:
     assert faces["chip_ok"].all() and set(faces["face_source"]) == {"whole_image"}
     assert (faces["landmark_points"] == 68).all() and faces["chip_landmarks"].list.len().eq(136).all()
     assert all((layout.chips_dir / p).exists() for p in faces["composite_path"])
+    # every face is judged: the drawn demo faces are frontal and sharp, so good
+    assert faces["yaw"].abs().max() < 6.0 and faces["roll"].is_not_null().all() and faces["pose_note"].is_null().all()
+    assert set(faces["quality"]) == {"good"} and faces["quality_reasons"].list.len().eq(0).all(), faces.select(
+        "sharpness", "face_px", "yaw", "pitch", "quality_reasons")
+    assert table.filter(pl.col("face_id").is_null())["quality"].is_null().all()
     meta = result.asset_materializations_for_node("master_metadata")[0].metadata
     assert (meta["rows"].value, meta["images"].value, meta["faces"].value) == (13, 13, 12)
     assert meta["images_without_face"].value == 1 and meta["chipped"].value == 12
     assert "| unreadable | 1 |" in meta["without_face_by_reason"].value
+    assert "| good | 12 |" in meta["quality"].value and meta["poor_by_reason"].value == "_none_"
     gender = _table_row(meta["attribute_sources"].value, "gender")
     assert (gender["manual"], gender["predicted"], gender["none"]) == ("1", "11", "1")
     [check] = result.get_asset_check_evaluations()

@@ -87,6 +87,11 @@ def test_facestats_demo_runs_the_pipeline_in_two_dagster_runs(tmp_path, tiny_cli
     # demo faces are pre-cropped (face_mode=whole): one face per readable image, one reason row per unreadable one
     assert master.height == raw.height and master["face_id"].null_count() == raw.filter(~pl.col("readable")).height
     assert sorted(p.name for p in layout.composites_dir.glob("*.png")) == ["all.png", "contact_sheet.png", "gender.female.png"]
+    # the drawn demo faces are frontal and sharp: every one is a member; only edge-case files may be left out
+    everyone = json.loads((layout.composites_dir / "all.json").read_text())
+    demo_faces = set(master.filter(pl.col("path").str.starts_with("demo/"))["face_id"])
+    assert everyone["quality"] == "good" and demo_faces <= set(everyone["face_ids"])
+    assert not demo_faces & {face for face, _ in everyone["excluded_quality_faces"]}
 
     # the demo trained the regressor and scored the set: score new files from the CLI
     scored = pl.read_parquet(layout.artifact("attractiveness_scores"))

@@ -86,9 +86,9 @@ def order_values(key: str, values: Sequence[str]) -> list[str]:
 
 
 def order_keys(keys: Sequence[str]) -> list[str]:
-    """Grouping keys in reading order: ``all``, the attributes, ``cluster``, ``composite``, then
-    the rest by name."""
-    fixed = [ALL, *ATTRIBUTES, "cluster", "composite"]
+    """Grouping keys in reading order: ``all``, the attributes, ``cluster``, ``quality``, ``composite``,
+    then the rest by name."""
+    fixed = [ALL, *ATTRIBUTES, "cluster", "quality", "composite"]
     distinct = list(dict.fromkeys(keys))
     return [k for k in fixed if k in distinct] + sorted(k for k in distinct if k not in fixed)
 

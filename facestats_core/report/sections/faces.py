@@ -1,4 +1,5 @@
-"""Report section: faces per image (histogram), a strip of face chips, and the busiest photo outlined."""
+"""Report section: faces per image (histogram), face quality counts, a strip of face chips, and the busiest
+photo outlined."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from facestats_core.faces.quality import quality_counts
 from facestats_core.report.face_previews import FacePreviews
 from facestats_core.report.figures import histogram
 from facestats_core.report.sections.common import OK, Chart, Section
@@ -26,6 +28,10 @@ class FacesView:
     chips_uri: str | None
     busiest_uri: str | None
     busiest_caption: str
+    quality: tuple[tuple[str, int], ...] = ()
+    """Faces per quality verdict (``good``, ``poor``), none when the faces were not judged."""
+    poor_reasons: tuple[tuple[str, int], ...] = ()
+    """Faces per reason they were judged poor (a face may have several)."""
 
 
 def _uri(jpeg: bytes | None) -> str | None:
@@ -45,9 +51,10 @@ def faces_section(master: pl.DataFrame, previews: FacePreviews | None = None) ->
                     x_label="faces in the image", y_label="images")
     previews = previews or FacePreviews()
     chart = Chart(HISTOGRAM_PNG, "faces per image", png)
+    verdicts, reasons = quality_counts(master.filter(pl.col("face_id").is_not_null()))
     view = FacesView(
         None, chart, int(master["face_id"].is_not_null().sum()),
         len(per_image), sum(1 for n in per_image if n > 1), _uri(previews.chips), _uri(previews.busiest),
-        previews.busiest_caption,
+        previews.busiest_caption, tuple(verdicts.items()), tuple(reasons.items()),
     )
     return Section(KEY, TITLE, OK, view, (chart,))

@@ -30,6 +30,7 @@ SIDECAR_KEYS = {
     "failures", "alignment", "sharpness", "min_faces", "method", "method_requested", "method_note",
     "members", "warped", "eyes_fallback", "skipped", "mean_shape", "composite_size", "background",
     "sharpness_face", "min_confidence", "excluded_low_confidence",
+    "quality", "excluded_quality", "excluded_quality_by_reason", "excluded_quality_faces", "quality_note",
 }
 ALIGNMENT_KEYS = {
     "aligned", "source_images", "alignment_version", "output_size", "eye_targets",
@@ -245,3 +246,34 @@ def test_uncertain_gender_predictions_are_left_out_and_counted(faces) -> None:
     assert err.value.metadata["excluded_low_confidence"] == 1
     with pytest.raises(ValueError, match="min_confidence"):
         _settings(min_confidence=1.5)
+
+
+def test_poor_quality_faces_are_left_out_with_their_reasons_unless_the_spec_says_any(faces) -> None:
+    layout, master = faces
+    master = master.with_columns(
+        quality=pl.Series(["good", "poor", "poor", "good", "good", "good", "good", "good"]),
+        quality_reasons=pl.Series([[], ["profile"], ["blurry", "tiny"], [], [], [], [], []],
+                                  dtype=pl.List(pl.String)),
+    )
+    built = build_composite("gender=female", master, layout, _settings(method="none"))
+    assert built.meta["face_ids"] == ["f0", "f3"] and built.meta["quality"] == "good"
+    assert built.meta["excluded_quality"] == 2
+    assert built.meta["excluded_quality_by_reason"] == {"blurry": 1, "profile": 1, "tiny": 1}
+    assert built.meta["excluded_quality_faces"] == [["f1", ["profile"]], ["f2", ["blurry", "tiny"]]]
+    assert json.loads(Path(built.json_path).read_text())["excluded_quality"] == 2
+    every = build_composite("gender=female,quality=any", master, layout, _settings(method="none"))
+    assert every.meta["face_ids"] == ["f0", "f1", "f2", "f3"] and every.meta["excluded_quality"] == 0
+    assert every.image_path == layout.composites_dir / "gender.female__quality.any.png"
+    poor = build_composite("gender=female,quality=poor", master, layout, _settings(method="none"))
+    assert poor.meta["face_ids"] == ["f1", "f2"] and poor.meta["excluded_quality_by_reason"] == {"good": 2}
+    with pytest.raises(CompositeError, match=r"2 more matching faces were left out for their quality "
+                                             r"\(blurry: 1, profile: 1, tiny: 1\); add quality=any") as err:
+        build_composite("gender=female", master, layout, _settings(method="none", min_faces=3))
+    assert err.value.metadata["excluded_quality"] == 2
+
+
+def test_a_master_without_quality_columns_is_kept_whole_and_says_so(faces) -> None:
+    layout, master = faces
+    built = build_composite("gender=female", master, layout, _settings(method="none"))
+    assert built.meta["face_ids"] == ["f0", "f1", "f2", "f3"] and built.meta["excluded_quality"] == 0
+    assert "no quality column" in built.meta["quality_note"]

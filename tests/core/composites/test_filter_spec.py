@@ -254,3 +254,14 @@ def test_tag_key_selects_faces_with_the_tag() -> None:
     for bad in ("tag=long__hair", "tag=_x", "tag=surplus", "tag=Ä"):
         with pytest.raises(FilterSpecError):
             parse_spec(bad)
+
+
+def test_quality_key_defaults_to_good_and_takes_any_or_poor() -> None:
+    assert parse_spec("quality=good") == parse_spec("all") and parse_spec("Quality = GOOD").canonical == "all"
+    spec = parse_spec("n=5, quality=any, gender=male")
+    assert spec.canonical == "gender=male,quality=any,n=5" and spec.quality_filter == "any"
+    assert parse_spec(spec.canonical) == spec and spec.slug == "gender.male__quality.any__n.5"
+    assert parse_spec("quality=poor").quality_filter == "poor" and parse_spec("all").quality_filter == "good"
+    assert parse_spec("quality=any").without("quality").canonical == "all"
+    with pytest.raises(FilterSpecError, match="unknown quality 'sharp'; allowed: good, any, poor"):
+        parse_spec("quality=sharp")

@@ -188,17 +188,9 @@ def test_group_photo_faces_detected_chipped_and_warped(tmp_path: Path) -> None:
     """The real six-person photo: detection -> chips with 68 landmarks -> a warped composite of all six."""
     from facestats_core.composites.build import chip_members
     from facestats_core.faces.chips import ChipConfig, chip_manifest
-    from facestats_core.faces.detectors import pick_face_detector
-    from facestats_core.faces.face_table import DetectionConfig, detect_manifest
-    from facestats_core.images.scan import scan_shards
-    from tests.core.faces.photos import group_photo
+    from tests.core.faces.photos import group_photo_detections
 
-    raw = tmp_path / "raw"
-    raw.mkdir()
-    group_photo(raw / "group.jpg")
-    manifest = scan_shards(raw, ["00"], 1)[0]["00"]
-    detector, name = pick_face_detector("dlib")
-    detections, _ = detect_manifest(manifest, raw, detector, DetectionConfig(detector_name=name))
+    _, raw, detections = group_photo_detections(tmp_path)
     layout = Layout.from_roots(tmp_path, tmp_path / "models")
     chips, _ = chip_manifest(detections, raw, layout.chips_dir, ChipConfig(embed_size=64, composite_size=128))
     rows = chips.join(detections.select("face_id", "face_source", "landmark_points"), on="face_id")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
+import polars as pl
 import pytest
 from PIL import Image
 
@@ -73,3 +74,18 @@ def write_photo_folder(folder: Path) -> dict[str, int]:
     wide.save(folder / "edge_face.jpg", quality=90)
     Image.open(grace_hopper()).convert("L").save(folder / "grayscale.jpg", quality=90)
     return {"group_six.jpg": 6, "coffee.jpg": 0, "large_small_face.jpg": 1, "edge_face.jpg": 1, "grayscale.jpg": 1}
+
+
+def group_photo_detections(folder: Path) -> tuple[pl.DataFrame, Path, pl.DataFrame]:
+    """The group photo alone in ``folder/raw``: its raw manifest, the raw folder and its dlib detections."""
+    from facestats_core.faces.detectors import pick_face_detector
+    from facestats_core.faces.face_table import DetectionConfig, detect_manifest
+    from facestats_core.images.scan import scan_shards
+
+    raw = folder / "raw"
+    raw.mkdir()
+    group_photo(raw / "group.jpg")
+    manifest = scan_shards(raw, ["00"], 1)[0]["00"]
+    detector, name = pick_face_detector("dlib")
+    detections, _ = detect_manifest(manifest, raw, detector, DetectionConfig(detector_name=name))
+    return manifest, raw, detections

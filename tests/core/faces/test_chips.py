@@ -19,6 +19,7 @@ from facestats_core.faces.chips import (
     landmarks_in_chip,
 )
 from facestats_core.faces.face_table import DETECTIONS_SCHEMA, no_face_row
+from facestats_core.faces.quality import QualityConfig
 
 
 def _gradient(width: int, height: int) -> Image.Image:
@@ -71,12 +72,16 @@ def _detections(image_id: str, path: str, boxes: list[tuple[float, ...]]) -> pl.
     return pl.DataFrame(rows, schema=DETECTIONS_SCHEMA)
 
 
-def test_chip_manifest_writes_both_sizes_and_reuses_them(tmp_path: Path) -> None:
+def _gradient_folder(tmp_path: Path, boxes: list[tuple[float, ...]]) -> tuple[Path, pl.DataFrame, ChipConfig]:
+    """A raw folder with one gradient picture, detections of ``boxes`` in it, and small chip settings."""
     raw = tmp_path / "raw"
     raw.mkdir()
     _gradient(1000, 700).save(raw / "a.png")
-    detections = _detections("a" * 8, "a.png", [(100, 100, 300, 300), (600, 200, 700, 300)])
-    config = ChipConfig(embed_size=48, composite_size=96)
+    return raw, _detections("a" * 8, "a.png", boxes), ChipConfig(embed_size=48, composite_size=96)
+
+
+def test_chip_manifest_writes_both_sizes_and_reuses_them(tmp_path: Path) -> None:
+    raw, detections, config = _gradient_folder(tmp_path, [(100, 100, 300, 300), (600, 200, 700, 300)])
     chips, stats = chip_manifest(detections, raw, tmp_path / "chips", config)
     assert chips.height == 2 and stats.made == 2 and chips["ok"].all()  # the faceless row has no chip
     for row in chips.iter_rows(named=True):
@@ -92,3 +97,17 @@ def test_chip_manifest_writes_both_sizes_and_reuses_them(tmp_path: Path) -> None
     (raw / "a.png").write_bytes(b"gone")
     failed, stats4 = chip_manifest(detections, raw, tmp_path / "chips", ChipConfig(margin=0.5), previous=chips)
     assert stats4.failed == 2 and not failed["ok"].any() and failed["error"][0].startswith("unreadable")
+
+
+def test_chip_rows_carry_the_quality_verdict_judged_again_when_reused(tmp_path: Path) -> None:
+    raw, detections, config = _gradient_folder(tmp_path, [(100, 100, 300, 300), (600, 200, 640, 240)])
+    chips, _ = chip_manifest(detections, raw, tmp_path / "chips", config)
+    big, small = chips.sort("face_px", descending=True).iter_rows(named=True)
+    # a smooth gradient is blurry; two eye points give roll but no yaw/pitch
+    assert big["quality"] == "poor" and big["quality_reasons"] == ["blurry"] and big["flags"] == ["blurry"]
+    assert small["quality_reasons"] == ["blurry", "tiny"] and small["flags"] == ["blurry", "tiny"]
+    assert big["yaw"] is None and big["pose_note"] == "no_68_landmarks" and big["roll"] == pytest.approx(
+        math.degrees(math.atan2(10, 180)), abs=0.01)
+    lenient = QualityConfig(blur_threshold=0.0, tiny_px=10)
+    again, stats = chip_manifest(detections, raw, tmp_path / "chips", config, previous=chips, quality=lenient)
+    assert stats.reused == 2 and again["quality"].to_list() == ["good", "good"] and again["flags"].to_list() == [[], []]

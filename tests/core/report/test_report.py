@@ -593,3 +593,18 @@ def test_faces_section_counts_faces_per_image_and_shows_the_busiest_photo(tmp_pa
     assert (section.view.faces, section.view.images, section.view.multi_face_images) == (3, 3, 1)
     assert section.view.chips_uri.startswith("data:image/jpeg;base64,") and section.status == "ok"
 
+
+
+def test_faces_section_counts_quality_verdicts_and_reasons() -> None:
+    from facestats_core.report.sections.faces import faces_section
+
+    frame = pl.DataFrame({
+        "face_id": ["a", "b", "c", None], "image_id": ["a", "b", "c", "n"], "readable": [True] * 4,
+        "quality": ["good", "poor", "poor", None],
+        "quality_reasons": pl.Series([[], ["profile", "blurry"], ["profile"], None], dtype=pl.List(pl.String)),
+    })
+    view = faces_section(frame).view
+    assert view.quality == (("good", 1), ("poor", 2)) and view.poor_reasons == (("profile", 2), ("blurry", 1))
+    faces = _section(build_report(frame).html, "faces")
+    assert "1 good, 2 poor" in faces and "(poor: profile 2, blurry 1)" in faces and "quality=any" in faces
+    assert "Face quality" not in _section(build_report(frame.drop("quality", "quality_reasons")).html, "faces")

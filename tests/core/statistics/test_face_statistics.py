@@ -243,3 +243,20 @@ def test_reads_a_built_master_table_and_classifier_metrics() -> None:
     # c is predicted female but manually male: it sits in no female slice of the age shares
     assert share(table, "age", "gender", "male")["n"].first() == 2
     assert table.filter(pl.col("statistic") == "mean_score").height == 0  # no scores
+
+
+def test_quality_slices_count_every_face_and_split_it_by_verdict() -> None:
+    master = tiny_master().with_columns(
+        quality=pl.Series(["good", "poor", "good", "good", "poor", "good", None, "good"]))
+    table = face_statistics(master, None, n_boot=100)
+    everyone = share(table, "gender", "all", "all")
+    assert everyone["n"].first() == 6  # the poor faces are counted too
+    good, poor = share(table, "gender", "quality", "good"), share(table, "gender", "quality", "poor")
+    # good: i0, i2, i3, i5, i7 (i7 unpredicted); poor: i1, i4 (i4 unpredicted); i6 has no verdict
+    assert good["n"].first() == 4 and good.filter(pl.col("value") == "female")["count"].item() == 2
+    assert poor["n"].first() == 1 and poor.filter(pl.col("value") == "female")["count"].item() == 1
+    means = table.filter((pl.col("statistic") == "mean_score") & (pl.col("attribute") == "quality"))
+    assert means["value"].to_list() == ["good", "poor"] and means["n"].to_list() == [3, 2]
+    keys = [k for k in dict.fromkeys(share(table, "age", "all", "all")["slice_key"])]
+    assert keys == ["all"] and face_statistics(tiny_master(), None, n_boot=100).filter(
+        pl.col("slice_key") == "quality").height == 0  # no verdicts: no quality slice
