@@ -146,7 +146,7 @@ def read_limited(path: Any, kind: str, max_bytes: int | None = None) -> bytes:
     `ModelNotFoundError` when it is missing."""
     try:
         if max_bytes is not None and (size := path.stat().st_size) > max_bytes:
-            raise ModelIntegrityError(f"refusing to load {path}: {size} bytes, more than the {max_bytes} allowed")
+            raise ModelIntegrityError(f"refusing to load {path}: {size} bytes, more than the {max_bytes} its metadata allows")
         return path.read_bytes()
     except FileNotFoundError as exc:
         raise ModelNotFoundError(f"{kind} artifact not found: {path}") from exc
