@@ -476,7 +476,7 @@ def _schemas(metadata: dict[str, Any], where: str) -> tuple[dict[str, dict[str, 
     if metadata.get("format") != ARTIFACT_FORMAT:
         raise ArrayFileError(f"{where}: format {metadata.get('format')!r}, expected {ARTIFACT_FORMAT}")
     attributes, probes = metadata.get("attributes"), metadata.get("probes")
-    if (not isinstance(attributes, list) or not attributes or not isinstance(probes, dict)
+    if (not isinstance(attributes, list) or not isinstance(probes, dict)
             or sorted(probes) != sorted(attributes) or len(set(attributes)) != len(attributes)
             or not all(isinstance(a, str) and _ATTRIBUTE_NAME.fullmatch(a) for a in attributes)):
         raise ArrayFileError(f"{where}: holds no attribute classifiers (attributes and probes must name the same probes)")

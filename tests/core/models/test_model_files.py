@@ -111,6 +111,8 @@ def test_probes_rebuilt_from_arrays_predict_exactly_as_the_fitted_ones(data, tmp
         np.testing.assert_array_equal(back.predict(Y), probe.predict(Y))
     assert type(loaded["gender"].model).__name__ == "LogisticRegression"
     assert type(loaded["age"].model).__name__ == "ConstantClassifier"
+    save_classifiers({}, tmp_path / "zero_shot")  # a run without probes stores an empty model
+    assert load_classifiers(tmp_path / "zero_shot") == {}
 
 
 def test_extra_arrays_travel_with_the_probe_and_are_checked(data, tmp_path: Path) -> None:
@@ -172,6 +174,7 @@ def test_a_pickle_format_bundle_is_refused_unread(data, tmp_path: Path) -> None:
     assert not marker.exists()
 
 
+@pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 @pytest.mark.parametrize("target", ["probes", "regressor"])
 def test_a_pickle_in_place_of_the_arrays_never_runs(data, tmp_path: Path, target: str) -> None:
     _, probes, regressor = data
