@@ -2,13 +2,17 @@
 
 A bundle is a folder (local path or fsspec/UPath URL)::
 
-    bundle.json                                  the manifest (written last)
-    attribute_classifiers.joblib + .metrics.json the attribute probes and their held-out metrics
-    attractiveness_regressor.pt + .json          optional: the attractiveness regressor and its metrics
-    domain.npy + domain.json                     optional: training embeddings (float16) + out-of-domain threshold
+    bundle.json                                       the manifest (written last)
+    attribute_classifiers.safetensors + .metrics.json the attribute probes' arrays, structure and held-out metrics
+    attractiveness_regressor.pt + .json               optional: the regressor's tensors (weights_only) and metrics
+    domain.safetensors + domain.json                  optional: training embeddings (float16) + out-of-domain threshold
 
-Every payload goes through the model store (:mod:`facestats_core.models.store`:
-atomic, sha256 recorded next to it, checked before deserialising). The
+A bundle is data, never code: every file is arrays (safetensors, or torch tensors
+read with ``weights_only=True``) or JSON, checked for names, dtypes, shapes,
+finite values and size before a model is built from it; a format-1 (pickle) bundle is
+refused unread (``PickleFormatError``). Every payload goes through the model store
+(:mod:`facestats_core.models.store`: atomic, sha256 recorded next to it, checked
+before parsing: corruption, not tampering, since the hashes travel with the files). The
 manifest records each component's sha256 too, so a component copied in from
 another bundle is refused. It also records the CLIP id, weights revision and
 embedding dimension, the face mode, the preprocessing/chip version, the label
@@ -19,7 +23,6 @@ from the run's.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,18 +33,43 @@ import numpy as np
 
 from facestats_core.io.atomic import atomic_write_json
 from facestats_core.io.layout import to_upath
+from facestats_core.models.array_file import (
+    ArrayFileError,
+    ArraySpec,
+    GroupSchema,
+    check_dims,
+    max_payload_bytes,
+    read_arrays,
+    write_arrays,
+)
+from facestats_core.models.classifiers import WEIGHTS_SUFFIX as CLASSIFIERS_SUFFIX
 from facestats_core.models.classifiers import TrainedClassifier, load_classifiers, save_classifiers
 from facestats_core.models.domain import DomainReference
 from facestats_core.models.regressor import LoadedRegressor, TrainedRegressor, load_regressor, save_any_regressor
-from facestats_core.models.store import ModelIntegrityError, ModelNotFoundError, load_model, save_model
+from facestats_core.models.store import (
+    ModelIntegrityError,
+    ModelNotFoundError,
+    PickleFormatError,
+    load_model,
+    MAX_METADATA_BYTES,
+    model_paths,
+    read_limited,
+    save_model,
+)
 
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2
+PICKLE_FORMATS = (1,)
+"""Manifest formats whose probes were pickles: refused unread."""
 MANIFEST = "bundle.json"
 CLASSIFIERS = "attribute_classifiers"
 REGRESSOR = "attractiveness_regressor"
 DOMAIN = "domain"
 _SHA_KEYS = {CLASSIFIERS: "sha256", REGRESSOR: "weights_sha256", DOMAIN: "sha256"}
 _METADATA_SUFFIX = {CLASSIFIERS: ".metrics.json", REGRESSOR: ".json", DOMAIN: ".json"}
+DOMAIN_SUFFIX = ".safetensors"
+DOMAIN_ARRAYS = (ArraySpec("embeddings", ("rows", "features"), ("float16",)),)
+"""The domain reference's one array: the training embeddings, float16."""
+RECREATE = "re-create it with `facestats update` (FACESTATS_MODELS unset) where it was trained"
 
 
 class BundleMismatchError(ValueError):
@@ -86,9 +114,7 @@ def _facestats_version() -> str:
 
 
 def _domain_bytes(domain: DomainReference) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, np.asarray(domain.embeddings, dtype=np.float16), allow_pickle=False)
-    return buffer.getvalue()
+    return write_arrays({DOMAIN: {"embeddings": np.asarray(domain.embeddings, dtype=np.float16)}})
 
 
 def _metrics_summary(
@@ -133,8 +159,9 @@ def write_bundle(
         stored = save_any_regressor(regressor, root, REGRESSOR)
         components[REGRESSOR] = {"sha256": stored.sha256}
     if domain is not None:
-        record = {"threshold": domain.threshold, "quantile": domain.quantile, "rows": len(domain.embeddings)}
-        stored = save_model(root, DOMAIN, _domain_bytes(domain), record, ".npy", ".json", kind="domain reference")
+        rows, features = np.shape(domain.embeddings)
+        record = {"threshold": domain.threshold, "quantile": domain.quantile, "rows": rows, "features": features}
+        stored = save_model(root, DOMAIN, _domain_bytes(domain), record, DOMAIN_SUFFIX, ".json", kind="domain reference")
         components[DOMAIN] = {"sha256": stored.sha256, **record}
     manifest = {
         "format": BUNDLE_FORMAT,
@@ -159,13 +186,18 @@ def read_manifest(path: Any) -> dict[str, Any]:
     """``bundle.json`` as a dict; ``ModelNotFoundError`` when absent, ``ModelIntegrityError`` when malformed."""
     file = to_upath(path) / MANIFEST
     try:
-        raw = file.read_bytes()
-    except FileNotFoundError as exc:
+        raw = read_limited(file, "bundle manifest", MAX_METADATA_BYTES)
+    except ModelNotFoundError as exc:
         raise ModelNotFoundError(f"not a model bundle: {file} does not exist") from exc
     try:
         manifest = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelIntegrityError(f"malformed bundle manifest {file}: {exc}") from exc
+    if isinstance(manifest, dict) and manifest.get("format") in PICKLE_FORMATS:
+        raise PickleFormatError(
+            f"{file}: a format-{manifest['format']} bundle holds pickles, which are never loaded "
+            f"(a pickle can run code): {RECREATE}"
+        )
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise ModelIntegrityError(f"{file} is not a format-{BUNDLE_FORMAT} bundle manifest")
     _trained_with(manifest, path)
@@ -195,8 +227,8 @@ def _check_component(root: Any, name: str, manifest: Mapping[str, Any]) -> None:
     expected = manifest["components"][name].get("sha256")
     metadata_file = root / f"{name}{_METADATA_SUFFIX[name]}"
     try:
-        recorded = json.loads(metadata_file.read_bytes().decode("utf-8")).get(_SHA_KEYS[name])
-    except FileNotFoundError as exc:
+        recorded = json.loads(read_limited(metadata_file, name, MAX_METADATA_BYTES).decode("utf-8")).get(_SHA_KEYS[name])
+    except ModelNotFoundError as exc:
         raise ModelNotFoundError(f"bundle {root} lists {name} but {metadata_file} is missing") from exc
     except (UnicodeDecodeError, json.JSONDecodeError, AttributeError) as exc:
         raise ModelIntegrityError(f"malformed model metadata {metadata_file}: {exc}") from exc
@@ -207,26 +239,56 @@ def _check_component(root: Any, name: str, manifest: Mapping[str, Any]) -> None:
         )
 
 
-def _load_domain(root: Any) -> DomainReference:
-    payload, metadata = load_model(root, DOMAIN, ".npy", ".json", kind="domain reference")
-    try:
-        embeddings = np.load(io.BytesIO(payload), allow_pickle=False).astype(np.float32)
-        return DomainReference(embeddings, float(metadata["threshold"]), float(metadata["quantile"]))
-    except (ValueError, KeyError, TypeError) as exc:
-        raise ModelIntegrityError(f"malformed domain reference in bundle {root}: {exc}") from exc
+def _check_probe_dimension(root: Any, classifiers: Mapping[str, TrainedClassifier], dim: int) -> None:
+    for attr, clf in classifiers.items():
+        features = getattr(clf.scaler, "n_features_in_", dim)
+        if features != dim:
+            raise ArrayFileError(
+                f"{root / (CLASSIFIERS + CLASSIFIERS_SUFFIX)}: probe {attr} takes {features}-d embeddings, "
+                f"the bundle declares {dim}"
+            )
+
+
+def _domain_schema(metadata: dict[str, Any], where: str) -> dict[str, GroupSchema]:
+    dims = check_dims({"rows": metadata.get("rows"), "features": metadata.get("features")}, where)
+    return {DOMAIN: GroupSchema(DOMAIN_ARRAYS, dims)}
+
+
+def _load_domain(root: Any, embedding_dim: int) -> DomainReference:
+    """The domain reference, its embeddings checked (float16, declared rows × the bundle's dimension, finite)."""
+    paths = model_paths(root, DOMAIN, DOMAIN_SUFFIX, ".json", kind="domain reference")
+    where = str(paths.metadata)
+    payload, metadata = load_model(
+        root, DOMAIN, DOMAIN_SUFFIX, ".json", kind="domain reference",
+        max_bytes=lambda record: max_payload_bytes(_domain_schema(record, where)),
+    )
+    if metadata.get("features") != embedding_dim:
+        raise ArrayFileError(f"{where}: features {metadata.get('features')!r}, the bundle's dimension is {embedding_dim}")
+    threshold, quantile = metadata.get("threshold"), metadata.get("quantile")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (threshold, quantile)) \
+            or not 0.0 <= threshold <= 2.0 or not 0.0 < quantile <= 1.0:
+        raise ArrayFileError(f"{where}: threshold must be in [0, 2] and quantile in (0, 1]")
+    embeddings = read_arrays(payload, _domain_schema(metadata, where), str(paths.weights))[DOMAIN]["embeddings"]
+    if len(embeddings) < 2:
+        raise ArrayFileError(f"{paths.weights}: a domain reference needs at least 2 embeddings")
+    return DomainReference(embeddings.astype(np.float32), float(threshold), float(quantile))
 
 
 def read_bundle(path: Any) -> Bundle:
     """Load a bundle written by :func:`write_bundle`, every payload sha256-checked.
 
-    Raises ``ModelNotFoundError`` (missing manifest or component) and ``ModelIntegrityError``
-    (malformed manifest, checksum mismatch, component from another bundle).
+    Raises ``ModelNotFoundError`` (missing manifest or component), ``PickleFormatError`` (a
+    bundle of the old pickle format, never unpickled), ``ArrayFileError`` (a component's arrays
+    or structure are not what they must be) and ``ModelIntegrityError``, their base (malformed
+    manifest, checksum mismatch, component from another bundle). Every message is one line
+    naming the file; nothing is returned unless every component loaded.
     """
     root = to_upath(path)
     manifest = read_manifest(root)
     components = manifest["components"]
     _check_component(root, CLASSIFIERS, manifest)
     classifiers = load_classifiers(root, CLASSIFIERS)
+    _check_probe_dimension(root, classifiers, _trained_with(manifest, root).embedding_dim)
     regressor = None
     if REGRESSOR in components:
         _check_component(root, REGRESSOR, manifest)
@@ -234,7 +296,7 @@ def read_bundle(path: Any) -> Bundle:
     domain = None
     if DOMAIN in components:
         _check_component(root, DOMAIN, manifest)
-        domain = _load_domain(root)
+        domain = _load_domain(root, _trained_with(manifest, root).embedding_dim)
     return Bundle(root, manifest, classifiers, regressor, domain)
 
 

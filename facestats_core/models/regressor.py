@@ -29,6 +29,7 @@ from facestats_core.models.store import (
     ModelIntegrityError,
     StoredModel,
     load_model,
+    model_paths,
     save_model,
 )
 
@@ -444,23 +445,75 @@ def save_any_regressor(model: TrainedRegressor | LoadedRegressor, model_root: An
     return save_loaded_regressor(model, model_root, name)
 
 
-def load_regressor(model_root: Any, name: str = DEFAULT_NAME) -> LoadedRegressor:
-    """Load a saved regressor with `torch.load(weights_only=True)` once its sha256 checks out.
+MAX_PARAMETERS = 50_000_000
+"""A regressor config declaring more parameters than this is refused before anything is built."""
+_FILE_ALLOWANCE = 1 << 20
+"""Bytes a `.pt` file may take beyond its float64 parameters (zip and pickle framing)."""
 
-    Raises `ModelIntegrityError` (a `ValueError`) for an unsafe name or path,
-    malformed metadata or a sha256 mismatch, and `ModelNotFoundError` (also a
-    `FileNotFoundError`) when the `.pt` or `.json` is missing.
-    """
-    import torch
 
-    blob, metadata = load_model(
-        model_root, name, WEIGHTS_SUFFIX, METADATA_SUFFIX, keys=METADATA_KEYS, kind=_KIND
-    )
+def _parameter_count(config: MLPConfig) -> int:
+    widths = (config.input_dim, *config.hidden, 1)
+    return sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def _config(metadata: Mapping[str, Any], where: str) -> MLPConfig:
     try:
         config = MLPConfig.from_dict(metadata["config"])
     except (KeyError, TypeError, ValueError) as exc:
-        raise ModelIntegrityError(f"malformed regressor metadata for {name!r}: bad 'config' ({exc})") from exc
-    payload = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+        raise ModelIntegrityError(f"{where}: malformed regressor metadata, bad 'config' ({exc})") from exc
+    if _parameter_count(config) > MAX_PARAMETERS:
+        raise ModelIntegrityError(f"{where}: the config declares more than {MAX_PARAMETERS} parameters")
+    return config
+
+
+def _checked_tensors(payload: Any, config: MLPConfig, where: str) -> dict[str, Any]:
+    """The state dict's tensors, every one float, finite and of the shape `config` builds."""
+    import torch
+
+    expected = {k: tuple(v.shape) for k, v in build_regressor(config).state_dict().items()}
+    expected.update({key: () for key in _TARGET_KEYS})
+    if not isinstance(payload, dict) or not all(isinstance(v, torch.Tensor) for v in payload.values()):
+        raise ModelIntegrityError(f"{where}: not a dict of tensors")
+    missing, unexpected = sorted(set(expected) - set(payload)), sorted(set(payload) - set(expected))
+    if missing or unexpected:
+        raise ModelIntegrityError(f"{where}: missing tensors {missing}, unexpected tensors {unexpected}")
+    for key, tensor in payload.items():
+        if not tensor.is_floating_point():
+            raise ModelIntegrityError(f"{where}: tensor {key} has dtype {tensor.dtype}, expected a float")
+        if tuple(tensor.shape) != expected[key]:
+            raise ModelIntegrityError(f"{where}: tensor {key} has shape {tuple(tensor.shape)}, the config builds {expected[key]}")
+        if not bool(torch.isfinite(tensor).all()):
+            raise ModelIntegrityError(f"{where}: tensor {key} holds NaN or infinite values")
+    if float(payload["target_std"]) <= 0:
+        raise ModelIntegrityError(f"{where}: target_std must be positive")
+    return payload
+
+
+def load_regressor(model_root: Any, name: str = DEFAULT_NAME) -> LoadedRegressor:
+    """Load a saved regressor with `torch.load(weights_only=True)` once its sha256 checks out.
+
+    The `.pt` may be no larger than its config's parameters allow, and must hold exactly the
+    tensors that config builds (float, finite) plus `target_mean` and `target_std`.
+    Raises `ModelIntegrityError` (a `ValueError`) for an unsafe name or path,
+    malformed metadata, a sha256 mismatch or a file that is not such tensors, one line naming
+    the file, and `ModelNotFoundError` (also a `FileNotFoundError`) when the `.pt` or `.json` is missing.
+    """
+    import pickle  # noqa: PLC0415 - for its error class only: nothing here unpickles
+
+    import torch
+
+    paths = model_paths(model_root, name, WEIGHTS_SUFFIX, METADATA_SUFFIX, kind=_KIND)
+    blob, metadata = load_model(
+        model_root, name, WEIGHTS_SUFFIX, METADATA_SUFFIX, keys=METADATA_KEYS, kind=_KIND,
+        max_bytes=lambda record: 8 * _parameter_count(_config(record, str(paths.metadata))) + _FILE_ALLOWANCE,
+    )
+    config = _config(metadata, str(paths.metadata))
+    try:
+        payload = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError, KeyError, TypeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelIntegrityError(f"{paths.weights}: not a file of tensors (truncated or corrupt: {reason})") from exc
+    payload = _checked_tensors(payload, config, str(paths.weights))
     return loaded_regressor(
         payload, config, float(payload["target_mean"]), float(payload["target_std"]), metadata
     )

@@ -1,7 +1,7 @@
 """The one model store: a payload file plus a metadata JSON that records its sha256.
 
 Every model artifact is a pair of files under a model root: the payload
-(`<name><weights_suffix>`, e.g. a torch state dict or a joblib pickle) and its
+(`<name><weights_suffix>`: plain data, e.g. safetensors arrays or a torch tensor dict) and its
 metadata (`<name><metadata_suffix>`). The metadata names the payload file and
 records its sha256; `load_model` refuses a payload whose bytes no longer hash
 to it, so a tampered or half-written pair is never deserialised.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,14 @@ class ModelIntegrityError(ValueError):
 
 class ModelNotFoundError(ModelIntegrityError, FileNotFoundError):
     """A model artifact file does not exist (also a `FileNotFoundError`)."""
+
+
+class PickleFormatError(ModelIntegrityError):
+    """A model in the pickle format of older FaceStats versions: refused unread, never unpickled."""
+
+
+MAX_METADATA_BYTES = 64 << 20
+"""A metadata JSON larger than this is refused unread."""
 
 
 @dataclass(frozen=True)
@@ -132,8 +141,12 @@ def save_model(
     return StoredModel(name, paths.weights, paths.metadata, sha256=digest, size=len(payload))
 
 
-def _read(path: Any, kind: str) -> bytes:
+def read_limited(path: Any, kind: str, max_bytes: int | None = None) -> bytes:
+    """The file's bytes; `ModelIntegrityError` for one larger than `max_bytes` (refused before it is read),
+    `ModelNotFoundError` when it is missing."""
     try:
+        if max_bytes is not None and (size := path.stat().st_size) > max_bytes:
+            raise ModelIntegrityError(f"refusing to load {path}: {size} bytes, more than the {max_bytes} its metadata allows")
         return path.read_bytes()
     except FileNotFoundError as exc:
         raise ModelNotFoundError(f"{kind} artifact not found: {path}") from exc
@@ -159,16 +172,19 @@ def load_model(
     *,
     keys: MetadataKeys = DEFAULT_KEYS,
     kind: str = "model",
+    max_bytes: Callable[[dict[str, Any]], int] | None = None,
 ) -> tuple[bytes, dict[str, Any]]:
     """The payload bytes and metadata of `name`, only once the payload's sha256 matches the recorded one.
 
     Raises `ModelIntegrityError` for an unsafe name or path, malformed metadata
     or a sha256 mismatch, and `ModelNotFoundError` (a `ModelIntegrityError`
-    and a `FileNotFoundError`) when either file is missing.
+    and a `FileNotFoundError`) when either file is missing. `max_bytes(metadata)`: the largest
+    payload the metadata allows; a larger file is refused before it is read (a metadata JSON over
+    `MAX_METADATA_BYTES` always is).
     """
     paths = model_paths(model_root, name, weights_suffix, metadata_suffix, kind=kind)
-    metadata = _parse_metadata(_read(paths.metadata, kind), paths.metadata, keys)
-    payload = _read(paths.weights, kind)
+    metadata = _parse_metadata(read_limited(paths.metadata, kind, MAX_METADATA_BYTES), paths.metadata, keys)
+    payload = read_limited(paths.weights, kind, None if max_bytes is None else max_bytes(metadata))
     actual, expected = sha256_bytes(payload), metadata[keys.sha256]
     if actual != expected:
         raise ModelIntegrityError(

@@ -22,7 +22,7 @@ def _models(resources: dict[str, Any], clip: Any) -> tuple[dict[str, Any], Any, 
     """`(probes, regressor or None, where they came from)`."""
     from facestats_core.models.classifiers import load_classifiers
     from facestats_core.models.regressor import load_regressor
-    from facestats_core.models.store import ModelIntegrityError, absent_reason
+    from facestats_core.models.store import ModelIntegrityError, PickleFormatError, absent_reason
 
     models, faces = resources["models"], resources["faces"]
     if models.bundle:
@@ -31,6 +31,8 @@ def _models(resources: dict[str, Any], clip: Any) -> tuple[dict[str, Any], Any, 
     root = resources["paths"].layout().model_root
     try:
         probes = load_classifiers(root)
+    except PickleFormatError:
+        raise  # an old pickle-format model root: say how to re-create it rather than fall back silently
     except (FileNotFoundError, ModelIntegrityError):
         probes = {}
     regressor = None

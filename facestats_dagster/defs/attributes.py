@@ -151,7 +151,7 @@ def attribute_classifiers(
     (`FACESTATS_MODELS`) its probes are applied instead; with no labels and no bundle there are no
     probes (an empty model) and `attributes` uses zero-shot prompts.
 
-    Stored by the model store as `<model_root>/attribute_classifiers.joblib` and `.metrics.json`;
+    Stored by the model store as `<model_root>/attribute_classifiers.safetensors` and `.metrics.json`;
     `classifier_accuracy_floor` checks them in this step.
     """
     if models.bundle:

@@ -101,7 +101,7 @@ def test_attribute_stage_end_to_end(demo_root, tiny_clip_dir) -> None:
 
 def test_tampered_classifier_file_is_refused(demo_root, tiny_clip_dir) -> None:
     assert _materialize(demo_root, tiny_clip_dir, ["attribute_classifiers"]).success
-    model = demo_root.parent / "models" / "attribute_classifiers.joblib"
+    model = demo_root.parent / "models" / "attribute_classifiers.safetensors"
     model.write_bytes(model.read_bytes() + b"tampered")
     result = _materialize(demo_root, tiny_clip_dir, ["attributes"])
     assert not result.success

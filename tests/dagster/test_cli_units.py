@@ -104,6 +104,11 @@ def test_models_describe_prints_the_bundle_and_fails_cleanly_without_one(tmp_pat
     assert "CLIP tiny-clip (revision sha256:1, 4-d embeddings)" in out and "gender" in out
     assert main(["models", "describe", str(tmp_path / "missing")]) == 2
     assert "not a model bundle" in capsys.readouterr().err
+    manifest = tmp_path / "bundle" / "bundle.json"  # a bundle of the old pickle format: refused unread
+    manifest.write_text(manifest.read_text().replace('"format": 2', '"format": 1'))
+    assert main(["models", "describe", str(tmp_path / "bundle")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "pickle" in err and "`facestats update`" in err
 
 
 def _summary_layout(tmp_path):

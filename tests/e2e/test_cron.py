@@ -96,7 +96,7 @@ def test_readme_crontab_line_runs_as_cron_would(tmp_path, tiny_clip_dir) -> None
     assert embeddings.height == readable and embeddings["model_id"].unique().to_list() == [str(tiny_clip_dir)]
     master = pl.read_parquet(layout.artifact("master_metadata"))
     assert master.height == N_IMAGES + len(EXPECTED)
-    assert (layout.model_root / "attribute_classifiers.joblib").exists()
+    assert (layout.model_root / "attribute_classifiers.safetensors").exists()
     pngs = sorted(p.name for p in layout.composites_dir.glob("*.png"))
     assert {"all.png", "gender.female.png", "contact_sheet.png"} <= set(pngs)
 

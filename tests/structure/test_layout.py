@@ -130,6 +130,64 @@ def test_only_the_settings_module_reads_environment_variables() -> None:
     assert not offenders
 
 
+PICKLE_MODULES = ("pickle", "_pickle", "cPickle", "joblib", "dill", "cloudpickle", "shelve", "marshal")
+"""Modules whose loaders run code from the bytes they read."""
+
+
+def _keyword_is(call: ast.Call, name: str, value: object) -> bool:
+    return any(k.arg == name and isinstance(k.value, ast.Constant) and k.value.value is value for k in call.keywords)
+
+
+def _code_loading(node: ast.AST) -> str | None:
+    """What `node` is if it can load code from bytes: a pickle-family loader, `torch.load` without
+    `weights_only=True`, `np.load` without `allow_pickle=False`, or a pickle-family module imported
+    for anything but its error classes."""
+    if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PICKLE_MODULES:
+        loaders = [a.name for a in node.names if not a.name.endswith("Error")]
+        return f"from {node.module} import {', '.join(loaders)}" if loaders else None
+    if isinstance(node, ast.Import):
+        libraries = [a.name for a in node.names if a.name.split(".")[0] in PICKLE_MODULES[3:]]
+        return f"import {', '.join(libraries)}" if libraries else None
+    if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+        return None
+    owner = node.func.value.id if isinstance(node.func.value, ast.Name) else None
+    attr = node.func.attr
+    if owner in PICKLE_MODULES and attr in ("load", "loads", "Unpickler"):
+        return f"{owner}.{attr}"
+    if owner == "torch" and attr == "load" and not _keyword_is(node, "weights_only", True):
+        return "torch.load without weights_only=True"
+    if owner in ("np", "numpy") and attr == "load" and not _keyword_is(node, "allow_pickle", False):
+        return "np.load without allow_pickle=False"
+    return None
+
+
+def test_nothing_loads_code_from_model_files() -> None:
+    """No pickle-family loader in the packages: every model file is read as plain data (docs/models.md)."""
+    offenders = [
+        f"{name} line {node.lineno}: {what}"
+        for name, path in MODULES.items()
+        for node in ast.walk(ast.parse(path.read_text()))
+        if (what := _code_loading(node))
+    ]
+    assert not offenders
+
+
+@pytest.mark.parametrize("source", [
+    "import joblib\njoblib.load(f)", "pickle.loads(b)", "from pickle import load", "torch.load(f)",
+    "torch.load(f, weights_only=False)", "np.load(f)", "numpy.load(f, allow_pickle=True)",
+])
+def test_the_code_loading_check_catches(source: str) -> None:
+    assert any(_code_loading(node) for node in ast.walk(ast.parse(source)))
+
+
+@pytest.mark.parametrize("source", [
+    "torch.load(f, map_location='cpu', weights_only=True)", "np.load(f, allow_pickle=False)",
+    "import pickle\nexcept_ = pickle.UnpicklingError", "from pickle import UnpicklingError",
+])
+def test_the_code_loading_check_allows(source: str) -> None:
+    assert not any(_code_loading(node) for node in ast.walk(ast.parse(source)))
+
+
 @pytest.mark.parametrize("name", sorted(MODULES))
 def test_every_module_imports(name: str) -> None:
     importlib.import_module(name)

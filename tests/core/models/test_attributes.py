@@ -126,7 +126,7 @@ def test_save_load_roundtrip_and_tamper(tmp_path: Path, ethnicity_model) -> None
     assert record["metrics"]["ethnicity"]["accuracy"] == clf.metrics["accuracy"]
     loaded = load_classifiers(tmp_path)
     np.testing.assert_array_equal(loaded["ethnicity"].predict_proba(X[:20]), clf.predict_proba(X[:20]))
-    model_file = tmp_path / "attribute_classifiers.joblib"
+    model_file = tmp_path / "attribute_classifiers.safetensors"
     model_file.write_bytes(model_file.read_bytes() + b"\x00")
     with pytest.raises(ModelIntegrityError, match=r"sha256 [0-9a-f]{64} does not match expected " + meta.sha256):
         load_classifiers(tmp_path)
@@ -141,30 +141,13 @@ def test_paths_outside_model_root_refused(tmp_path: Path, ethnicity_model) -> No
         with pytest.raises(ModelIntegrityError):
             save_classifiers({"e": clf}, root, name=bad)
     root.mkdir()
-    outside = tmp_path / "outside.joblib"
+    outside = tmp_path / "outside.safetensors"
     outside.write_bytes(b"x")
-    (root / "linked.joblib").symlink_to(outside)
+    (root / "linked.safetensors").symlink_to(outside)
     with pytest.raises(ModelIntegrityError, match="outside the model root"):
         load_classifiers(root, name="linked")
 
 
 def test_missing_artifact_raises(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="attribute_classifiers"):
-        load_classifiers(tmp_path)
-
-
-def test_model_saved_by_another_layout_is_refused_with_a_hint(tmp_path: Path) -> None:
-    """A joblib whose pickled classes no longer exist (a model saved before a module moved) is a
-    clear ModelIntegrityError naming the asset to materialize, not a bare unpickling crash."""
-    import io
-
-    import joblib
-
-    from facestats_core.models.store import save_model
-
-    stale = b"\x80\x04cfacestats_core.attributes\nTrainedClassifier\n."  # GLOBAL of a module that moved
-    with pytest.raises(ModuleNotFoundError):
-        joblib.load(io.BytesIO(stale))
-    save_model(tmp_path, "attribute_classifiers", stale, {}, ".joblib", ".metrics.json", kind="attribute classifiers")
-    with pytest.raises(ModelIntegrityError, match="another FaceStats version.*materialize attribute_classifiers"):
         load_classifiers(tmp_path)

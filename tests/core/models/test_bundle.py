@@ -68,7 +68,7 @@ def test_missing_and_corrupt_bundles_raise_store_errors(parts, tmp_path: Path) -
     with pytest.raises(ModelNotFoundError, match="not a model bundle"):
         read_bundle(tmp_path / "nothing")
     write_bundle(tmp_path / "a", TRAINED_WITH, classifiers, regressor)
-    (tmp_path / "a" / "attribute_classifiers.joblib").write_bytes(b"tampered")
+    (tmp_path / "a" / "attribute_classifiers.safetensors").write_bytes(b"tampered")
     with pytest.raises(ModelIntegrityError, match="sha256"):
         read_bundle(tmp_path / "a")
     (tmp_path / "a" / "bundle.json").write_text("{not json")
@@ -86,7 +86,7 @@ def test_a_component_from_another_bundle_is_refused(parts, tmp_path: Path) -> No
                                                   ("male", "female"), c_grid=(1.0,), seed=5)}
     write_bundle(tmp_path / "a", TRAINED_WITH, classifiers)
     write_bundle(tmp_path / "b", TRAINED_WITH, other)
-    for suffix in (".joblib", ".metrics.json"):
+    for suffix in (".safetensors", ".metrics.json"):
         name = f"attribute_classifiers{suffix}"
         (tmp_path / "a" / name).write_bytes((tmp_path / "b" / name).read_bytes())
     with pytest.raises(ModelIntegrityError, match="does not match its manifest"):
