@@ -60,3 +60,24 @@ def write_photo_folder(folder: Path) -> dict[str, int]:
     wide.save(folder / "edge_face.jpg", quality=90)
     Image.open(grace_hopper()).convert("L").save(folder / "grayscale.jpg", quality=90)
     return {"group_six.jpg": 6, "coffee.jpg": 0, "large_small_face.jpg": 1, "edge_face.jpg": 1, "grayscale.jpg": 1}
+
+
+def write_detect_set(raw: Path) -> tuple[dict[str, int], dict[str, str], dict[str, str]]:
+    """The default path's test folder under ``raw``: the real photos of `write_photo_folder` in
+    ``photos/`` and the hostile files of `facestats_demo.edge_cases` in ``edge_cases/``.
+
+    Returns ``(faces, reasons, errors)``: every file (path relative to ``raw``) -> the number of faces a
+    detector must find in it; every file without a face -> its ``reason`` (``no_face``, or
+    ``unreadable`` for a bad file); every bad file -> its ``error`` (``truncated``, ``not_an_image``, ...).
+    Holds for any default detector (dlib HOG today). To test one more photo, write it in
+    `write_photo_folder` and add its count there (one line).
+    """
+    from facestats_demo.edge_cases import EXPECTED, write_edge_cases
+
+    photos = write_photo_folder(raw / "photos")
+    write_edge_cases(raw / "edge_cases")
+    faces = {f"photos/{name}": count for name, count in photos.items()}
+    faces.update({f"edge_cases/{name}": 0 for name in EXPECTED})  # the readable ones are synthetic: no face
+    errors = {f"edge_cases/{name}": error for name, error in EXPECTED.items() if error is not None}
+    reasons = {path: "unreadable" if path in errors else "no_face" for path, count in faces.items() if count == 0}
+    return faces, reasons, errors
