@@ -58,6 +58,9 @@ PRESETS: dict[str, ClipPreset] = {
     # 160 px read gender and ethnicity better than 128 px in a short pilot (docs/demo_clip.md).
     "demo": ClipPreset(160, 32, 128, 4, 2, 512, 128, 128, 2),
     "vit-b-32": ClipPreset(224, 32, 768, 12, 12, 3072, 512, 512, 12),
+    # ViT-B/32's image tower and projection with a one-layer text tower: the image path at the real
+    # architecture's size (the bf16 accuracy test), a third of the weights to initialise and write.
+    "vit-b-32-image": ClipPreset(224, 32, 768, 12, 12, 3072, 512, 64, 1),
 }
 
 

@@ -390,14 +390,21 @@ def _compile_failed(clip: LoadedClip, exc: BaseException) -> None:
 
 
 def _compile_image_tower(clip: LoadedClip) -> Any:
-    """``torch.compile`` of the uint8 image tower with frozen weights (prepacked for oneDNN); compiled
-    on first call. Freezing is switched on through the global inductor flag: issue 16 found that
-    ``torch.compile(options={"freezing": True})`` has no effect in torch 2.13."""
+    """``torch.compile`` of the uint8 image tower; inductor compiles it on its first call, which
+    :func:`_forward_compiled` makes with frozen weights (prepacked for oneDNN) switched on."""
     import torch
+
+    return torch.compile(_tower(clip), dynamic=False)
+
+
+def _frozen_weights() -> Any:
+    """A context in which inductor compiles with frozen weights: the global inductor flag ``freezing``
+    set for its duration only and restored after (issue 16 found that
+    ``torch.compile(options={"freezing": True})`` has no effect in torch 2.13), so nothing else
+    compiled in the process inherits it."""
     import torch._inductor.config as inductor_config
 
-    inductor_config.freezing = True
-    return torch.compile(_tower(clip), dynamic=False)
+    return inductor_config.patch(freezing=True)
 
 
 def clip_pixels(image: Image.Image, image_size: int, mean: Sequence[float], std: Sequence[float]) -> np.ndarray:
@@ -504,12 +511,13 @@ def _forward_compiled(clip: LoadedClip, tensor: torch.Tensor) -> np.ndarray:
     clip.compiled_batch = batch
     outputs = []
     try:
-        for start in range(0, len(tensor), batch):
-            chunk = tensor[start : start + batch]
-            n = len(chunk)
-            if n < batch:
-                chunk = torch.cat([chunk, chunk.new_zeros((batch - n, *chunk.shape[1:]))])
-            outputs.append(clip.compiled(chunk)[:n].float().cpu().numpy())
+        with _frozen_weights():
+            for start in range(0, len(tensor), batch):
+                chunk = tensor[start : start + batch]
+                n = len(chunk)
+                if n < batch:
+                    chunk = torch.cat([chunk, chunk.new_zeros((batch - n, *chunk.shape[1:]))])
+                outputs.append(clip.compiled(chunk)[:n].float().cpu().numpy())
     except Exception as exc:  # compilation happens here, on the first call: keep going eager
         _compile_failed(clip, exc)
         return _tower(clip)(tensor).float().cpu().numpy()

@@ -14,6 +14,7 @@ import pytest
 
 from facestats_core.io.layout import Layout
 from facestats_demo.edge_cases import EXPECTED
+from tests.core.faces.photos import needs_cnn, needs_dlib, write_detect_set
 
 pytestmark = pytest.mark.e2e
 BIN = Path(sys.executable).parent
@@ -143,3 +144,29 @@ def test_an_unlabelled_folder_is_green_through_the_cli(tmp_path, tiny_clip_dir) 
     assert master.height == 10 and master["gender_method"].unique().to_list() == ["zero_shot"]
     assert master["attractiveness_raw"].null_count() == 10
     assert (layout.report_dir / "index.html").exists()
+
+
+@needs_dlib
+@needs_cnn
+def test_update_in_the_default_detect_mode_on_real_photos(tmp_path, tiny_clip_dir) -> None:
+    """`facestats update` as cron runs it, with the default face mode (detect) and detector, on real
+    photos and hostile files: a master row for every file with its faces or reason, the faces embedded,
+    the composite of every face and the report."""
+    faces, reasons, errors = write_detect_set(tmp_path / "data" / "raw")
+    env = _env(tmp_path, tiny_clip_dir)
+    del env["FACESTATS_FACE_MODE"]  # the default: detect
+    (tmp_path / "composites.yaml").write_text("specs:\n  - all\n")
+    _run([str(BIN / "facestats"), "update"], env, tmp_path)
+    layout = Layout.from_roots(tmp_path / "data", tmp_path / "models")
+    master = pl.read_parquet(layout.artifact("master_metadata"))
+    counted = dict(master.group_by("path").agg(pl.col("face_id").count()).iter_rows())
+    assert counted == faces  # every file has a row; each photo its number of faces
+    assert dict(master.filter(pl.col("face_id").is_null()).select("path", "reason").iter_rows()) == reasons
+    assert dict(master.filter(pl.col("error").is_not_null()).select("path", "error").iter_rows()) == errors
+    embedded = pl.read_parquet(layout.artifact("embeddings_clip"))
+    assert set(embedded["face_id"]) == set(master["face_id"].drop_nulls()) and embedded.height == sum(faces.values())
+    sidecar = json.loads((layout.composites_dir / "all.json").read_text())
+    assert sidecar["matched"] == sum(faces.values()) and set(sidecar["face_ids"]) <= set(embedded["face_id"])
+    assert (layout.report_dir / "index.html").exists()
+    runs = _runs(tmp_path / "dagster_home")
+    assert len(runs) == 2 and all(run.status.value == "SUCCESS" for run in runs)

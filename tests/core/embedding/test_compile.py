@@ -103,3 +103,29 @@ def test_a_failed_compilation_falls_back_to_eager(clip_factory, tmp_path, monkey
     assert len(warnings) == 1  # once, not per batch
     embed_paths(clip, paths, batch_size=2)  # no second attempt after a failure
     assert clip.compile_error is not None and clip.compiled is None
+
+
+@pytest.mark.e2e  # a real inductor compilation: ~40 s of CPU with a cold cache
+def test_real_compilation_of_the_tiny_tower_matches_eager_and_restores_the_inductor_flag(
+    clip_factory, tmp_path
+) -> None:
+    """torch.compile for real (inductor, frozen weights) on the tiny CLIP, fp32: the compiled tower's
+    embeddings equal eager ones (cosine >= 0.9999, the bar README sets for bf16 against fp32; here both
+    are fp32, so it must hold easily), the padded last batch included; the global `freezing` flag is
+    on only while the compiled tower runs."""
+    import torch._inductor.config as inductor_config
+    from torch._dynamo.utils import counters
+
+    paths = write_photos(tmp_path, 5)
+    eager = embed_paths(clip_factory(False), paths, batch_size=2)
+    assert inductor_config.freezing is False
+    graphs = counters["stats"]["unique_graphs"]
+    clip = clip_factory(True)
+    compiled = embed_paths(clip, paths, batch_size=2)  # batches of 2, 2 and 1 (padded to 2)
+    assert clip.compile_error is None and clip.compiled is not None  # compiled, not fallen back to eager
+    assert counters["stats"]["unique_graphs"] > graphs  # dynamo traced the tower
+    assert inductor_config.freezing is False  # restored
+    assert compiled.ok_indices == eager.ok_indices == list(range(5))
+    cosine = (compiled.embeddings * eager.embeddings).sum(axis=1)
+    assert cosine.min() >= 0.9999, cosine
+    np.testing.assert_allclose(compiled.embeddings, eager.embeddings, atol=1e-4)

@@ -127,12 +127,33 @@ def test_clip_pixels_is_the_uint8_crop_normalised() -> None:
     np.testing.assert_allclose(clip_pixels(image, 32, mean, std), expected.transpose(2, 0, 1), atol=1e-5)
 
 
-def test_bf16_is_close_to_fp32(tiny_clip_dir, tmp_path) -> None:
-    paths = write_photos(tmp_path, 6)
-    fp32 = embed_paths(load_clip(ClipConfig(model=str(tiny_clip_dir), precision="fp32")), paths).embeddings
-    bf16 = embed_paths(load_clip(ClipConfig(model=str(tiny_clip_dir), precision="bf16")), paths).embeddings
-    cosine = (fp32 * bf16).sum(axis=1)
-    assert cosine.min() > 0.99
+BF16_MIN_COSINE = 0.9999
+"""README (`FACESTATS_CLIP_PRECISION`) and docs/performance.md: bf16 embeddings have cosine >= 0.9999 to fp32."""
+
+
+def _bf16_vs_fp32(model_dir: Path, paths: list[Path]) -> np.ndarray:
+    fp32 = embed_paths(load_clip(ClipConfig(model=str(model_dir), precision="fp32", compile=False)), paths).embeddings
+    bf16 = embed_paths(load_clip(ClipConfig(model=str(model_dir), precision="bf16", compile=False)), paths).embeddings
+    return (fp32 * bf16).sum(axis=1)
+
+
+def test_bf16_is_close_to_fp32_on_the_tiny_clip(tiny_clip_dir, tmp_path) -> None:
+    cosine = _bf16_vs_fp32(tiny_clip_dir, write_photos(tmp_path, 6))
+    assert cosine.min() >= BF16_MIN_COSINE, cosine
+
+
+@pytest.mark.e2e  # a 224 px ViT-B/32 image tower (random weights): ~30 s of CPU
+def test_bf16_meets_the_documented_cosine_on_the_vit_b32_architecture(tmp_path) -> None:
+    """The claim at the real architecture's size (12 layers of width 768, where bf16 rounding
+    accumulates), on real photos and smooth synthetic ones."""
+    from facestats_demo.random_clip import build_random_clip
+    from tests.core.faces.photos import VENDORED, grace_hopper
+
+    model = build_random_clip(tmp_path / "vit-b-32", preset="vit-b-32-image", seed=0)
+    paths = [VENDORED / "astronaut.jpg", VENDORED / "coffee.jpg", grace_hopper(),
+             *write_photos(tmp_path / "photos", 3, size=(224, 224))]
+    cosine = _bf16_vs_fp32(model, paths)
+    assert cosine.min() >= BF16_MIN_COSINE, cosine
 
 
 def test_manifest_embedding_reuses_previous_rows(tiny_clip, tmp_path, monkeypatch) -> None:

@@ -76,6 +76,19 @@ def write_photo_folder(folder: Path) -> dict[str, int]:
     return {"group_six.jpg": 6, "coffee.jpg": 0, "large_small_face.jpg": 1, "edge_face.jpg": 1, "grayscale.jpg": 1}
 
 
+def write_turned_and_tiny(folder: Path) -> dict[str, int]:
+    """Photos only a CNN detector handles: the astronaut turned 90° without an EXIF tag (a phone photo)
+    and turned 30°, and a ~40 px face in a 3000 px photo. Returns file name -> faces in it."""
+    astronaut = Image.open(VENDORED / "astronaut.jpg").convert("RGB")
+    astronaut.rotate(90, expand=True).save(folder / "turned_90.jpg", quality=90)
+    astronaut.rotate(30, expand=True, resample=Image.Resampling.BICUBIC,
+                     fillcolor=(128, 128, 128)).save(folder / "turned_30.jpg", quality=90)
+    large = Image.new("RGB", (3000, 2000), (120, 120, 110))
+    large.paste(astronaut.resize((200, 200), Image.Resampling.LANCZOS), (400, 1500))  # face ~40 px wide
+    large.save(folder / "tiny_face.jpg", quality=92)
+    return {"turned_90.jpg": 1, "turned_30.jpg": 1, "tiny_face.jpg": 1}
+
+
 def group_photo_detections(folder: Path) -> tuple[pl.DataFrame, Path, pl.DataFrame]:
     """The group photo alone in ``folder/raw``: its raw manifest, the raw folder and its dlib detections."""
     from facestats_core.faces.detectors import pick_face_detector
@@ -89,3 +102,25 @@ def group_photo_detections(folder: Path) -> tuple[pl.DataFrame, Path, pl.DataFra
     detector, name = pick_face_detector("dlib")
     detections, _ = detect_manifest(manifest, raw, detector, DetectionConfig(detector_name=name))
     return manifest, raw, detections
+
+
+def write_detect_set(raw: Path) -> tuple[dict[str, int], dict[str, str], dict[str, str]]:
+    """The default path's test folder under ``raw``: the real photos of `write_photo_folder` in
+    ``photos/`` and the hostile files of `facestats_demo.edge_cases` in ``edge_cases/``.
+
+    Returns ``(faces, reasons, errors)``: every file (path relative to ``raw``) -> the number of faces a
+    detector must find in it; every file without a face -> its ``reason`` (``no_face``, or
+    ``unreadable`` for a bad file); every bad file -> its ``error`` (``truncated``, ``not_an_image``, ...).
+    Holds for the default CNN detector (RetinaFace today; dlib HOG misses the turned and tiny faces). To test one more photo, write it in
+    `write_photo_folder` and add its count there (one line).
+    """
+    from facestats_demo.edge_cases import EXPECTED, write_edge_cases
+
+    photos = write_photo_folder(raw / "photos")
+    photos.update(write_turned_and_tiny(raw / "photos"))
+    write_edge_cases(raw / "edge_cases")
+    faces = {f"photos/{name}": count for name, count in photos.items()}
+    faces.update({f"edge_cases/{name}": 0 for name in EXPECTED})  # the readable ones are synthetic: no face
+    errors = {f"edge_cases/{name}": error for name, error in EXPECTED.items() if error is not None}
+    reasons = {path: "unreadable" if path in errors else "no_face" for path, count in faces.items() if count == 0}
+    return faces, reasons, errors

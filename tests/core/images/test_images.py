@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import io
-import time
 
 import numpy as np
 import pytest
@@ -62,15 +61,14 @@ def test_cmyk_white_stays_white() -> None:
     assert np.asarray(to_rgb(white))[0, 0].tolist() == [255, 255, 255]
 
 
-def test_huge_jpeg_is_decoded_quickly_with_draft() -> None:
+def test_huge_jpeg_is_decoded_at_draft_scale() -> None:
+    """JPEG draft mode decodes at a reduced DCT scale (the pixels of the full 6000x4000 picture are
+    never made); its speed is measured by benchmarks/bench_statistics.py."""
     big = Image.new("RGB", (6000, 4000), (200, 120, 90))
     buffer = io.BytesIO()
     big.save(buffer, format="JPEG", quality=80)
-    started = time.perf_counter()
     image = load_rgb(buffer.getvalue(), draft_size=256)
-    elapsed = time.perf_counter() - started
     assert min(image.size) >= 256 and max(image.size) <= 6000 // 8 * 2
-    assert elapsed < 2.0, elapsed
 
 
 def test_pixel_limit_is_configurable() -> None:

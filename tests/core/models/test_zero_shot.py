@@ -121,3 +121,28 @@ def test_cache_key_changes_with_revision_and_prompts() -> None:
     assert base != text_cache_key("m", "sha256:2", {"a": ("x",)})
     assert base != text_cache_key("m", "sha256:1", {"a": ("y",)})
     assert base == text_cache_key("m", "sha256:1", {"a": ("x",)})
+
+
+def test_a_face_placed_near_a_class_prompt_is_labelled_that_class(tiny_clip_dir: Path, tmp_path: Path) -> None:
+    """A case with a known answer, through the tiny CLIP's own text tower and prompt ensembles: for every
+    class of every attribute, a face embedding placed near that class's ensembled prompt embedding (a
+    small random offset) is predicted as that class, with the highest probability of its row; placed
+    near another class of the same attribute, the prediction follows it."""
+    from facestats_core.models.prompt_models import prompt_models, zero_shot_predictions
+
+    models = prompt_models(load_clip(ClipConfig(model=str(tiny_clip_dir), compile=False)), cache_dir=tmp_path)
+    rng = np.random.default_rng(0)
+    for attr, classes in ATTRIBUTES.items():
+        anchors = np.stack([models.embeddings[f"{attr}/{c}"] for c in classes])
+        anchors /= np.linalg.norm(anchors, axis=1, keepdims=True)
+        margin = np.sort(anchors @ anchors.T, axis=1)[:, -2].max()  # the nearest other class, cosine
+        assert margin < 0.999, f"{attr}: two classes' prompts embed alike ({margin}); the test would prove nothing"
+        noise = rng.normal(size=anchors.shape)
+        offset = noise / np.linalg.norm(noise, axis=1, keepdims=True) * 0.05 * np.sqrt(1 - margin)
+        faces = anchors + offset
+        predicted = zero_shot_predictions(models, faces.astype(np.float32))
+        assert predicted[f"{attr}_pred"].to_list() == list(classes), attr
+        probs = np.stack(predicted[f"{attr}_probs"].to_numpy())
+        assert (probs.argmax(axis=1) == np.arange(len(classes))).all()
+        shifted = zero_shot_predictions(models, np.roll(faces, 1, axis=0).astype(np.float32))
+        assert shifted[f"{attr}_pred"].to_list() == list(np.roll(np.asarray(classes, dtype=object), 1)), attr

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import facestats_core.embedding.clip as embedding
 from facestats_core.embedding.checkpoint import Checkpoint, clear_parts
 from facestats_core.embedding.clip import ClipConfig, load_clip
+from facestats_core.embedding.matrix import embedding_matrix
 from facestats_core.faces.chips import ChipConfig
 from facestats_core.faces.face_table import DetectionConfig
 from facestats_core.io.layout import Layout
@@ -52,5 +54,9 @@ def test_a_killed_reference_run_resumes_from_its_parts(tmp_path: Path, tiny_clip
     resumed = _embed(layout, clip, Checkpoint(parts, chunk_faces=2))
     assert (resumed.resumed, resumed.embedded) == (4, 4) and not resumed.checkpoint_skipped
     assert resumed.embeddings.sort("face_id")["face_id"].to_list() == plain.sort("face_id")["face_id"].to_list()
+    # the vectors too: the four read back from the parts and the four embedded after the kill are the
+    # uninterrupted run's (same model, same batches of 2), bit for bit
+    np.testing.assert_array_equal(embedding_matrix(resumed.embeddings.sort("face_id")),
+                                  embedding_matrix(plain.sort("face_id")))
     clear_parts(parts, prune=2)
     assert not (layout.processed_dir / "checkpoints").exists()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import polars as pl
@@ -207,17 +206,16 @@ def test_corrected_shares_move_toward_the_truth_on_synthetic_data() -> None:
     assert corrected_error < raw_error / 2
 
 
-def test_runtime_on_a_600_face_master() -> None:
+def test_a_600_face_master_with_composites_gives_every_slice() -> None:
+    """(Its speed is measured by benchmarks/bench_statistics.py.)"""
     master, confusion, truth = synthetic_master(600, seed=0)
     ids = master["face_id"].to_list()
     composites = {f"n={50 * (i + 1)}": ids[: 50 * (i + 1)] for i in range(3)}
-    start = time.perf_counter()
     table = face_statistics(master, confusion, truth, composites, n_boot=1000)
-    elapsed = time.perf_counter() - start
     shares = table.filter(pl.col("statistic") == "share")
     slices = shares.select("attribute", "slice_key", "slice_value").unique()
     assert slices.height >= 70
-    assert elapsed < 5.0, f"{slices.height} slices x 1000 replicates took {elapsed:.2f} s"
+    assert set(composites) <= set(shares["slice_value"]) | set(shares["slice_key"])
 
 
 def test_reads_a_built_master_table_and_classifier_metrics() -> None:

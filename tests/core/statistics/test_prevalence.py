@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -146,16 +145,17 @@ def test_seeded_and_slices_independent() -> None:
     assert isinstance(a[0], PrevalenceEstimate)
 
 
-def test_a_thousand_replicates_are_fast() -> None:
+def test_a_thousand_replicates_for_thirty_slices() -> None:
+    """One estimate per slice, each a proper interval around its point estimate (the speed of this
+    case is measured by benchmarks/bench_statistics.py)."""
     rng = np.random.default_rng(0)
     k = 9
     C = rng.multinomial(40, np.full(k, 1 / k), size=k) + np.eye(k, dtype=int) * 60
     counts = rng.multinomial(600, rng.dirichlet(np.full(k, 0.5)), size=30)
-    start = time.perf_counter()
     ests = corrected_prevalences(C, counts, tuple("abcdefghi"), n_boot=1000)
-    elapsed = time.perf_counter() - start
     assert len(ests) == 30
-    assert elapsed < 2.0, f"30 slices x 1000 replicates took {elapsed:.2f} s"
+    for est in ests:
+        assert np.all((0 <= est.low) & (est.low <= est.high) & (est.high <= 1))
 
 
 def _simulate(
@@ -176,7 +176,6 @@ def test_corrected_interval_covers_the_truth_where_the_raw_share_does_not() -> N
     corrected_cover = np.zeros(3)
     raw_cover = np.zeros(3)
     unstable = 0
-    start = time.perf_counter()
     for sim in range(sims):
         C, predicted = _simulate(rng, TRUE_M, TRUE_P, heldout, n)
         est = corrected_prevalence(C, predicted, CLASSES3, n_boot=300, seed=sim)
@@ -184,13 +183,11 @@ def test_corrected_interval_covers_the_truth_where_the_raw_share_does_not() -> N
         corrected_cover += (est.low <= TRUE_P) & (TRUE_P <= est.high)
         low, high = wilson_intervals(predicted, n)
         raw_cover += (low <= TRUE_P) & (TRUE_P <= high)
-    elapsed = time.perf_counter() - start
     corrected_rate, raw_rate = corrected_cover / sims, raw_cover / sims
     assert unstable == 0
     assert np.all(corrected_rate >= 0.90), corrected_rate
     # "a" and "c" are the biased classes (expected predicted shares 0.315 and 0.225 vs 0.2 and 0.3)
     assert raw_rate[0] < 0.5 and raw_rate[2] < 0.5, raw_rate
-    assert elapsed < 10.0, f"{elapsed:.1f} s"
 
 
 def test_binary_coverage_includes_heldout_uncertainty() -> None:
