@@ -72,9 +72,11 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         print(f"wrote {labelled.n_images} labelled reference faces to {labelled.images_dir} "
               f"(labels {labelled.fairface_labels}, ratings {labelled.ratings})")
         seed += 1
-    dataset = generate_demo_dataset(root, DemoSpec(n_images=args.n_images, size=args.size, seed=seed))
+    # the analysed folder's class mix differs from the balanced reference set's, as real folders' do
+    mix = "shifted" if reference else "balanced"
+    dataset = generate_demo_dataset(root, DemoSpec(n_images=args.n_images, size=args.size, seed=seed, mix=mix))
     edge = write_edge_cases(root / "raw" / "edge_cases", seed=args.seed)
-    print(f"wrote {dataset.n_images} demo faces to {dataset.images_dir}")
+    print(f"wrote {dataset.n_images} demo faces ({mix} class mix) to {dataset.images_dir}")
     print(f"wrote {len(edge)} edge-case files to {root / 'raw' / 'edge_cases'}")
     if reference:  # the analysed folder is unlabelled: its truth is kept aside, for evaluation only
         for name in ("fairface_labels.csv", "scut_ratings.csv"):
