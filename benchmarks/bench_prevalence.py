@@ -45,7 +45,7 @@ from facestats_core.labels.vocab import ATTRIBUTES  # noqa: E402
 from facestats_core.models.classifiers import _holdout_split, train_attribute_classifier  # noqa: E402
 from facestats_core.models.prevalence_calibration import calibration_data  # noqa: E402
 from facestats_core.statistics.quantifiers import METHODS, fit_quantifier, quantify  # noqa: E402
-from facestats_core.statistics.share_intervals import share_intervals  # noqa: E402
+from facestats_core.statistics.share_intervals import bootstrap_fits, share_intervals  # noqa: E402
 
 SIZES = (50, 100, 300, 600)
 PROTOCOLS = ("noshift", "dirichlet", "shift70")
@@ -133,7 +133,7 @@ def main() -> None:
                 rng = np.random.default_rng([args.seed, pi, size, list(ATTRIBUTES).index(attr)])
                 shares = target_shares(protocol, k, mix, args.samples, rng)
                 idx, truth = draw_samples(shares, size, y_pool, k, rng)
-                draws[(attr, protocol, size)] = (idx, truth)
+                draws[(attr, protocol, size)] = (idx, truth, shares)
                 P = P_pool[idx]
                 for method, source in candidates:
                     est = quantify(fitted_all[(attr, method, source)], P)
@@ -191,14 +191,16 @@ def main() -> None:
         P_pool, _ = pools[attr]
         P_cal, y_cal = calib[(attr, source)]
         t0 = time.perf_counter()
+        fits = bootstrap_fits(method, P_cal, y_cal, n_boot=args.boot, seed=[args.seed, 1])
         for protocol in PROTOCOLS:
             cells = []
             for size in SIZES:
-                idx, truth = draws[(attr, protocol, size)]
-                idx, truth = idx[: args.interval_samples], truth[: args.interval_samples]
-                low, high = share_intervals(method, P_cal, y_cal, P_pool[idx], n_boot=args.boot,
-                                            seed=[args.seed, size])
-                inside = (truth >= low - 1e-9) & (truth <= high + 1e-9)
+                idx, _, shares = draws[(attr, protocol, size)]
+                idx, shares = idx[: args.interval_samples], shares[: args.interval_samples]
+                point = quantify(fitted_all[(attr, method, source)], P_pool[idx])
+                low, high = share_intervals(fits, P_pool[idx], seed=[args.seed, size], starts=point)
+                # the interval is for the population the faces are drawn from: the drawn shares
+                inside = (shares >= low - 1e-9) & (shares <= high + 1e-9)
                 coverage[(attr, protocol, size)] = float(inside.mean())
                 width[(attr, protocol, size)] = float(100 * (high - low).mean())
                 cells.append(f"n={size}: {inside.mean():.3f} / {100 * (high - low).mean():5.1f} pp")

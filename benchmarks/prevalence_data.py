@@ -1,7 +1,7 @@
 """The labelled embeddings ``bench_prevalence.py`` measures on: the demo's reference and analysed sets.
 
 ``demo_sets(cache)`` generates them as ``facestats demo`` does (reference: demo seed 0, 1,500 faces,
-balanced mix; analysed: seed 1, 600 faces, the ``shifted`` mix; 256 px) plus 1,800 balanced faces of
+balanced mix; analysed: seed 1, 600 faces, the ``shifted`` mix; 256 px) plus 6,000 balanced faces of
 seed 2 (no model trained on seeds 1 or 2), embeds every image with the demo CLIP (``load_clip`` +
 ``embed_paths``, the pipeline's loader and preprocessing) and caches each set as ``<cache>/<name>.npz``
 (embeddings and true labels), so later runs skip both steps.
@@ -21,7 +21,7 @@ from facestats_core.labels.vocab import ATTRIBUTES
 SETS: dict[str, dict] = {
     "reference": dict(n_images=1500, seed=0, mix="balanced"),
     "analysed": dict(n_images=600, seed=1, mix="shifted"),
-    "evaluation": dict(n_images=1800, seed=2, mix="balanced"),
+    "evaluation": dict(n_images=6000, seed=2, mix="balanced"),
 }
 """The demo sets: the reference set the probes train on and the analysed folder, as ``facestats demo``
 writes them, and more balanced faces of an unused seed that widen the pool test samples are drawn from."""

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
+from threadpoolctl import threadpool_limits
 
 from facestats_core.statistics.prevalence import simplex_least_squares
 
@@ -111,41 +112,83 @@ def calibrate(posteriors: ArrayLike, temperature: ArrayLike, bias: ArrayLike) ->
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _nll(z: np.ndarray, Y: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-replicate weighted mean NLL of logits ``z`` ``(B, N, k)`` and the softmax probabilities."""
+    z = z - z.max(axis=-1, keepdims=True)
+    log_norm = np.log(np.exp(z).sum(axis=-1))
+    logp = z - log_norm[..., None]
+    nll = -(w * (logp * Y).sum(axis=-1)).sum(axis=-1) / w.sum(axis=-1)
+    return nll, np.exp(logp)
+
+
+def fit_temperatures(
+    posteriors: ArrayLike, labels: ArrayLike, *, bias: bool, weights: ArrayLike | None = None,
+    max_iter: int = 50,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(T, b)`` of shapes ``(B,)``, ``(B, k)``: for each weight vector (``weights`` ``(B, N)``, default one
+    vector of ones) the minimiser of the weighted negative log-likelihood of ``softmax(log P / T + b)``.
+
+    ``bias=False``: temperature scaling (b = 0); ``True``: bias-corrected temperature scaling. The NLL is
+    convex in ``(1/T, b)`` (the logits are linear in them), so a damped Newton method with step halving
+    solves every replicate at once; ``b`` is centred (softmax ignores a constant).
+    """
+    P = _check(posteriors)
+    N, k = P.shape
+    y = np.asarray(labels, dtype=np.int64)
+    w = np.ones((1, N)) if weights is None else np.atleast_2d(np.asarray(weights, dtype=np.float64))
+    B = w.shape[0]
+    L = np.log(np.clip(P, _EPS, None))
+    Y = _one_hot(y, k)
+    m = 1 + (k if bias else 0)
+    theta = np.zeros((B, m))
+    theta[:, 0] = 1.0  # 1/T
+    total = w.sum(axis=1)
+
+    def logits(t: np.ndarray) -> np.ndarray:
+        z = t[:, 0, None, None] * L[None]
+        return z + t[:, None, 1:] if bias else z
+
+    loss, p = _nll(logits(theta), Y, w)
+    for _ in range(max_iter):
+        r = w[..., None] * (p - Y) / total[:, None, None]  # (B, N, k): dNLL/dz
+        pL = (p * L).sum(axis=-1)  # (B, N)
+        grad = [(r * L).sum(axis=(1, 2))[:, None]]
+        wn = w / total[:, None]
+        h_ss = (wn * ((p * L * L).sum(axis=-1) - pL ** 2)).sum(axis=1)
+        H = np.zeros((B, m, m))
+        H[:, 0, 0] = h_ss
+        if bias:
+            grad.append(r.sum(axis=1))
+            h_sb = np.einsum("bn,bnk->bk", wn, p * L - p * pL[..., None])
+            h_bb = np.einsum("bn,bnk->bk", wn, p)[:, :, None] * np.eye(k) - np.einsum("bn,bnj,bnk->bjk", wn, p, p)
+            H[:, 0, 1:] = H[:, 1:, 0] = h_sb
+            H[:, 1:, 1:] = h_bb + 1.0  # pins the sum of b (its gradient is 0) without changing the optimum
+        g = np.concatenate(grad, axis=1)
+        H += 1e-9 * np.eye(m)
+        step = np.linalg.solve(H, g[..., None])[..., 0]
+        size = np.ones(B)
+        for _ in range(30):  # halve the step of every replicate whose loss went up
+            trial = theta - size[:, None] * step
+            new_loss, new_p = _nll(logits(trial), Y, w)
+            worse = ~(new_loss <= loss + 1e-12) | (trial[:, 0] <= 0)
+            if not worse.any():
+                break
+            size = np.where(worse, size / 2, size)
+        improvement = loss - new_loss
+        theta, loss, p = trial, new_loss, new_p
+        if np.all(np.abs(g).max(axis=1) < 1e-8) or np.all(improvement < 1e-12):
+            break
+    b = theta[:, 1:] - theta[:, 1:].mean(axis=1, keepdims=True) if bias else np.zeros((B, k))
+    return 1.0 / theta[:, 0], b
+
+
 def fit_temperature(
     posteriors: ArrayLike, labels: ArrayLike, *, bias: bool, weights: ArrayLike | None = None
 ) -> tuple[float, np.ndarray]:
-    """``(T, b)`` minimising the (weighted) negative log-likelihood of ``softmax(log P / T + b)``.
-
-    ``bias=False``: temperature scaling (b = 0); ``True``: bias-corrected temperature scaling. L-BFGS on
-    ``log T`` and ``b`` with the analytic gradient; ``b`` is centred (softmax ignores a constant).
-    """
-    from scipy.optimize import minimize  # noqa: PLC0415 - heavy, imported when used
-
-    P = _check(posteriors)
-    k = P.shape[-1]
-    y = np.asarray(labels, dtype=np.int64)
-    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=np.float64)
-    L = np.log(np.clip(P, _EPS, None))
-    Y = _one_hot(y, k)
-    total = w.sum()
-
-    def loss(theta: np.ndarray) -> tuple[float, np.ndarray]:
-        log_t = theta[0]
-        b = theta[1:] if bias else np.zeros(k)
-        z = L * np.exp(-log_t) + b
-        z = z - z.max(axis=1, keepdims=True)
-        log_norm = np.log(np.exp(z).sum(axis=1))
-        logp = z - log_norm[:, None]
-        nll = -float((w * (logp * Y).sum(axis=1)).sum()) / total
-        resid = (np.exp(logp) - Y) * w[:, None] / total  # dNLL/dz
-        g_t = float((resid * (L * -np.exp(-log_t))).sum())
-        grad = np.concatenate([[g_t], resid.sum(axis=0) if bias else []])
-        return nll, grad
-
-    theta0 = np.zeros(1 + (k if bias else 0))
-    result = minimize(loss, theta0, jac=True, method="L-BFGS-B")
-    b = result.x[1:] - result.x[1:].mean() if bias else np.zeros(k)
-    return float(np.exp(result.x[0])), b
+    """One ``(T, b)`` of :func:`fit_temperatures` (``weights``: ``(N,)`` or None)."""
+    T, b = fit_temperatures(posteriors, labels, bias=bias,
+                            weights=None if weights is None else np.asarray(weights)[None])
+    return float(T[0]), b[0]
 
 
 def fit_quantifier(
@@ -175,18 +218,19 @@ def fit_quantifier(
     elif method == "pacc":
         rates, _ = soft_rates(P, W)
     elif method in ("emq_ts", "emq_bcts"):
-        flat_w = None if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1, P.shape[0])
-        fits = [fit_temperature(P, labels, bias=method == "emq_bcts", weights=None if flat_w is None else wi)
-                for wi in (flat_w if flat_w is not None else [None])]
-        T = np.array([f[0] for f in fits]).reshape(batch)
-        b = np.stack([f[1] for f in fits]).reshape(batch + (k,))
+        flat = None if weights is None else np.asarray(weights, dtype=np.float64).reshape(-1, P.shape[0])
+        T, b = fit_temperatures(P, labels, bias=method == "emq_bcts", weights=flat)
+        T = T.reshape(batch)
+        b = b.reshape(batch + (k,))
     return Fitted(method=method, rates=np.array(rates), prior=prior, temperature=T, bias=b)
 
 
-def em_priors(posteriors: np.ndarray, prior: np.ndarray, *, tol: float = EM_TOL,
-              max_iter: int = EM_MAX_ITER) -> np.ndarray:
+def em_priors(posteriors: np.ndarray, prior: np.ndarray, *, start: np.ndarray | None = None,
+              tol: float = EM_TOL, max_iter: int = EM_MAX_ITER) -> np.ndarray:
     """Saerens-Latinne-Decaestecker EM: the class shares ``(…, k)`` of target posteriors ``(…, n, k)``
-    whose classifier saw class shares ``prior`` ``(…, k)`` (zeros are smoothed)."""
+    whose classifier saw class shares ``prior`` ``(…, k)`` (zeros are smoothed). The iteration starts
+    from ``prior``, or from ``start`` (``(…, k)``, e.g. the point estimate for bootstrap replicates):
+    the likelihood is concave in the shares, so the start changes the iterations, not the optimum."""
     P = posteriors
     pi = np.asarray(prior, dtype=np.float64)
     if np.any(pi <= 0):
@@ -195,13 +239,31 @@ def em_priors(posteriors: np.ndarray, prior: np.ndarray, *, tol: float = EM_TOL,
     k = P.shape[-1]
     P = np.broadcast_to(P, batch + P.shape[-2:]).reshape(-1, *P.shape[-2:])
     pi = np.broadcast_to(pi, batch + (k,)).reshape(-1, k)
-    q = pi.copy()
+    q = pi.copy() if start is None else np.broadcast_to(
+        np.clip(np.asarray(start, dtype=np.float64), 1e-6, None), batch + (k,)).reshape(-1, k).copy()
+    q /= q.sum(axis=-1, keepdims=True)
     live = np.arange(len(q))
-    for _ in range(max_iter):  # rows that have converged stop iterating
-        w = P[live] * (q[live] / pi[live])[:, None, :]
+
+    def step(rows: np.ndarray, shares: np.ndarray) -> np.ndarray:
+        w = P[rows] * (shares / pi[rows])[:, None, :]
         w /= np.clip(w.sum(axis=-1, keepdims=True), _EPS, None)
-        q_new = w.mean(axis=-2)
-        moved = np.abs(q_new - q[live]).max(axis=-1)
+        return w.mean(axis=-2)
+
+    for _ in range(max_iter // 3 + 1):  # rows that have converged stop iterating
+        q0 = q[live]
+        q1 = step(live, q0)
+        q2 = step(live, q1)
+        r = q1 - q0
+        v = q2 - q1 - r
+        # SQUAREM (Varadhan & Roland 2008): extrapolate along the EM path, keep it if it stays a share vector
+        alpha = -np.sqrt((r * r).sum(axis=-1) / np.clip((v * v).sum(axis=-1), 1e-300, None))
+        alpha = np.minimum(alpha, -1.0)[:, None]
+        jump = q0 - 2 * alpha * r + alpha * alpha * v
+        ok = (jump > 0).all(axis=-1) & np.isfinite(jump).all(axis=-1)
+        candidate = np.where(ok[:, None], jump, q2)
+        candidate /= candidate.sum(axis=-1, keepdims=True)
+        q_new = step(live, candidate)
+        moved = np.abs(q_new - candidate).max(axis=-1)
         q[live] = q_new
         live = live[moved >= tol]
         if live.size == 0:
@@ -209,8 +271,9 @@ def em_priors(posteriors: np.ndarray, prior: np.ndarray, *, tol: float = EM_TOL,
     return q.reshape(batch + (k,))
 
 
-def quantify(fitted: Fitted, posteriors: ArrayLike) -> np.ndarray:
-    """Estimated class shares ``(…, k)`` of target faces with posteriors ``(…, n, k)`` (n ≥ 1)."""
+def quantify(fitted: Fitted, posteriors: ArrayLike, *, start: np.ndarray | None = None) -> np.ndarray:
+    """Estimated class shares ``(…, k)`` of target faces with posteriors ``(…, n, k)`` (n ≥ 1);
+    ``start``: where EM starts (:func:`em_priors`; other methods ignore it)."""
     P = _check(posteriors, fitted.prior.shape[-1])
     if P.shape[-2] == 0:
         raise ValueError("no target faces to quantify")
@@ -221,7 +284,8 @@ def quantify(fitted: Fitted, posteriors: ArrayLike) -> np.ndarray:
         return P.mean(axis=-2)
     if method in ("acc", "pacc"):
         q = (hard_posteriors(P) if method == "acc" else P).mean(axis=-2)
-        return simplex_least_squares(np.swapaxes(fitted.rates, -1, -2), q)
+        with threadpool_limits(limits=1, user_api="blas"):  # small batched solves: one thread is faster
+            return simplex_least_squares(np.swapaxes(fitted.rates, -1, -2), q)
     if method != "emq":
         P = calibrate(P, fitted.temperature, fitted.bias)
-    return em_priors(P, fitted.prior)
+    return em_priors(P, fitted.prior, start=start)

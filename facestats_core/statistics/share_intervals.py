@@ -13,12 +13,13 @@ interval); each target's faces are resampled from its own stream.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from facestats_core.statistics.intervals import normal_quantile
-from facestats_core.statistics.quantifiers import fit_quantifier, quantify
+from facestats_core.statistics.quantifiers import Fitted, fit_quantifier, quantify
 
 _MAX_CELLS = 8_000_000
 """Posterior entries resampled at once (replicates x faces x classes); larger targets go in chunks."""
@@ -35,32 +36,36 @@ def calibration_resamples(labels: ArrayLike, n_boot: int, rng: np.random.Generat
     return weights
 
 
+def bootstrap_fits(method: str, calibration_posteriors: ArrayLike, calibration_labels: ArrayLike, *,
+                   n_boot: int = 200, seed: int | Sequence[int] = 0) -> Fitted:
+    """``method`` fitted on ``n_boot`` stratified resamples of the calibration data (a batched :class:`Fitted`)."""
+    if n_boot < 2:
+        raise ValueError(f"n_boot must be at least 2, got {n_boot}")
+    y_cal = np.asarray(calibration_labels, dtype=np.int64)
+    rng = np.random.default_rng(_seed_list(seed))
+    return fit_quantifier(method, calibration_posteriors, y_cal, weights=calibration_resamples(y_cal, n_boot, rng))
+
+
 def share_intervals(
-    method: str,
-    calibration_posteriors: ArrayLike,
-    calibration_labels: ArrayLike,
+    fits: Fitted,
     targets: ArrayLike | Sequence[ArrayLike],
     *,
     confidence: float = 0.95,
-    n_boot: int = 200,
     seed: int | Sequence[int] = 0,
     target_seeds: Sequence[int | Sequence[int]] | None = None,
+    starts: ArrayLike | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(low, high)`` of shape ``(s, k)``: percentile intervals of ``method``'s shares for ``s`` targets.
+    """``(low, high)`` of shape ``(s, k)``: percentile intervals of the shares of ``s`` targets.
 
-    ``targets``: an ``(s, n, k)`` array or a sequence of ``(n_i, k)`` posterior arrays (n_i ≥ 1).
-    ``target_seeds[i]`` seeds target i's face resampling (default ``[seed, i]``); the calibration
-    resampling is seeded by ``seed``. Seeded: equal inputs give equal intervals.
+    ``fits``: :func:`bootstrap_fits` (one fit per replicate); replicate ``b`` estimates the shares of a
+    resample of the target's faces with fit ``b``. ``targets``: an ``(s, n, k)`` array or a sequence of
+    ``(n_i, k)`` posterior arrays (n_i ≥ 1). ``target_seeds[i]`` seeds target i's face resampling
+    (default ``[*seed, i]``). ``starts`` ``(s, k)``: each target's point estimate, where EM replicates
+    start (faster; same optimum). Seeded: equal inputs give equal intervals.
     """
     normal_quantile(confidence)  # validates
-    if n_boot < 2:
-        raise ValueError(f"n_boot must be at least 2, got {n_boot}")
-    P_cal = np.asarray(calibration_posteriors, dtype=np.float64)
-    y_cal = np.asarray(calibration_labels, dtype=np.int64)
-    seed_list = list(seed) if isinstance(seed, Sequence) else [int(seed)]
-    rng = np.random.default_rng(seed_list)
-    fitted = fit_quantifier(method, P_cal, y_cal, weights=calibration_resamples(y_cal, n_boot, rng))
-    k = P_cal.shape[1]
+    n_boot = fits.prior.shape[0]
+    k = fits.prior.shape[-1]
     alpha = (1.0 - confidence) / 2.0
     items = list(targets)
     if target_seeds is not None and len(target_seeds) != len(items):
@@ -72,22 +77,23 @@ def share_intervals(
         n = P.shape[0]
         if n == 0:
             raise ValueError(f"target {i} has no faces")
-        own = target_seeds[i] if target_seeds is not None else [*seed_list, i]
-        stream = np.random.default_rng(list(own) if isinstance(own, Sequence) else [int(own)])
-        idx = stream.integers(0, n, size=(n_boot, n))
+        own = target_seeds[i] if target_seeds is not None else [*_seed_list(seed), i]
+        idx = np.random.default_rng(_seed_list(own)).integers(0, n, size=(n_boot, n))
         step = max(1, _MAX_CELLS // max(1, n * k))
         estimates = np.empty((n_boot, k))
         for start in range(0, n_boot, step):
             part = slice(start, min(n_boot, start + step))
-            sub = _take(fitted, part)
-            estimates[part] = quantify(sub, P[idx[part]])
+            estimates[part] = quantify(_take(fits, part), P[idx[part]],
+                                       start=None if starts is None else np.asarray(starts)[i])
         low[i], high[i] = np.quantile(estimates, [alpha, 1.0 - alpha], axis=0)
     return low, high
 
 
-def _take(fitted, part: slice):
-    """The fits of replicates ``part`` (a view of the batched :class:`~quantifiers.Fitted`)."""
-    from dataclasses import replace  # noqa: PLC0415 - tiny
+def _seed_list(seed: int | Sequence[int]) -> list[int]:
+    return [int(s) for s in seed] if isinstance(seed, Sequence) else [int(seed)]
 
-    return replace(fitted, rates=fitted.rates[part], prior=fitted.prior[part],
-                   temperature=fitted.temperature[part], bias=fitted.bias[part])
+
+def _take(fits: Fitted, part: slice) -> Fitted:
+    """The fits of replicates ``part`` (views of the batched arrays)."""
+    return replace(fits, rates=fits.rates[part], prior=fits.prior[part],
+                   temperature=fits.temperature[part], bias=fits.bias[part])

@@ -13,7 +13,7 @@ from facestats_core.statistics.quantifiers import (
     fit_temperature,
     quantify,
 )
-from facestats_core.statistics.share_intervals import calibration_resamples, share_intervals
+from facestats_core.statistics.share_intervals import bootstrap_fits, calibration_resamples, share_intervals
 
 
 def _posteriors(n: int, k: int, seed: int, prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -102,11 +102,12 @@ def test_resamples_keep_class_counts_and_intervals_cover_the_estimate():
                                   np.tile([30, 10, 5], (20, 1)))
     P_cal, y_cal = _posteriors(300, 3, 6)
     P_t, _ = _posteriors(200, 3, 7, prior=np.array([0.6, 0.3, 0.1]))
-    low, high = share_intervals("pacc", P_cal, y_cal, [P_t], n_boot=200, seed=3)
+    fits = bootstrap_fits("pacc", P_cal, y_cal, n_boot=200, seed=3)
+    low, high = share_intervals(fits, [P_t], seed=3)
     point = quantify(fit_quantifier("pacc", P_cal, y_cal), P_t)
     assert np.all(low[0] <= point + 1e-9) and np.all(point <= high[0] + 1e-9)
     assert np.all(high - low > 0.01)
-    again = share_intervals("pacc", P_cal, y_cal, [P_t], n_boot=200, seed=3)
+    again = share_intervals(bootstrap_fits("pacc", P_cal, y_cal, n_boot=200, seed=3), [P_t], seed=3)
     np.testing.assert_array_equal(again[0], low)
 
 
