@@ -19,7 +19,7 @@ shares. Methods (:data:`METHODS`):
   temperature scaling (Alexandari, Kundaje & Shrikumar 2020, ICML): ``softmax(log P / T + b)`` with
   ``T`` (and ``b``) minimising the calibration data's negative log-likelihood.
 
-The constrained solve of ACC/PACC is :func:`~facestats_core.statistics.prevalence.simplex_least_squares`.
+The constrained solve of ACC/PACC is :func:`~facestats_core.statistics.simplex.simplex_least_squares`.
 Every function takes batches: the target posteriors ``(..., n, k)`` and a :class:`Fitted` whose arrays may
 carry a leading batch dimension (one fit per bootstrap replicate), broadcast against each other.
 """
@@ -32,7 +32,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from threadpoolctl import threadpool_limits
 
-from facestats_core.statistics.prevalence import simplex_least_squares
+from facestats_core.statistics.simplex import simplex_least_squares
 
 METHODS: tuple[str, ...] = ("cc", "pcc", "acc", "pacc", "emq", "emq_ts", "emq_bcts")
 """Every estimator :func:`fit_quantifier` knows, by name."""

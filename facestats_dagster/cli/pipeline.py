@@ -212,6 +212,7 @@ def print_summary(data_root: Path, model_root: Path, truth_file: Path | None = N
     if master is not None and truth_file is not None:
         _print_truth_agreement(master, face_truth, no_truth, truth_file,
                                truth_file.with_name(f"{TRUTH_PREFIX}scut_ratings.csv"))
+    _print_share_errors(layout)
     if specs_file is not None and master is not None:
         _print_composite_purity(layout, face_truth, no_truth, truth_file, Path(specs_file))
     report = layout.report_dir / "index.html"
@@ -261,6 +262,22 @@ def _print_truth_agreement(master: Any, face_truth: Any, no_truth: str | None, t
     if rating is not None:
         print(f"    {'attractiveness':<16} Pearson r {rating.pearson_r:.3f}, RMSE {rating.rmse:.3f} "
               f"(n {rating.n}; predicting the mean: RMSE {rating.mean_baseline_rmse:.3f})")
+
+
+def _print_share_errors(layout: Any) -> None:
+    """Per attribute, the whole-set observed and corrected shares against the true shares (MAE over the
+    classes, percentage points), from the face_statistics table (only where it has true shares)."""
+    from facestats_core.statistics.truth_agreement import share_errors
+
+    table = layout.read_artifact("face_statistics")
+    errors = share_errors(table) if table is not None else []
+    if not errors:
+        return
+    print("  class shares vs demo truth (whole analysed set; mean absolute error over the classes)")
+    for e in errors:
+        corrected = (f"corrected {e.corrected_mae_pp:.2f} pp ({e.correction})" if e.corrected_mae_pp is not None
+                     else f"not corrected ({e.correction})")
+        print(f"    {e.attribute:<16} observed {e.observed_mae_pp:.2f} pp, {corrected}  (n {e.n})")
 
 
 def _print_composite_purity(layout: Any, face_truth: Any, no_truth: str | None, truth_file: Path | None,
