@@ -25,7 +25,6 @@ import numpy as np
 import polars as pl
 from threadpoolctl import threadpool_limits
 
-from facestats_core.models.prevalence_calibration import CalibrationData
 from facestats_core.models.store import ModelIntegrityError, StoredModel, load_model, save_model
 
 if TYPE_CHECKING:
@@ -70,9 +69,8 @@ class TrainedClassifier:
 
     `classes` is the full canonical vocabulary (output order);
     `present_classes` the subset seen in training (model column order).
-    `calibration`: out-of-fold posteriors and true classes of the labelled faces
-    (`prevalence_calibration.calibration_data`), what the class-share correction
-    learns its rates and calibration from; None when not computed.
+    `arrays`: optional named arrays stored with the probe, e.g. the class-share
+    correction's calibration data (`prevalence_calibration.ARRAY_NAMES`).
     """
 
     classes: tuple[str, ...]
@@ -81,7 +79,8 @@ class TrainedClassifier:
     model: Any
     C: float | None
     metrics: dict[str, Any] = field(default_factory=dict)
-    calibration: CalibrationData | None = None
+    arrays: dict[str, np.ndarray] = field(default_factory=dict)
+    """Optional named arrays stored with the probe (`EXTRA_ARRAYS` says which may exist)."""
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """(n, len(classes)) float32 probabilities in canonical order; absent classes are 0."""

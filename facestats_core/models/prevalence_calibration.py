@@ -4,9 +4,10 @@ The share estimators (:mod:`facestats_core.statistics.quantifiers`) learn a prob
 rates and posterior calibration from faces the probe did not train on. :func:`calibration_data`
 predicts every labelled reference face out of fold (k-fold, fold probes with the shipped probe's ``C``,
 so each is trained on as many faces as the shipped probe: ``(k-1)/k`` of them vs its 80 %) and keeps
-the posteriors with the true classes: plain arrays (no pickled objects) that travel with the probe in
-the model bundle, so a bundle applied to another folder corrects with the same data
-(:meth:`CalibrationData.arrays` / :meth:`CalibrationData.from_arrays`).
+the posteriors with the true classes: plain named arrays (no pickled objects) kept in the probe's
+``TrainedClassifier.arrays`` (:data:`ARRAY_NAMES`), so they travel with the probe in the model store
+and the bundle, and a bundle applied to another folder corrects with the same data
+(:meth:`CalibrationData.arrays` / :func:`calibration_of`).
 """
 
 from __future__ import annotations
@@ -82,3 +83,12 @@ def calibration_data(
     result = out_of_fold_attribute(np.asarray(X)[keep], y[keep], classes, k=k, seed=seed, train_options=options)
     codes = np.array([allowed[v] for v in y[keep]], dtype=np.int64)
     return CalibrationData(tuple(classes), np.asarray(result.values, dtype=np.float32), codes)
+
+
+def calibration_of(probe: Any) -> CalibrationData | None:
+    """The calibration data kept in ``probe.arrays`` (a ``TrainedClassifier``), or None when it has none
+    (probes saved without it, zero-shot classifiers)."""
+    arrays = getattr(probe, "arrays", None) or {}
+    if not all(name in arrays for name in ARRAY_NAMES):
+        return None
+    return CalibrationData.from_arrays(probe.classes, arrays)

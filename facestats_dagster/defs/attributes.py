@@ -187,7 +187,7 @@ def attribute_classifiers(
         calibration = calibration_data(X[known], data[attr].to_numpy()[known], classes, C=model.C,
                                        k=models.oof_folds, seed=analysis.seed)
         trained[attr] = replace(model, metrics={**model.metrics, "trained_on": trained_on},
-                                calibration=calibration)
+                                arrays={**model.arrays, **calibration.arrays()})
     seconds = time.perf_counter() - started
     zero_shot = _zero_shot_accuracy(clip, models, paths.layout(), data, context)
     trained = {attr: replace(model, metrics={**model.metrics, "zero_shot_accuracy": zero_shot.get(attr)})

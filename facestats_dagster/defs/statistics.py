@@ -8,6 +8,7 @@ import polars as pl
 
 from facestats_core.composites.sidecars import member_ids
 from facestats_core.models.classifiers import TrainedClassifier
+from facestats_core.models.prevalence_calibration import calibration_of
 from facestats_core.statistics.face_statistics import face_statistics as build_statistics
 from facestats_dagster.conditions import follow_upstream_except
 from facestats_dagster.defs.composites import composite
@@ -40,8 +41,8 @@ def face_statistics(
     the calibration data; slices under 50 faces report the observed share only), and true shares
     where the data set has labels; mean attractiveness by group with bootstrap intervals.
     See `docs/statistics.md`."""
-    calibration = {attr: model.calibration for attr, model in (attribute_classifiers or {}).items()
-                   if getattr(model, "calibration", None) is not None}
+    calibration = {attr: data for attr, model in (attribute_classifiers or {}).items()
+                   if (data := calibration_of(model)) is not None}
     if not calibration:
         context.log.warning("No probe calibration data (no probes, or probes saved without it): shares are "
                             "not corrected for classifier error.")

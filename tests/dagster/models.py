@@ -18,7 +18,7 @@ def save_small_models(model_root: Any) -> None:
     for index, (attr, classes) in enumerate(ATTRIBUTES.items()):
         X, y = class_blobs(120, classes, dim=16, seed=index)
         model = train_attribute_classifier(X, y, classes, seed=0, cv_folds=2)
-        models[attr] = replace(model, calibration=calibration_data(X, y, classes, C=model.C, k=2))
+        models[attr] = replace(model, arrays=calibration_data(X, y, classes, C=model.C, k=2).arrays())
     save_classifiers(models, model_root)
     X, ratings = planted_ratings(80, 16)
     result = train_regressor(X, ratings, MLPConfig(input_dim=16, hidden=(8,), max_epochs=5))
