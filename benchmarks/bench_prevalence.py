@@ -1,6 +1,6 @@
 """Which class-share estimator to trust: a quantification benchmark on the demo's probes.
 
-Usage: python benchmarks/bench_prevalence.py [--cache DIR] [--samples 200] [--boot 100] [--quick]
+Usage: python benchmarks/bench_prevalence.py [--cache DIR] [--samples 200] [--boot 100] [--interval-samples 60]
 
 Data (``benchmarks/prevalence_data.py``, cached under ``--cache``): the demo reference set (seed 0,
 1,500 balanced faces) and analysed folder (seed 1, 600 faces, shifted mix) as ``facestats demo`` writes
@@ -18,14 +18,19 @@ Per attribute (gender, age, ethnicity):
   the rest equal; every class in turn), each at slice sizes 50 / 100 / 300 / 600;
 * every estimator of ``facestats_core.statistics.quantifiers`` × source: MAE over classes (pp, each
   sample against its own drawn shares), its mean and 90th percentile;
-* for the best estimators, 95 % percentile-bootstrap intervals that resample both the target faces and
-  the calibration data (``share_intervals``): coverage and mean width.
+* for the default, 95 % percentile-bootstrap intervals that resample both the target faces and the
+  calibration data (``bootstrap_fits`` + ``share_intervals``, as ``face_statistics`` computes them):
+  coverage of the shares each sample was drawn with (the population's) and mean width over classes.
 
 The default is the method/source with the lowest Dirichlet MAE averaged over attributes and sizes. The
 small-slice threshold is the smallest size from which the default's MAE is below counting's in the
 Dirichlet protocol for every attribute. Last line:
 ``summary: method=… mae_noshift_pp=… cc_mae_noshift_pp=… mae_dirichlet_pp=… cc_mae_dirichlet_pp=…
-mae_shift70_pp=… coverage=… width_pp=…`` (averages over the three attributes and the four sizes).
+mae_shift70_pp=… coverage=… width_pp=…`` (averages over the three attributes and the four sizes;
+coverage and width of the Dirichlet samples).
+
+The first run embeds 8,100 demo faces (about 20 minutes on two loaded cores; cached afterwards); a
+cached run takes a few minutes on two cores.
 """
 
 from __future__ import annotations
