@@ -21,6 +21,10 @@ import numpy as np
 OUT_OF_FOLD = "out_of_fold"
 ARRAY_NAMES: tuple[str, ...] = ("calibration_posteriors", "calibration_labels")
 """The named arrays of one attribute's calibration data in the model bundle."""
+CONTEXT_ARRAY = "calibration_context"
+"""Optional: ``(N, len(ATTRIBUTES))`` int64 class index of every attribute of each calibration face
+(-1: not labelled), in ``ATTRIBUTES`` order; lets the correction reweight the calibration faces to a
+folder's mix of the *other* attributes (``face_statistics``)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -32,6 +36,7 @@ class CalibrationData:
     posteriors: np.ndarray
     labels: np.ndarray
     source: str = OUT_OF_FOLD
+    context: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         k = len(self.classes)
@@ -43,11 +48,16 @@ class CalibrationData:
             raise ValueError(f"calibration labels must be class indices in [0, {k})")
         if not np.all(np.isfinite(self.posteriors)) or np.any(self.posteriors < 0):
             raise ValueError("calibration posteriors must be finite and non-negative")
+        if self.context is not None and (self.context.ndim != 2 or self.context.shape[0] != self.labels.shape[0]):
+            raise ValueError(f"calibration context of shape {self.context.shape} for {self.labels.shape[0]} faces")
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The named arrays to store (:data:`ARRAY_NAMES`)."""
-        return {"calibration_posteriors": self.posteriors.astype(np.float32),
-                "calibration_labels": self.labels.astype(np.int64)}
+        out = {"calibration_posteriors": self.posteriors.astype(np.float32),
+               "calibration_labels": self.labels.astype(np.int64)}
+        if self.context is not None:
+            out[CONTEXT_ARRAY] = self.context.astype(np.int64)
+        return out
 
     @classmethod
     def from_arrays(cls, classes: Sequence[str], arrays: Mapping[str, Any],
@@ -56,8 +66,10 @@ class CalibrationData:
         missing = [name for name in ARRAY_NAMES if name not in arrays]
         if missing:
             raise ValueError(f"calibration arrays missing: {missing}")
+        context = arrays.get(CONTEXT_ARRAY)
         return cls(tuple(classes), np.asarray(arrays["calibration_posteriors"], dtype=np.float32),
-                   np.asarray(arrays["calibration_labels"], dtype=np.int64), source)
+                   np.asarray(arrays["calibration_labels"], dtype=np.int64), source,
+                   None if context is None else np.asarray(context, dtype=np.int64))
 
 
 def calibration_data(
@@ -68,12 +80,16 @@ def calibration_data(
     C: float | None,
     k: int = 5,
     seed: int = 0,
+    context: Mapping[str, Sequence[Any]] | None = None,
 ) -> CalibrationData:
     """Out-of-fold posteriors of every row of ``X`` whose label is in ``classes`` (others are left out).
 
     ``C``: the shipped probe's regularisation (fold probes skip the C search); ``None`` (a one-class
-    probe) lets each fold probe search the default grid. Raises ``ValueError`` with fewer than 4 labelled rows.
+    probe) lets each fold probe search the default grid. ``context``: attribute -> labels aligned with
+    ``X`` (every attribute of ``ATTRIBUTES`` that has labels), kept as :data:`CONTEXT_ARRAY`. Raises
+    ``ValueError`` with fewer than 4 labelled rows.
     """
+    from facestats_core.labels.vocab import ATTRIBUTES  # noqa: PLC0415 - tiny
     from facestats_core.models.out_of_fold import out_of_fold_attribute  # noqa: PLC0415 - sklearn-heavy
 
     allowed = {c: i for i, c in enumerate(classes)}
@@ -82,7 +98,15 @@ def calibration_data(
     options = {"c_grid": (float(C),)} if C is not None else {}
     result = out_of_fold_attribute(np.asarray(X)[keep], y[keep], classes, k=k, seed=seed, train_options=options)
     codes = np.array([allowed[v] for v in y[keep]], dtype=np.int64)
-    return CalibrationData(tuple(classes), np.asarray(result.values, dtype=np.float32), codes)
+    ctx = None
+    if context:
+        ctx = np.full((len(keep), len(ATTRIBUTES)), -1, dtype=np.int64)
+        for j, (attr, vocab) in enumerate(ATTRIBUTES.items()):
+            if attr in context:
+                index = {c: i for i, c in enumerate(vocab)}
+                values = np.asarray(list(context[attr]), dtype=object)[keep]
+                ctx[:, j] = [index.get(v, -1) if isinstance(v, str) else -1 for v in values]
+    return CalibrationData(tuple(classes), np.asarray(result.values, dtype=np.float32), codes, context=ctx)
 
 
 def calibration_of(probe: Any) -> CalibrationData | None:

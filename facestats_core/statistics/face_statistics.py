@@ -13,7 +13,9 @@ group?" with one long table (:data:`FACE_STATISTICS_SCHEMA`, documented in
   probabilities, with the probe's calibration data) with a bootstrap interval
   that resamples the faces and the calibration data
   (:mod:`~facestats_core.statistics.share_intervals`), and the true share
-  where ``truth`` has labels. Slices of fewer than :data:`MIN_CORRECTED_N`
+  where ``truth`` has labels. Where the calibration data carry the other
+  attributes' labels, the calibration faces are first reweighted to the
+  table's estimated mix of the other attributes (:func:`context_weights`). Slices of fewer than :data:`MIN_CORRECTED_N`
   faces get no corrected share (``correction`` says why): the observed share
   is their headline.
 * ``mean_score`` rows: mean attractiveness overall, per final value of each
@@ -219,6 +221,51 @@ def calibration_problems(calibration: CalibrationData, classes: Sequence[str]) -
     return [f"fewer than {MIN_CALIBRATION_PER_CLASS} calibration faces of true class {listed}"]
 
 
+def _whole_set_shares(master: pl.DataFrame, calibration: Calibrations) -> dict[str, np.ndarray]:
+    """Per attribute with calibration data and probabilities for at least :data:`MIN_CORRECTED_N` faces:
+    its corrected shares over the whole table (unweighted calibration)."""
+    out: dict[str, np.ndarray] = {}
+    for attribute, data in calibration.items():
+        classes = ATTRIBUTES.get(attribute)
+        if classes is None or tuple(data.classes) != tuple(classes):
+            continue
+        P = _posteriors(master, attribute, len(classes))
+        if P is None:
+            continue
+        P = P[np.isfinite(P).all(axis=1)]
+        if len(P) >= MIN_CORRECTED_N:
+            out[attribute] = quantify(fit_quantifier(METHOD, data.posteriors.astype(np.float64), data.labels), P)
+    return out
+
+
+def context_weights(calibration: CalibrationData, attribute: str,
+                    shares: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """Weights that give ``attribute``'s calibration faces the folder's mix of the *other* attributes.
+
+    For every other attribute with estimated folder ``shares`` and labels in the calibration context,
+    a face of its class ``c`` gets the factor ``shares[c] / (share of c among the calibration faces)``
+    (1 where unlabelled); the factors multiply (the other attributes taken as independent). None
+    without a context. Why: a class can look different to the probe per value of another attribute
+    (age cues per ethnicity), so when the folder's ethnicity mix differs from the reference set's,
+    the age calibration must be learnt on faces with the folder's ethnicity mix (docs/statistics.md).
+    """
+    if calibration.context is None:
+        return None
+    weights = np.ones(len(calibration.labels))
+    for j, other in enumerate(ATTRIBUTES):
+        if other == attribute or other not in shares:
+            continue
+        codes = calibration.context[:, j]
+        known = codes >= 0
+        if not known.any():
+            continue
+        ref = np.bincount(codes[known], minlength=len(shares[other])) / known.sum()
+        safe = np.where(known, codes, 0)
+        factor = np.where(ref[safe] > 0, shares[other][safe] / np.where(ref[safe] > 0, ref[safe], 1.0), 1.0)
+        weights *= np.where(known, factor, 1.0)
+    return weights
+
+
 def _corrected(
     master: pl.DataFrame,
     attribute: str,
@@ -229,6 +276,7 @@ def _corrected(
     n_boot: int,
     seed: int,
     confidence: float,
+    weights: np.ndarray | None = None,
 ) -> tuple[str, list[tuple[np.ndarray, np.ndarray, np.ndarray] | None], list[str]]:
     """``(correction, per slice (corrected, low, high) or None, problems)`` for ``attribute``."""
     classes = ATTRIBUTES[attribute]
@@ -246,9 +294,9 @@ def _corrected(
     out = list(none)
     if live:
         P_cal = calibration.posteriors.astype(np.float64)
-        point = fit_quantifier(METHOD, P_cal, calibration.labels)
+        point = fit_quantifier(METHOD, P_cal, calibration.labels, weights=weights)
         fits = bootstrap_fits(METHOD, P_cal, calibration.labels, n_boot=n_boot,
-                              seed=_derive_seed(seed, SHARE, attribute))
+                              seed=_derive_seed(seed, SHARE, attribute), weights=weights)
         estimates = np.stack([quantify(point, targets[i]) for i in live])
         low, high = share_intervals(
             fits, [targets[i] for i in live], confidence=confidence,
@@ -271,8 +319,9 @@ def _share_rows(
     n_boot: int,
     seed: int,
     confidence: float,
+    weights: np.ndarray | None = None,
 ) -> None:
-    """Append the share rows of ``attribute`` for ``slices`` to ``out``."""
+    """Append the share rows of ``attribute`` for ``slices`` to ``out`` (``weights``: of the calibration faces)."""
     classes = ATTRIBUTES[attribute]
     k = len(classes)
     pred = _codes(_strings(master, f"{attribute}_pred"), classes)
@@ -286,7 +335,8 @@ def _share_rows(
     slices = [slices[i] for i in live]
     low, high = wilson_intervals(counts, n[:, None], confidence)
     correction, estimates, problems = _corrected(
-        master, attribute, slices, pred, calibration, n_boot=n_boot, seed=seed, confidence=confidence)
+        master, attribute, slices, pred, calibration, n_boot=n_boot, seed=seed, confidence=confidence,
+        weights=weights)
 
     true_n = true_counts = None
     if truth_codes is not None:
@@ -413,17 +463,20 @@ def face_statistics(
     clusters = _clusters(master)
     truth_codes = _truth_codes(master, truth)
     out = _new_columns()
+    whole = _whole_set_shares(master, calibration or {})
     for attribute in ATTRIBUTES:
+        data = (calibration or {}).get(attribute)
         _share_rows(
             out,
             master,
             attribute,
             _slices(master, attribute, finals, clusters, composites),
-            (calibration or {}).get(attribute),
+            data,
             None if truth_codes is None else truth_codes[attribute],
             n_boot=share_boot,
             seed=seed,
             confidence=confidence,
+            weights=None if data is None else context_weights(data, attribute, whole),
         )
     _mean_rows(out, master, finals, clusters, n_boot=n_boot, seed=seed, confidence=confidence)
     return pl.DataFrame(out, schema=FACE_STATISTICS_SCHEMA)

@@ -185,7 +185,8 @@ def attribute_classifiers(
             val_mask=None if val_mask is None else val_mask[known], seed=analysis.seed,
         )
         calibration = calibration_data(X[known], data[attr].to_numpy()[known], classes, C=model.C,
-                                       k=models.oof_folds, seed=analysis.seed)
+                                       k=models.oof_folds, seed=analysis.seed,
+                                       context={a: data[a].to_numpy()[known] for a in ATTRIBUTES})
         trained[attr] = replace(model, metrics={**model.metrics, "trained_on": trained_on},
                                 arrays={**model.arrays, **calibration.arrays()})
     seconds = time.perf_counter() - started

@@ -29,6 +29,14 @@ def test_out_of_fold_posteriors_of_every_labelled_row_and_the_round_trip(tmp_pat
     np.testing.assert_allclose(data.posteriors.sum(axis=1), 1.0, atol=1e-5)
     assert list(data.labels) == [CLASSES.index(v) for v in y[5:]]
     assert (data.posteriors.argmax(axis=1) == data.labels).mean() > 0.6  # blobs are separable
+    assert data.context is None
+    other = np.where(np.arange(90) % 2 == 0, "male", "female").astype(object)
+    with_context = calibration_data(X, y, CLASSES, C=probe.C, k=3, context={"gender": other})
+    from facestats_core.labels.vocab import ATTRIBUTES
+    gender = list(ATTRIBUTES).index("gender")
+    assert with_context.context.shape == (85, len(ATTRIBUTES))
+    assert with_context.context[:, gender].tolist() == [0 if i % 2 == 0 else 1 for i in range(5, 90)]
+    assert (np.delete(with_context.context, gender, axis=1) == -1).all()  # attributes not given: unknown
     assert calibration_of(probe) is None
     with_data = replace(probe, arrays=data.arrays())
     assert set(with_data.arrays) == set(ARRAY_NAMES)

@@ -239,3 +239,19 @@ def test_reads_a_built_master_table() -> None:
     # c is predicted female but manually male: it sits in no female slice of the age shares
     assert share(table, "age", "gender", "male")["n"].first() == 2
     assert table.filter(pl.col("statistic") == "mean_score").height == 0  # no scores
+
+
+def test_calibration_faces_are_reweighted_to_the_folders_mix_of_the_other_attributes() -> None:
+    from facestats_core.statistics.face_statistics import context_weights
+
+    y = np.array([0, 0, 1, 1])
+    context = np.array([[0, 0, 0], [1, 0, 0], [0, 0, 0], [-1, 0, 1]])  # gender, age, ethnicity codes
+    data = CalibrationData(("male", "female"), np.full((4, 2), 0.5, dtype=np.float32), y, context=context)
+    # calibration: gender male 2/3 of the labelled faces; the folder: 90 % male -> male x 1.35, female x 0.3
+    weights = context_weights(data, "age", {"gender": np.array([0.9, 0.1])})
+    np.testing.assert_allclose(weights, [0.9 / (2 / 3), 0.1 / (1 / 3), 0.9 / (2 / 3), 1.0])
+    assert context_weights(data, "gender", {"gender": np.array([0.9, 0.1])}).tolist() == [1.0] * 4  # not itself
+    assert context_weights(CalibrationData(("male", "female"), data.posteriors, y), "age", {}) is None
+    # round trip of the context through the named arrays
+    again = CalibrationData.from_arrays(data.classes, data.arrays())
+    np.testing.assert_array_equal(again.context, context)
