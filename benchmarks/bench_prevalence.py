@@ -24,8 +24,8 @@ Per attribute (gender, age, ethnicity):
 
 Then the analysed demo folder itself, whose class mixes are all shifted at once (a joint shift: the
 benchmark's samples shift one attribute at a time): counting, the default, and the default with its
-calibration faces reweighted to the folder's estimated mix of the other attributes (as
-``face_statistics`` does, ``context_weights``).
+calibration faces reweighted to the folder's estimated mix of the other attributes
+(``context_weights``; ``face_statistics(reweight_context=True)``, experimental, off by default).
 
 The default is the method/source with the lowest Dirichlet MAE averaged over attributes and sizes. The
 small-slice threshold is the smallest size from which the default's MAE is below counting's in the
@@ -245,7 +245,7 @@ def main() -> None:
                                              weights=weights), posteriors[attr])
         print(f"  {attr:>9}: counting {100 * np.abs(cc - truth).mean():5.2f} pp, {method} "
               f"{100 * np.abs(whole[attr] - truth).mean():5.2f} pp, reweighted to the other attributes' "
-              f"estimated mix (face_statistics) {100 * np.abs(reweighted - truth).mean():5.2f} pp")
+              f"estimated mix (experimental) {100 * np.abs(reweighted - truth).mean():5.2f} pp")
 
     print("\nDone-when checks:")
     for attr in ATTRIBUTES:

@@ -13,9 +13,7 @@ group?" with one long table (:data:`FACE_STATISTICS_SCHEMA`, documented in
   probabilities, with the probe's calibration data) with a bootstrap interval
   that resamples the faces and the calibration data
   (:mod:`~facestats_core.statistics.share_intervals`), and the true share
-  where ``truth`` has labels. Where the calibration data carry the other
-  attributes' labels, the calibration faces are first reweighted to the
-  table's estimated mix of the other attributes (:func:`context_weights`). Slices of fewer than :data:`MIN_CORRECTED_N`
+  where ``truth`` has labels. Slices of fewer than :data:`MIN_CORRECTED_N`
   faces get no corrected share (``correction`` says why): the observed share
   is their headline.
 * ``mean_score`` rows: mean attractiveness overall, per final value of each
@@ -432,6 +430,7 @@ def face_statistics(
     *,
     n_boot: int = 1000,
     share_boot: int = SHARE_BOOT,
+    reweight_context: bool = False,
     seed: int = 0,
     confidence: float = 0.95,
 ) -> pl.DataFrame:
@@ -445,7 +444,9 @@ def face_statistics(
     (or without probabilities in ``master``) get null ``corrected*`` and
     ``correction = "none: …"``, as do slices of fewer than
     :data:`MIN_CORRECTED_N` faces. ``n_boot``: replicates of a mean score's
-    interval; ``share_boot``: of a corrected share's.
+    interval; ``share_boot``: of a corrected share's. ``reweight_context``
+    (experimental, off): reweight each attribute's calibration faces to the
+    table's estimated mix of the other attributes (:func:`context_weights`).
     ``truth``: ``face_id`` plus any of ``gender, age, ethnicity`` in canonical
     vocabularies (nulls allowed); ``true_n``/``true_share`` count the faces of
     the slice that have both a prediction and a true label. ``composites``:
@@ -463,7 +464,7 @@ def face_statistics(
     clusters = _clusters(master)
     truth_codes = _truth_codes(master, truth)
     out = _new_columns()
-    whole = _whole_set_shares(master, calibration or {})
+    whole = _whole_set_shares(master, calibration or {}) if reweight_context else {}
     for attribute in ATTRIBUTES:
         data = (calibration or {}).get(attribute)
         _share_rows(
@@ -476,7 +477,7 @@ def face_statistics(
             n_boot=share_boot,
             seed=seed,
             confidence=confidence,
-            weights=None if data is None else context_weights(data, attribute, whole),
+            weights=None if data is None or not reweight_context else context_weights(data, attribute, whole),
         )
     _mean_rows(out, master, finals, clusters, n_boot=n_boot, seed=seed, confidence=confidence)
     return pl.DataFrame(out, schema=FACE_STATISTICS_SCHEMA)
