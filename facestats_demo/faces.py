@@ -31,7 +31,9 @@ pixel); the "left eye" is the one on the image's left.
 Determinism: image ``i`` is drawn from its own child seed
 ``SeedSequence(seed, spawn_key=(0, i))`` and its labels from fixed-size
 shuffled "decks" (seeded per deck), so the same seed gives byte-identical
-files and image ``i`` does not depend on ``n_images``.
+files and image ``i`` does not depend on ``n_images``. The decks follow the
+spec's ``mix``: ``balanced`` (the reference sets) or ``shifted`` (``facestats
+demo``'s analysed folder: 60 % male, 60 % white, weighted to young adults).
 """
 
 from __future__ import annotations
@@ -94,6 +96,26 @@ _AGE_DECK_COUNTS: dict[str, int] = {
     "60-69": 3,
     "70+": 2,
 }
+# The "shifted" mix (``facestats demo``'s analysed folder): a folder whose class mix differs from the
+# balanced reference set, as real folders' do: 60 % male, 60 % white, weighted to young adults.
+_SHIFTED_GENDER_DECK: tuple[str, ...] = ("female", "female", "male", "male", "male")
+_SHIFTED_ETHNICITY_COUNTS: dict[str, int] = {
+    "white": 18, "black": 2, "latino_hispanic": 2, "east_asian": 2, "southeast_asian": 2, "indian": 2,
+    "middle_eastern": 2,
+}
+_SHIFTED_AGE_COUNTS: dict[str, int] = {
+    "0-2": 1,
+    "3-9": 2,
+    "10-19": 3,
+    "20-29": 12,
+    "30-39": 8,
+    "40-49": 4,
+    "50-59": 3,
+    "60-69": 2,
+    "70+": 1,
+}
+MIXES: tuple[str, ...] = ("balanced", "shifted")
+"""Class mixes of a demo set: ``balanced`` (the reference set's) and ``shifted`` (see ``demo_labels``)."""
 _IMAGE_STREAM = 0
 _DECK_STREAM = 1
 
@@ -205,13 +227,16 @@ def _age_effect_moments() -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class DemoSpec:
-    """What to generate: how many images, their side in pixels, and the seed."""
+    """What to generate: how many images, their side in pixels, the seed and the class mix (``MIXES``)."""
 
     n_images: int = 600
     size: int = 256
     seed: int = 0
+    mix: str = "balanced"
 
     def __post_init__(self) -> None:
+        if self.mix not in MIXES:
+            raise ValueError(f"DemoSpec.mix must be one of {MIXES}, got {self.mix!r}")
         for name in ("n_images", "size", "seed"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -897,17 +922,32 @@ def _deck_value(seed: int, stream: int, deck: tuple[str, ...], index: int) -> st
     return deck[int(rng.permutation(len(deck))[offset])]
 
 
-def demo_labels(seed: int, index: int) -> tuple[str, str, str]:
+def _deck(counts: dict[str, int], order: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(value for value in order for _ in range(counts[value]))
+
+
+def demo_labels(seed: int, index: int, mix: str = "balanced") -> tuple[str, str, str]:
     """Canonical ``(gender, age, ethnicity)`` of demo image ``index``.
 
-    Gender and ethnicity are exactly balanced within every block of 2 / 7
-    images; every block of 36 images holds every age bin, weighted to adults.
+    ``balanced``: gender and ethnicity are exactly balanced within every block
+    of 2 / 7 images; every block of 36 images holds every age bin, weighted to
+    adults. ``shifted``: every block of 5 images is 3 male / 2 female, every
+    block of 30 is 60 % white (18) with 2 of each other ethnicity, and every
+    block of 36 is weighted to young adults (20-29: 12, 30-39: 8, the other
+    bins 1-4 each).
     """
-    age_deck = tuple(a for a in AGE_BINS for _ in range(_AGE_DECK_COUNTS[a]))
+    if mix not in MIXES:
+        raise ValueError(f"mix must be one of {MIXES}, got {mix!r}")
+    if mix == "shifted":
+        genders = _SHIFTED_GENDER_DECK
+        age_deck = _deck(_SHIFTED_AGE_COUNTS, AGE_BINS)
+        ethnicities = _deck(_SHIFTED_ETHNICITY_COUNTS, ETHNICITIES)
+    else:
+        genders, age_deck, ethnicities = GENDERS, _deck(_AGE_DECK_COUNTS, AGE_BINS), ETHNICITIES
     return (
-        _deck_value(seed, 0, GENDERS, index),
+        _deck_value(seed, 0, genders, index),
         _deck_value(seed, 1, age_deck, index),
-        _deck_value(seed, 2, ETHNICITIES, index),
+        _deck_value(seed, 2, ethnicities, index),
     )
 
 
@@ -922,13 +962,13 @@ class DemoFace:
     service_test: bool
 
 
-def demo_face(seed: int, index: int, size: int) -> DemoFace:
-    """Draw demo face ``index`` of ``seed`` exactly as ``generate_demo_dataset`` writes it.
+def demo_face(seed: int, index: int, size: int, mix: str = "balanced") -> DemoFace:
+    """Draw demo face ``index`` of ``seed`` (labels from ``mix``) exactly as ``generate_demo_dataset`` writes it.
 
     Everything comes from the image's own child seed, so the face does not
     depend on how many others are drawn.
     """
-    gender, age, ethnicity = demo_labels(seed, index)
+    gender, age, ethnicity = demo_labels(seed, index, mix)
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_IMAGE_STREAM, index)))
     traits = sample_traits(gender, age, ethnicity, rng)
     image, eyes = _draw_traits(traits, size, rng)
@@ -994,7 +1034,7 @@ def generate_demo_dataset(root: Path, spec: DemoSpec = DemoSpec()) -> DemoDatase
     rating_rows: list[tuple[str, ...]] = []
     truth_rows: list[tuple[str, ...]] = []
     for index in range(spec.n_images):
-        face = demo_face(spec.seed, index, spec.size)
+        face = demo_face(spec.seed, index, spec.size, spec.mix)
         gender, age, ethnicity = face.traits.gender, face.traits.age, face.traits.ethnicity
         score = f"{face.score:.3f}"
         service_test = "True" if face.service_test else "False"

@@ -87,6 +87,8 @@ class TrainedClassifier:
 
     `classes` is the full canonical vocabulary (output order);
     `present_classes` the subset seen in training (model column order).
+    `arrays`: optional named arrays stored with the probe, e.g. the class-share
+    correction's calibration data (`prevalence_calibration.ARRAY_NAMES`).
     """
 
     classes: tuple[str, ...]
@@ -382,9 +384,12 @@ PROBE_ARRAYS: tuple[ArraySpec, ...] = (
 EXTRA_ARRAYS: tuple[ArraySpec, ...] = (
     ArraySpec("calibration_posteriors", ("calibration_rows", "classes"), required=False),
     ArraySpec("calibration_labels", ("calibration_rows",), INDEX_DTYPES, required=False, index_of="classes"),
+    ArraySpec("calibration_context", ("calibration_rows", "context_attributes"), INDEX_DTYPES, required=False),
 )
-"""Optional arrays that travel with any probe in `TrainedClassifier.arrays` (e.g. the share
-estimators' calibration data). A new one is one more line here."""
+"""Optional arrays that travel with any probe in `TrainedClassifier.arrays`: the share estimators'
+calibration data (`facestats_core.models.prevalence_calibration`: posteriors, true class indices and
+each calibration face's class index of every attribute, -1 where unlabelled). A new one is one more
+line here."""
 
 _KINDS = {LOGISTIC: PROBE_ARRAYS + EXTRA_ARRAYS, CONSTANT: EXTRA_ARRAYS}
 _DERIVED_DIMS = ("classes", "present", "coef_rows")

@@ -26,9 +26,11 @@ ALL = "all"
 NO_CORRECTION = "none"
 """Prefix of ``correction`` when no corrected share could be computed (``none: <why>``)."""
 CORRECTION_METHODS: dict[str, str] = {
-    "adjusted_classify_and_count": (
-        "corrected for classifier errors by adjusted classify-and-count (the classifier's held-out "
-        "confusion matrix); interval: 95 % bootstrap"
+    "emq_bcts": (
+        "corrected for classifier errors and for the difference between this folder's class mix and the "
+        "reference set's (EM prior adjustment on calibrated class probabilities, calibrated on out-of-fold "
+        "predictions of the reference faces); interval: 95 % bootstrap over the faces and the calibration "
+        "faces; slices under 50 faces show the observed share only"
     ),
 }
 """How each correction method is described in the report."""

@@ -2,9 +2,11 @@
 
 * :mod:`~facestats_core.statistics.intervals`: Wilson score intervals for shares,
   percentile-bootstrap intervals for means.
-* :mod:`~facestats_core.statistics.prevalence`: class shares corrected for
-  classifier error (adjusted classify-and-count) with a bootstrap interval that
-  includes the uncertainty of the held-out confusion matrix.
+* :mod:`~facestats_core.statistics.quantifiers`: class-share estimators on
+  class probabilities (CC, PCC, ACC, PACC, EMQ with and without calibration);
+  :mod:`~facestats_core.statistics.share_intervals`: their bootstrap intervals
+  over the faces and the calibration data; :mod:`~facestats_core.statistics.simplex`:
+  the constrained solve of ACC/PACC.
 * :mod:`~facestats_core.statistics.face_statistics`: the long table behind the
   ``face_statistics`` asset (:data:`FACE_STATISTICS_SCHEMA`).
 

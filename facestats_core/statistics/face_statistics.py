@@ -8,8 +8,14 @@ group?" with one long table (:data:`FACE_STATISTICS_SCHEMA`, documented in
   each slice (all faces; each value of each *other* attribute's final label;
   each cluster; each face-quality verdict; each composite), every class of the attribute's vocabulary
   with its predicted count, observed share with a Wilson interval, the share
-  corrected for classifier error (:mod:`~facestats_core.statistics.prevalence`)
-  with a bootstrap interval, and the true share where ``truth`` has labels.
+  corrected for classifier error (:data:`METHOD` of
+  :mod:`~facestats_core.statistics.quantifiers` on the faces' class
+  probabilities, with the probe's calibration data) with a bootstrap interval
+  that resamples the faces and the calibration data
+  (:mod:`~facestats_core.statistics.share_intervals`), and the true share
+  where ``truth`` has labels. Slices of fewer than :data:`MIN_CORRECTED_N`
+  faces get no corrected share (``correction`` says why): the observed share
+  is their headline.
 * ``mean_score`` rows: mean attractiveness overall, per final value of each
   attribute, per cluster and per quality verdict, with a percentile-bootstrap interval.
 
@@ -36,8 +42,10 @@ import polars as pl
 
 from facestats_core.faces.quality import QUALITY_VALUES
 from facestats_core.labels.vocab import ATTRIBUTES
+from facestats_core.models.prevalence_calibration import CalibrationData
 from facestats_core.statistics.intervals import bootstrap_mean_interval, wilson_intervals
-from facestats_core.statistics.prevalence import METHOD, align_confusion, corrected_prevalences
+from facestats_core.statistics.quantifiers import fit_quantifier, quantify
+from facestats_core.statistics.share_intervals import bootstrap_fits, share_intervals
 
 FACE_STATISTICS_SCHEMA: dict[str, pl.DataType] = {
     "statistic": pl.String,
@@ -67,12 +75,25 @@ ALL = "all"
 SLICE_KEYS: tuple[str, ...] = (ALL, *ATTRIBUTES, "cluster", "quality", "composite")
 """Every ``slice_key``, in output order."""
 
-NO_CONFUSION = "none: no held-out confusion matrix"
-EMPTY_CONFUSION = "none: empty held-out confusion matrix"
+METHOD = "emq_bcts"
+"""The share estimator (``quantifiers.METHODS``): EM prior adjustment on bias-corrected temperature-scaled
+posteriors, chosen by ``benchmarks/bench_prevalence.py`` (lowest error under prevalence shift; docs/statistics.md)."""
+MIN_CORRECTED_N = 50
+"""Fewest faces in a slice for a corrected share: the benchmark measured the correction from 50 faces on."""
+MIN_CALIBRATION_PER_CLASS = 20
+"""Fewest calibration faces of a true class for its rates to count as well estimated (else ``unstable``)."""
+SHARE_BOOT = 200
+"""Bootstrap replicates of a corrected share's interval (each refits the calibration)."""
+NO_CALIBRATION = "none: no calibration data with the probe"
+NO_POSTERIORS = "none: no class probabilities in the master table"
+SMALL_SLICE = (
+    f"none: fewer than {MIN_CORRECTED_N} faces; the observed share is the headline (the benchmark measured "
+    f"the correction from {MIN_CORRECTED_N} faces on)"
+)
 MEAN_CORRECTION = "none: mean"
 SCORE_COLUMN = "attractiveness_raw"
 
-Confusions = Mapping[str, tuple[Sequence[str], Any]]
+Calibrations = Mapping[str, CalibrationData]
 
 
 @dataclass(frozen=True)
@@ -82,29 +103,6 @@ class Slice:
     key: str
     value: str
     mask: np.ndarray
-
-
-def confusion_from_metrics(
-    metrics: Mapping[str, Mapping[str, Any]],
-) -> dict[str, tuple[list[str], np.ndarray]]:
-    """Attribute -> ``(labels, counts)`` from the classifier metrics (``attribute_classifiers.metrics.json``).
-
-    Reads ``metrics[attr]["confusion_matrix"] == {"labels": [...], "matrix": [[...]]}``
-    (rows = true labels, columns = predicted); attributes without one (or with
-    an empty one) are skipped. Raises ``ValueError`` for a matrix whose shape
-    does not match its labels.
-    """
-    out: dict[str, tuple[list[str], np.ndarray]] = {}
-    for attr, record in metrics.items():
-        cm = record.get("confusion_matrix") if isinstance(record, Mapping) else None
-        if not isinstance(cm, Mapping) or not cm.get("labels") or cm.get("matrix") is None:
-            continue
-        labels = [str(label) for label in cm["labels"]]
-        matrix = np.asarray(cm["matrix"], dtype=np.float64)
-        if matrix.shape != (len(labels), len(labels)):
-            raise ValueError(f"{attr}: confusion matrix of shape {matrix.shape} for {len(labels)} labels")
-        out[str(attr)] = (labels, matrix)
-    return out
 
 
 # --------------------------------------------------------------------------- helpers
@@ -207,19 +205,132 @@ def _new_columns() -> dict[str, list[Any]]:
 # --------------------------------------------------------------------------- share rows
 
 
+def _posteriors(master: pl.DataFrame, attribute: str, k: int) -> np.ndarray | None:
+    """``(rows, k)`` class probabilities from ``<attribute>_probs`` (NaN rows where null), or None without them."""
+    name = f"{attribute}_probs"
+    if name not in master.columns:
+        return None
+    column = master[name]
+    if column.null_count() == master.height:
+        return None
+    out = np.full((master.height, k), np.nan)
+    present = column.is_not_null().to_numpy()
+    values = column.filter(column.is_not_null()).cast(pl.Array(pl.Float64, k)).to_numpy()
+    out[present] = values
+    return out
+
+
+def calibration_problems(calibration: CalibrationData, classes: Sequence[str]) -> list[str]:
+    """Why the calibration data make the correction unstable (empty list: they do not)."""
+    counts = np.bincount(calibration.labels, minlength=len(classes))
+    few = [(c, int(n)) for c, n in zip(classes, counts) if n < MIN_CALIBRATION_PER_CLASS]
+    if not few:
+        return []
+    listed = ", ".join(f"{c} ({n})" for c, n in few)
+    return [f"fewer than {MIN_CALIBRATION_PER_CLASS} calibration faces of true class {listed}"]
+
+
+def _whole_set_shares(master: pl.DataFrame, calibration: Calibrations) -> dict[str, np.ndarray]:
+    """Per attribute with calibration data and probabilities for at least :data:`MIN_CORRECTED_N` faces:
+    its corrected shares over the whole table (unweighted calibration)."""
+    out: dict[str, np.ndarray] = {}
+    for attribute, data in calibration.items():
+        classes = ATTRIBUTES.get(attribute)
+        if classes is None or tuple(data.classes) != tuple(classes):
+            continue
+        P = _posteriors(master, attribute, len(classes))
+        if P is None:
+            continue
+        P = P[np.isfinite(P).all(axis=1)]
+        if len(P) >= MIN_CORRECTED_N:
+            out[attribute] = quantify(fit_quantifier(METHOD, data.posteriors.astype(np.float64), data.labels), P)
+    return out
+
+
+def context_weights(calibration: CalibrationData, attribute: str,
+                    shares: Mapping[str, np.ndarray]) -> np.ndarray | None:
+    """Weights that give ``attribute``'s calibration faces the folder's mix of the *other* attributes.
+
+    For every other attribute with estimated folder ``shares`` and labels in the calibration context,
+    a face of its class ``c`` gets the factor ``shares[c] / (share of c among the calibration faces)``
+    (1 where unlabelled); the factors multiply (the other attributes taken as independent). None
+    without a context. Why: a class can look different to the probe per value of another attribute
+    (age cues per ethnicity), so when the folder's ethnicity mix differs from the reference set's,
+    the age calibration must be learnt on faces with the folder's ethnicity mix (docs/statistics.md).
+    """
+    if calibration.context is None:
+        return None
+    weights = np.ones(len(calibration.labels))
+    for j, other in enumerate(ATTRIBUTES):
+        if other == attribute or other not in shares:
+            continue
+        codes = calibration.context[:, j]
+        known = codes >= 0
+        if not known.any():
+            continue
+        ref = np.bincount(codes[known], minlength=len(shares[other])) / known.sum()
+        safe = np.where(known, codes, 0)
+        factor = np.where(ref[safe] > 0, shares[other][safe] / np.where(ref[safe] > 0, ref[safe], 1.0), 1.0)
+        weights *= np.where(known, factor, 1.0)
+    return weights
+
+
+def _corrected(
+    master: pl.DataFrame,
+    attribute: str,
+    slices: list[Slice],
+    pred: np.ndarray,
+    calibration: CalibrationData | None,
+    *,
+    n_boot: int,
+    seed: int,
+    confidence: float,
+    weights: np.ndarray | None = None,
+) -> tuple[str, list[tuple[np.ndarray, np.ndarray, np.ndarray] | None], list[str]]:
+    """``(correction, per slice (corrected, low, high) or None, problems)`` for ``attribute``."""
+    classes = ATTRIBUTES[attribute]
+    none: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = [None] * len(slices)
+    if calibration is None:
+        return NO_CALIBRATION, none, []
+    if tuple(calibration.classes) != tuple(classes):
+        raise ValueError(f"{attribute}: calibration classes {calibration.classes} are not {classes}")
+    P = _posteriors(master, attribute, len(classes))
+    if P is None:
+        return NO_POSTERIORS, none, []
+    usable = (pred >= 0) & np.isfinite(P).all(axis=1)
+    targets = [P[s.mask & usable] for s in slices]
+    live = [i for i, t in enumerate(targets) if len(t) >= MIN_CORRECTED_N]
+    out = list(none)
+    if live:
+        P_cal = calibration.posteriors.astype(np.float64)
+        point = fit_quantifier(METHOD, P_cal, calibration.labels, weights=weights)
+        fits = bootstrap_fits(METHOD, P_cal, calibration.labels, n_boot=n_boot,
+                              seed=_derive_seed(seed, SHARE, attribute), weights=weights)
+        estimates = np.stack([quantify(point, targets[i]) for i in live])
+        low, high = share_intervals(
+            fits, [targets[i] for i in live], confidence=confidence,
+            target_seeds=[_derive_seed(seed, SHARE, attribute, slices[i].key, slices[i].value) for i in live],
+            starts=estimates,
+        )
+        for j, i in enumerate(live):
+            out[i] = (estimates[j], low[j], high[j])
+    return METHOD, out, calibration_problems(calibration, classes)
+
+
 def _share_rows(
     out: dict[str, list[Any]],
     master: pl.DataFrame,
     attribute: str,
     slices: list[Slice],
-    confusion: tuple[Sequence[str], Any] | None,
+    calibration: CalibrationData | None,
     truth_codes: np.ndarray | None,
     *,
     n_boot: int,
     seed: int,
     confidence: float,
+    weights: np.ndarray | None = None,
 ) -> None:
-    """Append the share rows of ``attribute`` for ``slices`` to ``out``."""
+    """Append the share rows of ``attribute`` for ``slices`` to ``out`` (``weights``: of the calibration faces)."""
     classes = ATTRIBUTES[attribute]
     k = len(classes)
     pred = _codes(_strings(master, f"{attribute}_pred"), classes)
@@ -232,24 +343,9 @@ def _share_rows(
     counts, n = counts[live], n[live]
     slices = [slices[i] for i in live]
     low, high = wilson_intervals(counts, n[:, None], confidence)
-
-    correction = NO_CONFUSION
-    estimates = None
-    if confusion is not None:
-        C = align_confusion(confusion[0], confusion[1], classes)
-        if C.sum() > 0:
-            correction = METHOD
-            estimates = corrected_prevalences(
-                C,
-                counts,
-                classes,
-                confidence=confidence,
-                n_boot=n_boot,
-                seed=_derive_seed(seed, SHARE, attribute),
-                slice_seeds=[_derive_seed(seed, SHARE, attribute, s.key, s.value) for s in slices],
-            )
-        else:
-            correction = EMPTY_CONFUSION
+    correction, estimates, problems = _corrected(
+        master, attribute, slices, pred, calibration, n_boot=n_boot, seed=seed, confidence=confidence,
+        weights=weights)
 
     true_n = true_counts = None
     if truth_codes is not None:
@@ -258,7 +354,10 @@ def _share_rows(
         true_n = true_counts.sum(axis=1)
 
     for row, piece in enumerate(slices):
-        estimate = estimates[row] if estimates is not None else None
+        estimate = estimates[row]
+        row_correction = correction
+        if estimate is None and correction == METHOD:
+            row_correction = SMALL_SLICE
         for j, value in enumerate(classes):
             out["statistic"].append(SHARE)
             out["attribute"].append(attribute)
@@ -270,12 +369,12 @@ def _share_rows(
             out["estimate"].append(float(counts[row, j] / n[row]))
             out["low"].append(float(low[row, j]))
             out["high"].append(float(high[row, j]))
-            out["corrected"].append(None if estimate is None else float(estimate.corrected[j]))
-            out["corrected_low"].append(None if estimate is None else float(estimate.low[j]))
-            out["corrected_high"].append(None if estimate is None else float(estimate.high[j]))
-            out["correction"].append(correction)
-            out["unstable"].append(bool(estimate is not None and estimate.unstable))
-            out["note"].append((estimate.reason or None) if estimate is not None else None)
+            out["corrected"].append(None if estimate is None else float(estimate[0][j]))
+            out["corrected_low"].append(None if estimate is None else float(estimate[1][j]))
+            out["corrected_high"].append(None if estimate is None else float(estimate[2][j]))
+            out["correction"].append(row_correction)
+            out["unstable"].append(bool(estimate is not None and problems))
+            out["note"].append("; ".join(problems) if estimate is not None and problems else None)
             if true_n is None or true_counts is None:
                 out["true_n"].append(None)
                 out["true_share"].append(None)
@@ -338,22 +437,29 @@ def _mean_rows(
 
 def face_statistics(
     master: pl.DataFrame,
-    confusion: Confusions | None,
+    calibration: Calibrations | None,
     truth: pl.DataFrame | None = None,
     composites: Mapping[str, Sequence[str]] | None = None,
     *,
     n_boot: int = 1000,
+    share_boot: int = SHARE_BOOT,
+    reweight_context: bool = False,
     seed: int = 0,
     confidence: float = 0.95,
 ) -> pl.DataFrame:
     """The statistics table (:data:`FACE_STATISTICS_SCHEMA`) of a master table.
 
     ``master``: one row per face with ``face_id``, ``<attr>_pred`` (shares
-    count these), the final ``<attr>`` values (slices use these), ``cluster``, ``quality``
-    and ``attractiveness_raw``; missing columns count as null. ``confusion``:
-    attribute -> ``(labels, counts)`` of the held-out confusion matrix (rows =
-    true, columns = predicted; :func:`confusion_from_metrics`); attributes
-    without one get null ``corrected*`` and ``correction = "none: …"``.
+    count these), ``<attr>_probs`` (the corrected shares estimate from these),
+    the final ``<attr>`` values (slices use these), ``cluster``, ``quality`` and
+    ``attractiveness_raw``; missing columns count as null. ``calibration``:
+    attribute -> the probe's :class:`CalibrationData`; attributes without one
+    (or without probabilities in ``master``) get null ``corrected*`` and
+    ``correction = "none: …"``, as do slices of fewer than
+    :data:`MIN_CORRECTED_N` faces. ``n_boot``: replicates of a mean score's
+    interval; ``share_boot``: of a corrected share's. ``reweight_context``
+    (experimental, off): reweight each attribute's calibration faces to the
+    table's estimated mix of the other attributes (:func:`context_weights`).
     ``truth``: ``face_id`` plus any of ``gender, age, ethnicity`` in canonical
     vocabularies (nulls allowed); ``true_n``/``true_share`` count the faces of
     the slice that have both a prediction and a true label. ``composites``:
@@ -371,17 +477,20 @@ def face_statistics(
     clusters = _clusters(master)
     truth_codes = _truth_codes(master, truth)
     out = _new_columns()
+    whole = _whole_set_shares(master, calibration or {}) if reweight_context else {}
     for attribute in ATTRIBUTES:
+        data = (calibration or {}).get(attribute)
         _share_rows(
             out,
             master,
             attribute,
             _slices(master, attribute, finals, clusters, composites),
-            (confusion or {}).get(attribute),
+            data,
             None if truth_codes is None else truth_codes[attribute],
-            n_boot=n_boot,
+            n_boot=share_boot,
             seed=seed,
             confidence=confidence,
+            weights=None if data is None or not reweight_context else context_weights(data, attribute, whole),
         )
     _mean_rows(out, master, finals, clusters, n_boot=n_boot, seed=seed, confidence=confidence)
     return pl.DataFrame(out, schema=FACE_STATISTICS_SCHEMA)

@@ -96,3 +96,36 @@ def rating_agreement(master: pl.DataFrame, image_ratings: pl.DataFrame,
         rmse=float(np.sqrt(np.mean((truth - predicted) ** 2))),
         mean_baseline_rmse=float(np.std(truth)),
     )
+
+
+@dataclass(frozen=True)
+class ShareError:
+    """Whole-set shares of one attribute against the true shares: mean absolute error over the classes
+    (percentage points) of the observed share and of the corrected share (None when not corrected)."""
+
+    attribute: str
+    n: int
+    observed_mae_pp: float
+    corrected_mae_pp: float | None
+    correction: str
+
+
+def share_errors(statistics: pl.DataFrame) -> list[ShareError]:
+    """Per attribute, from a ``face_statistics`` table's whole-set (``all``) share rows that have a true
+    share: the observed and corrected MAE against it. Attributes without true shares are left out."""
+    rows = statistics.filter(
+        (pl.col("statistic") == "share") & (pl.col("slice_key") == "all") & pl.col("true_share").is_not_null()
+    )
+    out: list[ShareError] = []
+    for attribute in ATTRIBUTES:
+        part = rows.filter(pl.col("attribute") == attribute)
+        if part.height == 0:
+            continue
+        truth = part["true_share"].to_numpy()
+        observed = float(100 * np.abs(part["estimate"].to_numpy() - truth).mean())
+        corrected = None
+        if part["corrected"].null_count() == 0:
+            corrected = float(100 * np.abs(part["corrected"].to_numpy() - truth).mean())
+        out.append(ShareError(attribute, int(part["true_n"].max()), observed, corrected,
+                              str(part["correction"][0])))
+    return out

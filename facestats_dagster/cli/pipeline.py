@@ -72,9 +72,11 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         print(f"wrote {labelled.n_images} labelled reference faces to {labelled.images_dir} "
               f"(labels {labelled.fairface_labels}, ratings {labelled.ratings})")
         seed += 1
-    dataset = generate_demo_dataset(root, DemoSpec(n_images=args.n_images, size=args.size, seed=seed))
+    # the analysed folder's class mix differs from the balanced reference set's, as real folders' do
+    mix = "shifted" if reference else "balanced"
+    dataset = generate_demo_dataset(root, DemoSpec(n_images=args.n_images, size=args.size, seed=seed, mix=mix))
     edge = write_edge_cases(root / "raw" / "edge_cases", seed=args.seed)
-    print(f"wrote {dataset.n_images} demo faces to {dataset.images_dir}")
+    print(f"wrote {dataset.n_images} demo faces ({mix} class mix) to {dataset.images_dir}")
     print(f"wrote {len(edge)} edge-case files to {root / 'raw' / 'edge_cases'}")
     if reference:  # the analysed folder is unlabelled: its truth is kept aside, for evaluation only
         for name in ("fairface_labels.csv", "scut_ratings.csv"):
@@ -210,6 +212,7 @@ def print_summary(data_root: Path, model_root: Path, truth_file: Path | None = N
     if master is not None and truth_file is not None:
         _print_truth_agreement(master, face_truth, no_truth, truth_file,
                                truth_file.with_name(f"{TRUTH_PREFIX}scut_ratings.csv"))
+    _print_share_errors(layout)
     if specs_file is not None and master is not None:
         _print_composite_purity(layout, face_truth, no_truth, truth_file, Path(specs_file))
     report = layout.report_dir / "index.html"
@@ -259,6 +262,22 @@ def _print_truth_agreement(master: Any, face_truth: Any, no_truth: str | None, t
     if rating is not None:
         print(f"    {'attractiveness':<16} Pearson r {rating.pearson_r:.3f}, RMSE {rating.rmse:.3f} "
               f"(n {rating.n}; predicting the mean: RMSE {rating.mean_baseline_rmse:.3f})")
+
+
+def _print_share_errors(layout: Any) -> None:
+    """Per attribute, the whole-set observed and corrected shares against the true shares (MAE over the
+    classes, percentage points), from the face_statistics table (only where it has true shares)."""
+    from facestats_core.statistics.truth_agreement import share_errors
+
+    table = layout.read_artifact("face_statistics")
+    errors = share_errors(table) if table is not None else []
+    if not errors:
+        return
+    print("  class shares vs demo truth (whole analysed set; mean absolute error over the classes)")
+    for e in errors:
+        corrected = (f"corrected {e.corrected_mae_pp:.2f} pp ({e.correction})" if e.corrected_mae_pp is not None
+                     else f"not corrected ({e.correction})")
+        print(f"    {e.attribute:<16} observed {e.observed_mae_pp:.2f} pp, {corrected}  (n {e.n})")
 
 
 def _print_composite_purity(layout: Any, face_truth: Any, no_truth: str | None, truth_file: Path | None,

@@ -25,6 +25,7 @@ from facestats_core.labels.face_labels import labels_to_faces
 from facestats_core.labels.labelled_faces import labelled_faces
 from facestats_core.labels.vocab import ATTRIBUTES
 from facestats_core.models.classifiers import TrainedClassifier, train_attribute_classifier
+from facestats_core.models.prevalence_calibration import calibration_data
 from facestats_dagster.bundles import load_run_bundle
 from facestats_dagster.checks import ATTRIBUTES_CHECKS, check_spec, checked, predictions_cover_embeddings
 from facestats_dagster.conditions import FOLLOW_UPSTREAM
@@ -183,7 +184,11 @@ def attribute_classifiers(
             X[known], data[attr].to_numpy()[known], classes, groups={k: v[known] for k, v in groups.items()},
             val_mask=None if val_mask is None else val_mask[known], seed=analysis.seed,
         )
-        trained[attr] = replace(model, metrics={**model.metrics, "trained_on": trained_on})
+        calibration = calibration_data(X[known], data[attr].to_numpy()[known], classes, C=model.C,
+                                       k=models.oof_folds, seed=analysis.seed,
+                                       context={a: data[a].to_numpy()[known] for a in ATTRIBUTES})
+        trained[attr] = replace(model, metrics={**model.metrics, "trained_on": trained_on},
+                                arrays={**model.arrays, **calibration.arrays()})
     seconds = time.perf_counter() - started
     zero_shot = _zero_shot_accuracy(clip, models, paths.layout(), data, context)
     trained = {attr: replace(model, metrics={**model.metrics, "zero_shot_accuracy": zero_shot.get(attr)})

@@ -8,7 +8,7 @@ import polars as pl
 
 from facestats_core.composites.sidecars import member_ids
 from facestats_core.models.classifiers import TrainedClassifier
-from facestats_core.statistics.face_statistics import confusion_from_metrics
+from facestats_core.models.prevalence_calibration import calibration_of
 from facestats_core.statistics.face_statistics import face_statistics as build_statistics
 from facestats_dagster.conditions import follow_upstream_except
 from facestats_dagster.defs.composites import composite
@@ -36,20 +36,20 @@ def face_statistics(
 ) -> pl.DataFrame:
     """For gender, age bin and ethnicity, over the whole set and within each slice (the other
     attributes, clusters, composite specs): counts, observed shares with Wilson 95 % intervals,
-    shares corrected for classifier error with the held-out confusion matrix (adjusted classify
-    and count, bootstrap intervals that include the held-out uncertainty), and true shares where
-    the data set has labels; mean attractiveness by group with bootstrap intervals.
+    shares corrected for classifier error (EM prior adjustment on calibrated class probabilities,
+    with the probes' out-of-fold calibration data; bootstrap intervals that resample the faces and
+    the calibration data; slices under 50 faces report the observed share only), and true shares
+    where the data set has labels; mean attractiveness by group with bootstrap intervals.
     See `docs/statistics.md`."""
-    confusion = (
-        confusion_from_metrics({attr: model.metrics for attr, model in attribute_classifiers.items()})
-        if attribute_classifiers else None
-    )
-    if confusion is None:
-        context.log.warning("No attribute_classifiers: shares are not corrected for classifier error.")
+    calibration = {attr: data for attr, model in (attribute_classifiers or {}).items()
+                   if (data := calibration_of(model)) is not None}
+    if not calibration:
+        context.log.warning("No probe calibration data (no probes, or probes saved without it): shares are "
+                            "not corrected for classifier error.")
     members = member_ids(paths.layout().composites_dir)
     faces = master_metadata.filter(pl.col("face_id").is_not_null())
     table = build_statistics(
-        faces, confusion, truth=face_truth(context, faces, labels, paths),
+        faces, calibration, truth=face_truth(context, faces, labels, paths),
         composites=members, seed=analysis.seed,
     )
     shares = table.filter(pl.col("statistic") == "share")

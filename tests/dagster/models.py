@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from facestats_core.labels.vocab import ATTRIBUTES
 from facestats_core.models.classifiers import save_classifiers, train_attribute_classifier
+from facestats_core.models.prevalence_calibration import calibration_data
 from facestats_core.models.regressor import MLPConfig, TrainedRegressor, save_trained_regressor, train_regressor
 from tests.core.synthetic import class_blobs, planted_ratings
 
 
 def save_small_models(model_root: Any) -> None:
-    """Attribute probes (held-out metrics with confusion matrices) and an attractiveness regressor."""
+    """Attribute probes (held-out metrics, out-of-fold calibration data) and an attractiveness regressor."""
     models = {}
     for index, (attr, classes) in enumerate(ATTRIBUTES.items()):
         X, y = class_blobs(120, classes, dim=16, seed=index)
-        models[attr] = train_attribute_classifier(X, y, classes, seed=0, cv_folds=2)
+        model = train_attribute_classifier(X, y, classes, seed=0, cv_folds=2)
+        models[attr] = replace(model, arrays=calibration_data(X, y, classes, C=model.C, k=2).arrays())
     save_classifiers(models, model_root)
     X, ratings = planted_ratings(80, 16)
     result = train_regressor(X, ratings, MLPConfig(input_dim=16, hidden=(8,), max_epochs=5))

@@ -15,6 +15,7 @@ from facestats_core.labels.vocab import FAIRFACE_AGE, FAIRFACE_GENDER, FAIRFACE_
 from facestats_core.statistics.face_statistics import FACE_STATISTICS_SCHEMA
 from facestats_dagster.definitions import defs
 from facestats_dagster.resources import LabelsResource
+from facestats_core.statistics.face_statistics import METHOD, MIN_CORRECTED_N, NO_CALIBRATION, SMALL_SLICE
 from tests.core.statistics.synthetic_master import synthetic_master
 from tests.dagster.models import save_small_models
 from tests.dagster.resources import make_resources
@@ -51,8 +52,11 @@ def test_face_statistics_corrects_with_the_stored_classifiers(tmp_path: Path) ->
     table = pl.read_parquet(layout.artifact("face_statistics"))
     assert dict(table.schema) == FACE_STATISTICS_SCHEMA
     shares = table.filter(pl.col("statistic") == "share")
-    assert set(shares["correction"]) == {"adjusted_classify_and_count"}
-    assert shares["corrected"].is_not_null().all() and shares["true_share"].is_null().all()
+    large = shares.filter(pl.col("n") >= MIN_CORRECTED_N)
+    assert set(large["correction"]) == {METHOD} and large["corrected"].is_not_null().all()
+    small = shares.filter(pl.col("n") < MIN_CORRECTED_N)
+    assert small.height and set(small["correction"]) == {SMALL_SLICE} and small["corrected"].is_null().all()
+    assert shares["true_share"].is_null().all()
     whole = shares.filter((pl.col("attribute") == "gender") & (pl.col("slice_key") == "all"))
     assert whole["value"].to_list() == ["male", "female"] and whole["n"].to_list() == [300, 300]
     assert (whole["low"] <= whole["estimate"]).all() and (whole["estimate"] <= whole["high"]).all()
@@ -60,7 +64,7 @@ def test_face_statistics_corrects_with_the_stored_classifiers(tmp_path: Path) ->
     assert table.filter(pl.col("statistic") == "mean_score").height > 0
     metadata = result.asset_materializations_for_node("face_statistics")[0].metadata
     assert metadata["shares_gender"].value.startswith("| value | n | observed (95 % CI) |")
-    assert metadata["composites"].value == 1 and metadata["corrected_rows"].value == shares.height
+    assert metadata["composites"].value == 1 and metadata["corrected_rows"].value == large.height
 
 
 def test_face_statistics_without_classifiers_is_green_and_says_why(tmp_path: Path) -> None:
@@ -68,7 +72,7 @@ def test_face_statistics_without_classifiers_is_green_and_says_why(tmp_path: Pat
     assert _materialize(tmp_path, LabelsResource(fairface_labels="")).success
     shares = pl.read_parquet(layout.artifact("face_statistics")).filter(pl.col("statistic") == "share")
     assert shares["corrected"].is_null().all()
-    assert set(shares["correction"]) == {"none: no held-out confusion matrix"}
+    assert set(shares["correction"]) == {NO_CALIBRATION}
 
 
 def test_face_statistics_reports_true_shares_from_the_labels(tmp_path: Path) -> None:

@@ -279,7 +279,8 @@ def test_attractiveness_depends_on_drawn_traits() -> None:
 
 @pytest.mark.parametrize(
     "kwargs",
-    [{"n_images": 0}, {"n_images": -3}, {"size": 63}, {"size": 2049}, {"seed": -1}, {"n_images": 2.5}],
+    [{"n_images": 0}, {"n_images": -3}, {"size": 63}, {"size": 2049}, {"seed": -1}, {"n_images": 2.5},
+     {"mix": "uniform"}],
 )
 def test_invalid_spec_raises(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
@@ -292,3 +293,23 @@ def test_unknown_labels_raise() -> None:
         render_face("male", "20-29", "martian", rng, 128)
     with pytest.raises(ValueError, match="age"):
         render_face("male", "more than 70", "white", rng, 128)
+
+
+def test_shifted_mix_differs_from_the_balanced_one_and_leaves_it_unchanged() -> None:
+    from collections import Counter
+
+    from facestats_demo.faces import demo_labels
+
+    balanced = [demo_labels(1, i) for i in range(180)]
+    assert balanced == [demo_labels(1, i, "balanced") for i in range(180)]
+    assert Counter(g for g, _, _ in balanced) == {"male": 90, "female": 90}
+    assert Counter(e for _, _, e in balanced[:175])["white"] == 25  # one of every 7
+    shifted = [demo_labels(1, i, "shifted") for i in range(180)]
+    assert shifted == [demo_labels(1, i, "shifted") for i in range(180)]  # deterministic
+    assert Counter(g for g, _, _ in shifted) == {"male": 108, "female": 72}  # 3 of every 5
+    ethnicities = Counter(e for _, _, e in shifted)
+    assert ethnicities["white"] == 108 and all(n == 12 for e, n in ethnicities.items() if e != "white")
+    ages = Counter(a for _, a, _ in shifted)
+    assert ages["20-29"] == 60 and ages["30-39"] == 40 and ages["70+"] == 5  # 12, 8, 1 of every 36
+    with pytest.raises(ValueError, match="mix"):
+        demo_labels(1, 0, "uniform")

@@ -66,6 +66,9 @@ def test_facestats_demo_runs_the_pipeline_in_two_dagster_runs(tmp_path, tiny_cli
     first, second = _runs(tmp_path / "dagster_home")  # two runs in all, checks inside their assets' steps
     assert first.tags["dagster/asset_partition_range_end"] == "01" and second.tags[
         "dagster/asset_partition_range_start"] == "all"
+    # whole-set shares against the kept-aside truth (24 faces: under 50, so observed only)
+    assert "  class shares vs demo truth (whole analysed set;" in out
+    assert re.search(r"\n    age +observed \d+\.\d\d pp, not corrected \(none: fewer than 50 faces", out)
     # every configured composite checked against the kept-aside truth of the analysed folder
     assert "  composite purity vs demo truth (truth_fairface_labels.csv;" in out
     assert re.search(r"\n    all +\d+ members  no attribute terms\n", out)

@@ -23,6 +23,7 @@ from facestats_core.models.classifiers import (
     train_attribute_classifier,
 )
 from facestats_core.models.domain import fit_domain
+from facestats_core.models.prevalence_calibration import CalibrationData, calibration_of
 from facestats_core.models.regressor import MLPConfig, TrainedRegressor, load_regressor, train_regressor
 from facestats_core.models.store import ModelIntegrityError, PickleFormatError
 from tests.core.synthetic import class_blobs
@@ -118,13 +119,19 @@ def test_probes_rebuilt_from_arrays_predict_exactly_as_the_fitted_ones(data, tmp
 def test_extra_arrays_travel_with_the_probe_and_are_checked(data, tmp_path: Path) -> None:
     _, probes, _ = data
     rng = np.random.default_rng(0)
-    extras = {"calibration_posteriors": rng.dirichlet(np.ones(4), size=30).astype(np.float32),
-              "calibration_labels": rng.integers(0, 4, size=30).astype(np.int64)}
+    calibration = CalibrationData(probes["ethnicity"].classes, rng.dirichlet(np.ones(4), size=30).astype(np.float32),
+                                  rng.integers(0, 4, size=30).astype(np.int64),
+                                  context=rng.integers(-1, 4, size=(30, 3)).astype(np.int64))
+    extras = calibration.arrays()
+    assert set(extras) == {"calibration_posteriors", "calibration_labels", "calibration_context"}
     probe = TrainedClassifier(**{**probes["ethnicity"].__dict__, "arrays": extras})
     save_classifiers({"ethnicity": probe}, tmp_path)
     meta = json.loads((tmp_path / f"{PROBES}.metrics.json").read_text())
-    assert meta["probes"]["ethnicity"]["dims"] == {"features": DIM, "calibration_rows": 30}
-    back = load_classifiers(tmp_path)["ethnicity"].arrays
+    assert meta["probes"]["ethnicity"]["dims"] == {"features": DIM, "calibration_rows": 30, "context_attributes": 3}
+    loaded = load_classifiers(tmp_path)["ethnicity"]
+    again = calibration_of(loaded)
+    assert again is not None and np.array_equal(again.context, calibration.context)
+    back = loaded.arrays
     assert set(back) == set(extras)
     for name, array in extras.items():
         np.testing.assert_array_equal(back[name], array)

@@ -96,5 +96,5 @@ def test_statistics_rows_and_corrections() -> None:
     assert describe_correction("none: no held-out confusion matrix") == (
         "no correction for classifier errors: no held-out confusion matrix"
     )
-    assert describe_correction("adjusted_classify_and_count").startswith("corrected for classifier errors")
+    assert describe_correction("emq_bcts").startswith("corrected for classifier errors")
     assert describe_correction("other_method") == "corrected by other_method"

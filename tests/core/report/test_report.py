@@ -139,7 +139,7 @@ def _share(
 def statistics_frame() -> pl.DataFrame:
     """A small hand-made face_statistics table: corrected gender (with true shares and one
     unstable row), uncorrected age, slices by age / cluster / a hostile composite, mean scores."""
-    corrected = {"correction": "adjusted_classify_and_count"}
+    corrected = {"correction": "emq_bcts"}
     rows = [
         _share(
             "gender",
@@ -327,7 +327,7 @@ def test_shares_show_observed_and_corrected_intervals_and_true_share(full: Any) 
     assert re.search(r"<td class=\"num\">54\.5%</td>\s*<td class=\"num\">24\.7–80\.1%</td>", gender)
     assert re.search(r"<td class=\"num\">57\.3%</td><td class=\"num\">31\.1–83\.4%</td>", gender)
     assert "62.5%" in gender and "95% CI (Wilson)" in gender and "95% CI (bootstrap)" in gender
-    assert "Correction: corrected for classifier errors by adjusted classify-and-count" in gender
+    assert "Correction: corrected for classifier errors and for the difference between this folder" in gender
     # the unstable row is marked, with its note
     assert re.search(r'<tr class="unstable">\s*<td>female \*</td>', gender)
     assert "unstable: confusion matrix nearly singular" in gender
@@ -547,7 +547,7 @@ def test_importing_the_report_does_not_import_matplotlib() -> None:
 
 def test_a_reason_shared_by_every_unstable_row_is_said_once() -> None:
     reason = "fewer than 20 held-out faces of true class male (7)"
-    corrected = {"correction": "adjusted_classify_and_count", "corrected": 0.5, "corrected_low": 0.1,
+    corrected = {"correction": "emq_bcts", "corrected": 0.5, "corrected_low": 0.1,
                  "corrected_high": 0.9, "unstable": True, "note": reason}
     rows = [_share("gender", "all", "all", value, 12, 6, **corrected) for value in ("male", "female")]
     stats = pl.DataFrame(rows, schema=STATISTICS_SCHEMA)

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-
 import numpy as np
 import polars as pl
 import pytest
 
 from facestats_core.labels.vocab import ATTRIBUTES
+from facestats_core.models.prevalence_calibration import CalibrationData
 from facestats_core.statistics.face_statistics import (
     FACE_STATISTICS_SCHEMA,
+    METHOD,
+    MIN_CORRECTED_N,
+    NO_CALIBRATION,
+    NO_POSTERIORS,
     SLICE_KEYS,
-    confusion_from_metrics,
+    SMALL_SLICE,
     face_statistics,
 )
-from facestats_core.statistics.prevalence import METHOD
-from tests.core.statistics.synthetic_master import synthetic_master
+from tests.core.statistics.synthetic_master import synthetic_master, synthetic_posteriors
 
 
 def tiny_master() -> pl.DataFrame:
@@ -35,8 +38,18 @@ def tiny_master() -> pl.DataFrame:
     )
 
 
-def gender_confusion(matrix: list[list[int]]) -> dict[str, tuple[list[str], np.ndarray]]:
-    return {"gender": (["male", "female"], np.array(matrix))}
+def gender_calibration(per_class: int = 100, seed: int = 0) -> dict[str, CalibrationData]:
+    y = np.repeat([0, 1], per_class)
+    P = synthetic_posteriors(y, 2, 2.0, np.random.default_rng(seed)).astype(np.float32)
+    return {"gender": CalibrationData(("male", "female"), P, y)}
+
+
+def with_gender_probs(master: pl.DataFrame, copies: int = 1) -> pl.DataFrame:
+    """``master`` repeated ``copies`` times (new face ids) with ``gender_probs`` matching ``gender_pred``."""
+    frames = [master.with_columns((pl.col("face_id") + f"_{c}").alias("face_id")) for c in range(copies)]
+    big = pl.concat(frames)
+    probs = [None if g is None else ([0.8, 0.2] if g == "male" else [0.3, 0.7]) for g in big["gender_pred"]]
+    return big.with_columns(pl.Series("gender_probs", probs, dtype=pl.Array(pl.Float32, 2)))
 
 
 def share(table: pl.DataFrame, attribute: str, key: str, value: str) -> pl.DataFrame:
@@ -117,34 +130,39 @@ def test_truth_columns() -> None:
     assert without["true_share"].null_count() == without.height
 
 
-def test_no_confusion_says_why() -> None:
+def test_no_calibration_or_no_probabilities_or_a_small_slice_says_why() -> None:
     table = face_statistics(tiny_master(), None, n_boot=100)
     shares = table.filter(pl.col("statistic") == "share")
-    assert shares["correction"].str.starts_with("none:").all()
-    assert shares["correction"].unique().to_list() == ["none: no held-out confusion matrix"]
+    assert shares["correction"].unique().to_list() == [NO_CALIBRATION]
     assert shares["corrected"].null_count() == shares.height
     assert shares["corrected_low"].null_count() == shares.height and not shares["unstable"].any()
-    partial = face_statistics(tiny_master(), gender_confusion([[90, 10], [20, 80]]), n_boot=100)
-    shares = partial.filter(pl.col("statistic") == "share")
-    corrections = dict(shares.group_by("attribute").agg(pl.col("correction").first()).iter_rows())
-    assert corrections == {"gender": METHOD, "age": "none: no held-out confusion matrix",
-                           "ethnicity": "none: no held-out confusion matrix"}
-    gender = share(partial, "gender", "all", "all")
+    # calibration but no class probabilities in the master table
+    no_probs = face_statistics(tiny_master(), gender_calibration(), n_boot=100, share_boot=50)
+    assert share(no_probs, "gender", "all", "all")["correction"].first() == NO_POSTERIORS
+    # probabilities, but 6 faces: under MIN_CORRECTED_N the observed share is the headline
+    small = face_statistics(with_gender_probs(tiny_master()), gender_calibration(), n_boot=100, share_boot=50)
+    rows = share(small, "gender", "all", "all")
+    assert rows["correction"].to_list() == [SMALL_SLICE] * 2 and rows["corrected"].null_count() == 2
+    assert rows["estimate"].to_list() == pytest.approx([2 / 6, 4 / 6])
+
+
+def test_corrected_shares_with_calibration_for_one_attribute() -> None:
+    copies = -(-MIN_CORRECTED_N // 6)  # 6 gender predictions per copy
+    master = with_gender_probs(tiny_master(), copies)
+    table = face_statistics(master, gender_calibration(), n_boot=100, share_boot=50)
+    shares = table.filter(pl.col("statistic") == "share")
+    corrections = dict(shares.filter(pl.col("slice_key") == "all")
+                       .group_by("attribute").agg(pl.col("correction").first()).iter_rows())
+    assert corrections == {"gender": METHOD, "age": NO_CALIBRATION, "ethnicity": NO_CALIBRATION}
+    gender = share(table, "gender", "all", "all")
+    assert gender["n"].first() == 6 * copies
     assert gender["corrected"].sum() == pytest.approx(1.0)
     assert (gender["corrected_low"] <= gender["corrected"] + 1e-12).all()
-    empty = face_statistics(tiny_master(), gender_confusion([[0, 0], [0, 0]]), n_boot=100)
-    assert share(empty, "gender", "all", "all")["correction"].first() == (
-        "none: empty held-out confusion matrix"
-    )
-
-
-def test_singular_confusion_is_flagged_unstable() -> None:
-    table = face_statistics(tiny_master(), gender_confusion([[50, 50], [50, 50]]), n_boot=100)
-    rows = share(table, "gender", "all", "all")
-    assert rows["unstable"].all()
-    assert "singular" in rows["note"].first()
-    stable = face_statistics(tiny_master(), gender_confusion([[90, 10], [20, 80]]), n_boot=100)
-    assert share(stable, "gender", "all", "all")["note"].null_count() == 2
+    assert (gender["corrected"] <= gender["corrected_high"] + 1e-12).all()
+    assert not gender["unstable"].any()
+    few = face_statistics(master, gender_calibration(per_class=10), n_boot=100, share_boot=50)
+    rows = share(few, "gender", "all", "all")
+    assert rows["unstable"].all() and "fewer than 20 calibration faces" in rows["note"].first()
 
 
 def test_mean_score_rows() -> None:
@@ -169,58 +187,42 @@ def test_mean_score_rows() -> None:
 
 
 def test_deterministic_and_independent_of_row_order_and_extra_slices() -> None:
-    master, confusion, truth = synthetic_master(300, seed=3)
-    a = face_statistics(master, confusion, truth, n_boot=200, seed=1)
+    master, calibration, truth = synthetic_master(300, seed=3)
+    a = face_statistics(master, calibration, truth, n_boot=200, share_boot=50, seed=1)
     shuffled = master.sample(fraction=1.0, shuffle=True, seed=9)
-    b = face_statistics(shuffled, confusion, truth, n_boot=200, seed=1)
+    b = face_statistics(shuffled, calibration, truth, n_boot=200, share_boot=50, seed=1)
     assert a.equals(b)
     composites = {"all": master["face_id"].to_list()}
-    with_composite = face_statistics(master, confusion, truth, composites, n_boot=200, seed=1)
+    with_composite = face_statistics(master, calibration, truth, composites, n_boot=200, share_boot=50, seed=1)
     assert with_composite.filter(pl.col("slice_key") != "composite").equals(a)
-    assert not face_statistics(master, confusion, truth, n_boot=200, seed=2).equals(a)
-
-
-def test_confusion_from_metrics() -> None:
-    metrics = {
-        "gender": {
-            "accuracy": 0.9,
-            "confusion_matrix": {"labels": ["male", "female"], "matrix": [[9, 1], [2, 8]]},
-        },
-        "age": {"accuracy": 0.5},
-        "ethnicity": {"confusion_matrix": {"labels": [], "matrix": []}},
-    }
-    out = confusion_from_metrics(metrics)
-    assert list(out) == ["gender"]
-    labels, matrix = out["gender"]
-    assert labels == ["male", "female"] and matrix.tolist() == [[9, 1], [2, 8]]
-    with pytest.raises(ValueError):
-        confusion_from_metrics({"gender": {"confusion_matrix": {"labels": ["male"], "matrix": [[1, 2]]}}})
+    assert not face_statistics(master, calibration, truth, n_boot=200, share_boot=50, seed=2).equals(a)
 
 
 def test_corrected_shares_move_toward_the_truth_on_synthetic_data() -> None:
-    master, confusion, truth = synthetic_master(3000, seed=5, heldout_per_class=400)
-    table = face_statistics(master, confusion, truth, n_boot=300)
-    rows = share(table, "ethnicity", "all", "all")
-    raw_error = (rows["estimate"] - rows["true_share"]).abs().sum()
-    corrected_error = (rows["corrected"] - rows["true_share"]).abs().sum()
-    assert corrected_error < raw_error / 2
+    master, calibration, truth = synthetic_master(3000, seed=5, calibration_per_class=400)
+    table = face_statistics(master, calibration, truth, n_boot=100, share_boot=50)
+    for attribute in ("ethnicity", "age"):
+        rows = share(table, attribute, "all", "all")
+        raw_error = (rows["estimate"] - rows["true_share"]).abs().sum()
+        corrected_error = (rows["corrected"] - rows["true_share"]).abs().sum()
+        assert corrected_error < raw_error / 2, attribute
 
 
-def test_a_600_face_master_with_composites_gives_every_slice() -> None:
-    """(Its speed is measured by benchmarks/bench_statistics.py.)"""
-    master, confusion, truth = synthetic_master(600, seed=0)
+def test_every_slice_of_a_600_face_master() -> None:
+    master, calibration, truth = synthetic_master(600, seed=0)
     ids = master["face_id"].to_list()
     composites = {f"n={50 * (i + 1)}": ids[: 50 * (i + 1)] for i in range(3)}
-    table = face_statistics(master, confusion, truth, composites, n_boot=1000)
+    table = face_statistics(master, calibration, truth, composites, n_boot=200, share_boot=50)
     shares = table.filter(pl.col("statistic") == "share")
-    slices = shares.select("attribute", "slice_key", "slice_value").unique()
+    slices = shares.select("attribute", "slice_key", "slice_value", "n", "correction").unique()
     assert slices.height >= 70
+    assert (slices.filter(pl.col("n") >= MIN_CORRECTED_N)["correction"] == METHOD).all()
+    assert (slices.filter(pl.col("n") < MIN_CORRECTED_N)["correction"] == SMALL_SLICE).all()
     assert set(composites) <= set(shares["slice_value"]) | set(shares["slice_key"])
 
 
-def test_reads_a_built_master_table_and_classifier_metrics() -> None:
+def test_reads_a_built_master_table() -> None:
     from facestats_core.analysis.master import build_master
-    from facestats_core.models.classifiers import classification_metrics
 
     raw = pl.DataFrame({"image_id": ["ia", "ib", "ic", "id"], "path": ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]})
     detections = pl.DataFrame({"image_id": ["ia", "ib", "ic", "id"], "face_id": ["a", "b", "c", "d"]})
@@ -231,13 +233,10 @@ def test_reads_a_built_master_table_and_classifier_metrics() -> None:
     manual = pl.DataFrame({"face_id": ["c"], "gender": ["male"], "age": [None], "ethnicity": [None]})
     clusters = pl.DataFrame({"face_id": ["a", "b", "c"], "cluster": [0, 1, 1]})
     master, _ = build_master(raw, detections=detections, attributes=attributes, manual=manual, clusters=clusters)
-    y_true = np.array(["male"] * 30 + ["female"] * 30)
-    y_pred = np.array(["male"] * 27 + ["female"] * 3 + ["female"] * 25 + ["male"] * 5)
-    metrics = {"gender": classification_metrics(y_true, y_pred, ("male", "female"), y_true)}
-    table = face_statistics(master, confusion_from_metrics(metrics), n_boot=100)
+    table = face_statistics(master, gender_calibration(), n_boot=100, share_boot=50)
     assert table.schema == pl.Schema(FACE_STATISTICS_SCHEMA)
     gender = share(table, "gender", "all", "all")
-    assert gender["n"].first() == 3 and gender["correction"].first() == METHOD
+    assert gender["n"].first() == 3 and gender["correction"].first() == NO_POSTERIORS  # no gender_probs
     # c is predicted female but manually male: it sits in no female slice of the age shares
     assert share(table, "age", "gender", "male")["n"].first() == 2
     assert table.filter(pl.col("statistic") == "mean_score").height == 0  # no scores
@@ -258,3 +257,19 @@ def test_quality_slices_count_every_face_and_split_it_by_verdict() -> None:
     keys = [k for k in dict.fromkeys(share(table, "age", "all", "all")["slice_key"])]
     assert keys == ["all"] and face_statistics(tiny_master(), None, n_boot=100).filter(
         pl.col("slice_key") == "quality").height == 0  # no verdicts: no quality slice
+
+
+def test_calibration_faces_are_reweighted_to_the_folders_mix_of_the_other_attributes() -> None:
+    from facestats_core.statistics.face_statistics import context_weights
+
+    y = np.array([0, 0, 1, 1])
+    context = np.array([[0, 0, 0], [1, 0, 0], [0, 0, 0], [-1, 0, 1]])  # gender, age, ethnicity codes
+    data = CalibrationData(("male", "female"), np.full((4, 2), 0.5, dtype=np.float32), y, context=context)
+    # calibration: gender male 2/3 of the labelled faces; the folder: 90 % male -> male x 1.35, female x 0.3
+    weights = context_weights(data, "age", {"gender": np.array([0.9, 0.1])})
+    np.testing.assert_allclose(weights, [0.9 / (2 / 3), 0.1 / (1 / 3), 0.9 / (2 / 3), 1.0])
+    assert context_weights(data, "gender", {"gender": np.array([0.9, 0.1])}).tolist() == [1.0] * 4  # not itself
+    assert context_weights(CalibrationData(("male", "female"), data.posteriors, y), "age", {}) is None
+    # round trip of the context through the named arrays
+    again = CalibrationData.from_arrays(data.classes, data.arrays())
+    np.testing.assert_array_equal(again.context, context)

@@ -57,3 +57,24 @@ def test_constant_true_ratings_correlate_zero() -> None:
     ratings = pl.DataFrame({"image_id": ["a", "b", "c"], "score": [3.0, 3.0, 3.0]})
     rating = rating_agreement(_master(), ratings)
     assert rating is not None and rating.pearson_r == 0.0 and rating.mean_baseline_rmse == 0.0
+
+
+def test_share_errors_from_the_whole_set_rows() -> None:
+    from facestats_core.statistics.truth_agreement import share_errors
+
+    table = pl.DataFrame({
+        "statistic": ["share"] * 4 + ["share"] * 2,
+        "attribute": ["gender", "gender", "gender", "gender", "age", "age"],
+        "slice_key": ["all", "all", "age", "age", "all", "all"],
+        "value": ["male", "female", "male", "female", "20-29", "30-39"],
+        "estimate": [0.6, 0.4, 0.9, 0.1, 0.5, 0.5],
+        "corrected": [0.52, 0.48, 0.5, 0.5, None, None],
+        "correction": ["emq_bcts"] * 4 + ["none: no calibration data with the probe"] * 2,
+        "true_n": [100] * 6,
+        "true_share": [0.5, 0.5, 0.5, 0.5, 0.3, 0.7],
+    })
+    gender, age = share_errors(table)
+    assert (gender.attribute, gender.n) == ("gender", 100)
+    assert gender.observed_mae_pp == pytest.approx(10.0) and gender.corrected_mae_pp == pytest.approx(2.0)
+    assert age.observed_mae_pp == pytest.approx(20.0) and age.corrected_mae_pp is None
+    assert share_errors(table.with_columns(pl.lit(None, pl.Float64).alias("true_share"))) == []
