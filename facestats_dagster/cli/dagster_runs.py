@@ -1,5 +1,6 @@
-"""The one way every `facestats` sub-command runs Dagster: the instance in `$DAGSTER_HOME`, and either
-Dagster runs in this process (`facestats update`, `facestats demo`: `UpdateRun`, `execute_runs`) or
+"""The one way every `facestats` sub-command runs Dagster: the instance in the settings' Dagster home
+(`run.dagster_home`), and either Dagster runs in this process (`facestats run`, `update`, `demo`:
+`UpdateRun`, `execute_runs`) or
 `dagster asset materialize` commands run one after another (`facestats composites build`; README
 lists the commands that do what `facestats update` does, for scripting)."""
 
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facestats_dagster.partitions import ALL_SHARDS_RANGE, IMAGE_GROUP, SHARD_KEYS
-from facestats_dagster.settings import load_settings
+from facestats_dagster.names import IMAGE_GROUP
+from facestats_dagster.settings import PROJECT_ENV, load_settings
 
 DEFINITIONS_MODULE = "facestats_dagster.definitions"
 ASSET_JOB = "__ASSET_JOB"
@@ -53,8 +54,8 @@ def sibling_command(name: str) -> str:
 
 
 def ensure_dagster_home() -> Path:
-    """`DAGSTER_HOME` (default `.dagster_home`), created with telemetry off when new."""
-    home = Path(load_settings().dagster_home).absolute()
+    """The settings' Dagster home (`run.dagster_home`, default `.dagster_home`), created with telemetry off when new."""
+    home = load_settings().dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
@@ -62,9 +63,19 @@ def ensure_dagster_home() -> Path:
     return home
 
 
+def open_instance() -> Any:
+    """The Dagster instance in the settings' Dagster home (a context manager)."""
+    import dagster as dg
+
+    return dg.DagsterInstance.from_config(str(ensure_dagster_home()))
+
+
 def dagster_env(**overrides: str) -> dict[str, str]:
-    """The environment of a `dagster` subprocess: this one, `DAGSTER_HOME` set, plus `overrides`."""
-    return {**os.environ, "DAGSTER_HOME": str(ensure_dagster_home()), **overrides}
+    """The environment of a `dagster` subprocess: this one, `DAGSTER_HOME` and the project
+    (`FACESTATS_PROJECT`, when there is one) set, plus `overrides`."""
+    project = load_settings().project
+    extra = {PROJECT_ENV: str(project)} if project is not None else {}
+    return {**os.environ, "DAGSTER_HOME": str(ensure_dagster_home()), **extra, **overrides}
 
 
 def materialize(select: str, *, partition: str | None = None, partition_range: str | None = None,
@@ -86,7 +97,9 @@ def dagster_cli_commands(dagster: str = "dagster", facestats: str = "facestats",
     backfill policy. Image shards (one run over every shard), analysis, master table, composites
     (`facestats composites build`: syncs the YAML, then one run per block of registered specs),
     contact sheet, statistics and report."""
-    path = specs_file or load_settings().composites_config
+    from facestats_dagster.partitions import ALL_SHARDS_RANGE
+
+    path = specs_file or load_settings()["composites.specs_file"]
     return [
         materialize(IMAGE_SELECTION, partition_range=ALL_SHARDS_RANGE, dagster=dagster),
         materialize(ANALYSIS_SELECTION, dagster=dagster),
@@ -160,6 +173,8 @@ class UpdateRun:
 
 def upstream_run() -> UpdateRun:
     """Everything up to the master table, over every shard, in one run."""
+    from facestats_dagster.partitions import SHARD_KEYS
+
     return UpdateRun(UPSTREAM_SELECTION, (SHARD_KEYS[0], SHARD_KEYS[-1]))
 
 

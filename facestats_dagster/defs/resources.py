@@ -1,5 +1,5 @@
-"""The resources every asset, check and sensor uses, configured from the environment
-(`facestats_dagster.settings`), plus the two IO managers: parquet tables and the model store."""
+"""The resources every asset, check and sensor uses, configured by `facestats_dagster.settings`
+(flag > environment > project file > default), plus the two IO managers: parquet tables and the model store."""
 
 from __future__ import annotations
 
@@ -21,16 +21,17 @@ from facestats_dagster.settings import Settings, load_settings
 
 
 def build_resources(settings: Settings) -> dict[str, Any]:
-    """Every resource of the definitions (IO managers included), configured from `settings`."""
-    paths = PathsResource(**settings.resource_fields("paths"))
+    """Every resource of the definitions (IO managers included), configured from `settings`: each
+    resource gets its section's values (`[clip]` → `ClipResource`), field by field."""
+    paths = PathsResource(**settings.section("paths"))
     return {
         "paths": paths,
-        "faces": FacesResource(**settings.resource_fields("faces")),
-        "clip": ClipResource(**settings.resource_fields("clip")),
-        "labels": LabelsResource(**settings.resource_fields("labels")),
-        "analysis": AnalysisResource(**settings.resource_fields("analysis")),
-        "models": ModelsResource(**settings.resource_fields("models")),
-        "composites": CompositesResource(**settings.resource_fields("composites")),
+        "faces": FacesResource(**settings.section("faces")),
+        "clip": ClipResource(**settings.section("clip")),
+        "labels": LabelsResource(**settings.section("labels")),
+        "analysis": AnalysisResource(**settings.section("analysis")),
+        "models": ModelsResource(**settings.section("models")),
+        "composites": CompositesResource(**settings.section("composites")),
         "io_manager": FaceStatsIOManager(paths=paths),
         "model_store": ModelStoreIOManager(paths=paths),
     }
