@@ -45,6 +45,10 @@ the master table, so they run last): `embeddings_clip+` also selects the partiti
 which the CLI refuses without `--partition`."""
 
 REPORT_SELECTION = "face_statistics,stats_report"
+
+LOGGER_CONFIG = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
+"""The run config of the runs in this process: the definitions' `console` logger (`run_events`), named,
+so Dagster uses it instead of its default one (which it does when the run config names no logger)."""
 """`dagster_cli_commands`' last command: statistics with confidence intervals, then the HTML report."""
 
 
@@ -200,23 +204,30 @@ def asset_job() -> Any:
     return repository.get_reconstructable_job(ASSET_JOB)
 
 
-def execute_runs(runs: list[UpdateRun], who: str = "facestats update") -> int:
-    """Execute each run in this process on the instance in `$DAGSTER_HOME` (recorded there like a
-    `dagster asset materialize` run, with the definitions' in-process executor), echoing it; stop at
-    the first failure and return 1. The definitions and their asset graph load once, before the first run."""
+def execute_runs(runs: list[UpdateRun], who: str = "facestats update", display: Any = None) -> int:
+    """Execute each run in this process on the instance in the settings' Dagster home (recorded there like
+    a `dagster asset materialize` run, with the definitions' in-process executor); stop at the first
+    failure and return 1. With a `display` (`cli.display.RunDisplay`) the runs' records and progress go
+    to it; without, each run is echoed. The definitions and their asset graph load once, before the first run."""
     import dagster as dg
 
-    os.environ["DAGSTER_HOME"] = str(ensure_dagster_home())
     job = asset_job()
     graph = job.get_definition().asset_layer.asset_graph  # loads the definitions, once for every run
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         for run in runs:
-            print(f"$ {who}: run {run.describe()}", flush=True)
+            if display is None:
+                print(f"$ {who}: run {run.describe()}", flush=True)
+            else:
+                display.run_started(run.describe())
             with warnings.catch_warnings():  # the selection parser's own use of a beta parameter
                 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*include_sources.*")
                 keys = sorted(dg.AssetSelection.from_coercible(run.select.split(",")).resolve(graph))
-            with dg.execute_job(job, instance=instance, asset_selection=keys, tags=run.tags) as result:
+            with dg.execute_job(job, instance=instance, asset_selection=keys, tags=run.tags, raise_on_error=False,
+                                run_config=LOGGER_CONFIG) as result:
                 if not result.success:
-                    print(f"{who}: the run above failed (run id {result.run_id})", file=sys.stderr)
+                    if display is None:
+                        print(f"{who}: the run above failed (run id {result.run_id})", file=sys.stderr)
+                    else:
+                        display.run_failed(result.run_id)
                     return 1
     return 0

@@ -62,9 +62,9 @@ def _finish(settings: Settings, display: RunDisplay, code: int, who: str) -> int
     return 0
 
 
-def cmd_update(args: argparse.Namespace) -> int:
-    """Materialize everything with the project's settings (what cron runs)."""
-    settings = load_settings()
+def cmd_update(args: argparse.Namespace, flags: dict[str, Any]) -> int:
+    """Materialize everything with the project's settings (what cron runs); flags apply to this run only."""
+    settings = configure(args.project, flags)
     display = RunDisplay.for_settings(settings, verbose=args.verbose)
     with display:
         code = run_pipeline(display, "facestats update")
@@ -97,6 +97,14 @@ def copy_default_configs(project: Path) -> list[Path]:
     return copied
 
 
+def _absolute_if_local(value: Any) -> Any:
+    """A flag value naming an existing file or folder relative to the working directory, made absolute
+    (the project file must mean the same from anywhere, e.g. from cron)."""
+    if isinstance(value, str) and value and not Path(value).is_absolute() and Path(value).exists():
+        return str(Path(value).absolute())
+    return value
+
+
 def cmd_run(args: argparse.Namespace, flags: dict[str, Any]) -> int:
     """Analyse the photos folder in place into the project folder: settings file written (first run) or
     updated with the flags given, then the pipeline, the progress display and the summary."""
@@ -109,7 +117,8 @@ def cmd_run(args: argparse.Namespace, flags: dict[str, Any]) -> int:
         print(f"facestats run: the project folder {project} is inside the photos folder {photos}, which FaceStats "
               "never writes to; pass --project DIR outside it.", file=sys.stderr)
         return 2
-    flags = {**flags, "paths.photos": str(photos)}
+    flags = {key: _absolute_if_local(value) for key, value in flags.items()}
+    flags["paths.photos"] = str(photos)
     first = not (project / "facestats.toml").exists()
     project.mkdir(parents=True, exist_ok=True)
     if first:

@@ -17,6 +17,7 @@ from facestats_dagster.resources import (
     ModelsResource,
     PathsResource,
 )
+from facestats_dagster.run_events import facestats_console_logger
 from facestats_dagster.settings import Settings, load_settings
 
 
@@ -42,5 +43,7 @@ def resources() -> dg.Definitions:
     """The resources every asset, check and sensor of FaceStats uses, and the default executor:
     in process, so a run's steps share one Python (each step in its own process re-imported the
     stack, ~4 s per step and per check; a run's work is one chain of assets, so little runs in parallel
-    on a few cores). The `image_shards` scale-out job keeps its own executor."""
-    return dg.Definitions(resources=build_resources(load_settings()), executor=dg.in_process_executor)
+    on a few cores). The `image_shards` scale-out job keeps its own executor. The `console` logger is
+    Dagster's, unless a `facestats run` in this process takes the records (`run_events`)."""
+    return dg.Definitions(resources=build_resources(load_settings()), executor=dg.in_process_executor,
+                          loggers={"console": facestats_console_logger})
