@@ -104,8 +104,9 @@ class RunDisplay:
         event = _event(record)
         if event is not None:
             self._event(event)
-        elif record.levelno >= logging.WARNING and "not built" not in record.getMessage():
-            self.warnings[_warning_kind(record.getMessage())] += 1  # composites not built: in the summary
+        elif record.levelno >= logging.WARNING and not any(
+                said in record.getMessage() for said in ("not built", "NOTICE:")):
+            self.warnings[_warning_kind(record.getMessage())] += 1  # those two are in the summary
 
     def _event(self, event: Any) -> None:
         kind, step = event.event_type_value, event.step_key
