@@ -15,6 +15,14 @@ PROGRESS_EVERY_SECONDS = 10.0
 """Long loops log `done/total` and images/s at most this often (and once at the end)."""
 
 
+def _step_of(context: Any) -> str | None:
+    """The asset the loop runs for (the display's line), or None when the context has no single asset."""
+    try:
+        return context.asset_key.to_user_string()
+    except (AttributeError, dg.DagsterInvariantViolationError):
+        return None
+
+
 def progress_logger(
     context: dg.AssetExecutionContext, label: str, every_seconds: float = PROGRESS_EVERY_SECONDS
 ) -> Callable[..., None]:
@@ -22,7 +30,7 @@ def progress_logger(
     every `every_seconds` and at the end (the rate counts reused images too). Extra positional
     arguments (e.g. the embedder's elapsed seconds) are accepted and ignored."""
     started = last = time.perf_counter()
-    step = context.asset_key.to_user_string()
+    step = _step_of(context)
 
     def log(done: int, total: int, *_: Any) -> None:
         nonlocal last

@@ -106,8 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ui = sub.add_parser("ui", help="the Dagster UI on a project's runs and settings")
     ui.add_argument("project_dir", nargs="?", default=None, metavar="PROJECT", help="the project folder")
-    ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument("--host", default="127.0.0.1", help="address the UI listens on (default 127.0.0.1)")
+    ui.add_argument("--port", type=int, default=3000, help="port of the UI (default 3000)")
     _setting_flags(ui, verbose=False)
     ui.set_defaults(func=cmd_ui)
 
@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
     analyse.register(sub)
     composites.register(sub)
     models.register(sub)
+    for name in ("analyse", "score"):  # they build the resources: the project's settings apply
+        _setting_flags(sub.choices[name], verbose=False)
     return parser
 
 
@@ -157,7 +159,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if getattr(args, "takes_settings", False):
-            return int(args.func(args, flags_from(args)))
+            flags = flags_from(args)
+            configure(args.project, flags)  # checked here, before anything runs
+            if args.func in (analyse.cmd_analyse, score.cmd_score):
+                return int(args.func(args))
+            return int(args.func(args, flags))
         return int(args.func(args))
     except SettingsError as exc:
         print(f"facestats: {exc}", file=sys.stderr)
