@@ -59,7 +59,7 @@ def cmd_settings(args: argparse.Namespace, flags: dict[str, object]) -> int:
 
 def cmd_ui(args: argparse.Namespace, flags: dict[str, object]) -> int:
     """The Dagster UI (`dagster dev`) on a project's runs, settings and assets."""
-    import subprocess
+    import os
 
     from facestats_dagster.cli.dagster_runs import dagster_env, sibling_command
 
@@ -70,7 +70,8 @@ def cmd_ui(args: argparse.Namespace, flags: dict[str, object]) -> int:
     command += ["-w", str(workspace)] if workspace.exists() else ["-m", "facestats_dagster.definitions"]
     print(f"facestats ui: http://{args.host}:{args.port} on project {project or '(none: defaults and environment)'}",
           flush=True)
-    return subprocess.run(command, env=dagster_env(), check=False).returncode
+    os.execve(command[0], command, dagster_env())  # dagster dev takes this process over (and its signals)
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
