@@ -32,10 +32,10 @@ bench: $(STAMP)
 
 ## ui: the Dagster UI on http://127.0.0.1:3000
 ui: $(STAMP)
-	DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -w workspace.yaml
+	FACESTATS_PROJECT=$(CURDIR) DAGSTER_HOME=$(CURDIR)/.dagster_home $(BIN)/dagster dev -w workspace.yaml
 
 clean-data:
-	rm -rf data/raw/demo data/raw/edge_cases data/labels data/processed .dagster_home
+	rm -rf data/raw/demo data/raw/edge_cases data/labels data/processed .dagster_home facestats.toml facestats.log
 
 clean: clean-data
 	rm -rf $(VENV)

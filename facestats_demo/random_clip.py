@@ -10,10 +10,12 @@ the same code path as a real model.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from facestats_core.models.caveats import RANDOM_CLIP_RECORD
 from facestats_demo.tokenizer import build_clip_tokenizer
 
 CAPTION_WORDS: tuple[str, ...] = (
@@ -133,7 +135,10 @@ def build_random_clip(output_dir: Path, preset: str = "tiny", seed: int = 0) -> 
                 if isinstance(module, torch.nn.Linear):
                     module.weight.mul_(spec.weight_scale)
             model.vision_model.embeddings.position_embedding.weight.mul_(spec.position_scale)
-    return save_clip_folder(model, tokenizer, output_dir)
+    save_clip_folder(model, tokenizer, output_dir)
+    # marks the folder as random weights, so every summary and report says so (facestats_core.models.caveats)
+    (output_dir / RANDOM_CLIP_RECORD).write_text(json.dumps({"preset": preset, "seed": seed}) + "\n")
+    return output_dir
 
 
 def vit_b32_flops_per_image() -> float:

@@ -33,6 +33,7 @@ import numpy as np
 
 from facestats_core.embedding.clip import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 from facestats_core.io.atomic import atomic_write_text
+from facestats_core.models.caveats import DEMO_CLIP_RECORD
 from facestats_demo.captions import (
     caption_facts,
     caption_text,
@@ -50,7 +51,7 @@ if TYPE_CHECKING:
 DEMO_CLIP_DIR = Path(__file__).resolve().parent / "demo_clip"
 """The trained demo CLIP shipped with the package (``facestats demo`` uses it offline)."""
 
-RECORD_FILE = "facestats_demo_clip.json"
+RECORD_FILE = DEMO_CLIP_RECORD
 """What the model folder records about its training: the split, the config, the caption words."""
 
 DEFAULT_KEEP: tuple[tuple[str, float], ...] = (

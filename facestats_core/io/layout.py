@@ -53,18 +53,21 @@ def to_upath(root: str | Any) -> UPath:
 
 @dataclass(frozen=True)
 class Layout:
-    """The artifact tree under a data root and a model root."""
+    """The artifact tree under a data root and a model root; the photos are `photos_dir` when given
+    (read in place, never written), else `<data_root>/raw`."""
 
     data_root: UPath
     model_root: UPath
+    photos_dir: UPath | None = None
 
     @classmethod
-    def from_roots(cls, data_root: str | Any, model_root: str | Any) -> Layout:
-        return cls(to_upath(data_root), to_upath(model_root))
+    def from_roots(cls, data_root: str | Any, model_root: str | Any, photos: str | Any | None = None) -> Layout:
+        return cls(to_upath(data_root), to_upath(model_root), None if photos is None else to_upath(photos))
 
     @property
     def raw_dir(self) -> UPath:
-        return self.data_root / "raw"
+        """The photos analysed: `photos_dir`, else `<data_root>/raw`."""
+        return self.photos_dir if self.photos_dir is not None else self.data_root / "raw"
 
     @property
     def labels_dir(self) -> UPath:

@@ -70,6 +70,7 @@ def build_report(
     *,
     title: str = "FaceStats report",
     generated: datetime | None = None,
+    caveats: Sequence[str] = (),
 ) -> Report:
     """Render the report.
 
@@ -77,7 +78,8 @@ def build_report(
     (attribute → metrics) or the whole json; ``regressor``: ``attractiveness_regressor.json``;
     ``statistics``: the ``face_statistics`` table (shares and mean scores with intervals; without
     it, observed shares and means are computed from ``master``); ``reproducibility``: a flat
-    mapping (CLIP id and revision, model hashes, thresholds, versions, run id) shown as a table.
+    mapping (CLIP id and revision, model hashes, thresholds, versions, run id) shown as a table;
+    ``caveats``: what the numbers rest on when that is weak (``models.caveats``), boxed at the top.
     Raises ValueError when ``statistics`` lacks a required column.
     """
     stats = read_statistics(statistics) if statistics is not None else None
@@ -95,7 +97,7 @@ def build_report(
     ]
     images = {name: png for section in sections for name, png in section.images.items()}
     when = (generated or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
-    html = render_page(title=title, generated=when, n_images=master["image_id"].n_unique() if "image_id" in master.columns else master.height, sections=sections)
+    html = render_page(title=title, generated=when, n_images=master["image_id"].n_unique() if "image_id" in master.columns else master.height, sections=sections, caveats=list(caveats))
     summary.update(
         charts=len(images),
         composites=len(composites),

@@ -25,25 +25,24 @@ from pathlib import Path
 from typing import Any
 
 from facestats_dagster.cli.dagster_runs import (
+    dagster_env,
     ensure_dagster_home,
     materialize,
+    open_instance,
     partition_blocks,
     run_commands,
     sibling_command,
 )
-from facestats_dagster.partitions import COMPOSITE_SPECS
+from facestats_dagster.names import COMPOSITE_SPECS
 from facestats_dagster.settings import load_settings
 
 
 def _specs_file(args: argparse.Namespace) -> Path:
-    return Path(args.config or load_settings().composites_config)
+    return Path(args.config or load_settings()["composites.specs_file"])
 
 
 def _instance() -> Any:
-    import dagster as dg
-
-    os.environ["DAGSTER_HOME"] = str(ensure_dagster_home())
-    return dg.DagsterInstance.get()
+    return open_instance()
 
 
 def _add(instance: Any, canonical: list[str]) -> list[str]:
@@ -76,19 +75,39 @@ def cmd_add(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sync(args: argparse.Namespace) -> int:
+def sync_specs(path: Path) -> tuple[Any, list[str]]:
+    """Register every valid spec of the YAML at `path` as a partition: `(the read config, the specs added)`;
+    `OSError` when the file cannot be read."""
     from facestats_core.composites.spec_config import read_spec_config
 
+    config = read_spec_config(path)
+    with _instance() as instance:
+        added = _add(instance, config.canonical)
+    return config, added
+
+
+def sync_quietly(path: Path, note: Any) -> int:
+    """`sync_specs` for a run: one `note(line)` with the counts (and one per invalid spec); 2 when unreadable."""
+    try:
+        config, added = sync_specs(path)
+    except OSError as exc:
+        note(f"cannot read the composites config {path}: {exc.strerror or exc}")
+        return 2
+    for error in config.errors:
+        note(f"{path}: {error} (skipped)")
+    note(f"composite specs: {len(config.entries)} in {path.name}, {len(added)} new, {len(config.errors)} invalid")
+    return 0
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
     path = _specs_file(args)
     try:
-        config = read_spec_config(path)
+        config, added = sync_specs(path)
     except OSError as exc:
         print(f"facestats composites sync: cannot read {path}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     for error in config.errors:
         print(f"{path}: {error} (skipped)", file=sys.stderr)
-    with _instance() as instance:
-        added = _add(instance, config.canonical)
     print(f"{path}: {len(config.entries)} specs, {len(added)} added, "
           f"{len(config.entries) - len(added)} already registered, {len(config.errors)} invalid")
     for spec in added:
@@ -102,8 +121,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     from facestats_core.composites.spec_config import read_spec_config
     from facestats_core.io.layout import Layout
 
-    settings = load_settings()
-    layout = Layout.from_roots(settings.data_root, settings.model_root)
+    layout = load_settings().paths.layout()
     with _instance() as instance:
         registered = list(instance.get_dynamic_partitions(COMPOSITE_SPECS))
     rows = []
@@ -164,7 +182,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         return code
     wanted = read_spec_config(_specs_file(args)).canonical
     commands = build_commands(sibling_command("dagster"), registered_specs(), wanted)
-    return run_commands(commands, env=dict(os.environ), who="facestats composites build")
+    return run_commands(commands, env=dagster_env(), who="facestats composites build")
 
 
 def register(subparsers: Any) -> None:

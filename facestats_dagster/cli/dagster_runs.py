@@ -1,5 +1,6 @@
-"""The one way every `facestats` sub-command runs Dagster: the instance in `$DAGSTER_HOME`, and either
-Dagster runs in this process (`facestats update`, `facestats demo`: `UpdateRun`, `execute_runs`) or
+"""The one way every `facestats` sub-command runs Dagster: the instance in the settings' Dagster home
+(`run.dagster_home`), and either Dagster runs in this process (`facestats run`, `update`, `demo`:
+`UpdateRun`, `execute_runs`) or
 `dagster asset materialize` commands run one after another (`facestats composites build`; README
 lists the commands that do what `facestats update` does, for scripting)."""
 
@@ -13,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from facestats_dagster.partitions import ALL_SHARDS_RANGE, IMAGE_GROUP, SHARD_KEYS
-from facestats_dagster.settings import load_settings
+from facestats_dagster.names import IMAGE_GROUP
+from facestats_dagster.settings import PROJECT_ENV, load_settings
 
 DEFINITIONS_MODULE = "facestats_dagster.definitions"
 ASSET_JOB = "__ASSET_JOB"
@@ -44,6 +45,10 @@ the master table, so they run last): `embeddings_clip+` also selects the partiti
 which the CLI refuses without `--partition`."""
 
 REPORT_SELECTION = "face_statistics,stats_report"
+
+LOGGER_CONFIG = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
+"""The run config of the runs in this process: the definitions' `console` logger (`run_events`), named,
+so Dagster uses it instead of its default one (which it does when the run config names no logger)."""
 """`dagster_cli_commands`' last command: statistics with confidence intervals, then the HTML report."""
 
 
@@ -53,8 +58,8 @@ def sibling_command(name: str) -> str:
 
 
 def ensure_dagster_home() -> Path:
-    """`DAGSTER_HOME` (default `.dagster_home`), created with telemetry off when new."""
-    home = Path(load_settings().dagster_home).absolute()
+    """The settings' Dagster home (`run.dagster_home`, default `.dagster_home`), created with telemetry off when new."""
+    home = load_settings().dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists():
@@ -62,9 +67,19 @@ def ensure_dagster_home() -> Path:
     return home
 
 
+def open_instance() -> Any:
+    """The Dagster instance in the settings' Dagster home (a context manager)."""
+    import dagster as dg
+
+    return dg.DagsterInstance.from_config(str(ensure_dagster_home()))
+
+
 def dagster_env(**overrides: str) -> dict[str, str]:
-    """The environment of a `dagster` subprocess: this one, `DAGSTER_HOME` set, plus `overrides`."""
-    return {**os.environ, "DAGSTER_HOME": str(ensure_dagster_home()), **overrides}
+    """The environment of a `dagster` subprocess: this one, `DAGSTER_HOME` and the project
+    (`FACESTATS_PROJECT`, when there is one) set, plus `overrides`."""
+    project = load_settings().project
+    extra = {PROJECT_ENV: str(project)} if project is not None else {}
+    return {**os.environ, "DAGSTER_HOME": str(ensure_dagster_home()), **extra, **overrides}
 
 
 def materialize(select: str, *, partition: str | None = None, partition_range: str | None = None,
@@ -86,7 +101,9 @@ def dagster_cli_commands(dagster: str = "dagster", facestats: str = "facestats",
     backfill policy. Image shards (one run over every shard), analysis, master table, composites
     (`facestats composites build`: syncs the YAML, then one run per block of registered specs),
     contact sheet, statistics and report."""
-    path = specs_file or load_settings().composites_config
+    from facestats_dagster.partitions import ALL_SHARDS_RANGE
+
+    path = specs_file or load_settings()["composites.specs_file"]
     return [
         materialize(IMAGE_SELECTION, partition_range=ALL_SHARDS_RANGE, dagster=dagster),
         materialize(ANALYSIS_SELECTION, dagster=dagster),
@@ -160,6 +177,8 @@ class UpdateRun:
 
 def upstream_run() -> UpdateRun:
     """Everything up to the master table, over every shard, in one run."""
+    from facestats_dagster.partitions import SHARD_KEYS
+
     return UpdateRun(UPSTREAM_SELECTION, (SHARD_KEYS[0], SHARD_KEYS[-1]))
 
 
@@ -185,23 +204,30 @@ def asset_job() -> Any:
     return repository.get_reconstructable_job(ASSET_JOB)
 
 
-def execute_runs(runs: list[UpdateRun], who: str = "facestats update") -> int:
-    """Execute each run in this process on the instance in `$DAGSTER_HOME` (recorded there like a
-    `dagster asset materialize` run, with the definitions' in-process executor), echoing it; stop at
-    the first failure and return 1. The definitions and their asset graph load once, before the first run."""
+def execute_runs(runs: list[UpdateRun], who: str = "facestats update", display: Any = None) -> int:
+    """Execute each run in this process on the instance in the settings' Dagster home (recorded there like
+    a `dagster asset materialize` run, with the definitions' in-process executor); stop at the first
+    failure and return 1. With a `display` (`cli.display.RunDisplay`) the runs' records and progress go
+    to it; without, each run is echoed. The definitions and their asset graph load once, before the first run."""
     import dagster as dg
 
-    os.environ["DAGSTER_HOME"] = str(ensure_dagster_home())
     job = asset_job()
     graph = job.get_definition().asset_layer.asset_graph  # loads the definitions, once for every run
-    with dg.DagsterInstance.get() as instance:
+    with open_instance() as instance:
         for run in runs:
-            print(f"$ {who}: run {run.describe()}", flush=True)
+            if display is None:
+                print(f"$ {who}: run {run.describe()}", flush=True)
+            else:
+                display.run_started(run.describe())
             with warnings.catch_warnings():  # the selection parser's own use of a beta parameter
                 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*include_sources.*")
                 keys = sorted(dg.AssetSelection.from_coercible(run.select.split(",")).resolve(graph))
-            with dg.execute_job(job, instance=instance, asset_selection=keys, tags=run.tags) as result:
+            with dg.execute_job(job, instance=instance, asset_selection=keys, tags=run.tags, raise_on_error=False,
+                                run_config=LOGGER_CONFIG) as result:
                 if not result.success:
-                    print(f"{who}: the run above failed (run id {result.run_id})", file=sys.stderr)
+                    if display is None:
+                        print(f"{who}: the run above failed (run id {result.run_id})", file=sys.stderr)
+                    else:
+                        display.run_failed(result.run_id)
                     return 1
     return 0

@@ -1,10 +1,9 @@
-"""`facestats update`, `facestats demo` and `facestats demo-data`: the whole pipeline as Dagster runs
-in one process (as few runs as the partitions allow), and the synthetic demo set."""
+"""`facestats run`, `update`, `demo` and `demo-data`: the whole pipeline as Dagster runs in this process
+(as few runs as the partitions allow, `run_pipeline`), behind one progress display, and the synthetic demo set."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import sys
 import textwrap
@@ -12,49 +11,127 @@ from pathlib import Path
 from typing import Any
 
 from facestats_dagster.cli import composites
-from facestats_dagster.cli.dagster_runs import dagster_env, downstream_runs, execute_runs, upstream_run
-from facestats_dagster.settings import CLIP_POINTER_FILE, DEFAULT_CLIP, explicitly_set, load_settings
+from facestats_dagster.cli.dagster_runs import downstream_runs, execute_runs, upstream_run
+from facestats_dagster.cli.display import RunDisplay
+from facestats_dagster.settings import DEFAULT_CLIP, Settings, configure, load_settings, write_project_file
 
 DEMO_REFERENCE_DIR = "reference"
 """`facestats demo`: the labelled demo faces (the reference set the models train on) under `<data root>/reference`."""
 TRUTH_PREFIX = "truth_"
 """The analysed demo folder's true labels / ratings are `labels/truth_*.csv`: evaluation only, never training."""
 DEMO_TRUTH_LABELS = f"labels/{TRUTH_PREFIX}fairface_labels.csv"
-"""The analysed demo folder's true labels (relative to the data root): FACESTATS_TRUTH_LABELS of `facestats demo`."""
+"""The analysed demo folder's true labels (relative to the data root): `labels.truth_labels` of `facestats demo`."""
 DEMO_FACE_MODE = "whole"
 """The demo's faces are pre-cropped portraits (like FairFace): the image is the face."""
 
-def run_update(who: str = "facestats update") -> int:
+
+def run_pipeline(display: RunDisplay, who: str = "facestats update") -> int:
     """Bring every artifact up to date in this process, in as few Dagster runs as the partitions allow:
     one run over every image shard and everything up to the master table; then the YAML's composite
     specs are registered (`facestats composites sync`) and one run builds their composites, the contact
     sheet, the statistics and the report (one more run of composites per extra block of specs, see
-    `dagster_runs.downstream_runs`). Stops at the first failure.
+    `dagster_runs.downstream_runs`). Stops at the first failure. `facestats run`, `update` (cron) and
+    `demo` all come here.
 
-    Without the default specs file (`config/composites.yaml` is relative to the working directory,
-    so a run started elsewhere has none) the registered specs are built and a notice says so; a
-    `FACESTATS_COMPOSITES_CONFIG` that names a missing file is an error."""
+    Without the default specs file the registered specs are built and a notice says so; a
+    `composites.specs_file` the user named that is missing is an error."""
     from facestats_core.composites.spec_config import read_spec_config
 
-    code = execute_runs([upstream_run()], who)
+    settings = load_settings()
+    code = execute_runs([upstream_run()], who, display)
     if code:
         return code
-    specs = Path(load_settings().composites_config)
-    if not specs.exists() and not explicitly_set("FACESTATS_COMPOSITES_CONFIG"):
+    specs = Path(settings["composites.specs_file"])
+    if not specs.exists() and not settings.explicit("composites.specs_file"):
         registered = composites.registered_specs()
-        print(f"{who}: no composites config at {specs.absolute()} (set FACESTATS_COMPOSITES_CONFIG or "
-              f"run from the folder that has it); building the {len(registered)} registered specs", file=sys.stderr)
-        return execute_runs(downstream_runs(registered, registered), who)
-    code = composites.cmd_sync(argparse.Namespace(config=str(specs), strict=False))
+        display.note(f"no composites config at {specs.absolute()}; building the {len(registered)} registered specs")
+        return execute_runs(downstream_runs(registered, registered), who, display)
+    code = composites.sync_quietly(specs, display.note)
     if code:
         return code
     wanted = read_spec_config(specs).canonical
-    return execute_runs(downstream_runs(composites.registered_specs(), wanted), who)
+    return execute_runs(downstream_runs(composites.registered_specs(), wanted), who, display)
 
 
-def cmd_update(args: argparse.Namespace) -> int:
-    """Materialize everything with the configured settings (what cron runs)."""
-    return run_update()
+def _finish(settings: Settings, display: RunDisplay, code: int, who: str) -> int:
+    """The summary after a successful run, or the one line that says what failed and what to do."""
+    if code:
+        display.failed(who)
+        return code
+    display.summary(settings)
+    return 0
+
+
+def cmd_update(args: argparse.Namespace, flags: dict[str, Any]) -> int:
+    """Materialize everything with the project's settings (what cron runs); flags apply to this run only."""
+    settings = configure(args.project, flags)
+    display = RunDisplay.for_settings(settings, verbose=args.verbose)
+    with display:
+        code = run_pipeline(display, "facestats update")
+    return _finish(settings, display, code, "facestats update")
+
+
+def default_project(photos: Path) -> Path:
+    """Where `facestats run PHOTOS` keeps its results without `--project`: `./facestats-<folder name>`, or
+    `~/facestats/<folder name>` when the working directory is inside the photos folder (never inside it)."""
+    photos = photos.absolute()
+    here = Path.cwd().absolute()
+    if here == photos or photos in here.parents:
+        return Path.home() / "facestats" / photos.name
+    return here / f"facestats-{photos.name}"
+
+
+def copy_default_configs(project: Path) -> list[Path]:
+    """FaceStats' own `config/composites.yaml` and `config/tags.yaml` copied into a new project's `config/`
+    (the project's to edit), when the checkout has them and the project does not; returns what was copied."""
+    from facestats_core.io.atomic import atomic_write_text
+
+    source = Path(__file__).resolve().parents[2] / "config"
+    copied = []
+    for name in ("composites.yaml", "tags.yaml"):
+        target = project / "config" / name
+        if (source / name).is_file() and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(target, (source / name).read_text(encoding="utf-8"))
+            copied.append(target)
+    return copied
+
+
+def _absolute_if_local(value: Any) -> Any:
+    """A flag value naming an existing file or folder relative to the working directory, made absolute
+    (the project file must mean the same from anywhere, e.g. from cron)."""
+    if isinstance(value, str) and value and not Path(value).is_absolute() and Path(value).exists():
+        return str(Path(value).absolute())
+    return value
+
+
+def cmd_run(args: argparse.Namespace, flags: dict[str, Any]) -> int:
+    """Analyse the photos folder in place into the project folder: settings file written (first run) or
+    updated with the flags given, then the pipeline, the progress display and the summary."""
+    photos = Path(args.photos).expanduser().absolute()
+    if not photos.is_dir():
+        print(f"facestats run: {photos} is not a folder of photos; pass the folder that holds them.", file=sys.stderr)
+        return 2
+    project = Path(args.project).expanduser().absolute() if args.project else default_project(photos)
+    if project == photos or photos in project.parents:
+        print(f"facestats run: the project folder {project} is inside the photos folder {photos}, which FaceStats "
+              "never writes to; pass --project DIR outside it.", file=sys.stderr)
+        return 2
+    flags = {key: _absolute_if_local(value) for key, value in flags.items()}
+    flags["paths.photos"] = str(photos)
+    first = not (project / "facestats.toml").exists()
+    project.mkdir(parents=True, exist_ok=True)
+    if first:
+        copy_default_configs(project)
+    settings = configure(project, flags)
+    written = write_project_file(settings, flags)
+    print(f"facestats run: {photos} -> project {project}")
+    print(f"  settings {written} ({'written' if first else 'read'}; `facestats settings --project {project}` "
+          "shows each value and its source)")
+    display = RunDisplay.for_settings(settings, verbose=args.verbose)
+    with display:
+        code = run_pipeline(display, "facestats run")
+    return _finish(settings, display, code, "facestats run")
 
 
 def cmd_demo_data(args: argparse.Namespace) -> int:
@@ -96,7 +173,7 @@ def _hub_reachable(host: str = "huggingface.co") -> bool:
 
 
 def resolve_demo_model(explicit: str | None) -> str:
-    """`explicit` (FACESTATS_CLIP_MODEL) if set, else ViT-B/32 when loadable, else the demo CLIP
+    """`explicit` (the `clip.model` the user gave) if set, else ViT-B/32 when loadable, else the demo CLIP
     trained on synthetic demo faces that ships in `facestats_demo/demo_clip` (announced loudly)."""
     from facestats_core.embedding.clip import ClipConfig, ClipLoadError, load_clip
     from facestats_demo.train_clip import DEMO_CLIP_DIR
@@ -116,7 +193,7 @@ def resolve_demo_model(explicit: str | None) -> str:
         raise SystemExit(
             f"facestats: {DEFAULT_CLIP} could not be loaded ({reason}) and the demo CLIP is missing from "
             f"{DEMO_CLIP_DIR}; rebuild it with `facestats build-clip --train --out {DEMO_CLIP_DIR}` "
-            "or set FACESTATS_CLIP_MODEL."
+            "or pass --clip-model DIR."
         )
     banner = "!" * 78
     print(
@@ -125,8 +202,8 @@ def resolve_demo_model(explicit: str | None) -> str:
             f"NOTICE: {DEFAULT_CLIP} could not be loaded ({reason}). The demo runs on the FaceStats "
             f"DEMO CLIP at {DEMO_CLIP_DIR}: a small CLIP trained on synthetic demo faces only, NOT "
             "OpenAI's CLIP. It sees the demo's drawn traits, so the demo's numbers mean something for "
-            "the demo faces, but nothing about real photos or real CLIP. Set FACESTATS_CLIP_MODEL to a "
-            "real CLIP folder or model id for real results.",
+            "the demo faces, but nothing about real photos or real CLIP. Pass --clip-model (or set FACESTATS_CLIP_MODEL) "
+            "to a real CLIP folder or model id for real results.",
             width=78,
         )
         + f"\n{banner}\n",
@@ -135,33 +212,33 @@ def resolve_demo_model(explicit: str | None) -> str:
     return str(DEMO_CLIP_DIR)
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Demo data (when missing), a CLIP, then every asset (`run_update`)."""
-    from facestats_core.io.atomic import atomic_write_text
-
-    settings = load_settings(resolve_clip=False)
-    data_root, model_root = Path(settings.data_root), Path(settings.model_root)
+def cmd_demo(args: argparse.Namespace, flags: dict[str, Any]) -> int:
+    """Demo data (when missing), a CLIP, then every asset through `run_pipeline`, as a project in the
+    working directory (`./facestats.toml`, so `make ui`, `facestats update` and `dagster` see the demo)."""
+    project = Path(args.project).expanduser().absolute() if args.project else Path.cwd()
+    settings = configure(project, flags)
+    data_root = Path(settings["paths.data_root"])
     reference = data_root / DEMO_REFERENCE_DIR
     made = [reference / "labels" / "fairface_labels.csv", data_root / DEMO_TRUTH_LABELS]
     if not all(path.exists() for path in made) or args.regenerate:
         cmd_demo_data(argparse.Namespace(data_root=str(data_root), n_images=args.n_images, size=256, seed=0,
                                          reference_root=str(reference), reference_images=args.reference_images))
-    model = resolve_demo_model(settings.clip_model or None)
-    atomic_write_text(model_root / CLIP_POINTER_FILE, model + "\n")
-    # the demo's settings, for the definitions this process loads on its first run (not loaded yet)
-    os.environ.update(dagster_env(
-        FACESTATS_FACE_MODE=settings.face_mode if explicitly_set("FACESTATS_FACE_MODE") else DEMO_FACE_MODE,
-        FACESTATS_CLIP_MODEL=model,
-        FACESTATS_DATA_ROOT=str(data_root.absolute()),
-        FACESTATS_MODEL_ROOT=str(model_root.absolute()),
-        FACESTATS_REFERENCE_ROOT=str(reference.absolute()),
-        FACESTATS_TRUTH_LABELS=DEMO_TRUTH_LABELS,
-    ))
-    code = run_update("facestats demo")
+    model = resolve_demo_model(settings["clip.model"] if settings.explicit("clip.model") else None)
+    demo = {"clip.model": model, "paths.photos": "", "models.reference_root": str(reference),
+            "labels.truth_labels": DEMO_TRUTH_LABELS}
+    if not settings.explicit("faces.face_mode"):
+        demo["faces.face_mode"] = DEMO_FACE_MODE
+    # the demo's values go into its project file (what the UI and cron read); flags still win
+    settings = configure(project, {**demo, **flags})
+    write_project_file(settings, {**demo, **flags})
+    display = RunDisplay.for_settings(settings, verbose=args.verbose)
+    with display:
+        code = run_pipeline(display, "facestats demo")
     if code:
-        return code
-    print_summary(data_root, model_root, truth_file=data_root / DEMO_TRUTH_LABELS,
-                  specs_file=settings.composites_config, prefix=settings.fairface_prefix)
+        return _finish(settings, display, code, "facestats demo")
+    _finish(settings, display, code, "facestats demo")
+    print_summary(data_root, Path(settings["paths.model_root"]), truth_file=data_root / DEMO_TRUTH_LABELS,
+                  specs_file=settings["composites.specs_file"], prefix=settings["labels.fairface_prefix"])
     return 0
 
 

@@ -72,7 +72,7 @@ _IN_PROGRESS = [
 
 
 def _automation_default() -> dg.DefaultSensorStatus:
-    return dg.DefaultSensorStatus.RUNNING if load_settings().automation else dg.DefaultSensorStatus.STOPPED
+    return dg.DefaultSensorStatus.RUNNING if load_settings()["run.automation"] else dg.DefaultSensorStatus.STOPPED
 
 
 # --------------------------------------------------------------------------- jobs

@@ -7,7 +7,9 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
+from facestats_core.analysis.run_summary import summarize
 from facestats_core.composites.method_comparison import method_comparison
+from facestats_core.models.caveats import numbers_caveats
 from facestats_core.models.classifiers import TrainedClassifier
 from facestats_core.models.regressor import LoadedRegressor
 from facestats_core.report.build import REPORT_FILE, build_report, write_report
@@ -106,6 +108,9 @@ def stats_report(
     classifier_metrics = (
         {attr: model.metrics for attr, model in attribute_classifiers.items()} if attribute_classifiers else None
     )
+    caveats = numbers_caveats(clip.model, summarize(master_metadata, []).methods)
+    for caveat in caveats:
+        context.log.warning(f"NOTICE: {caveat}")
     report = build_report(
         master_metadata,
         classifier_metrics,
@@ -116,11 +121,14 @@ def stats_report(
         read_face_previews(master_metadata, layout.chips_dir, layout.raw_dir),
         method_comparison(master_metadata, layout, seed=analysis.seed),
         title="FaceStats report",
+        caveats=caveats,
     )
     written = write_report(report, layout.report_dir)
     lines = ["| section | status |", "|---|---|"] + [f"| {k} | {v} |" for k, v in report.sections.items()]
     metadata: dict[str, Any] = {
         "path": dg.MetadataValue.path(str(written[REPORT_FILE])),
+        "what_the_numbers_rest_on": dg.MetadataValue.md(
+            "\n".join(f"- **NOTICE:** {c}" for c in caveats) or "a real CLIP; attributes measured or labelled"),
         "sections": dg.MetadataValue.md("\n".join(lines)),
         "charts": dg.MetadataValue.json(sorted(report.images)),
         "html_bytes": len(report.html.encode()),

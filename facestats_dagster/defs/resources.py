@@ -1,5 +1,5 @@
-"""The resources every asset, check and sensor uses, configured from the environment
-(`facestats_dagster.settings`), plus the two IO managers: parquet tables and the model store."""
+"""The resources every asset, check and sensor uses, configured by `facestats_dagster.settings`
+(flag > environment > project file > default), plus the two IO managers: parquet tables and the model store."""
 
 from __future__ import annotations
 
@@ -17,20 +17,22 @@ from facestats_dagster.resources import (
     ModelsResource,
     PathsResource,
 )
+from facestats_dagster.run_events import facestats_console_logger
 from facestats_dagster.settings import Settings, load_settings
 
 
 def build_resources(settings: Settings) -> dict[str, Any]:
-    """Every resource of the definitions (IO managers included), configured from `settings`."""
-    paths = PathsResource(**settings.resource_fields("paths"))
+    """Every resource of the definitions (IO managers included), configured from `settings`: each
+    resource gets its section's values (`[clip]` → `ClipResource`), field by field."""
+    paths = PathsResource(**settings.section("paths"))
     return {
         "paths": paths,
-        "faces": FacesResource(**settings.resource_fields("faces")),
-        "clip": ClipResource(**settings.resource_fields("clip")),
-        "labels": LabelsResource(**settings.resource_fields("labels")),
-        "analysis": AnalysisResource(**settings.resource_fields("analysis")),
-        "models": ModelsResource(**settings.resource_fields("models")),
-        "composites": CompositesResource(**settings.resource_fields("composites")),
+        "faces": FacesResource(**settings.section("faces")),
+        "clip": ClipResource(**settings.section("clip")),
+        "labels": LabelsResource(**settings.section("labels")),
+        "analysis": AnalysisResource(**settings.section("analysis")),
+        "models": ModelsResource(**settings.section("models")),
+        "composites": CompositesResource(**settings.section("composites")),
         "io_manager": FaceStatsIOManager(paths=paths),
         "model_store": ModelStoreIOManager(paths=paths),
     }
@@ -41,5 +43,7 @@ def resources() -> dg.Definitions:
     """The resources every asset, check and sensor of FaceStats uses, and the default executor:
     in process, so a run's steps share one Python (each step in its own process re-imported the
     stack, ~4 s per step and per check; a run's work is one chain of assets, so little runs in parallel
-    on a few cores). The `image_shards` scale-out job keeps its own executor."""
-    return dg.Definitions(resources=build_resources(load_settings()), executor=dg.in_process_executor)
+    on a few cores). The `image_shards` scale-out job keeps its own executor. The `console` logger is
+    Dagster's, unless a `facestats run` in this process takes the records (`run_events`)."""
+    return dg.Definitions(resources=build_resources(load_settings()), executor=dg.in_process_executor,
+                          loggers={"console": facestats_console_logger})

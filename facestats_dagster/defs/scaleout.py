@@ -55,7 +55,7 @@ def library_version(dagster_version: str = dg.__version__) -> str:
 
 def shard_executor(name: str | None = None) -> dg.ExecutorDefinition:
     """The executor of `image_shards`, from `FACESTATS_SHARD_EXECUTOR` (default multiprocess)."""
-    name = (name or load_settings().shard_executor).strip().lower()
+    name = (name or load_settings()["run.shard_executor"]).strip().lower()
     if name == "multiprocess":
         return dg.multiprocess_executor
     if name == "celery":

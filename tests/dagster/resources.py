@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ import dagster as dg
 
 from facestats_dagster.defs.resources import build_resources
 from facestats_dagster.resources import ClipResource, FacesResource
-from facestats_dagster.settings import Settings
+from facestats_dagster.settings import load_settings
 
 
 def make_resources(
@@ -21,13 +20,15 @@ def make_resources(
     face_mode: str = "whole",
     **overrides: dg.ConfigurableResource,
 ) -> dict[str, Any]:
-    """Every resource of the definitions (the defaults of `Settings`; whole-image faces unless `face_mode`
-    says otherwise, as the demo faces are pre-cropped; 64 px chips; no CLIP), with any resource replaced
-    by keyword (`labels=LabelsResource(...)`). `face_mode="detect"` is the default path of real runs."""
-    settings = replace(Settings(), data_root=str(data_root), model_root=str(model_root), face_mode=face_mode,
-                       composite_size=64, clip_model="unused")
+    """Every resource of the definitions (the declared defaults, no environment or project; whole-image
+    faces unless `face_mode` says otherwise, as the demo faces are pre-cropped; 64 px chips; no CLIP),
+    with any resource replaced by keyword (`labels=LabelsResource(...)`). `face_mode="detect"` is the
+    default path of real runs."""
+    settings = load_settings(flags={"paths.data_root": str(data_root), "paths.model_root": str(model_root),
+                                    "faces.face_mode": face_mode, "faces.composite_size": 64,
+                                    "clip.model": "unused"}, environ={})
     resources = build_resources(settings)
-    resources["faces"] = FacesResource(**settings.resource_fields("faces"), embed_size=64)
+    resources["faces"] = FacesResource(**settings.section("faces"), embed_size=64)
     if clip is not None:
         resources["clip"] = clip
     resources.update(overrides)

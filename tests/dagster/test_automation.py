@@ -221,6 +221,23 @@ def test_progress_logger_reports_rate_at_a_bounded_rate() -> None:
     assert context.log.lines[-1].startswith("chips of shard 00: 1/3 images")
 
 
+def test_progress_reaches_a_display_in_the_same_process() -> None:
+    from facestats_dagster import run_events
+    from facestats_dagster.progress import progress_logger
+
+    seen: list[tuple[str, object]] = []
+    context = type("Context", (), {"log": type("Log", (), {"info": lambda self, m: None})(),
+                                   "asset_key": __import__("dagster").AssetKey("face_chips")})()
+    sink = lambda kind, payload: seen.append((kind, payload))  # noqa: E731
+    run_events.add_sink(sink)
+    try:
+        progress_logger(context, "chips of shard 00", every_seconds=3600)(2, 5)
+    finally:
+        run_events.remove_sink(sink)
+    progress_logger(context, "chips of shard 00")(3, 5)  # no display: nothing sent
+    assert seen == [("progress", ("face_chips", "chips of shard 00", 2, 5))]
+
+
 @pytest.mark.parametrize("name", ["embeddings_finite_and_normalised", "composite_json_matches_image"])
 def test_checks_are_registered(name) -> None:
     keys = {key.name for key in defs.resolve_asset_graph().asset_check_keys}

@@ -57,10 +57,12 @@ def test_facestats_demo_runs_the_pipeline_in_two_dagster_runs(tmp_path, tiny_cli
     env = _env(tmp_path, tiny_clip_dir)
     completed = _run([str(BIN / "facestats"), "demo", "--n-images", "24", "--reference-images", "24"], env, tmp_path)
     out = completed.stdout
-    assert ("$ facestats demo: run --select 'not group:composites and not group:statistics and not group:report' "
-            "--partition-range 00...01") in out
-    assert ("$ facestats demo: run --select 'composite,contact_sheet,face_statistics,stats_report' "
-            "--partition-range all...gender=female") in out
+    log = (tmp_path / "facestats.log").read_text()  # the demo's project is the working directory
+    assert ("---- run --select 'not group:composites and not group:statistics and not group:report' "
+            "--partition-range 00...01") in log
+    assert ("---- run --select 'composite,contact_sheet,face_statistics,stats_report' "
+            "--partition-range all...gender=female") in log
+    assert "DEBUG" not in out and "DEBUG" in log
     assert "FaceStats demo finished" in out
     assert "  attractiveness     5-fold CV RMSE: MLP " in out  # read from tmp_path/models, not ./models
     first, second = _runs(tmp_path / "dagster_home")  # two runs in all, checks inside their assets' steps
@@ -102,7 +104,8 @@ def test_facestats_demo_runs_the_pipeline_in_two_dagster_runs(tmp_path, tiny_cli
     assert scored.height == embeddings.height
     face = tmp_path / "data" / "raw" / "demo" / "face_00003.jpg"
     bad = tmp_path / "data" / "raw" / "edge_cases" / "truncated.jpg"
-    env_without_model = {k: v for k, v in env.items() if k != "FACESTATS_CLIP_MODEL"}  # uses models/CLIP_MODEL
+    # the demo's project file names its CLIP: FACESTATS_PROJECT is enough to use it
+    env_without_model = {**{k: v for k, v in env.items() if k != "FACESTATS_CLIP_MODEL"}, "FACESTATS_PROJECT": str(tmp_path)}
     out = _run([str(BIN / "facestats"), "score", "--json", str(face), str(bad)], env_without_model, tmp_path)
     face_row, bad_row = json.loads(out.stdout)
     expected = scored.filter(pl.col("path") == "demo/face_00003.jpg")
@@ -140,8 +143,8 @@ def test_an_unlabelled_folder_is_green_through_the_cli(tmp_path, tiny_clip_dir) 
     env = _env(tmp_path, tiny_clip_dir)
     del env["FACESTATS_COMPOSITES_CONFIG"]
     completed = _run([str(BIN / "facestats"), "update"], env, tmp_path)
-    assert "Attractiveness skipped" in completed.stdout + completed.stderr
-    assert f"no composites config at {tmp_path / 'config' / 'composites.yaml'}" in completed.stderr
+    assert "Attractiveness skipped" in (tmp_path / "dagster_home" / "facestats.log").read_text()
+    assert f"no composites config at {tmp_path / 'config' / 'composites.yaml'}" in completed.stdout
     layout = Layout.from_roots(tmp_path / "data", tmp_path / "models")
     master = pl.read_parquet(layout.artifact("master_metadata"))
     assert master.height == 10 and master["gender_method"].unique().to_list() == ["zero_shot"]

@@ -82,12 +82,15 @@ def test_readme_crontab_line_runs_as_cron_would(tmp_path, tiny_clip_dir) -> None
     output = log.read_text() if log.exists() else ""
     assert completed.returncode == 0, output[-5000:]
 
-    # the log shows both runs (every shard up to the master table; composites, sheet, statistics, report)
-    assert ("$ facestats update: run --select 'not group:composites and not group:statistics and not "
-            "group:report' --partition-range 00...03") in output
+    # cron's log: one plain line per step and the summary, no Dagster DEBUG lines; the event log beside
+    # the Dagster home shows both runs (every shard up to the master table; composites, sheet, statistics, report)
+    assert "  done raw_images" in output and "faces found" in output and "DEBUG" not in output
+    events = (app / ".dagster_home" / "facestats.log").read_text()
+    assert ("---- run --select 'not group:composites and not group:statistics and not "
+            "group:report' --partition-range 00...03") in events
     assert "--select 'composite,contact_sheet,face_statistics,stats_report' --partition-range all...gender=female" in (
-        output)
-    assert "run above failed" not in output and "Traceback" not in output
+        events)
+    assert "FAILED" not in output and "Traceback" not in output
 
     # the artifacts, under the substituted data root; models under the cron line's working directory
     layout = Layout.from_roots(faces, app / "models")

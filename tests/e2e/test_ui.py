@@ -514,3 +514,47 @@ def test_dagster_ui_in_headless_chromium(tmp_path: Path, tiny_clip_dir: Path) ->
         log = dagster.log.read_text(errors="replace")
         ours = [line for line in log.splitlines() if re.search(r"facestats\w*/\S*\.py:\d+: \w*Warning", line)]
         assert not ours, f"dagster dev warned about our code: {ours}"
+
+
+def test_facestats_ui_serves_a_projects_runs(tmp_path: Path, tiny_clip_dir: Path) -> None:
+    """`facestats ui PROJECT` (no FACESTATS_* variable): the Dagster UI on the project's Dagster home,
+    its runs listed by the UI's own GraphQL API, the definitions built from the project's settings."""
+    from tests.conftest import write_photos
+
+    photos = tmp_path / "photos"
+    write_photos(photos, 3)
+    project = tmp_path / "project"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FACESTATS_") and k != "DAGSTER_HOME"}
+    env["HF_HUB_OFFLINE"] = "1"
+    made = subprocess.run(
+        [str(BIN / "facestats"), "run", str(photos), "--project", str(project), "--clip-model", str(tiny_clip_dir),
+         "--face-mode", "whole", "--shards", "1", "--min-faces", "2"],
+        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+    )
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(str(project / ".dagster_home")) as instance:
+        run_ids = {run.run_id for run in instance.get_runs()}
+    assert len(run_ids) == 2
+
+    marker = f"facestats-ui-test-{uuid.uuid4().hex}"
+    port = free_port()
+    log = tmp_path / "facestats_ui.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-c", DEFAULT_SIGINT, str(BIN / "facestats"), "ui", str(project), "--port", str(port)],
+            env={**env, "FACESTATS_UI_TEST_MARKER": marker}, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Dagster(process, f"http://127.0.0.1:{port}", log)
+    try:
+        server.wait_ready()
+        runs = server.graphql("{ runsOrError { ... on Runs { results { runId status } } } }")["runsOrError"]["results"]
+        assert {run["runId"] for run in runs} == run_ids and {run["status"] for run in runs} == {"SUCCESS"}
+        partitions = server.graphql('{ assetNodeOrError(assetKey: {path: ["raw_images"]}) { ... on AssetNode '
+                                    '{ partitionKeys } } }')["assetNodeOrError"]["partitionKeys"]
+        assert partitions == ["00"]  # run.shards = 1, from the project's facestats.toml
+    finally:
+        left = stop_process_tree(process, marker)
+    assert not left, f"processes started by facestats ui still alive: {left}"
