@@ -70,9 +70,8 @@ class WeightedMeanAccumulator:
         """Add one face: ``values`` ``(size², 3)``, counted where ``inside`` ``(size²,)`` is true."""
         if values.shape != self._sum.shape or inside.shape != self._weight.shape:
             raise ValueError(f"expected {self._sum.shape} values and {self._weight.shape} mask")
-        mask = inside.astype(np.float64)
-        self._sum += values * mask[:, None]
-        self._weight += mask
+        np.add(self._sum, values, out=self._sum, where=inside[:, None])
+        self._weight += inside
         self.count += 1
 
     def mean(self) -> tuple[np.ndarray, np.ndarray]:
