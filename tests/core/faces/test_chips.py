@@ -164,6 +164,6 @@ def test_large_jpeg_faces_are_draft_decoded_within_tolerance(tmp_path: Path) -> 
     for rel, size in ((chips["chip_path"][0], 64), (chips["composite_path"][0], 128)):
         drafted = np.asarray(Image.open(tmp_path / "chips" / rel), np.float64)
         reference = np.asarray(_reference_chip(whole, geometry, size), np.float64)
-        assert np.abs(drafted - reference).mean() < 3.0, rel  # of 255: textured synthetic photo
+        assert np.abs(drafted - reference).mean() < 4.0, rel  # of 255, on fine synthetic texture
     small = _detections("d" * 8, "big.jpg", [(700, 400, 800, 500)])  # a small face: decoded whole
     assert draft_reduction(list(small.filter(pl.col("face_id").is_not_null()).iter_rows(named=True)), config) == 1
