@@ -13,20 +13,12 @@ from PIL import Image
 
 from facestats_core.composites.average import WeightedMeanAccumulator
 from facestats_core.composites.build import CompositeError, CompositeSettings, build_composite, build_composites
-from facestats_core.composites.mesh import N_LANDMARKS
 from facestats_core.composites.warp import bilinear_sample
-from facestats_core.faces.alignment import AlignmentConfig, eye_target_pixels
+from facestats_core.faces.alignment import AlignmentConfig
 from facestats_core.io.layout import Layout
+from tests.core.composites.test_warp import _shape
 
 SIZE = 80
-
-
-def _shape(rng: np.random.Generator) -> np.ndarray:
-    points = rng.uniform(0.2 * SIZE, 0.8 * SIZE, size=(N_LANDMARKS, 2))
-    for group, centre in zip((slice(36, 42), slice(42, 48)), eye_target_pixels(SIZE), strict=True):
-        ring = rng.normal(0.0, 1.5, size=(6, 2))
-        points[group] = ring - ring.mean(axis=0) + centre
-    return points
 
 
 def _master(root: Path) -> tuple[Layout, pl.DataFrame]:
@@ -43,7 +35,7 @@ def _master(root: Path) -> tuple[Layout, pl.DataFrame]:
             chip.write_bytes(b"not a jpeg")
         else:
             Image.fromarray(rng.integers(0, 256, size=(SIZE, SIZE, 3), dtype=np.uint8)).save(chip, quality=90)
-        shape = _shape(rng)
+        shape = _shape(rng, SIZE)
         points = shape if i not in (4, 9, 11) else (shape[[36, 45]] if i in (4, 9) else None)
         rows.append({"face_id": face_id, "image_id": f"img{i:02d}", "chip_ok": True,
                      "gender": "female" if i % 2 else "male", "composite_path": f"c/{face_id}.jpg",
