@@ -222,23 +222,27 @@ def chips_of_image(image: Image.Image | ReducedCopies, faces: list[dict[str, Any
 
 
 def decode_for_chips(data: bytes, faces: list[dict[str, Any]], config: ChipConfig) -> ReducedCopies:
-    """One decode of an image for its faces' chips: a JPEG whose chip squares all span at least
-    twice their chip's pixels is decoded at a power-of-two scale by the JPEG decoder (draft,
+    """One decode of an image for its faces' chips. A JPEG whose chip squares all span at least
+    twice their chip's pixels is decoded at a power-of-two scale ``k`` by the JPEG decoder (draft,
     :func:`draft_reduction`), several times faster than a whole decode; it stands in for the box
-    reduction (which keeps twice the chip's resolution when decoding whole). Anything else is
-    decoded whole. Raises
-    :class:`ImageReadError` / ``OSError``."""
+    reduction (which keeps twice the chip's resolution when decoding whole). ``k`` divides both
+    sides, so every drafted pixel is exactly a ``k × k`` block of the original in any EXIF
+    orientation. Anything else is decoded whole. Raises :class:`ImageReadError` / ``OSError``."""
     k = draft_reduction(faces, config)
+    stored = (0, 0)
     if k > 1:
-        with Image.open(io.BytesIO(data)) as header:
-            stored = header.size
-        if min(stored) // k >= 1:
+        try:
+            with Image.open(io.BytesIO(data)) as header:
+                stored = header.size if header.format == "JPEG" else (0, 0)
+        except (OSError, ValueError, Image.DecompressionBombError):
+            pass  # load_rgb below says why, with its reason
+        while k > 1 and (stored[0] % k or stored[1] % k):
+            k //= 2
+        if k > 1 and min(stored) >= k:
             image = load_rgb(data, max_pixels=config.max_pixels, draft_size=min(stored) // k)
-            # the JPEG decoder scales each axis to ceil(side / k); other formats are not drafted
-            for want in ({(-(-stored[0] // k), -(-stored[1] // k)), (-(-stored[1] // k), -(-stored[0] // k))}):
-                if image.size == want:
-                    return ReducedCopies(image, k)
-            if image.size in (stored, stored[::-1]):
+            if image.size in ((stored[0] // k, stored[1] // k), (stored[1] // k, stored[0] // k)):
+                return ReducedCopies(image, k)
+            if image.size in (stored, stored[::-1]):  # the decoder did not scale it
                 return ReducedCopies(image)
     return ReducedCopies(load_rgb(data, max_pixels=config.max_pixels))
 

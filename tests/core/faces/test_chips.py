@@ -165,5 +165,8 @@ def test_large_jpeg_faces_are_draft_decoded_within_tolerance(tmp_path: Path) -> 
         drafted = np.asarray(Image.open(tmp_path / "chips" / rel), np.float64)
         reference = np.asarray(_reference_chip(whole, geometry, size), np.float64)
         assert np.abs(drafted - reference).mean() < 4.0, rel  # of 255, on fine synthetic texture
+    image.crop((0, 0, 2396, 1800)).save(raw / "odd.jpg", quality=92)  # 2396 = 4 × 599: drafted by 4, not 8
+    odd = decode_for_chips((raw / "odd.jpg").read_bytes(), [face], config)
+    assert odd.reduced_by == 4 and odd.image.size == (599, 450)
     small = _detections("d" * 8, "big.jpg", [(700, 400, 800, 500)])  # a small face: decoded whole
     assert draft_reduction(list(small.filter(pl.col("face_id").is_not_null()).iter_rows(named=True)), config) == 1
