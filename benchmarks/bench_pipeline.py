@@ -157,17 +157,20 @@ def run_timings(home: Path, since: float, until: float) -> list[dict]:
 
 
 def step_profiles(home: Path, since: float) -> dict[str, dict[str, float]]:
-    """``{asset: {profile key: seconds summed over its materializations since since}}`` from the
-    ``profile_*_s`` metadata entries the assets record."""
+    """``{asset: {profile key: seconds summed over its runs since since}}`` from the
+    ``profile_*_s`` metadata entries the assets record (a run that materializes several
+    partitions records the same step's profile on each: it is counted once per run)."""
     import dagster as dg
 
     profiles: dict[str, dict[str, float]] = {}
     with dg.DagsterInstance.from_config(str(home)) as instance:
         for key in instance.get_asset_keys():
             records = instance.fetch_materializations(key, limit=10_000).records
+            seen: set[str] = set()
             for record in records:
-                if record.timestamp < since:
+                if record.timestamp < since or record.run_id in seen:
                     continue
+                seen.add(record.run_id)
                 metadata = record.asset_materialization.metadata if record.asset_materialization else {}
                 for name, value in metadata.items():
                     if name.startswith("profile_") and name.endswith("_s"):
@@ -313,7 +316,7 @@ def print_tables(results: list[dict]) -> None:
     keys = sorted({(asset, name) for r in results for asset, profile in r.get("profiles", {}).items()
                    for name in profile})
     if keys:
-        print("\n### Inside the steps (profile_*_s metadata, s summed over materializations)\n")
+        print("\n### Inside the steps (profile_*_s metadata, s summed over runs)\n")
         print(header.replace("| |", "| asset: part |", 1))
         for asset, name in keys:
             cells = [f"{r.get('profiles', {}).get(asset, {}).get(name, 0.0):.1f}" for r in results]
