@@ -70,8 +70,9 @@ class WeightedMeanAccumulator:
         """Add one face: ``values`` ``(size², 3)``, counted where ``inside`` ``(size²,)`` is true."""
         if values.shape != self._sum.shape or inside.shape != self._weight.shape:
             raise ValueError(f"expected {self._sum.shape} values and {self._weight.shape} mask")
-        np.add(self._sum, values, out=self._sum, where=inside[:, None])
-        self._weight += inside
+        mask = np.asarray(inside, dtype=bool)
+        np.add(self._sum, values, out=self._sum, where=mask[:, None])  # the same sums as adding values × mask
+        self._weight += mask
         self.count += 1
 
     def mean(self) -> tuple[np.ndarray, np.ndarray]:
