@@ -24,8 +24,15 @@ Usage::
 
     .venv/bin/python benchmarks/bench_pipeline.py --n 3000 [--clip vit-b32|small] [--size 256] [--work DIR] [--keep]
 
+Per step it also gives faces/s (faces embedded / step seconds, shards and partitions summed) and
+the step's share of the compute; ``embed_s`` is the CLIP work (the ``embedding_shards`` steps), the
+one essential heavy step, and ``wall_over_embed`` how many times that the whole command costs.
+Where a step records a time profile in its materialization metadata (``profile_*_s`` keys: the
+composite and chip steps split decode / resample / warp / encode / write), those are summed too.
+
 Prints markdown tables, writes ``benchmarks/results/bench_pipeline_<N>.json`` and ends with one line per N:
-``summary: images=<N> wall_s=<wall> compute_s=<compute> overhead_ratio=<wall/compute>``. Linux only (/proc).
+``summary: images=<N> faces=<F> wall_s=<x> embed_s=<x> wall_over_embed=<x> faces_per_s=<x> peak_mib=<x>``
+(``peak_mib``: the peak PSS of the command's process tree). Linux only (/proc).
 """
 
 from __future__ import annotations
@@ -149,6 +156,31 @@ def run_timings(home: Path, since: float, until: float) -> list[dict]:
     return runs
 
 
+def step_profiles(home: Path, since: float) -> dict[str, dict[str, float]]:
+    """``{asset: {profile key: seconds summed over its runs since since}}`` from the
+    ``profile_*_s`` metadata entries the assets record (a run that materializes several
+    partitions records the same step's profile on each: it is counted once per run)."""
+    import dagster as dg
+
+    profiles: dict[str, dict[str, float]] = {}
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        for key in instance.get_asset_keys():
+            records = instance.fetch_materializations(key, limit=10_000).records
+            seen: set[str] = set()
+            for record in records:
+                if record.timestamp < since or record.run_id in seen:
+                    continue
+                seen.add(record.run_id)
+                metadata = record.asset_materialization.metadata if record.asset_materialization else {}
+                for name, value in metadata.items():
+                    if name.startswith("profile_") and name.endswith("_s"):
+                        number = getattr(value, "value", value)
+                        if isinstance(number, (int, float)):
+                            bucket = profiles.setdefault(key.to_user_string(), {})
+                            bucket[name] = round(bucket.get(name, 0.0) + float(number), 3)
+    return profiles
+
+
 def run_measured(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> dict:
     """Run ``command`` once; its wall time, the memory of its process tree and its Dagster runs."""
     since = time.time()
@@ -166,6 +198,7 @@ def run_measured(command: list[str], env: dict[str, str], cwd: Path, log: Path) 
         text = log.read_text(errors="replace")
         raise SystemExit(f"command failed ({process.returncode}): {' '.join(command)}\n{text[-4000:]}")
     runs = run_timings(Path(env["DAGSTER_HOME"]), since, until)
+    profiles = step_profiles(Path(env["DAGSTER_HOME"]), since)
     compute = sum(sum(run["steps_s"].values()) for run in runs)
     in_runs = sum((run["end"] or run["start"] or 0) - (run["start"] or 0) for run in runs) - compute
     startup = (runs[0]["created"] - since) if runs else 0.0
@@ -183,6 +216,7 @@ def run_measured(command: list[str], env: dict[str, str], cwd: Path, log: Path) 
         "peak_tree_pss_mib": round(memory.peak_tree_pss / 2**20, 1),
         "peak_process_rss_mib": round(max(memory.peak_single, usage.ru_maxrss * 1024) / 2**20, 1),
         "max_processes": memory.max_processes,
+        "profiles": profiles,
         "run_details": [{**run, "steps_s": {k: round(v, 2) for k, v in run["steps_s"].items()}} for run in runs],
     }
 
@@ -208,6 +242,7 @@ def bench(n: int, work: Path, clip: Path, clip_name: str, image_size: int) -> di
         "FACESTATS_DATA_ROOT": str(data),
         "FACESTATS_MODEL_ROOT": str(models),
         "FACESTATS_CLIP_MODEL": str(clip),
+        "FACESTATS_COMPOSITES_CONFIG": str(REPO / "config" / "composites.yaml"),
         "DAGSTER_HOME": str(home),
         "HF_HUB_OFFLINE": "1",
         "PYTHONWARNINGS": "ignore",
@@ -231,6 +266,8 @@ def bench(n: int, work: Path, clip: Path, clip_name: str, image_size: int) -> di
 
     faces = pl.read_parquet(Layout.from_roots(data, models).artifact("embeddings_clip"), columns=["face_id"]).height
     load = os.getloadavg()
+    embed = sum(seconds for run in row["run_details"] for step, seconds in run["steps_s"].items()
+                if step.startswith("embedding_shards"))
     return {
         "n_demo_images": n,
         "raw_files": raw_files,
@@ -242,6 +279,7 @@ def bench(n: int, work: Path, clip: Path, clip_name: str, image_size: int) -> di
         "cpu_model": cpu_model(),
         "load_average_after": [round(x, 2) for x in load],
         "generate_demo_s": round(generate_s, 1),
+        "embed_s": round(embed, 2),
         **row,
     }
 
@@ -260,16 +298,30 @@ def print_tables(results: list[dict]) -> None:
     print("| runs / steps | " + " | ".join(f"{r['runs']} / {r['steps']}" for r in results) + " |")
     print("| peak memory: tree PSS / largest process RSS | " + " | ".join(
         f"{r['peak_tree_pss_mib']:,.0f} / {r['peak_process_rss_mib']:,.0f} MiB" for r in results) + " |")
-    print("\n### Per Dagster step (s from STEP_START to STEP_SUCCESS; asset checks run inside their asset's step)\n")
+    print("\n### Per Dagster step: s from STEP_START to STEP_SUCCESS (asset checks run inside their asset's "
+          "step), share of compute, faces/s\n")
     print(header.replace("| |", "| step |", 1))
     steps: list[str] = []
     for result in results:
         for run in result["run_details"]:
             steps += [step for step in run["steps_s"] if step not in steps]
-    for step in steps:
-        cells = [f"{sum(run['steps_s'].get(step, 0.0) for run in r['run_details']):.1f}" for r in results]
+    for step in sorted(steps, key=lambda name: -sum(step_seconds(r, name) for r in results)):
+        cells = []
+        for r in results:
+            seconds = step_seconds(r, step)
+            rate = r["faces_embedded"] / seconds if seconds > 0 else float("inf")
+            cells.append(f"{seconds:.1f} ({100 * seconds / r['compute_s']:.0f} %, {rate:,.0f} f/s)")
         print(f"| {step} | " + " | ".join(cells) + " |")
     print()
+    keys = sorted({(asset, name) for r in results for asset, profile in r.get("profiles", {}).items()
+                   for name in profile})
+    if keys:
+        print("\n### Inside the steps (profile_*_s metadata, s summed over runs)\n")
+        print(header.replace("| |", "| asset: part |", 1))
+        for asset, name in keys:
+            cells = [f"{r.get('profiles', {}).get(asset, {}).get(name, 0.0):.1f}" for r in results]
+            print(f"| {asset}: {name[len('profile_'):-2]} | " + " | ".join(cells) + " |")
+        print()
     for result in results:
         print(f"N={result['n_demo_images']:,}: {result['raw_files']} raw files ({result['image_size']} px), "
               f"{result['faces_embedded']} faces found and embedded, "
@@ -278,8 +330,17 @@ def print_tables(results: list[dict]) -> None:
               f"{result['generate_demo_s']} s (not included)")
     print()
     for result in results:
-        print(f"summary: images={result['n_demo_images']} wall_s={result['wall_s']:.1f} "
-              f"compute_s={result['compute_s']:.1f} overhead_ratio={result['wall_s'] / result['compute_s']:.2f}")
+        embed = result["embed_s"]
+        print(f"summary: images={result['n_demo_images']} faces={result['faces_embedded']} "
+              f"wall_s={result['wall_s']:.1f} embed_s={embed:.1f} "
+              f"wall_over_embed={result['wall_s'] / embed if embed else float('inf'):.2f} "
+              f"faces_per_s={result['faces_embedded'] / result['wall_s']:.2f} "
+              f"peak_mib={result['peak_tree_pss_mib']:.0f}")
+
+
+def step_seconds(result: dict, step: str) -> float:
+    """Seconds of ``step`` summed over the runs of one measurement."""
+    return sum(run["steps_s"].get(step, 0.0) for run in result["run_details"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -70,8 +70,8 @@ class WeightedMeanAccumulator:
         """Add one face: ``values`` ``(size², 3)``, counted where ``inside`` ``(size²,)`` is true."""
         if values.shape != self._sum.shape or inside.shape != self._weight.shape:
             raise ValueError(f"expected {self._sum.shape} values and {self._weight.shape} mask")
-        mask = inside.astype(np.float64)
-        self._sum += values * mask[:, None]
+        mask = np.asarray(inside, dtype=bool)
+        np.add(self._sum, values, out=self._sum, where=mask[:, None])  # the same sums as adding values × mask
         self._weight += mask
         self.count += 1
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,7 +45,7 @@ from facestats_core.composites.confidence import required_columns as confidence_
 from facestats_core.composites.filter_spec import FilterSpec, FilterSpecError, parse_spec
 from facestats_core.composites.quality import quality_faces, quality_hint
 from facestats_core.composites.select import Selection, TooFewFacesError, select_usable
-from facestats_core.composites.warped import Member, MemberComposite, WarpSettings, composite_from_members
+from facestats_core.composites.warped import Member, MemberComposite, WarpSettings, composites_from_members
 from facestats_core.faces.alignment import AlignmentConfig
 from facestats_core.faces.detection import eye_centres
 from facestats_core.images.preprocess import laplacian_variance
@@ -96,10 +97,13 @@ class BuiltComposite:
     """A written composite: ``meta`` is its json sidecar (without ``image_file``), ``image_path``
     and ``json_path`` the files written, ``seconds`` the time from selection to writing."""
 
+
     meta: dict[str, Any]
     image_path: Any
     json_path: Any
     seconds: float
+    """From selection to writing; composites built together share one averaging pass, which each
+    one's seconds include."""
 
 
 def composite_files(composites_dir: Any, spec: FilterSpec, fmt: str = "png") -> tuple[Any, Any]:
@@ -265,28 +269,41 @@ def warp_meta(result: MemberComposite, settings: WarpSettings) -> dict[str, Any]
     }
 
 
-def _average(method: str, rows: pl.DataFrame, layout: Layout, settings: CompositeSettings
-             ) -> tuple[Image.Image, int, list[tuple[str, str]], dict[str, Any]]:
-    """``(picture, used, failures, extra sidecar fields)`` of the selected ``rows`` by ``method``."""
+def _warp_settings(method: str, settings: CompositeSettings) -> WarpSettings:
     background = settings.background if method == "warp" else "average"
-    warp_settings = WarpSettings(settings.size, settings.alignment.eye_targets, background)
-    result = composite_from_members(chip_members(rows, layout), method, warp_settings)
-    return result.image, len(result.used), result.skipped, warp_meta(result, warp_settings)
+    return WarpSettings(settings.size, settings.alignment.eye_targets, background)
 
 
-def build_composite(key: str, master: pl.DataFrame, layout: Layout, settings: CompositeSettings) -> BuiltComposite:
-    """Make and write the composite of partition ``key`` (a canonical filter spec) from the face
-    chips of ``master``; raises :class:`CompositeError`."""
+@dataclass(frozen=True)
+class _Plan:
+    """A composite chosen but not averaged yet: its spec, method and selected rows."""
+
+    key: str
+    spec: FilterSpec
+    faces: pl.DataFrame
+    unconfident: int
+    requested: str
+    method: str
+    note: str
+    selection: Selection
+    excluded: int
+    rows: pl.DataFrame
+    started: float
+    quality: dict[str, Any]
+
+
+def _plan(key: str, usable: pl.DataFrame, settings: CompositeSettings) -> _Plan:
+    """Parse ``key`` and select its faces among ``usable`` (master rows with a chip); raises
+    :class:`CompositeError`."""
     spec = parse_partition_key(key)
-    faces = master.filter(pl.col("chip_ok").fill_null(False))
-    if spec.attractiveness is not None and not _has_scores(faces):
+    if spec.attractiveness is not None and not _has_scores(usable):
         raise CompositeError(
             f"filter spec {key!r} needs attractiveness scores and there are none: no ratings were configured "
             "(FACESTATS_RATINGS, a reference set with ratings, or a bundle with a regressor)",
             metadata={"matched": 0, "min_faces": settings.min_faces},
         )
     started = time.perf_counter()
-    faces, quality = quality_faces(faces, spec)
+    faces, quality = quality_faces(usable, spec)
     faces, unconfident = _confident_faces(faces, spec, settings.min_confidence)
     requested, method, note = composite_method(spec, settings, bool(faces.filter(has_68()).height),
                                                bool(faces.filter(has_eyes()).height))
@@ -304,10 +321,75 @@ def build_composite(key: str, master: pl.DataFrame, layout: Layout, settings: Co
                       "excluded_quality_by_reason": quality["excluded_quality_by_reason"]},
         ) from exc
     rows = faces.filter(pl.col("face_id").is_in(selection.face_ids)).sort("face_id")
-    try:
-        image, used, failures, extra = _average(method, rows, layout, settings)
-    except ValueError as exc:
-        raise CompositeError(f"filter spec {key!r}: {exc}") from exc
+    return _Plan(key, spec, faces, unconfident, requested, method, note, selection, excluded, rows, started,
+                 quality)
+
+
+@dataclass(frozen=True)
+class CompositeRun:
+    """What :func:`build_composites` did: per key a :class:`BuiltComposite` or the
+    :class:`CompositeError` that stopped it, and seconds spent ``select`` (parsing and
+    selecting), ``average`` (the one pass: decode, warp, sum) and ``write`` (finishing and
+    writing the files)."""
+
+    results: dict[str, BuiltComposite | CompositeError]
+    profile: dict[str, float]
+
+
+def build_composites(keys: Sequence[str], master: pl.DataFrame, layout: Layout, settings: CompositeSettings,
+                     workers: int = 1) -> CompositeRun:
+    """Make and write the composites of partitions ``keys`` (canonical filter specs) from the face
+    chips of ``master``, in one pass over their faces: each member chip is decoded once however
+    many of the composites it is in, and sampled into each with that composite's own mean shape
+    (:func:`~facestats_core.composites.warped.composites_from_members`, ``workers`` threads).
+    Every picture is byte for byte what :func:`build_composite` makes of its key alone."""
+    usable = master.filter(pl.col("chip_ok").fill_null(False))
+    results: dict[str, BuiltComposite | CompositeError] = {}
+    plans: list[_Plan] = []
+    clock = time.perf_counter()
+    for key in keys:
+        try:
+            plans.append(_plan(key, usable, settings))
+        except CompositeError as exc:
+            results[key] = exc
+    profile = {"select": time.perf_counter() - clock}
+    clock = time.perf_counter()
+    members = {member.member_id: member for member in chip_members(
+        pl.concat([plan.rows.select("face_id", "composite_path", "chip_landmarks") for plan in plans])
+        .unique("face_id"), layout)} if plans else {}
+    averaged = composites_from_members(
+        [([members[face_id] for face_id in plan.rows["face_id"]], plan.method, _warp_settings(plan.method, settings))
+         for plan in plans],
+        workers=workers,
+    )
+    profile["average"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    for plan, result in zip(plans, averaged, strict=True):
+        try:
+            if isinstance(result, ValueError):
+                raise CompositeError(f"filter spec {plan.key!r}: {result}") from result
+            results[plan.key] = _finish(plan, result, layout, settings)
+        except CompositeError as exc:
+            results[plan.key] = exc
+    profile["write"] = time.perf_counter() - clock
+    return CompositeRun({key: results[key] for key in keys}, profile)
+
+
+def build_composite(key: str, master: pl.DataFrame, layout: Layout, settings: CompositeSettings) -> BuiltComposite:
+    """Make and write the composite of partition ``key`` (a canonical filter spec) from the face
+    chips of ``master``; raises :class:`CompositeError`."""
+    result = build_composites([key], master, layout, settings).results[key]
+    if isinstance(result, CompositeError):
+        raise result
+    return result
+
+
+def _finish(plan: _Plan, result: MemberComposite, layout: Layout, settings: CompositeSettings) -> BuiltComposite:
+    """Check, describe and write one averaged composite; raises :class:`CompositeError`."""
+    key, spec, faces, rows, selection = plan.key, plan.spec, plan.faces, plan.rows, plan.selection
+    method, excluded, unconfident = plan.method, plan.excluded, plan.unconfident
+    image, used, failures = result.image, len(result.used), result.skipped
+    extra = warp_meta(result, _warp_settings(method, settings))
     if used < settings.min_faces:
         raise CompositeError(
             f"filter spec {key!r}: only {used} of {rows.height} selected faces could be used "
@@ -318,12 +400,12 @@ def build_composite(key: str, master: pl.DataFrame, layout: Layout, settings: Co
     matched_rows = faces.filter(selection.spec.to_polars_expr())
     alignment = alignment_stats(matched_rows, rows, excluded, settings, align=method != "none")
     meta = composite_meta(spec, selection, used, failures, alignment=alignment, sharpness=round(sharpness, 3))
-    meta.update(method=method, method_requested=requested, method_note=note, **extra)
+    meta.update(method=method, method_requested=plan.requested, method_note=plan.note, **extra)
     meta["min_faces"] = settings.min_faces
     meta["min_confidence"] = settings.min_confidence
     meta["excluded_low_confidence"] = unconfident
-    meta.update(quality)
+    meta.update(plan.quality)
     image_path, json_path = composite_files(layout.composites_dir, spec, settings.image_format)
     write_composite(layout.composites_dir, spec.slug, image, meta, fmt=settings.image_format)
     return BuiltComposite(meta=meta, image_path=image_path, json_path=json_path,
-                          seconds=time.perf_counter() - started)
+                          seconds=time.perf_counter() - plan.started)

@@ -8,7 +8,12 @@ average, 512). Landmarks are mapped into the composite chip's coordinates.
 
 Large downscales are anti-aliased: the source is first reduced by an integer box filter
 (``Image.reduce``) to at most twice the chip's resolution, then one bicubic affine
-resample makes the chip.
+resample makes the chip. Each image is decoded once for all its faces; a JPEG whose chip
+squares all span at least twice the chip's pixels is decoded at a power-of-two scale by the
+JPEG decoder (draft) instead of whole, never below the chip's resolution: that stands in for
+the box reduction (such chips differ slightly from a whole decode; docs/performance.md). Images are chipped in
+threads over the cores. Chip files are a cache, rebuilt from the originals: they are written
+atomically but not fsynced (the manifest that lists them is).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import hashlib
 import io
 import math
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,20 +89,46 @@ def chip_to_source(cx: float, cy: float, side: float, angle: float, size: int) -
     ])
 
 
-def extract_chip(image: Image.Image, geometry: tuple[float, float, float, float], size: int) -> Image.Image:
-    """The ``size``-pixel chip of ``geometry`` from ``image`` (RGB; outside the image is black)."""
+def reduction_for(side: float, size: int) -> int:
+    """The integer reduction applied to the source before a ``side``-pixel square becomes a ``size``
+    chip: the largest that keeps at least twice the chip's resolution (1 = none)."""
+    return max(1, int(side / size / 2.0))
+
+
+class ReducedCopies:
+    """An image that is already ``reduced_by`` times smaller than the pixel coordinates used with
+    it (a JPEG decoded with draft scaling), and its further box-reduced copies, each made once."""
+
+    def __init__(self, image: Image.Image, reduced_by: int = 1) -> None:
+        self.image = image if image.mode == "RGB" else image.convert("RGB")
+        self.reduced_by = reduced_by
+        self._copies: dict[int, Image.Image] = {1: self.image}
+
+    def at_most(self, factor: int) -> tuple[Image.Image, int]:
+        """The copy reduced by the largest multiple of :attr:`reduced_by` up to ``factor`` (at
+        least :attr:`reduced_by`: a draft may already be reduced more than ``factor``), and that
+        total reduction."""
+        further = max(1, factor // self.reduced_by)
+        if further not in self._copies:
+            self._copies[further] = self.image.reduce(further)
+        return self._copies[further], further * self.reduced_by
+
+
+def extract_chip(image: Image.Image | ReducedCopies, geometry: tuple[float, float, float, float], size: int
+                 ) -> Image.Image:
+    """The ``size``-pixel chip of ``geometry`` from ``image`` (RGB; outside the image is black):
+    one bicubic affine resample of the source box-reduced by :func:`reduction_for`."""
+    copies = image if isinstance(image, ReducedCopies) else ReducedCopies(image)
     cx, cy, side, angle = geometry
-    factor = max(1, int(side / size / 2.0))
-    source = image if factor == 1 else image.reduce(factor)
+    source, factor = copies.at_most(reduction_for(side, size))
     # the reduced image's pixel centres: source (i) = reduced (i') * factor + (factor - 1) / 2
     shift = (factor - 1) / 2.0
     matrix = chip_to_source((cx - shift) / factor, (cy - shift) / factor, side / factor, angle, size)
     half = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
     minus_half = np.array([[1.0, 0.0, -0.5], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]])
     coeffs = (half @ matrix @ minus_half)[:2, :].ravel()
-    rgb = source if source.mode == "RGB" else source.convert("RGB")
-    return rgb.transform((size, size), Image.Transform.AFFINE, tuple(float(v) for v in coeffs),
-                         resample=Image.Resampling.BICUBIC, fillcolor=(0, 0, 0))
+    return source.transform((size, size), Image.Transform.AFFINE, tuple(float(v) for v in coeffs),
+                            resample=Image.Resampling.BICUBIC, fillcolor=(0, 0, 0))
 
 
 def landmarks_in_chip(landmarks: np.ndarray, geometry: tuple[float, float, float, float], size: int) -> np.ndarray:
@@ -155,22 +187,38 @@ def judged(face: dict[str, Any], face_px: float | None, sharpness: float | None,
     return {**columns, "flags": [r for r in columns["quality_reasons"] if r in CHIP_FLAGS]}
 
 
-def chips_of_image(image: Image.Image, faces: list[dict[str, Any]], chips_dir: Any, config: ChipConfig,
-                   quality: QualityConfig | None = None) -> list[dict[str, Any]]:
+def _geometry(face: dict[str, Any], config: ChipConfig) -> tuple[tuple[float, float, float, float], Any]:
+    box = (face["box_x0"], face["box_y0"], face["box_x1"], face["box_y1"])
+    points = None if face["landmarks"] is None else np.asarray(face["landmarks"]).reshape(-1, 2)
+    return chip_geometry(box, eye_centres(points), config.margin, face["face_source"] == "whole_image"), points
+
+
+def draft_reduction(faces: list[dict[str, Any]], config: ChipConfig) -> int:
+    """The JPEG draft scale (1, 2, 4 or 8) an image can be decoded at for these faces: the largest
+    power of two that leaves every chip's square at least as many source pixels as the chip has
+    (no chip is upsampled from the draft where the full image would not upsample it)."""
+    factor = min((max(1, int(_geometry(face, config)[0][2] / size)) for face in faces
+                  for size in (config.embed_size, config.composite_size)), default=1)
+    return max(k for k in (1, 2, 4, 8) if k <= factor)
+
+
+def chips_of_image(image: Image.Image | ReducedCopies, faces: list[dict[str, Any]], chips_dir: Any,
+                   config: ChipConfig, quality: QualityConfig | None = None) -> list[dict[str, Any]]:
     """Write the chips of one image's face rows (detection-table rows); one chip row per face,
-    with its quality columns (``quality`` thresholds, the defaults when None)."""
+    with its quality columns (``quality`` thresholds, the defaults when None). ``image`` may be a
+    :class:`ReducedCopies` (a draft-decoded JPEG); its reduced copies are shared by all the image's chips."""
     quality = quality or QualityConfig()
+    copies = image if isinstance(image, ReducedCopies) else ReducedCopies(image)
     rows = []
     for face in faces:
+        geometry, points = _geometry(face, config)
         box = (face["box_x0"], face["box_y0"], face["box_x1"], face["box_y1"])
-        points = None if face["landmarks"] is None else np.asarray(face["landmarks"]).reshape(-1, 2)
-        geometry = chip_geometry(box, eye_centres(points), config.margin, face["face_source"] == "whole_image")
         embed_rel, comp_rel = chip_files(face["face_id"], config)
-        embed_chip = extract_chip(image, geometry, config.embed_size)
-        atomic_write_bytes(chips_dir / embed_rel, _encode(embed_chip, config.jpeg_quality))
+        embed_chip = extract_chip(copies, geometry, config.embed_size)
+        atomic_write_bytes(chips_dir / embed_rel, _encode(embed_chip, config.jpeg_quality), durable=False)
         if comp_rel != embed_rel:
-            atomic_write_bytes(chips_dir / comp_rel, _encode(extract_chip(image, geometry, config.composite_size),
-                                                             config.jpeg_quality))
+            atomic_write_bytes(chips_dir / comp_rel, _encode(extract_chip(copies, geometry, config.composite_size),
+                                                             config.jpeg_quality), durable=False)
         sharpness = round(laplacian_variance(embed_chip), 3)
         face_px = float(min(box[2] - box[0], box[3] - box[1]))
         chip_points = None if points is None else landmarks_in_chip(points, geometry, config.composite_size)
@@ -183,6 +231,32 @@ def chips_of_image(image: Image.Image, faces: list[dict[str, Any]], chips_dir: A
             "sharpness": sharpness, "error": None, **judged(face, face_px, sharpness, quality),
         })
     return rows
+
+
+def decode_for_chips(data: bytes, faces: list[dict[str, Any]], config: ChipConfig) -> ReducedCopies:
+    """One decode of an image for its faces' chips. A JPEG whose chip squares all span at least
+    twice their chip's pixels is decoded at a power-of-two scale ``k`` by the JPEG decoder (draft,
+    :func:`draft_reduction`), several times faster than a whole decode; it stands in for the box
+    reduction (which keeps twice the chip's resolution when decoding whole). ``k`` divides both
+    sides, so every drafted pixel is exactly a ``k × k`` block of the original in any EXIF
+    orientation. Anything else is decoded whole. Raises :class:`ImageReadError` / ``OSError``."""
+    k = draft_reduction(faces, config)
+    stored = (0, 0)
+    if k > 1:
+        try:
+            with Image.open(io.BytesIO(data)) as header:
+                stored = header.size if header.format == "JPEG" else (0, 0)
+        except (OSError, ValueError, Image.DecompressionBombError):
+            pass  # load_rgb below says why, with its reason
+        while k > 1 and (stored[0] % k or stored[1] % k):
+            k //= 2
+        if k > 1 and min(stored) >= k:
+            image = load_rgb(data, max_pixels=config.max_pixels, draft_size=min(stored) // k)
+            if image.size in ((stored[0] // k, stored[1] // k), (stored[1] // k, stored[0] // k)):
+                return ReducedCopies(image, k)
+            if image.size in (stored, stored[::-1]):  # the decoder did not scale it
+                return ReducedCopies(image)
+    return ReducedCopies(load_rgb(data, max_pixels=config.max_pixels))
 
 
 def _failed(face: dict[str, Any], config: ChipConfig, error: str) -> dict[str, Any]:
@@ -200,12 +274,24 @@ class ChipStats:
     failed: int = 0
 
 
+def _chips_of_group(todo: list[dict[str, Any]], raw_root: Any, chips_dir: Any, config: ChipConfig,
+                    quality: QualityConfig) -> tuple[list[dict[str, Any]], bool]:
+    """The chip rows of one image's faces to make, and whether they were made (else failed rows)."""
+    try:
+        image = decode_for_chips((raw_root / todo[0]["path"]).read_bytes(), todo, config)
+    except (ImageReadError, OSError) as exc:
+        return [_failed(face, config, f"unreadable: {exc}") for face in todo], False
+    return chips_of_image(image, todo, chips_dir, config, quality), True
+
+
 def chip_manifest(
     detections: pl.DataFrame, raw_root: Any, chips_dir: Any, config: ChipConfig,
     previous: pl.DataFrame | None = None, progress: Callable[[int, int], None] | None = None,
-    quality: QualityConfig | None = None,
+    quality: QualityConfig | None = None, workers: int = 1,
 ) -> tuple[pl.DataFrame, ChipStats]:
-    """Chips of every face row of a detections table, decoding each image once.
+    """Chips of every face row of a detections table, decoding each image once
+    (:func:`decode_for_chips`), ``workers`` images at a time in threads (decoding, resampling and
+    encoding release the GIL; the chips do not depend on ``workers``).
 
     A face whose previous row has the same chip version and the same source (box and
     landmarks, :func:`source_key`) and whose files exist is reused; its quality columns are
@@ -221,7 +307,8 @@ def chip_manifest(
     stats = ChipStats()
     rows: list[dict[str, Any]] = []
     groups = faces.partition_by("image_id", maintain_order=True) if faces.height else []
-    for done, group in enumerate(groups, start=1):
+    todos: list[list[dict[str, Any]]] = []
+    for group in groups:
         todo = []
         for face in group.iter_rows(named=True):
             stats.faces += 1
@@ -233,16 +320,19 @@ def chip_manifest(
             else:
                 todo.append(face)
         if todo:
-            try:
-                image = load_rgb((raw_root / todo[0]["path"]).read_bytes(), max_pixels=config.max_pixels)
-            except (ImageReadError, OSError) as exc:
-                rows.extend(_failed(face, config, f"unreadable: {exc}") for face in todo)
-                stats.failed += len(todo)
-            else:
-                made = chips_of_image(image, todo, chips_dir, config, quality)
-                rows.extend(made)
+            todos.append(todo)
+
+    def make(todo: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bool]:
+        return _chips_of_group(todo, raw_root, chips_dir, config, quality)
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for done, (made, ok) in enumerate(pool.map(make, todos) if workers > 1 else map(make, todos), start=1):
+            rows.extend(made)
+            if ok:
                 stats.made += len(made)
-        if progress is not None:
-            progress(done, len(groups))
+            else:
+                stats.failed += len(made)
+            if progress is not None:
+                progress(done, len(todos))
     frame = pl.DataFrame(rows, schema=CHIPS_SCHEMA) if rows else pl.DataFrame(schema=CHIPS_SCHEMA)
     return frame.sort("face_id"), stats

@@ -30,8 +30,11 @@ def _umask() -> int:
     return current
 
 
-def atomic_write_bytes(path: Any, data: bytes) -> None:
-    """Write ``data`` to ``path`` so readers see either the old or the new file."""
+def atomic_write_bytes(path: Any, data: bytes, durable: bool = True) -> None:
+    """Write ``data`` to ``path`` so readers see either the old or the new file. ``durable=False``
+    skips the fsync before the rename: for cache files rebuilt from their sources (face chips),
+    where one fsync per file costs more than making the file; a crash can then lose the new file's
+    content, never a reader's view of a half-written one."""
     if not _is_local(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("wb") as fh:
@@ -44,7 +47,8 @@ def atomic_write_bytes(path: Any, data: bytes) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.chmod(tmp_name, 0o666 & ~_umask())  # mkstemp makes 0600; artifacts get normal permissions
         os.replace(tmp_name, target)
     except BaseException:

@@ -188,6 +188,9 @@ class TrainedRegressor:
     cross_validation: CrossValidation | None = None
     trained_on: str = ""
     """Which faces it learned from: ``reference`` (a reference set) or ``analysed`` (the data set's own ratings)."""
+    fingerprint: str = ""
+    """:func:`~facestats_core.models.fingerprint.training_fingerprint` of the data and settings it was
+    trained with (stored as ``training_fingerprint``; a later run with the same one reuses the model)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -418,9 +421,11 @@ def save_regressor(
 def save_trained_regressor(
     trained: TrainedRegressor, model_root: Any, name: str = DEFAULT_NAME
 ) -> StoredModel:
-    """`save_regressor` for a `TrainedRegressor` (its result, cross-validation and `trained_on`)."""
-    return save_regressor(trained.result, model_root, name, trained.cross_validation,
-                          {"trained_on": trained.trained_on} if trained.trained_on else None)
+    """`save_regressor` for a `TrainedRegressor` (its result, cross-validation, `trained_on` and
+    `training_fingerprint`)."""
+    extra = {key: value for key, value in (("trained_on", trained.trained_on),
+                                           ("training_fingerprint", trained.fingerprint)) if value}
+    return save_regressor(trained.result, model_root, name, trained.cross_validation, extra or None)
 
 
 def save_loaded_regressor(model: LoadedRegressor, model_root: Any, name: str = DEFAULT_NAME) -> StoredModel:

@@ -9,6 +9,7 @@ from facestats_core.analysis.scores import SCORE_SCHEMA, score_table
 from facestats_core.embedding.matrix import embedding_matrix
 from facestats_core.labels.ratings import RatingIssue, read_ratings
 from facestats_core.models.cross_validation import CrossValidation, cross_validate
+from facestats_core.models.fingerprint import regressor_fingerprint, reusable
 from facestats_core.models.regressor import (
     LoadedRegressor,
     MLPConfig,
@@ -22,7 +23,7 @@ from facestats_dagster.checks import SCORES_CHECKS, check_spec, checked, scores_
 from facestats_dagster.conditions import FOLLOW_UPSTREAM
 from facestats_dagster.markdown import cross_validation_markdown, regressor_metrics_markdown
 from facestats_dagster.metadata import count_values, counts_table, log_issues
-from facestats_dagster.resources import AnalysisResource, ClipResource, FacesResource, ModelsResource
+from facestats_dagster.resources import AnalysisResource, ClipResource, FacesResource, ModelsResource, PathsResource
 
 SCORES_SCHEMA: dict[str, Any] = {
     **SCORE_SCHEMA, "image_id": pl.String, "path": pl.String, "attractiveness_source": pl.String,
@@ -87,6 +88,7 @@ def attractiveness_regressor(
     faces: FacesResource,
     models: ModelsResource,
     analysis: AnalysisResource,
+    paths: PathsResource,
 ):
     """A torch MLP (embedding → 256 → 64 → 1, dropout) trained on SCUT-FBP5500-format mean
     ratings (1–5) with early stopping — of the reference set when it has ratings, else of the
@@ -98,7 +100,9 @@ def attractiveness_regressor(
     one log line and the `skipped` metadata say why), so `attractiveness_scores` is empty and the
     master table's attractiveness columns are null; the run stays green. Stored by the model store
     as `<model_root>/attractiveness_regressor.pt` + `.json`; `regressor_beats_mean_baseline` and
-    `regressor_beats_ridge` check it in this step."""
+    `regressor_beats_ridge` check it in this step. When the training embeddings, ratings and
+    settings are those the stored regressor was trained with (`training_fingerprint` in its json),
+    it is reused instead of trained again (`reused` in the metadata)."""
     if models.bundle:
         bundle = load_run_bundle(models, clip, faces)
         if bundle.regressor is None:
@@ -119,8 +123,16 @@ def attractiveness_regressor(
         patience=analysis.mlp_patience,
         seed=analysis.seed,
     )
-    result = train_regressor(data.X, data.y, config)
     folds = analysis.attractiveness_cv_folds
+    fingerprint = regressor_fingerprint(data.X, data.y, config, folds, trained_on)
+    stored = _stored_regressor(paths)
+    if stored is not None and reusable(stored.metadata, fingerprint):
+        context.log.info("training data and settings unchanged: the stored regressor is reused, not retrained")
+        context.add_asset_metadata({"source": f"trained on the {trained_on} set's ratings", "reused": True,
+                                    "training_fingerprint": fingerprint,
+                                    **_stored_metadata(stored.metadata)})
+        return _checked_regressor(stored)
+    result = train_regressor(data.X, data.y, config)
     cv = None
     if folds >= 2:
         if len(data.y) >= 3 * folds:
@@ -146,9 +158,36 @@ def attractiveness_regressor(
         "epochs": result.epochs_run,
         "train_seconds": round(result.train_seconds, 2),
         "data_hash": result.data_hash,
+        "reused": False,
+        "training_fingerprint": fingerprint,
     }
     context.add_asset_metadata(metadata)
-    return _checked_regressor(TrainedRegressor(result=result, cross_validation=cv, trained_on=trained_on))
+    return _checked_regressor(TrainedRegressor(result=result, cross_validation=cv, trained_on=trained_on,
+                                               fingerprint=fingerprint))
+
+
+def _stored_regressor(paths: PathsResource) -> LoadedRegressor | None:
+    """The regressor the model store holds, or None (none yet, absent, or unreadable: then train)."""
+    from facestats_core.models.regressor import load_regressor
+    from facestats_core.models.store import ModelIntegrityError
+
+    try:
+        return load_regressor(paths.layout().model_root, "attractiveness_regressor")
+    except (ModelIntegrityError, OSError, KeyError, RuntimeError):
+        return None
+
+
+def _stored_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The figures the training branch reports, read back from a stored regressor's metadata."""
+    mlp = metadata.get("metrics", {}).get("mlp", {})
+    out: dict[str, Any] = {key: round(float(mlp[key]), 4) for key in ("pearson_r", "mae", "rmse")
+                           if mlp.get(key) is not None}
+    out.update({key: metadata[key] for key in ("n_train", "n_val", "n_test", "data_hash") if key in metadata})
+    if "epochs_run" in metadata:
+        out["epochs"] = metadata["epochs_run"]
+    if metadata.get("cross_validation"):
+        out.update(_cv_metadata(CrossValidation.from_dict(metadata["cross_validation"])))
+    return out
 
 
 def _skipped(context: dg.AssetExecutionContext, reason: str) -> dg.MaterializeResult:

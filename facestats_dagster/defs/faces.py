@@ -1,6 +1,7 @@
 """Stage 2, faces: every face of every image (detected on the upright original), then each face's
 chips cut from the original at full resolution. One partition per hash shard, like the image assets."""
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -107,8 +108,10 @@ def face_chips(
     faces: FacesResource,
 ) -> dict[str, pl.DataFrame]:
     """Each face cut from the upright original: the box grown by `margin`, rotated so the eyes are
-    level, resampled once to CLIP's 224 px and once to the composite size. Cached per face id and
-    chip settings at `processed/chips/<chip version>/<size>/<face_id>.jpg`.
+    level, resampled once to CLIP's 224 px and once to the composite size. Each image decoded once
+    (JPEG draft scaling when every chip of it is reduced 2x or more), images chipped in threads over
+    the cores. Cached per face id and chip settings at
+    `processed/chips/<chip version>/<size>/<face_id>.jpg`.
 
     Each face is judged too: head pose (yaw, pitch, roll from its landmarks), sharpness, size and
     detection score give `quality` (`good`/`poor`) and `quality_reasons` (profile, pitched, blurry,
@@ -122,7 +125,8 @@ def face_chips(
     made = reused = failed = 0
     for shard, detections in face_detections.items():
         frame, stats = chip_manifest(detections, layout.raw_dir, layout.chips_dir, config, previous=previous,
-                                     progress=progress_logger(context, f"chips of shard {shard}"), quality=quality)
+                                     progress=progress_logger(context, f"chips of shard {shard}"), quality=quality,
+                                     workers=max(1, os.cpu_count() or 1))
         outputs[shard] = frame
         made, reused, failed = made + stats.made, reused + stats.reused, failed + stats.failed
     combined = pl.concat(list(outputs.values()))

@@ -196,3 +196,48 @@ def test_without_ratings_attractiveness_is_skipped_and_the_run_is_green(demo_roo
     finally:  # the module's other tests use the ratings again
         assert _materialize(demo_root, tiny_clip_dir, ["dataset_labels", "attractiveness_regressor"]).success
     assert not (demo_root.parent / "models" / "attractiveness_regressor.absent.json").exists()
+
+
+def test_regressor_is_reused_while_its_training_data_and_settings_are_unchanged(demo_root, tiny_clip_dir) -> None:
+    models = demo_root.parent / "models"
+    first = _materialize(demo_root, tiny_clip_dir, ["attractiveness_regressor"])
+    assert first.success
+    stored = json.loads((models / "attractiveness_regressor.json").read_text())
+    again = _materialize(demo_root, tiny_clip_dir, ["attractiveness_regressor"])
+    meta = again.asset_materializations_for_node("attractiveness_regressor")[0].metadata
+    assert again.success and meta["reused"].value is True
+    assert meta["training_fingerprint"].value == stored["training_fingerprint"]
+    assert meta["n_train"].value + meta["n_val"].value + meta["n_test"].value == 72
+    assert "5-fold cross-validation" in meta["cross_validation"].value
+    kept = json.loads((models / "attractiveness_regressor.json").read_text())
+    assert kept["weights_sha256"] == stored["weights_sha256"] and kept["cross_validation"] == stored["cross_validation"]
+    resources = _resources(demo_root, tiny_clip_dir)
+    resources["analysis"] = AnalysisResource(mlp_max_epochs=29, clusters=4, cluster_pca_dim=8)
+    changed = dg.materialize([*defs.assets, *defs.asset_checks], resources=resources,
+                             selection=["attractiveness_regressor"], raise_on_error=False)
+    meta = changed.asset_materializations_for_node("attractiveness_regressor")[0].metadata
+    assert changed.success and meta["reused"].value is False  # another setting: trained again
+    assert meta["training_fingerprint"].value != stored["training_fingerprint"]
+    assert _materialize(demo_root, tiny_clip_dir, ["attractiveness_regressor"]).success  # the module's model back
+
+
+def test_training_fingerprint_follows_data_and_settings() -> None:
+    from facestats_core.models.fingerprint import regressor_fingerprint, reusable
+    from facestats_core.models.regressor import MLPConfig
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 4)).astype(np.float32), rng.uniform(1, 5, 20)
+    base = regressor_fingerprint(X, y, MLPConfig(input_dim=4), 5, "analysed")
+    assert base == regressor_fingerprint(X.copy(), y.copy(), MLPConfig(input_dim=4), 5, "analysed")
+    y2 = y.copy()
+    y2[3] += 0.5
+    X2 = X.copy()
+    X2[0, 0] += 1e-3
+    for other in (regressor_fingerprint(X2, y, MLPConfig(input_dim=4), 5, "analysed"),
+                  regressor_fingerprint(X, y2, MLPConfig(input_dim=4), 5, "analysed"),
+                  regressor_fingerprint(X, y, MLPConfig(input_dim=4, seed=1), 5, "analysed"),
+                  regressor_fingerprint(X, y, MLPConfig(input_dim=4), 3, "analysed"),
+                  regressor_fingerprint(X, y, MLPConfig(input_dim=4), 5, "reference")):
+        assert other != base
+    assert reusable({"training_fingerprint": base}, base)
+    assert not reusable({"training_fingerprint": base}, "x") and not reusable({}, base) and not reusable(None, base)

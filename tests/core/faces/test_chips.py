@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from facestats_core.faces.chips import (
     chip_geometry,
     chip_manifest,
     chip_to_source,
+    decode_for_chips,
+    draft_reduction,
     extract_chip,
     landmarks_in_chip,
 )
@@ -111,3 +114,78 @@ def test_chip_rows_carry_the_quality_verdict_judged_again_when_reused(tmp_path: 
     lenient = QualityConfig(blur_threshold=0.0, tiny_px=10)
     again, stats = chip_manifest(detections, raw, tmp_path / "chips", config, previous=chips, quality=lenient)
     assert stats.reused == 2 and again["quality"].to_list() == ["good", "good"] and again["flags"].to_list() == [[], []]
+
+
+def _reference_chip(image: Image.Image, geometry: tuple[float, float, float, float], size: int) -> Image.Image:
+    """The chip by the plain recipe: whole image box-reduced to twice the chip's resolution, one
+    bicubic affine resample (what ``extract_chip`` does for a whole decode)."""
+    cx, cy, side, angle = geometry
+    factor = max(1, int(side / size / 2.0))
+    source = image if factor == 1 else image.reduce(factor)
+    shift = (factor - 1) / 2.0
+    matrix = chip_to_source((cx - shift) / factor, (cy - shift) / factor, side / factor, angle, size)
+    half = np.array([[1.0, 0.0, 0.5], [0.0, 1.0, 0.5], [0.0, 0.0, 1.0]])
+    coeffs = (half @ matrix @ np.array([[1.0, 0.0, -0.5], [0.0, 1.0, -0.5], [0.0, 0.0, 1.0]]))[:2, :].ravel()
+    return source.transform((size, size), Image.Transform.AFFINE, tuple(float(v) for v in coeffs),
+                            resample=Image.Resampling.BICUBIC, fillcolor=(0, 0, 0))
+
+
+def _photo(width: int, height: int) -> Image.Image:
+    """Smooth gradient plus seeded texture (JPEG-like content, not flat)."""
+    rng = np.random.default_rng(7)
+    noise = rng.normal(0, 18, size=(height // 8 + 1, width // 8 + 1, 3))
+    texture = np.asarray(Image.fromarray(np.clip(noise + 128, 0, 255).astype(np.uint8)).resize((width, height),
+                                                                                              Image.Resampling.BICUBIC))
+    return Image.fromarray(np.clip(np.asarray(_gradient(width, height), np.float64) * 0.7 + texture * 0.3 - 20,
+                                   0, 255).astype(np.uint8))
+
+
+def test_whole_decodes_give_the_reference_chips_and_threads_change_nothing(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    image = _photo(1400, 1000)
+    image.save(raw / "a.png")
+    boxes = [(100, 100, 400, 420), (600, 200, 700, 300), (800, 300, 1300, 900)]
+    detections = _detections("a" * 8, "a.png", boxes)
+    config = ChipConfig(embed_size=48, composite_size=96)
+    one, _ = chip_manifest(detections, raw, tmp_path / "one", config, workers=1)
+    two, _ = chip_manifest(detections, raw, tmp_path / "two", config, workers=2)
+    assert one.equals(two)
+    for face, row in zip(detections.filter(pl.col("face_id").is_not_null()).iter_rows(named=True),
+                         one.iter_rows(named=True), strict=True):
+        points = np.asarray(face["landmarks"]).reshape(-1, 2)
+        geometry = chip_geometry((face["box_x0"], face["box_y0"], face["box_x1"], face["box_y1"]),
+                                 (tuple(points[0]), tuple(points[1])), config.margin)
+        for rel, size in ((row["chip_path"], 48), (row["composite_path"], 96)):
+            assert (tmp_path / "one" / rel).read_bytes() == (tmp_path / "two" / rel).read_bytes()
+            expected = io.BytesIO()
+            _reference_chip(image, geometry, size).save(expected, format="JPEG", quality=config.jpeg_quality)
+            assert (tmp_path / "one" / rel).read_bytes() == expected.getvalue()
+
+
+def test_large_jpeg_faces_are_draft_decoded_within_tolerance(tmp_path: Path) -> None:
+    raw = tmp_path / "raw"
+    raw.mkdir()
+    image = _photo(2400, 1800)
+    image.save(raw / "big.jpg", quality=92)
+    detections = _detections("c" * 8, "big.jpg", [(700, 400, 1700, 1400)])
+    config = ChipConfig(embed_size=64, composite_size=128)
+    face = detections.row(0, named=True)
+    assert draft_reduction([face], config) == 8  # side 1500: 11x the 128 chip
+    copies = decode_for_chips((raw / "big.jpg").read_bytes(), [face], config)
+    assert copies.reduced_by == 8 and copies.image.size == (300, 225)
+    chips, stats = chip_manifest(detections, raw, tmp_path / "chips", config)
+    assert stats.made == 1
+    with Image.open(raw / "big.jpg") as opened:
+        whole = opened.convert("RGB")
+    points = np.asarray(face["landmarks"]).reshape(-1, 2)
+    geometry = chip_geometry((700, 400, 1700, 1400), (tuple(points[0]), tuple(points[1])), config.margin)
+    for rel, size in ((chips["chip_path"][0], 64), (chips["composite_path"][0], 128)):
+        drafted = np.asarray(Image.open(tmp_path / "chips" / rel), np.float64)
+        reference = np.asarray(_reference_chip(whole, geometry, size), np.float64)
+        assert np.abs(drafted - reference).mean() < 4.0, rel  # of 255, on fine synthetic texture
+    image.crop((0, 0, 2396, 1800)).save(raw / "odd.jpg", quality=92)  # 2396 = 4 × 599: drafted by 4, not 8
+    odd = decode_for_chips((raw / "odd.jpg").read_bytes(), [face], config)
+    assert odd.reduced_by == 4 and odd.image.size == (599, 450)
+    small = _detections("d" * 8, "big.jpg", [(700, 400, 800, 500)])  # a small face: decoded whole
+    assert draft_reduction(list(small.filter(pl.col("face_id").is_not_null()).iter_rows(named=True)), config) == 1
