@@ -18,7 +18,7 @@ import dagster as dg
 from facestats_core.embedding.clip import DEFAULT_MODEL, ClipConfig, LoadedClip, load_clip
 from facestats_core.faces.alignment import AlignmentConfig
 from facestats_core.faces.chips import ChipConfig
-from facestats_core.faces.detectors import DETECTOR_CHOICES
+from facestats_core.faces.detectors import DETECTOR_CHOICES, quality_score
 from facestats_core.faces.face_table import DetectionConfig
 from facestats_core.faces.quality import QualityConfig
 from facestats_core.io.layout import Layout
@@ -89,7 +89,7 @@ class FacesResource(dg.ConfigurableResource):
     blur_threshold: float = QualityConfig.blur_threshold
     max_yaw: float = QualityConfig.max_yaw
     max_pitch: float = QualityConfig.max_pitch
-    min_quality_score: float = QualityConfig.min_quality_score
+    min_quality_score: float | None = None
     max_pixels: int = ChipConfig.max_pixels
 
     def face_detector(self) -> tuple[Any | None, str]:
@@ -117,9 +117,11 @@ class FacesResource(dg.ConfigurableResource):
                           jpeg_quality=self.jpeg_quality, max_pixels=self.max_pixels)
 
     def quality(self) -> QualityConfig:
-        """The face-quality thresholds (`facestats_core.faces.quality`)."""
+        """The face-quality thresholds (`facestats_core.faces.quality`); `min_quality_score` None: the
+        configured detector's own (`facestats_core.faces.detectors.quality_score`)."""
+        score = quality_score(self.detector) if self.min_quality_score is None else self.min_quality_score
         return QualityConfig(tiny_px=self.tiny_px, blur_threshold=self.blur_threshold, max_yaw=self.max_yaw,
-                             max_pitch=self.max_pitch, min_quality_score=self.min_quality_score)
+                             max_pitch=self.max_pitch, min_quality_score=score)
 
 
 @lru_cache(maxsize=2)

@@ -31,6 +31,32 @@ def _missing_cnn(model: str) -> str | None:
     return _missing_dlib()  # the 68 landmarks come from dlib's shape predictor
 
 
+def resolved_choice(choice: str) -> str:
+    """The detector ``choice`` stands for on this machine (``auto`` → ``retinaface`` when installed,
+    else ``dlib``; ``hog`` → ``dlib``), without building it; ``none`` when ``auto`` finds nothing."""
+    wanted = choice.lower()
+    if wanted not in DETECTOR_CHOICES:
+        raise ValueError(f"detector must be one of {', '.join(DETECTOR_CHOICES)}, got {choice!r}")
+    if wanted == "hog":
+        return "dlib"
+    if wanted == "auto":
+        if _missing_cnn(DEFAULT_CNN) is None:
+            return DEFAULT_CNN
+        return "dlib" if _missing_dlib() is None else "none"
+    return wanted
+
+
+def quality_score(choice: str) -> float:
+    """The detection score below which a face of the ``choice`` detector is judged ``low_score``: on
+    the CNNs' probability scale their ``CnnModel.quality_score``, on dlib's SVM-margin scale 0.5 (the
+    group photo's faces score 0.37-2.8)."""
+    name = resolved_choice(choice)
+    return MODELS[name].quality_score if name in MODELS else DLIB_QUALITY_SCORE
+
+
+DLIB_QUALITY_SCORE = 0.5
+
+
 def pick_face_detector(
     choice: str, upsample: int = 1, min_score: float | None = None, cnn_weights: str = "",
     max_side: int = DEFAULT_MAX_SIDE, min_face_px: int = 24,

@@ -60,15 +60,16 @@ class QualityConfig:
     face's proportions (the demo's drawn child faces read up to ~37° while drawn frontal).
     ``blur_threshold`` 20: sharp real faces measure 38-1700 on the test photos, the same chips
     blurred by a 2-px Gaussian 4-15. ``tiny_px`` 48: below it a chip is mostly upsampled.
-    ``min_quality_score`` 0.5 on the detector's scale (dlib HOG's SVM margin: the group photo's
-    faces score 0.37-2.8; a CNN detector's probability).
+    ``min_quality_score`` on the detector's own scale; None: no score test (the pipeline passes
+    the detector's value, :func:`facestats_core.faces.detectors.quality_score`: 0.8 for the CNNs'
+    probabilities, 0.5 for dlib HOG's SVM margin).
     """
 
     max_yaw: float = 30.0
     max_pitch: float = 45.0
     blur_threshold: float = 20.0
     tiny_px: int = 48
-    min_quality_score: float = 0.5
+    min_quality_score: float | None = None
 
     def __post_init__(self) -> None:
         for name in ("max_yaw", "max_pitch"):
@@ -90,7 +91,7 @@ def quality_reasons(yaw: float | None, pitch: float | None, sharpness: float | N
         "pitched": _exceeds(pitch, config.max_pitch),
         "blurry": sharpness is not None and sharpness < config.blur_threshold,
         "tiny": face_px is not None and face_px < config.tiny_px,
-        "low_score": score is not None and score < config.min_quality_score,
+        "low_score": score is not None and config.min_quality_score is not None and score < config.min_quality_score,
     }
     return [reason for reason in QUALITY_REASONS if checks[reason]]
 

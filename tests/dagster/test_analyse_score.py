@@ -161,7 +161,9 @@ def test_analyse_applies_a_bundle_and_refuses_one_of_another_clip(env, photos, c
     assert {row["gender_method"] for row in out["faces"]} == {"probe"} and len(out["faces"]) == 6
     assert all(isinstance(row["score"], float) for row in out["faces"])
 
-    write_bundle(tmp_path / "other", TrainedWith("other/clip", "abc123", clip.dim + 1, "whole", chip_version), probes)
+    other_probes, _ = _models(clip.dim + 1)  # a sound bundle, made with another (wider) CLIP
+    write_bundle(tmp_path / "other", TrainedWith("other/clip", "abc123", clip.dim + 1, "whole", chip_version),
+                 other_probes)
     monkeypatch.setenv("FACESTATS_MODELS", str(tmp_path / "other"))
     assert main(["analyse", str(photos["group"])]) == 2
     err = capsys.readouterr().err

@@ -139,3 +139,18 @@ def test_a_composite_of_the_real_group_photo_takes_its_near_frontal_faces(tmp_pa
     assert built.meta["excluded_quality"] == 2 and built.meta["excluded_quality_by_reason"]["profile"] == 2
     every = build_composite("quality=any", master, layout, settings)
     assert every.meta["used"] == 6 and every.meta["excluded_quality"] == 0
+
+
+def test_the_score_threshold_is_the_detectors_own_scale() -> None:
+    from facestats_core.faces.detectors import quality_score, resolved_choice
+
+    assert quality_score("retinaface") == quality_score("yunet") == 0.8  # probabilities
+    assert quality_score("dlib") == quality_score("hog") == 0.5  # dlib HOG's SVM margin
+    assert quality_score("auto") == quality_score(resolved_choice("auto"))
+    assert resolved_choice("HOG") == "dlib" and resolved_choice("none") == "none"
+    with pytest.raises(ValueError, match="detector must be one of"):
+        resolved_choice("mtcnn")
+    unset = QualityConfig()  # no score threshold: a score is never a reason
+    assert quality_reasons(None, None, None, None, 0.01, unset) == []
+    assert quality_reasons(None, None, None, None, 0.7, QualityConfig(min_quality_score=quality_score("retinaface"))) \
+        == ["low_score"]
