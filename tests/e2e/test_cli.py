@@ -172,7 +172,10 @@ def test_update_in_the_default_detect_mode_on_real_photos(tmp_path, tiny_clip_di
     embedded = pl.read_parquet(layout.artifact("embeddings_clip"))
     assert set(embedded["face_id"]) == set(master["face_id"].drop_nulls()) and embedded.height == sum(faces.values())
     sidecar = json.loads((layout.composites_dir / "all.json").read_text())
-    assert sidecar["matched"] == sum(faces.values()) and set(sidecar["face_ids"]) <= set(embedded["face_id"])
+    # every face is matched or left out for its quality (recorded with reasons), none lost
+    assert sidecar["matched"] + sidecar["excluded_quality"] == sum(faces.values())
+    assert sidecar["excluded_quality"] == len(sidecar["excluded_quality_faces"]) >= 1  # the tiny face at least
+    assert set(sidecar["face_ids"]) <= set(embedded["face_id"])
     assert (layout.report_dir / "index.html").exists()
     runs = _runs(tmp_path / "dagster_home")
     assert len(runs) == 2 and all(run.status.value == "SUCCESS" for run in runs)
