@@ -190,7 +190,8 @@ def execute_runs(runs: list[UpdateRun], who: str = "facestats update", display: 
     to it; without, each run is echoed. The definitions and their asset graph load once, before the first run."""
     import dagster as dg
 
-    from facestats_dagster import definitions  # loads every definition: only when runs start, not for `--help`
+    # local: loading the definitions reads the settings, which `configure` (flags, project) must set first
+    from facestats_dagster import definitions
 
     job = dg.reconstructable(definitions.asset_job)
     graph = definitions.defs.resolve_asset_graph()

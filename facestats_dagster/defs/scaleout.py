@@ -25,7 +25,6 @@ import dagster as dg
 import yaml
 
 from facestats_dagster.defs.automation import IMAGE_ASSET_KEYS
-from facestats_dagster.partitions import shard_partitions
 from facestats_dagster.settings import load_settings
 
 SHARD_JOB_NAME = "image_shards"
@@ -84,7 +83,6 @@ def shard_run_config(path: str | None = None) -> dict[str, Any] | None:
 image_shards_job = dg.define_asset_job(
     SHARD_JOB_NAME,
     selection=dg.AssetSelection.assets(*IMAGE_ASSET_KEYS),
-    partitions_def=shard_partitions,
     executor_def=shard_executor(),
     config=shard_run_config(),
     tags={"facestats/fan_out": "shards"},

@@ -121,9 +121,11 @@ def _backfill_shards(env: dict[str, str], cwd: Path, home: Path, monkeypatch: py
                      timeout: float = 480) -> dict[str, dict]:
     """Backfill `image_shards` over every shard with the daemon running; wait until its runs finish and
     return, per shard, its run's pid and start/end time and the pids of its steps."""
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as instance:  # create the instance's databases before two processes race to
+        instance.get_runs()
     with _daemon(env, cwd):
         _run([*_dagster("job", "backfill"), "-j", "image_shards", "--all", "--noprompt"], env, cwd)
-        monkeypatch.setenv("DAGSTER_HOME", str(home))
         deadline = time.monotonic() + timeout
         with dg.DagsterInstance.get() as instance:
             while True:
