@@ -11,8 +11,3 @@ import dagster as dg
 
 defs = dg.load_from_defs_folder(path_within_project=Path(__file__).parent)
 
-
-def asset_job() -> dg.JobDefinition:
-    """Every asset of `defs` as one job (Dagster's implicit asset job, what `dagster asset materialize`
-    runs): the target `dg.reconstructable` rebuilds in each process of a run (`cli.dagster_runs.execute_runs`)."""
-    return defs.resolve_implicit_global_asset_job_def()

@@ -1,6 +1,6 @@
 """The one way FaceStats runs its assets: `execute_runs`, Dagster runs in this process on the instance in
-the settings' Dagster home (`run.dagster_home`), through Dagster's public API (`dg.execute_job` on the
-reconstructable asset job of `facestats_dagster.definitions`). `facestats run`, `update` (cron), `demo`
+the settings' Dagster home (`run.dagster_home`), through Dagster's public API (`execute_in_process` of the
+implicit asset job of `facestats_dagster.definitions`). `facestats run`, `update` (cron), `demo`
 and `composites build` all come here. `dagster_cli_commands` spells the same work as `dagster` commands
 (README lists them for scripting)."""
 
@@ -184,17 +184,18 @@ def downstream_runs(registered: list[str], wanted: list[str]) -> list[UpdateRun]
 
 
 def execute_runs(runs: list[UpdateRun], who: str = "facestats update", display: Any = None) -> int:
-    """Execute each run in this process on the instance in the settings' Dagster home (recorded there like
-    a `dagster asset materialize` run, with the definitions' in-process executor); stop at the first
-    failure and return 1. With a `display` (`cli.display.RunDisplay`) the runs' records and progress go
-    to it; without, each run is echoed. The definitions and their asset graph load once, before the first run."""
+    """Execute each run in this process (Dagster's public `JobDefinition.execute_in_process` on the
+    implicit asset job, in-process executor as the definitions declare) on the instance in the settings'
+    Dagster home, recorded there like a `dagster asset materialize` run; stop at the first failure and
+    return 1. With a `display` (`cli.display.RunDisplay`) the runs' records and progress go to it;
+    without, each run is echoed. The definitions and their asset graph load once, before the first run."""
     import dagster as dg
 
     # local: loading the definitions reads the settings, which `configure` (flags, project) must set first
-    from facestats_dagster import definitions
+    from facestats_dagster.definitions import defs
 
-    job = dg.reconstructable(definitions.asset_job)
-    graph = definitions.defs.resolve_asset_graph()
+    job = defs.resolve_implicit_global_asset_job_def()
+    graph = defs.resolve_asset_graph()
     with open_instance() as instance:
         for run in runs:
             if display is None:
@@ -204,12 +205,12 @@ def execute_runs(runs: list[UpdateRun], who: str = "facestats update", display: 
             with warnings.catch_warnings():  # the selection parser's own use of a beta parameter
                 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*include_sources.*")
                 keys = sorted(dg.AssetSelection.from_coercible(run.select.split(",")).resolve(graph))
-            with dg.execute_job(job, instance=instance, asset_selection=keys, tags=run.tags, raise_on_error=False,
-                                run_config=LOGGER_CONFIG) as result:
-                if not result.success:
-                    if display is None:
-                        print(f"{who}: the run above failed (run id {result.run_id})", file=sys.stderr)
-                    else:
-                        display.run_failed(result.run_id)
-                    return 1
+            result = job.execute_in_process(instance=instance, asset_selection=keys, tags=run.tags,
+                                            raise_on_error=False, run_config=LOGGER_CONFIG)
+            if not result.success:
+                if display is None:
+                    print(f"{who}: the run above failed (run id {result.run_id})", file=sys.stderr)
+                else:
+                    display.run_failed(result.run_id)
+                return 1
     return 0
