@@ -65,6 +65,9 @@ class RunSettings(BaseModel):
     shard_executor: str = setting(
         "multiprocess", "executor of the `image_shards` job: `multiprocess`, `celery` (the `celery` extra) or `k8s`",
         env="FACESTATS_SHARD_EXECUTOR", choices=("multiprocess", "celery", "k8s"))
+    shard_run_config: str = setting(
+        "", "YAML run config of every `image_shards` run (its executor's config: Celery broker, k8s pod "
+        "resources); empty: the executor's defaults", env="FACESTATS_SHARD_RUN_CONFIG")
     dagster_home: str = setting(".dagster_home", "Dagster's instance folder (runs, partitions, sensor cursors)",
                                 env="DAGSTER_HOME", path=True)
 

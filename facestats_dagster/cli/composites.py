@@ -7,9 +7,9 @@
                        YAML specs not registered yet
   sync                 add every spec of config/composites.yaml (what the sensor does, without
                        the daemon)
-  build                sync, then materialize the YAML's composites through
-                       `dagster asset materialize` in as few runs as possible (one
-                       --partition-range per block of consecutively registered specs)
+  build                sync, then materialize the YAML's composites in this process, in
+                       as few Dagster runs as possible (one partition range per block of
+                       consecutively registered specs), as `facestats update` does
 
 Materialize one with `dagster asset materialize -m facestats_dagster.definitions --select
 composite --partition 'SPEC'` (the canonical form), or in the UI.
@@ -24,15 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from facestats_dagster.cli.dagster_runs import (
-    dagster_env,
-    ensure_dagster_home,
-    materialize,
-    open_instance,
-    partition_blocks,
-    run_commands,
-    sibling_command,
-)
+from facestats_dagster.cli.dagster_runs import composite_runs, ensure_dagster_home, execute_runs, open_instance
 from facestats_dagster.names import COMPOSITE_SPECS
 from facestats_dagster.settings import load_settings
 
@@ -157,16 +149,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_commands(dagster: str, registered: list[str], wanted: list[str]) -> list[list[str]]:
-    """`dagster asset materialize` commands for the `wanted` composites: one run per block of
-    consecutive registered specs (`--partition-range`, one process) or `--partition` for a block of one."""
-    return [
-        materialize("composite", partition=first, dagster=dagster) if first == last
-        else materialize("composite", partition_range=f"{first}...{last}", dagster=dagster)
-        for first, last in partition_blocks(registered, wanted)
-    ]
-
-
 def registered_specs() -> list[str]:
     """The `composite_specs` partitions of the instance in `$DAGSTER_HOME`, in the order they were added."""
     with _instance() as instance:
@@ -174,15 +156,14 @@ def registered_specs() -> list[str]:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    """Sync the YAML, then materialize its composites in as few `dagster` runs as possible."""
+    """Sync the YAML, then materialize its composites in as few Dagster runs as possible (`execute_runs`)."""
     from facestats_core.composites.spec_config import read_spec_config
 
     code = cmd_sync(args)
     if code:
         return code
     wanted = read_spec_config(_specs_file(args)).canonical
-    commands = build_commands(sibling_command("dagster"), registered_specs(), wanted)
-    return run_commands(commands, env=dagster_env(), who="facestats composites build")
+    return execute_runs(composite_runs(registered_specs(), wanted), who="facestats composites build")
 
 
 def register(subparsers: Any) -> None:
@@ -209,7 +190,7 @@ def register(subparsers: Any) -> None:
     sync.set_defaults(func=cmd_sync)
 
     build = sub.add_parser(
-        "build", help="sync the YAML, then materialize its composites through `dagster asset materialize`"
+        "build", help="sync the YAML, then materialize its composites (Dagster runs in this process)"
     )
     build.add_argument("--config", help="specs YAML (default: FACESTATS_COMPOSITES_CONFIG, else config/composites.yaml)")
     build.add_argument("--strict", action="store_true", help="stop when the YAML has invalid entries")

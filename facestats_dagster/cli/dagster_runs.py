@@ -1,13 +1,12 @@
-"""The one way every `facestats` sub-command runs Dagster: the instance in the settings' Dagster home
-(`run.dagster_home`), and either Dagster runs in this process (`facestats run`, `update`, `demo`:
-`UpdateRun`, `execute_runs`) or
-`dagster asset materialize` commands run one after another (`facestats composites build`; README
-lists the commands that do what `facestats update` does, for scripting)."""
+"""The one way FaceStats runs its assets: `execute_runs`, Dagster runs in this process on the instance in
+the settings' Dagster home (`run.dagster_home`), through Dagster's public API (`execute_in_process` of the
+implicit asset job of `facestats_dagster.definitions`). `facestats run`, `update` (cron), `demo`
+and `composites build` all come here. `dagster_cli_commands` spells the same work as `dagster` commands
+(README lists them for scripting)."""
 
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import warnings
 from dataclasses import dataclass
@@ -18,8 +17,6 @@ from facestats_dagster.names import IMAGE_GROUP
 from facestats_dagster.settings import PROJECT_ENV, load_settings
 
 DEFINITIONS_MODULE = "facestats_dagster.definitions"
-ASSET_JOB = "__ASSET_JOB"
-"""Dagster's implicit job over every asset of the definitions (what `dagster asset materialize` runs)."""
 
 IMAGE_SELECTION = f"group:{IMAGE_GROUP}"
 """The image-level shard assets: raw_images, face_detections, face_chips, embedding_shards."""
@@ -45,11 +42,11 @@ the master table, so they run last): `embeddings_clip+` also selects the partiti
 which the CLI refuses without `--partition`."""
 
 REPORT_SELECTION = "face_statistics,stats_report"
+"""`dagster_cli_commands`' last command: statistics with confidence intervals, then the HTML report."""
 
 LOGGER_CONFIG = {"loggers": {"console": {"config": {"log_level": "DEBUG"}}}}
 """The run config of the runs in this process: the definitions' `console` logger (`run_events`), named,
 so Dagster uses it instead of its default one (which it does when the run config names no logger)."""
-"""`dagster_cli_commands`' last command: statistics with confidence intervals, then the HTML report."""
 
 
 def sibling_command(name: str) -> str:
@@ -114,18 +111,6 @@ def dagster_cli_commands(dagster: str = "dagster", facestats: str = "facestats",
     ]
 
 
-def run_commands(commands: list[list[str]], env: dict[str, str] | None = None, who: str = "facestats") -> int:
-    """Run each command, echoing it; stop at the first failure and return its exit code."""
-    for command in commands:
-        shown = [Path(command[0]).name, *command[1:]]
-        print("$ " + " ".join(f"'{part}'" if " " in part else part for part in shown), flush=True)
-        completed = subprocess.run(command, env=env, check=False)
-        if completed.returncode != 0:
-            print(f"{who}: the command above failed with exit code {completed.returncode}", file=sys.stderr)
-            return completed.returncode
-    return 0
-
-
 # ------------------------------------------------------------------ runs in this process (facestats update)
 
 
@@ -182,37 +167,35 @@ def upstream_run() -> UpdateRun:
     return UpdateRun(UPSTREAM_SELECTION, (SHARD_KEYS[0], SHARD_KEYS[-1]))
 
 
+def composite_runs(registered: list[str], wanted: list[str]) -> list[UpdateRun]:
+    """The composites of the `wanted` specs: one run per block of consecutively registered specs
+    (`partition_blocks`), so no run builds a registered spec that is not wanted."""
+    return [UpdateRun("composite", block) for block in partition_blocks(registered, wanted)]
+
+
 def downstream_runs(registered: list[str], wanted: list[str]) -> list[UpdateRun]:
     """The composites of the `wanted` specs, then the contact sheet, statistics and report: one run,
-    the last block of `partition_blocks` with the unpartitioned assets; a run of composites alone for
-    each earlier block (only when registered specs that are not wanted sit between wanted ones)."""
-    blocks = partition_blocks(registered, wanted)
-    if not blocks:
+    the last of `composite_runs` with the unpartitioned assets; a run of composites alone for each
+    earlier block (only when registered specs that are not wanted sit between wanted ones)."""
+    runs = composite_runs(registered, wanted)
+    if not runs:
         return [UpdateRun(DOWNSTREAM_SELECTION)]
-    runs = [UpdateRun("composite", block) for block in blocks[:-1]]
-    return [*runs, UpdateRun(f"composite,{DOWNSTREAM_SELECTION}", blocks[-1])]
-
-
-def asset_job() -> Any:
-    """The FaceStats asset job as `dagster asset materialize -m facestats_dagster.definitions` builds it:
-    the implicit asset job (`__ASSET_JOB`) of the repository the module's `defs` makes, reconstructable
-    from that module (so runs record the same code origin as the CLI's). Dagster has no public call
-    for this (`dagster.reconstructable` refuses the reserved job name), hence the internal import."""
-    from dagster._core.definitions.reconstruct import ReconstructableRepository
-
-    repository = ReconstructableRepository.for_module(DEFINITIONS_MODULE, "defs", working_directory=os.getcwd())
-    return repository.get_reconstructable_job(ASSET_JOB)
+    return [*runs[:-1], UpdateRun(f"composite,{DOWNSTREAM_SELECTION}", runs[-1].partitions)]
 
 
 def execute_runs(runs: list[UpdateRun], who: str = "facestats update", display: Any = None) -> int:
-    """Execute each run in this process on the instance in the settings' Dagster home (recorded there like
-    a `dagster asset materialize` run, with the definitions' in-process executor); stop at the first
-    failure and return 1. With a `display` (`cli.display.RunDisplay`) the runs' records and progress go
-    to it; without, each run is echoed. The definitions and their asset graph load once, before the first run."""
+    """Execute each run in this process (Dagster's public `JobDefinition.execute_in_process` on the
+    implicit asset job, in-process executor as the definitions declare) on the instance in the settings'
+    Dagster home, recorded there like a `dagster asset materialize` run; stop at the first failure and
+    return 1. With a `display` (`cli.display.RunDisplay`) the runs' records and progress go to it;
+    without, each run is echoed. The definitions and their asset graph load once, before the first run."""
     import dagster as dg
 
-    job = asset_job()
-    graph = job.get_definition().asset_layer.asset_graph  # loads the definitions, once for every run
+    # local: loading the definitions reads the settings, which `configure` (flags, project) must set first
+    from facestats_dagster.definitions import defs
+
+    job = defs.resolve_implicit_global_asset_job_def()
+    graph = defs.resolve_asset_graph()
     with open_instance() as instance:
         for run in runs:
             if display is None:
@@ -222,12 +205,12 @@ def execute_runs(runs: list[UpdateRun], who: str = "facestats update", display: 
             with warnings.catch_warnings():  # the selection parser's own use of a beta parameter
                 warnings.filterwarnings("ignore", category=dg.BetaWarning, message=".*include_sources.*")
                 keys = sorted(dg.AssetSelection.from_coercible(run.select.split(",")).resolve(graph))
-            with dg.execute_job(job, instance=instance, asset_selection=keys, tags=run.tags, raise_on_error=False,
-                                run_config=LOGGER_CONFIG) as result:
-                if not result.success:
-                    if display is None:
-                        print(f"{who}: the run above failed (run id {result.run_id})", file=sys.stderr)
-                    else:
-                        display.run_failed(result.run_id)
-                    return 1
+            result = job.execute_in_process(instance=instance, asset_selection=keys, tags=run.tags,
+                                            raise_on_error=False, run_config=LOGGER_CONFIG)
+            if not result.success:
+                if display is None:
+                    print(f"{who}: the run above failed (run id {result.run_id})", file=sys.stderr)
+                else:
+                    display.run_failed(result.run_id)
+                return 1
     return 0

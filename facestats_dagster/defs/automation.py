@@ -62,7 +62,7 @@ SETTLE_SECONDS = 30.0
 
 SENSOR_TAG = "facestats/trigger"
 IMAGE_JOB_NAMES = ("image_assets_job", "image_shards")
-"""Jobs that write the image manifests: ours, and the one-op-per-shard job of `scaleout.py`."""
+"""Jobs that write the image manifests: ours, and the shard-partitioned scale-out job of `scaleout.py`."""
 _IN_PROGRESS = [
     dg.DagsterRunStatus.QUEUED,
     dg.DagsterRunStatus.NOT_STARTED,

@@ -43,7 +43,7 @@ def resources() -> dg.Definitions:
     """The resources every asset, check and sensor of FaceStats uses, and the default executor:
     in process, so a run's steps share one Python (each step in its own process re-imported the
     stack, ~4 s per step and per check; a run's work is one chain of assets, so little runs in parallel
-    on a few cores). The `image_shards` scale-out job keeps its own executor. The `console` logger is
+    on a few cores). The `image_shards` scale-out job has its own executor (`FACESTATS_SHARD_EXECUTOR`). The `console` logger is
     Dagster's, unless a `facestats run` in this process takes the records (`run_events`)."""
     return dg.Definitions(resources=build_resources(load_settings()), executor=dg.in_process_executor,
                           loggers={"console": facestats_console_logger})

@@ -1,50 +1,36 @@
-"""Scale-out: the image-level shards as separate steps of one run, on any Dagster executor.
+"""Scale-out: `image_shards`, the image-level assets as a job partitioned by hash shard.
 
-A partitioned asset is one step per run (a single-run backfill over `00...03`
-processes every shard in that one step), so executors that distribute *steps*
-(multiprocess, `dagster-celery`, `dagster-k8s`) cannot spread its shards.
-`image_shards` is an op job with one op per shard (`shard_00`, `shard_01` …,
-from `FACESTATS_SHARDS`). Each op runs the image-level assets for its shard —
-`raw_images` → `face_detections` → `face_chips` → `embedding_shards` —
-by invoking the asset functions themselves (Dagster's direct invocation with a
-one-partition context), writes each partition file where the IO manager writes it,
-and records an `AssetMaterialization` of that partition. The code that runs and
-the files it writes are those of `dagster asset materialize --partition 00`;
-`embeddings_clip` and everything downstream read them as usual.
+`raw_images` → `face_detections` → `face_chips` → `embedding_shards`, one partition per
+shard. A backfill of this job (`dagster job backfill -j image_shards --all`, or the UI's
+*Launch backfill*) submits one run per shard to the instance's run coordinator, which starts
+them side by side (queued with concurrency limits under the `QueuedRunCoordinator`) on its run
+launcher (a process per run by default, a pod per run with `dagster-k8s`' `K8sRunLauncher`).
+Each run's steps go where the job's executor sends them, chosen by `FACESTATS_SHARD_EXECUTOR`:
 
-The executor comes from `FACESTATS_SHARD_EXECUTOR`:
+* `multiprocess` (default): a process per step, on the run's machine;
+* `celery`: `dagster_celery.celery_executor`, each step a task on a Celery worker;
+* `k8s`: `dagster_k8s.k8s_job_executor`, each step a Kubernetes job (pod).
 
-* `multiprocess` (default): one process per shard on this machine;
-* `celery`: `dagster_celery.celery_executor`, each shard a task on a Celery worker;
-* `k8s`: `dagster_k8s.k8s_job_executor`, each shard a Kubernetes job (pod).
+The executor's config (broker, pod resources, …) is the job's run config, read from the YAML file
+`FACESTATS_SHARD_RUN_CONFIG` names, so every run of a backfill carries it.
 
-See docs/deploy.md for the run config of each.
+The assets' IO manager writes every partition, as in any other run; `embeddings_clip` and
+everything downstream read them as usual. docs/deploy.md gives the run config of each executor.
 """
 
-# No `from __future__ import annotations` here: Dagster inspects the ops' `context` annotation.
-
-import os
-import socket
-import time
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import polars as pl
+import yaml
 
-from facestats_core.embedding.checkpoint import clear_parts
-from facestats_core.io.atomic import atomic_write_parquet
 from facestats_dagster.defs.automation import IMAGE_ASSET_KEYS
-from facestats_dagster.defs.embeddings import embedding_shards
-from facestats_dagster.defs.faces import face_chips, face_detections
-from facestats_dagster.defs.images import raw_images
-from facestats_dagster.partitions import SHARD_KEYS
 from facestats_dagster.settings import load_settings
 
 SHARD_JOB_NAME = "image_shards"
 SHARD_EXECUTORS = ("multiprocess", "celery", "k8s")
 SHARD_ASSETS = tuple(key.to_user_string() for key in IMAGE_ASSET_KEYS)
-"""The assets each shard op materializes (the image-level group of `facestats update`)."""
-SHARD_RESOURCES = ("paths", "faces", "clip")
+"""The assets each shard's run materializes (the image-level group), in run order."""
 
 
 def library_version(dagster_version: str = dg.__version__) -> str:
@@ -60,7 +46,7 @@ def shard_executor(name: str | None = None) -> dg.ExecutorDefinition:
         return dg.multiprocess_executor
     if name == "celery":
         try:
-            from dagster_celery import celery_executor  # noqa: PLC0415 - optional dependency
+            from dagster_celery import celery_executor  # noqa: PLC0415 - optional dependency (the `celery` extra)
         except ImportError as exc:
             raise ImportError(
                 "FACESTATS_SHARD_EXECUTOR=celery needs dagster-celery of the same release as dagster "
@@ -79,80 +65,32 @@ def shard_executor(name: str | None = None) -> dg.ExecutorDefinition:
     raise ValueError(f"FACESTATS_SHARD_EXECUTOR must be one of {', '.join(SHARD_EXECUTORS)}, got {name!r}")
 
 
-def run_shard(context: dg.OpExecutionContext, shard: str) -> dict[str, int]:
-    """Materialize the image-level assets of one shard; returns `{asset: rows}`."""
-    resources = {key: getattr(context.resources, key) for key in SHARD_RESOURCES}
-    layout = resources["paths"].layout()
-    worker = {"worker_pid": os.getpid(), "worker_host": socket.gethostname()}
-    rows: dict[str, int] = {}
-
-    def invoke(asset: dg.AssetsDefinition, **inputs: Any) -> dict[str, pl.DataFrame]:
-        name = asset.key.to_user_string()
-        asset_context = dg.build_asset_context(
-            partition_key=shard, resources=resources, instance=context.instance
-        )
-        started = time.time()
-        outputs = asset(asset_context, **inputs)
-        frame = outputs[shard]
-        path = layout.artifact_dir(name) / f"{shard}.parquet"  # = the IO manager's partition path
-        atomic_write_parquet(path, frame)
-        clear_parts(layout.checkpoint_dir(name, shard), prune=2)  # as the IO manager does after writing a partition
-        metadata = {
-            **asset_context.get_output_metadata("result"),
-            "path": dg.MetadataValue.path(str(path)),
-            "dagster/row_count": frame.height,
-            **worker,
-            "started": dg.MetadataValue.timestamp(started),
-            "finished": dg.MetadataValue.timestamp(time.time()),
-        }
-        context.log_event(dg.AssetMaterialization(asset_key=asset.key, partition=shard, metadata=metadata))
-        rows[name] = frame.height
-        return outputs
-
-    context.log.info(f"shard {shard}: pid {worker['worker_pid']} on {worker['worker_host']}")
-    raw = invoke(raw_images)
-    detections = invoke(face_detections, raw_images=raw)
-    chips = invoke(face_chips, face_detections=detections)
-    invoke(embedding_shards, face_chips=chips)
-    return rows
+def shard_run_config(path: str | None = None) -> dict[str, Any] | None:
+    """The run config of every `image_shards` run, from the YAML file `FACESTATS_SHARD_RUN_CONFIG` names
+    (the executor's config, e.g. the Celery broker; a backfill's runs carry the job's config); None when unset."""
+    path = load_settings()["run.shard_run_config"] if path is None else path
+    if not path:
+        return None
+    try:
+        config = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"FACESTATS_SHARD_RUN_CONFIG={path}: cannot read a YAML run config: {exc}") from exc
+    if not isinstance(config, dict):
+        raise ValueError(f"FACESTATS_SHARD_RUN_CONFIG={path}: a run config is a mapping (e.g. `execution:`)")
+    return config
 
 
-def _shard_op(shard: str) -> dg.OpDefinition:
-    @dg.op(
-        name=f"shard_{shard}",
-        required_resource_keys=set(SHARD_RESOURCES),
-        out=dg.Out(dg.Nothing),
-        tags={"facestats/shard": shard},
-        description=f"raw_images, face_detections, face_chips and embedding_shards of shard {shard}",
-    )
-    def shard_op(context: dg.OpExecutionContext) -> None:
-        started = time.perf_counter()
-        rows = run_shard(context, shard)
-        context.log.info(f"shard {shard} done in {time.perf_counter() - started:.1f} s: {rows}")
-
-    return shard_op
-
-
-def build_shard_job(
-    shards: list[str] | None = None, executor: dg.ExecutorDefinition | None = None
-) -> dg.JobDefinition:
-    """`image_shards`: one independent op per shard, so the executor runs them side by side."""
-    ops = [_shard_op(shard) for shard in (shards or SHARD_KEYS)]
-
-    @dg.job(
-        name=SHARD_JOB_NAME,
-        executor_def=executor or shard_executor(),
-        description=(
-            "The image-level assets of every shard, one step per shard (FACESTATS_SHARD_EXECUTOR: "
-            "multiprocess, celery or k8s). Afterwards materialize embeddings_clip and downstream."
-        ),
-        tags={"facestats/fan_out": "shards"},
-    )
-    def image_shards() -> None:
-        for op in ops:
-            op()
-
-    return image_shards
-
-
-image_shards_job = build_shard_job()
+image_shards_job = dg.define_asset_job(
+    SHARD_JOB_NAME,
+    selection=dg.AssetSelection.assets(*IMAGE_ASSET_KEYS),
+    executor_def=shard_executor(),
+    config=shard_run_config(),
+    tags={"facestats/fan_out": "shards"},
+    description=(
+        "raw_images, face_detections, face_chips and embedding_shards, partitioned by hash shard: "
+        "backfill it (one run per shard) to spread the shards over run workers; the steps run on "
+        "FACESTATS_SHARD_EXECUTOR (multiprocess, celery or k8s). Afterwards materialize "
+        "embeddings_clip and downstream."
+    ),
+)
+"""One run per shard partition (a backfill), each on the configured executor."""

@@ -18,8 +18,7 @@ from facestats_core.composites.filter_spec import parse_spec
 from facestats_core.faces.alignment import eye_target_pixels
 from facestats_core.io.atomic import atomic_write_parquet
 from facestats_core.io.layout import Layout
-from facestats_dagster.cli.composites import build_commands, partition_blocks
-from facestats_dagster.cli.dagster_runs import ANALYSIS_SELECTION
+from facestats_dagster.cli.dagster_runs import ANALYSIS_SELECTION, composite_runs, partition_blocks
 from facestats_dagster.definitions import defs
 from facestats_dagster.defs.composites import composite, composite_specs_sensor
 from facestats_dagster.partitions import COMPOSITE_SPECS
@@ -449,8 +448,9 @@ def test_default_yaml_is_valid_and_definitions_include_the_sensor() -> None:
 def test_partition_blocks_never_span_foreign_specs() -> None:
     registered = ["all", "a", "x", "b", "c", "y", "d"]
     assert partition_blocks(registered, ["d", "a", "all", "b", "c"]) == [("all", "a"), ("b", "c"), ("d", "d")]
-    commands = build_commands("dagster", registered, ["all", "a", "d"])
-    assert commands[0][-2:] == ["--partition-range", "all...a"] and commands[1][-2:] == ["--partition", "d"]
+    runs = composite_runs(registered, ["all", "a", "d"])
+    assert [(run.select, run.partitions) for run in runs] == [("composite", ("all", "a")), ("composite", ("d", "d"))]
+    assert runs[1].tags == {"dagster/asset_partition_range_start": "d", "dagster/asset_partition_range_end": "d"}
 
 
 def test_analysis_selection_leaves_out_partitioned_composites() -> None:

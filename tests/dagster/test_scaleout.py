@@ -1,4 +1,4 @@
-"""The `image_shards` fan-out job: one independent step per shard, executor chosen by environment."""
+"""`image_shards`: the image-level assets as a job partitioned by shard, executor chosen by environment."""
 
 from __future__ import annotations
 
@@ -7,28 +7,36 @@ import sys
 import dagster as dg
 import pytest
 
-from facestats_dagster.defs.scaleout import SHARD_JOB_NAME, build_shard_job, library_version, shard_executor
+from facestats_dagster.defs.scaleout import (
+    SHARD_ASSETS,
+    SHARD_JOB_NAME,
+    library_version,
+    shard_executor,
+    shard_run_config,
+)
 from facestats_dagster.partitions import SHARD_KEYS
 
 
-def test_one_independent_op_per_shard() -> None:
+def test_image_shards_is_the_image_assets_partitioned_by_shard() -> None:
     from facestats_dagster.definitions import defs
 
     job = defs.resolve_job_def(SHARD_JOB_NAME)
-    assert sorted(node.name for node in job.graph.nodes) == [f"shard_{key}" for key in SHARD_KEYS]
-    assert all(not node.definition.input_defs for node in job.graph.nodes)  # no op waits for another
-    assert job.executor_def is dg.multiprocess_executor
-    assert sorted(op.name for op in build_shard_job(["00", "01"]).graph.node_defs) == ["shard_00", "shard_01"]
-
-
-def test_each_shard_op_runs_the_face_assets_with_their_resources() -> None:
-    from facestats_dagster.defs.scaleout import SHARD_ASSETS, SHARD_RESOURCES
-
     assert SHARD_ASSETS == ("raw_images", "face_detections", "face_chips", "embedding_shards")
-    job = build_shard_job(["00"])
-    [op] = job.graph.node_defs
-    assert op.required_resource_keys == set(SHARD_RESOURCES) == {"paths", "faces", "clip"}
-    assert "face_detections" in (op.description or "") and "face_chips" in (op.description or "")
+    assert sorted(node.name for node in job.graph.nodes) == sorted(SHARD_ASSETS)  # the assets' own steps
+    assert job.partitions_def is not None and job.partitions_def.get_partition_keys() == SHARD_KEYS
+    assert job.executor_def is dg.multiprocess_executor
+
+
+def test_shard_run_config_comes_from_the_named_yaml(tmp_path) -> None:
+    assert shard_run_config("") is None
+    config = tmp_path / "celery.yaml"
+    config.write_text("execution:\n  config:\n    broker: 'filesystem://'\n")
+    assert shard_run_config(str(config)) == {"execution": {"config": {"broker": "filesystem://"}}}
+    with pytest.raises(ValueError, match="cannot read"):
+        shard_run_config(str(tmp_path / "missing.yaml"))
+    config.write_text("- not a mapping\n")
+    with pytest.raises(ValueError, match="mapping"):
+        shard_run_config(str(config))
 
 
 def test_executor_follows_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -57,23 +65,26 @@ def test_library_version_matches_core_release() -> None:
     assert library_version("1.9.5") == "0.25.5"
 
 
-def test_shard_ops_write_every_image_asset_of_their_shard(resources, raw_folder) -> None:
+def test_one_shard_partition_run_writes_that_shard_through_the_io_manager(resources, raw_folder, all_assets) -> None:
+    """A run of `image_shards` for one partition (what a backfill launches per shard): the IO manager
+    writes that shard's file of every image asset and clears its checkpoint parts; no other shard."""
     import polars as pl
 
     from facestats_core.io.layout import Layout
-    from facestats_dagster.defs.scaleout import SHARD_ASSETS, SHARD_RESOURCES
+    from facestats_dagster.defs.automation import IMAGE_ASSET_KEYS
 
-    shards = SHARD_KEYS[:2]
-    job = build_shard_job(shards, executor=dg.in_process_executor)
-    result = job.execute_in_process(resources={key: resources[key] for key in SHARD_RESOURCES})
-    assert result.success
+    assets = [asset for asset in all_assets if asset.key in IMAGE_ASSET_KEYS]
     layout = Layout.from_roots(raw_folder.parent, "models")
+    for shard in SHARD_KEYS[:2]:
+        result = dg.materialize(assets, partition_key=shard, resources=resources)
+        assert result.success
+        materialized = {(e.asset_key.to_user_string(), e.partition) for e in result.get_asset_materialization_events()
+                        for e in [e.event_specific_data.materialization]}
+        assert materialized == {(name, shard) for name in SHARD_ASSETS}
+    shards = SHARD_KEYS[:2]
     for name in SHARD_ASSETS:
         assert sorted(p.stem for p in layout.artifact_dir(name).glob("*.parquet")) == shards, name
     assert not any(layout.checkpoint_dir("embedding_shards", s).exists() for s in shards)  # parts removed
-    materialized = {(e.asset_key.to_user_string(), e.partition) for e in result.get_asset_materialization_events()
-                    for e in [e.event_specific_data.materialization]}
-    assert materialized == {(name, shard) for name in SHARD_ASSETS for shard in shards}
     raw = layout.read_partitions("raw_images")
     detections = layout.read_partitions("face_detections")
     chips = layout.read_partitions("face_chips")

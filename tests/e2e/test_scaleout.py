@@ -1,15 +1,18 @@
-"""Scale-out: the `image_shards` job runs each shard as its own step, side by side in different
-processes (multiprocess executor) or different Celery workers (dagster-celery, filesystem broker),
-and the result equals a single-process run of the same assets.
+"""Scale-out through Dagster's own partitioned execution: a backfill of `image_shards` (the image
+assets partitioned by shard) queues one run per shard; the Dagster daemon launches them side by
+side (a process per run), and each run's steps go to the job's executor: their own processes
+(multiprocess executor) or two Celery workers (dagster-celery, filesystem broker). The result
+equals a single-process run of the same assets.
 
-Evidence comes from the Dagster event log of the run: the pid of each shard's STEP_START event
-(also written into every materialization as ``worker_pid``), the step start/end timestamps, and the
-artifacts, compared file by file with a run of the image assets in one process
+Evidence comes from the Dagster event log of the runs: the pid of each run's RUN_START event and
+of each step's STEP_START event, the runs' start/end timestamps, the materialized partitions, and
+the artifacts, compared file by file with a run of the image assets in one process
 (``--partition-range 00...01`` with the in-process executor).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -17,6 +20,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -44,6 +48,7 @@ def _env(root: Path, home: Path, clip: Path, **extra: str) -> dict[str, str]:
         "FACESTATS_SHARDS": str(len(SHARDS)),
         "FACESTATS_CLIP_THREADS": "1",
         "FACESTATS_FACE_MODE": "whole",  # the synthetic demo faces are pre-cropped
+        "FACESTATS_AUTOMATION": "0",  # the daemon launches the backfill's runs, no sensor runs of its own
         "DAGSTER_HOME": str(home),
         "HF_HUB_OFFLINE": "1",
         **extra,
@@ -99,49 +104,76 @@ def reference(
     return frames
 
 
-def _shard_run_evidence(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, dict]:
-    """Per shard: pid and start/end time of its step, and the worker pids its materializations report."""
+@contextlib.contextmanager
+def _daemon(env: dict[str, str], cwd: Path) -> Iterator[None]:
+    """`dagster-daemon run` on the definitions (it dequeues the queued runs and launches them), stopped after."""
+    log = (cwd / "daemon.log").open("w")
+    daemon = subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-m", "facestats_dagster.definitions"], env=env,
+                              cwd=cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield
+    finally:
+        _stop(daemon)
+        log.close()
+
+
+def _backfill_shards(env: dict[str, str], cwd: Path, home: Path, monkeypatch: pytest.MonkeyPatch,
+                     timeout: float = 480) -> dict[str, dict]:
+    """Backfill `image_shards` over every shard with the daemon running; wait until its runs finish and
+    return, per shard, its run's pid and start/end time and the pids of its steps."""
     monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.get() as instance:  # create the instance's databases before two processes race to
+        instance.get_runs()
+    with _daemon(env, cwd):
+        _run([*_dagster("job", "backfill"), "-j", "image_shards", "--all", "--noprompt"], env, cwd)
+        deadline = time.monotonic() + timeout
+        with dg.DagsterInstance.get() as instance:
+            while True:
+                runs = instance.get_runs(filters=dg.RunsFilter(job_name="image_shards"))
+                if len(runs) == len(SHARDS) and all(run.is_finished for run in runs):
+                    break
+                assert time.monotonic() < deadline, (runs, (cwd / "daemon.log").read_text()[-3000:])
+                time.sleep(2)
     with dg.DagsterInstance.get() as instance:
-        runs = instance.get_runs(filters=dg.RunsFilter(job_name="image_shards"))
-        assert len(runs) == 1 and runs[0].status == dg.DagsterRunStatus.SUCCESS, runs
-        entries = instance.all_logs(runs[0].run_id)
+        assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs), [run.status for run in runs]
+        assert len({run.tags["dagster/backfill"] for run in runs}) == 1  # one backfill, one run per shard
         shards: dict[str, dict] = {}
-        for entry in entries:
-            event = entry.dagster_event
-            if event is None or not (entry.step_key or "").startswith("shard_"):
-                continue
-            info = shards.setdefault(entry.step_key.removeprefix("shard_"), {"materialized": {}})
-            if event.event_type_value == "STEP_START":
-                info.update(pid=event.pid, start=entry.timestamp)
-            elif event.event_type_value == "STEP_SUCCESS":
-                info["end"] = entry.timestamp
-            elif event.event_type_value == "ASSET_MATERIALIZATION":
-                materialization = entry.asset_materialization
-                info["materialized"][materialization.asset_key.to_user_string()] = (
-                    materialization.partition, materialization.metadata["worker_pid"].value
-                )
-        coordinator = next(
-            e.dagster_event.pid for e in entries if e.dagster_event_type == dg.DagsterEventType.RUN_START
-        )
+        for run in runs:
+            info = shards.setdefault(run.tags["dagster/partition"], {"steps": {}, "materialized": set()})
+            for entry in instance.all_logs(run.run_id):
+                event = entry.dagster_event
+                if event is None:
+                    continue
+                kind = event.event_type
+                if kind == dg.DagsterEventType.RUN_START:
+                    info.update(pid=event.pid, start=entry.timestamp)
+                elif kind == dg.DagsterEventType.RUN_SUCCESS:
+                    info["end"] = entry.timestamp
+                elif kind == dg.DagsterEventType.STEP_START:
+                    info["steps"][entry.step_key] = event.pid
+                elif kind == dg.DagsterEventType.ASSET_MATERIALIZATION:
+                    materialization = entry.asset_materialization
+                    info["materialized"].add((materialization.asset_key.to_user_string(), materialization.partition))
         for name in SHARD_ASSETS:
             assert instance.get_materialized_partitions(dg.AssetKey(name)) == set(SHARDS), name
     assert sorted(shards) == SHARDS
     for shard, info in shards.items():
-        assert info["materialized"] == {name: (shard, info["pid"]) for name in SHARD_ASSETS}, info
-        info["coordinator"] = coordinator
+        assert info["materialized"] == {(name, shard) for name in SHARD_ASSETS}, info
+        assert sorted(info["steps"]) == sorted(SHARD_ASSETS), info
     return shards
 
 
 def _assert_parallel(shards: dict[str, dict]) -> None:
     first, second = (shards[key] for key in SHARDS)
     overlap = min(first["end"], second["end"]) - max(first["start"], second["start"])
-    print(f"run process {first['coordinator']}; " + "; ".join(
-        f"shard {key}: pid {info['pid']}, {info['end'] - info['start']:.1f} s" for key, info in shards.items()
+    print("; ".join(
+        f"shard {key}: run pid {info['pid']}, step pids {sorted(set(info['steps'].values()))}, "
+        f"{info['end'] - info['start']:.1f} s" for key, info in shards.items()
     ) + f"; overlap {overlap:.1f} s")
-    assert first["pid"] != second["pid"], "both shards ran in the same process"
-    assert first["coordinator"] not in (first["pid"], second["pid"]), "a shard ran in the run's own process"
-    # each step started before the other one finished: the two shards ran at the same time
+    assert first["pid"] != second["pid"], "both shards' runs ran in the same process"
+    for info in shards.values():
+        assert info["pid"] not in info["steps"].values(), "a step ran in its run's own process"
+    # each run started before the other one finished: the two shards ran at the same time
     assert first["start"] < second["end"] and second["start"] < first["end"], shards
 
 
@@ -152,17 +184,13 @@ def _assert_same_result(root: Path, reference: dict[str, pl.DataFrame]) -> None:
         assert result[name].equals(frame), name
 
 
-def test_shards_run_side_by_side_with_the_multiprocess_executor(
+def test_shard_runs_run_side_by_side_with_the_multiprocess_executor(
     tmp_path: Path, source_data: Path, reference: dict[str, pl.DataFrame], tiny_clip_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _copy_raw(source_data, tmp_path / "data")
     env = _env(tmp_path / "data", tmp_path / "home", tiny_clip_dir)
-    config = tmp_path / "multiprocess.yaml"  # `dagster job execute` takes run config from files only
-    config.write_text(json.dumps({"execution": {"config": {"max_concurrent": len(SHARDS)}}}))  # JSON is YAML
-    _run([*_dagster("job", "execute"), "-j", "image_shards", "-c", str(config)], env, tmp_path)
-    shards = _shard_run_evidence(tmp_path / "home", monkeypatch)
-    _assert_parallel(shards)
+    _assert_parallel(_backfill_shards(env, tmp_path, tmp_path / "home", monkeypatch))
     # downstream assets read the partitions as usual
     _run([*_dagster("asset", "materialize"), "--select", "embeddings_clip"], env, tmp_path)
     _assert_same_result(tmp_path / "data", reference)
@@ -225,7 +253,7 @@ def _stop(process: subprocess.Popen) -> None:
     process.wait(timeout=10)
 
 
-def test_shards_run_on_two_celery_workers(
+def test_shard_runs_steps_run_on_two_celery_workers(
     tmp_path: Path, source_data: Path, reference: dict[str, pl.DataFrame], tiny_clip_dir: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -237,10 +265,11 @@ def test_shards_run_on_two_celery_workers(
     if celery is None:
         pytest.skip("the `celery` command of the celery package is not on PATH")
     _copy_raw(source_data, tmp_path / "data")
-    env = _env(tmp_path / "data", tmp_path / "home", tiny_clip_dir, FACESTATS_SHARD_EXECUTOR="celery")
-    env["PATH"] = f"{Path(celery).parent}{os.pathsep}{env.get('PATH', '')}"
     config_file = tmp_path / "celery.yaml"
     config_file.write_text(json.dumps(_celery_run_config(tmp_path)))  # JSON is YAML
+    env = _env(tmp_path / "data", tmp_path / "home", tiny_clip_dir, FACESTATS_SHARD_EXECUTOR="celery",
+               FACESTATS_SHARD_RUN_CONFIG=str(config_file))  # every run of the backfill carries it
+    env["PATH"] = f"{Path(celery).parent}{os.pathsep}{env.get('PATH', '')}"
     monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "home"))
     with dg.DagsterInstance.get() as instance:  # create the instance's databases before two workers race to
         instance.get_runs()
@@ -264,20 +293,21 @@ def test_shards_run_on_two_celery_workers(
             time.sleep(0.5)
         worker_pids = [_children(worker.pid) | {worker.pid} for worker in workers]
 
-        _run([*_dagster("job", "execute"), "-j", "image_shards", "-c", str(config_file)], env, tmp_path)
-        shards = _shard_run_evidence(tmp_path / "home", monkeypatch)
+        shards = _backfill_shards(env, tmp_path, tmp_path / "home", monkeypatch)
         _assert_parallel(shards)
-        # each shard ran inside one of the two workers started here, and not the same one
+        # every step ran inside one of the two workers started here, and both workers ran steps
         owners = {
-            shard: [i for i, pids in enumerate(worker_pids) if info["pid"] in pids]
-            for shard, info in shards.items()
+            (shard, step): [i for i, pids in enumerate(worker_pids) if pid in pids]
+            for shard, info in shards.items() for step, pid in info["steps"].items()
         }
-        assert sorted(owner for found in owners.values() for owner in found) == [0, 1], owners
+        assert all(len(found) == 1 for found in owners.values()), owners
+        assert {found[0] for found in owners.values()} == {0, 1}, owners
         texts = [log.read_text() for log in logs]
         assert all("execute_plan" in text and "succeeded" in text for text in texts), texts
     finally:
         for worker in workers:
             _stop(worker)
     env.pop("FACESTATS_SHARD_EXECUTOR")
+    env.pop("FACESTATS_SHARD_RUN_CONFIG")
     _run([*_dagster("asset", "materialize"), "--select", "embeddings_clip"], env, tmp_path)
     _assert_same_result(tmp_path / "data", reference)
