@@ -108,8 +108,9 @@ def embed_manifest(
     """Embeddings of every ``ok`` face chip of a face-chips table (polars frames), one row per ``face_id``.
 
     ``chips_dir`` (Path or UPath) holds the chips named by ``chip_path``. Faces already
-    embedded by the same model, precision and chip version in ``previous`` are reused, so only
-    new faces and faces whose chip was cut again (another ``source_key``) reach the model. Returns the table, stats and ``{face_id: reason}`` for failures.
+    embedded by the same model, weights revision, precision label and chip version in ``previous``
+    are reused, so only new faces and faces whose chip was cut again (another ``source_key``) reach
+    the model. Returns the table, stats and ``{face_id: reason}`` for failures.
 
     With a ``checkpoint`` (:mod:`facestats_core.embedding.checkpoint`) the faces are embedded in chunks
     of ``checkpoint.chunk_faces`` (whole batches) and each finished chunk is written as a part file;
