@@ -30,6 +30,7 @@ def clip_tokenizer(clip: LoadedClip) -> Any:
 
 @lru_cache(maxsize=4)
 def _tokenizer(model_id: str, revision: str, local_files_only: bool) -> Any:
+    """``revision`` only keys the cache: a folder whose files changed is read again."""
     from transformers import AutoTokenizer
 
     try:
