@@ -4,7 +4,7 @@ Usage: python benchmarks/bench_demo_clip.py [--model DIR] [--n-images 600] [--se
 
 Generates a demo set as ``make demo`` does (``--n-images`` faces of demo seed
 ``--seed``, 256 px; the demo CLIP never trained on seed 0), embeds it with
-``facestats_core.embedding.clip`` (``load_clip`` + ``embed_paths``, the
+``facestats_core.embedding`` (``load_clip`` + ``embed_paths``, the
 pipeline's loader and preprocessing), then reports:
 
 * linear probes: ``train_attribute_classifier`` held-out accuracy (stratified
@@ -29,7 +29,11 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from facestats_core.embedding.clip import ClipConfig, LoadedClip, embed_paths, l2_normalize, load_clip
+from facestats_core.embedding.config import ClipConfig
+from facestats_core.embedding.embed import embed_paths
+from facestats_core.embedding.loader import load_clip
+from facestats_core.embedding.tower import LoadedClip
+from facestats_core.embedding.vectors import l2_normalize
 from facestats_core.labels.vocab import AGE_BINS, ETHNICITIES, GENDERS
 from facestats_core.models.classifiers import train_attribute_classifier
 from facestats_core.models.regressor import train_regressor

@@ -7,7 +7,7 @@ disk, then measures in one run:
 
 * the matmul roofline: GFLOP/s of a ViT-B/32-shaped GEMM at each precision
   ÷ 8.82 GFLOP per image (the best round);
-* the loader alone: decode + resize + crop to uint8 (``_decode_batch``) on one
+* the loader alone: decode + resize + crop to uint8 (``pixels.decode_batch``) on one
   thread, images/s;
 * the naive loop of the original notebooks: CLIP's image processor + one
   fp32 forward per image;
@@ -127,14 +127,16 @@ def naive_runner(model_dir: Path) -> Callable[[list[Path]], float]:
 
 def loader_runner(model_dir: Path, batch_size: int) -> Callable[[list[Path]], float]:
     """Seconds of the loader's own work (read, decode, draft, resize, crop → uint8) on this one thread."""
-    from facestats_core.embedding.clip import ClipConfig, _decode_batch, load_clip
+    from facestats_core.embedding.config import ClipConfig
+    from facestats_core.embedding.loader import load_clip
+    from facestats_core.embedding.pixels import decode_batch
 
     clip = load_clip(ClipConfig(model=str(model_dir), precision="fp32", compile=False))
 
     def run(paths: list[Path]) -> float:
         start = time.perf_counter()
         for first in range(0, len(paths), batch_size):
-            _decode_batch(paths, range(first, min(first + batch_size, len(paths))), clip)
+            decode_batch(paths, range(first, min(first + batch_size, len(paths))), clip.image_size)
         return time.perf_counter() - start
 
     return run
@@ -143,19 +145,15 @@ def loader_runner(model_dir: Path, batch_size: int) -> Callable[[list[Path]], fl
 def uint8_vs_float(model_dir: Path, paths: list[Path], batch_size: int) -> tuple[float, float]:
     """(max abs difference, min cosine) of fp32 eager features from uint8 pixels normalised on the
     model side vs float pixels normalised by ``normalize_pixels`` (one batch)."""
-    from facestats_core.embedding.clip import (
-        ClipConfig,
-        cosine_rows,
-        forward_batch,
-        iter_pixel_batches,
-        load_clip,
-        normalize_pixels,
-    )
+    from facestats_core.embedding.config import ClipConfig
+    from facestats_core.embedding.loader import load_clip
+    from facestats_core.embedding.pixels import iter_pixel_batches, normalize_pixels
+    from facestats_core.embedding.vectors import cosine_rows
 
     clip = load_clip(ClipConfig(model=str(model_dir), precision="fp32", compile=False))
-    _, pixels, _ = next(iter_pixel_batches(paths[:batch_size], clip, batch_size))
-    from_uint8 = forward_batch(clip, pixels)
-    from_float = forward_batch(clip, normalize_pixels(pixels, clip.mean, clip.std))
+    _, pixels, _ = next(iter_pixel_batches(paths[:batch_size], clip.image_size, batch_size))
+    from_uint8 = clip.tower.embed(pixels)
+    from_float = clip.tower.embed(normalize_pixels(pixels, clip.mean, clip.std))
     cosine = cosine_rows(from_uint8, from_float)
     return float(np.abs(from_uint8 - from_float).max()), float(cosine.min())
 
@@ -188,12 +186,15 @@ class Totals:
 
 def torch_load(precision: str, compile: bool) -> Callable[[Path, list[Path], int], Runner]:
     def load(model_dir: Path, warm_up: list[Path], batch_size: int) -> Runner:
-        from facestats_core.embedding.clip import ClipConfig, embed_paths, load_clip
+        from facestats_core.embedding.config import ClipConfig
+        from facestats_core.embedding.embed import embed_paths
+        from facestats_core.embedding.loader import load_clip
 
         clip = load_clip(ClipConfig(model=str(model_dir), precision=precision, compile=compile))  # type: ignore[arg-type]
         embed_paths(clip, warm_up, batch_size=batch_size)  # allocator, kernels and, when compiled, compilation
-        if compile and clip.compile_error:
-            print(f"  compilation failed, ran eager: {clip.compile_error}")
+        compile_error = getattr(clip.tower, "compile_error", None)
+        if compile and compile_error:
+            print(f"  compilation failed, ran eager: {compile_error}")
 
         def run(paths: list[Path]) -> tuple[np.ndarray, float, float]:
             result = embed_paths(clip, paths, batch_size=batch_size)
@@ -217,17 +218,19 @@ def openvino_load(precision: str) -> Callable[[Path, list[Path], int], Runner]:
     """The pipeline's OpenVINO path: ``load_clip(backend="openvino")`` + ``embed_paths``; int8 calibrated on
     ``CALIBRATION_FACES`` of the benchmark's own images first (``calibrate_from_paths``, as embedding_shards does)."""
     def load(model_dir: Path, warm_up: list[Path], batch_size: int) -> Runner:
-        from facestats_core.embedding.clip import ClipConfig, embed_paths, load_clip
-        from facestats_core.embedding.openvino_backend import calibrate_from_paths, needs_calibration
+        from facestats_core.embedding.config import ClipConfig
+        from facestats_core.embedding.embed import embed_paths
+        from facestats_core.embedding.loader import load_clip
+        from facestats_core.embedding.openvino_int8 import calibrate_from_paths, needs_calibration
 
         cache = tempfile.mkdtemp(prefix="facestats-ov-")
         clip = load_clip(ClipConfig(model=str(model_dir), precision=precision, backend="openvino",  # type: ignore[arg-type]
                                     batch_size=batch_size, cache_dir=cache))
-        if clip.openvino is None:
+        if clip.tower.backend != "openvino":
             raise RuntimeError("the OpenVINO backend is not available (see the warning above)")
         if needs_calibration(clip):
             folder = Path(warm_up[0]).parent
-            report = calibrate_from_paths(clip, sorted(folder.glob("*.jpg"))[:CALIBRATION_FACES])
+            clip, report = calibrate_from_paths(clip, sorted(folder.glob("*.jpg"))[:CALIBRATION_FACES])
             print(f"  int8 calibration: {report}")
         embed_paths(clip, warm_up, batch_size=batch_size)
 
@@ -241,7 +244,7 @@ def openvino_load(precision: str) -> Callable[[Path, list[Path], int], Runner]:
 
 
 def _openvino_installed() -> bool:
-    from facestats_core.embedding.openvino_backend import openvino_missing
+    from facestats_core.embedding.config import openvino_missing
 
     return openvino_missing() is None
 
@@ -258,7 +261,7 @@ if _openvino_installed():
 
 def default_candidate() -> Candidate:
     """What ``precision=auto`` and ``compile=auto`` run on this machine for a ``DEFAULT_JOB``-image job."""
-    from facestats_core.embedding.clip import auto_precision, should_compile
+    from facestats_core.embedding.config import auto_precision, should_compile
 
     precision = auto_precision("cpu")
     return torch_candidate(precision, should_compile("auto", DEFAULT_JOB))
@@ -277,7 +280,8 @@ def main() -> None:
 
     import torch
 
-    from facestats_core.embedding.clip import COMPILE_MIN_IMAGES, cosine_rows, cpu_flags
+    from facestats_core.embedding.config import COMPILE_MIN_IMAGES, cpu_flags
+    from facestats_core.embedding.vectors import cosine_rows
     from facestats_demo.random_clip import build_random_clip, vit_b32_flops_per_image
 
     if args.threads:

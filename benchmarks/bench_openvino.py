@@ -3,7 +3,7 @@ OpenVINO bf16 / int8, at ViT-B/32 size, with each path's cosine to torch fp32.
 
 Builds the real ViT-B/32 architecture with random weights (``build_random_clip``, as
 ``bench_embed.py`` does), decodes demo faces once to float32 pixels, then times only the forward
-passes (``forward_batch`` / the OpenVINO tower) on pre-decoded batches. The rounds are
+passes (the loaded CLIP's ``tower.embed``: torch or OpenVINO) on pre-decoded batches. The rounds are
 interleaved across the paths (round 1 of every path, then round 2 …) so load from other jobs
 hits all of them alike; the median round is reported. int8 is calibrated on ``--calibration``
 faces and its cosine is measured on those and on ``--eval`` other faces. Random weights lack a
@@ -32,7 +32,7 @@ import numpy as np
 def face_pixels(folder: Path, n: int, image_size: int, mean, std, seed: int) -> np.ndarray:
     from PIL import Image
 
-    from facestats_core.embedding.clip import clip_pixels
+    from facestats_core.embedding.pixels import clip_pixels
     from facestats_demo.faces import DemoSpec, generate_demo_dataset
 
     dataset = generate_demo_dataset(folder, DemoSpec(n_images=n, size=256, seed=seed))
@@ -59,22 +59,23 @@ def openvino_candidate(
     """The pipeline's OpenVINO tower of ``model_dir`` (``load_clip`` with ``backend="openvino"``:
     conversion or cache, compile); int8 calibrated on ``calibration`` (float32 pixel batches) first.
     ``info`` holds the label, the IR folder, whether it was converted, the load seconds and the int8 report."""
-    from facestats_core.embedding.clip import ClipConfig, load_clip
-    from facestats_core.embedding.openvino_backend import quantize_int8
+    from facestats_core.embedding.config import ClipConfig
+    from facestats_core.embedding.loader import load_clip
+    from facestats_core.embedding.openvino_int8 import quantize_int8
 
     started = time.perf_counter()
     config = ClipConfig(model=str(model_dir), precision=precision, backend="openvino",  # type: ignore[arg-type]
                         batch_size=batch_size, cache_dir=str(cache_dir), local_files_only=True)
     loaded = load_clip(config)
-    if loaded.openvino is None:
+    if loaded.tower.backend != "openvino":
         raise RuntimeError("OpenVINO backend unavailable (see the warning above)")
-    report: dict[str, Any] = dict(loaded.openvino.int8_report)
-    if precision == "int8" and loaded.openvino.pending_int8:
-        report = quantize_int8(loaded, calibration)
-    tower = loaded.openvino
+    report: dict[str, Any] = dict(loaded.tower.int8_report)
+    if precision == "int8" and loaded.tower.pending_int8:
+        loaded, report = quantize_int8(loaded, calibration)
+    tower = loaded.tower
     info = {"label": tower.label, "ir_dir": str(tower.ir_dir), "converted": tower.converted,
             "load_seconds": round(time.perf_counter() - started, 2), "int8": report}
-    return Candidate(f"OpenVINO {tower.label}", tower, info)
+    return Candidate(f"OpenVINO {tower.label}", tower.embed, info)
 
 
 def main() -> None:
@@ -95,13 +96,14 @@ def main() -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from bench_embed import matmul_gflops
 
-    from facestats_core.embedding.clip import ClipConfig, cosine_rows, forward_batch, load_clip
-    from facestats_core.embedding.openvino_backend import cpu_has_bf16
+    from facestats_core.embedding.config import ClipConfig, openvino_has_bf16
+    from facestats_core.embedding.loader import load_clip
+    from facestats_core.embedding.vectors import cosine_rows
     from facestats_demo.random_clip import build_random_clip, vit_b32_flops_per_image
 
     flops = vit_b32_flops_per_image()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} cpus, "
-          f"OpenVINO bf16 on this CPU: {cpu_has_bf16()}")
+          f"OpenVINO bf16 on this CPU: {openvino_has_bf16()}")
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         model_dir = build_random_clip(tmp_path / "vit-b-32", preset="vit-b-32", seed=0)
@@ -111,13 +113,13 @@ def main() -> None:
         evals = face_pixels(tmp_path / "eval", max(args.eval, args.images), size, mean, std, seed=2)
         timed = evals[: args.images]
         paths: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
-        paths["torch fp32"] = lambda x: forward_batch(reference, x)
+        paths["torch fp32"] = reference.tower.embed
         bf16 = load_clip(ClipConfig(model=str(model_dir), precision="bf16", local_files_only=True))
-        paths["torch bf16"] = lambda x: forward_batch(bf16, x)
+        paths["torch bf16"] = bf16.tower.embed
         if args.compile:
             compiled = load_clip(ClipConfig(model=str(model_dir), precision="bf16", compile=True,
                                             local_files_only=True))
-            paths["torch bf16 compiled"] = lambda x: forward_batch(compiled, x)
+            paths["torch bf16 compiled"] = compiled.tower.embed
         cache = Path(args.cache_dir) if args.cache_dir else tmp_path / "ov-cache"
         reports = {}
         for batch in args.batch_sizes:
@@ -147,7 +149,7 @@ def main() -> None:
                         forward(timed[i : i + batch])
                     times.setdefault((name.split(" @")[0], batch), []).append(time.perf_counter() - start)
         roofline = statistics.median(rooflines)
-        fp32 = forward_batch(reference, evals[: args.eval])
+        fp32 = reference.tower.embed(evals[: args.eval])
         print(f"\nbf16 matmul roofline {roofline:.1f} images/s (rounds: {', '.join(f'{r:.1f}' for r in rooflines)})")
         print(f"model only, {args.images} images per round, median of {args.rounds} interleaved rounds")
         print("| path | batch | images/s | × torch fp32 | × bf16 roofline | cosine to fp32 mean / min |")

@@ -36,7 +36,9 @@ class LabelledSet:
 
 
 def _embed(paths: list[Path], model: str) -> np.ndarray:
-    from facestats_core.embedding.clip import ClipConfig, embed_paths, load_clip
+    from facestats_core.embedding.config import ClipConfig
+    from facestats_core.embedding.embed import embed_paths
+    from facestats_core.embedding.loader import load_clip
 
     clip = load_clip(ClipConfig(model=model))
     result = embed_paths(clip, paths, batch_size=64)

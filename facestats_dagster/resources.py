@@ -15,7 +15,9 @@ from typing import Any
 
 import dagster as dg
 
-from facestats_core.embedding.clip import DEFAULT_MODEL, ClipConfig, LoadedClip, load_clip
+from facestats_core.embedding.config import DEFAULT_MODEL, ClipConfig
+from facestats_core.embedding.loader import load_clip
+from facestats_core.embedding.tower import LoadedClip
 from facestats_core.faces.alignment import AlignmentConfig
 from facestats_core.faces.chips import ChipConfig
 from facestats_core.faces.detectors import DETECTOR_CHOICES, quality_score
@@ -130,7 +132,7 @@ def _load_cached(config: ClipConfig) -> LoadedClip:
 
 
 class ClipResource(dg.ConfigurableResource):
-    """The CLIP image encoder (`facestats_core.embedding.clip.ClipConfig`): a Hugging Face id or a
+    """The CLIP image encoder (`facestats_core.embedding.config.ClipConfig`): a Hugging Face id or a
     local `save_pretrained` folder."""
 
     model: str = setting(DEFAULT_MODEL, "Hugging Face id or a local `save_pretrained` folder",

@@ -32,7 +32,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from facestats_core.embedding.clip import DEFAULT_MODEL
+from facestats_core.embedding.config import DEFAULT_MODEL
 from facestats_core.io.flags import parse_flag
 from facestats_dagster.resources import (
     AnalysisResource,

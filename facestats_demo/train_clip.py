@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from facestats_core.embedding.clip import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+from facestats_core.embedding.pixels import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 from facestats_core.io.atomic import atomic_write_text
 from facestats_core.models.caveats import DEMO_CLIP_RECORD
 from facestats_demo.captions import (

@@ -1,6 +1,6 @@
 """Checkpoint parts of an embedding run: finished faces persisted while a shard is being embedded.
 
-:func:`facestats_core.embedding.clip.embed_manifest` given a :class:`Checkpoint` embeds the faces in
+:func:`facestats_core.embedding.table.embed_manifest` given a :class:`Checkpoint` embeds the faces in
 chunks of ``chunk_faces`` and writes each finished chunk as one part file
 ``<directory>/part-<key>-<run>-<n>.parquet`` (the embedding table's columns, written atomically:
 a temporary file renamed over the target locally, one upload on object stores). A run that is

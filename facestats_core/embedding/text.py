@@ -1,39 +1,46 @@
 """CLIP text embeddings: the tokenizer and text tower of a loaded CLIP, in the image embeddings' space.
 
 ``encode_texts`` runs ``text_projection(text_model(...).pooler_output)``, the
-text twin of ``visual_projection(vision_model(...).pooler_output)`` that
-:func:`facestats_core.embedding.clip.forward_batch` runs, so text and image
-features live in the same ``projection_dim`` space and are compared after L2
-normalisation (cosine similarity), exactly as ``CLIPModel.forward`` does.
-The tokenizer is loaded on first use and kept on the ``LoadedClip``, so
-image-only runs never pay for it.
+text twin of ``visual_projection(vision_model(...).pooler_output)`` that the
+image towers run, so text and image features live in the same ``projection_dim``
+space and are compared after L2 normalisation (cosine similarity), exactly as
+``CLIPModel.forward`` does. The text tower always runs on torch in float32. The
+tokenizer is loaded on first use (cached per model id and revision), so
+image-only runs never pay for it. torch and transformers are heavy optional
+dependencies: they are imported inside the functions that need them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from facestats_core.embedding.clip import ClipLoadError, LoadedClip, l2_normalize
+from facestats_core.embedding.loader import ClipLoadError
+from facestats_core.embedding.tower import LoadedClip
+from facestats_core.embedding.vectors import l2_normalize
 
 
 def clip_tokenizer(clip: LoadedClip) -> Any:
-    """The tokenizer saved with ``clip.model_id`` (loaded once, then cached on ``clip``); raises ``ClipLoadError``."""
-    if clip.tokenizer is not None:
-        return clip.tokenizer
+    """The tokenizer saved with ``clip.model_id`` (loaded once per model id and revision); raises ``ClipLoadError``."""
+    return _tokenizer(clip.model_id, clip.revision, clip.local_files_only)
+
+
+@lru_cache(maxsize=4)
+def _tokenizer(model_id: str, revision: str, local_files_only: bool) -> Any:
+    """``revision`` only keys the cache: a folder whose files changed is read again."""
     from transformers import AutoTokenizer
 
     try:
-        clip.tokenizer = AutoTokenizer.from_pretrained(clip.model_id, local_files_only=clip.local_files_only)
+        return AutoTokenizer.from_pretrained(model_id, local_files_only=local_files_only)
     except Exception as exc:  # OSError, ValueError, HTTP errors …
         raise ClipLoadError(
-            f"Could not load the tokenizer of CLIP model {clip.model_id!r} ({type(exc).__name__}: {exc}); "
+            f"Could not load the tokenizer of CLIP model {model_id!r} ({type(exc).__name__}: {exc}); "
             "zero-shot attributes and tags need it. Save it next to the weights "
-            f"(AutoTokenizer.from_pretrained('{clip.model_id}').save_pretrained(<model folder>))."
+            f"(AutoTokenizer.from_pretrained('{model_id}').save_pretrained(<model folder>))."
         ) from exc
-    return clip.tokenizer
 
 
 def logit_scale(clip: LoadedClip) -> float:

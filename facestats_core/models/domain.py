@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from facestats_core.embedding.clip import l2_normalize
+from facestats_core.embedding.vectors import l2_normalize
 from facestats_core.labels.ratings import SCUT_RATED_ETHNICITIES
 
 DEFAULT_QUANTILE = 0.99

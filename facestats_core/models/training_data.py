@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-from facestats_core.embedding.matrix import embedding_matrix
+from facestats_core.embedding.vectors import embedding_matrix
 
 
 @dataclass(frozen=True, eq=False)

@@ -24,8 +24,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from facestats_core.embedding.clip import LoadedClip, l2_normalize
 from facestats_core.embedding.text import encode_texts
+from facestats_core.embedding.tower import LoadedClip
+from facestats_core.embedding.vectors import l2_normalize
 from facestats_core.models.classifiers import predict_attributes
 from facestats_core.models.prediction_method import with_method
 from facestats_core.models.prompts import PromptSet

@@ -15,7 +15,8 @@ from typing import Any
 import polars as pl
 
 from facestats_core.embedding.checkpoint import Checkpoint
-from facestats_core.embedding.clip import LoadedClip, embed_manifest
+from facestats_core.embedding.table import embed_manifest
+from facestats_core.embedding.tower import LoadedClip
 from facestats_core.faces.chips import ChipConfig, chip_manifest
 from facestats_core.faces.face_table import DetectionConfig, FaceDetector, detect_manifest
 from facestats_core.faces.known_landmarks import landmarks_by_path

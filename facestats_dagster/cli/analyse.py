@@ -95,7 +95,7 @@ def _print(rows: list[dict[str, Any]], source: str) -> None:
 
 
 def cmd_analyse(args: argparse.Namespace) -> int:
-    from facestats_core.embedding.clip import ClipLoadError
+    from facestats_core.embedding.loader import ClipLoadError
     from facestats_core.models.bundle import BundleMismatchError
     from facestats_core.models.store import ModelIntegrityError
     from facestats_dagster.defs.resources import build_resources

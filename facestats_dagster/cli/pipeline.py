@@ -175,7 +175,8 @@ def _hub_reachable(host: str = "huggingface.co") -> bool:
 def resolve_demo_model(explicit: str | None) -> str:
     """`explicit` (the `clip.model` the user gave) if set, else ViT-B/32 when loadable, else the demo CLIP
     trained on synthetic demo faces that ships in `facestats_demo/demo_clip` (announced loudly)."""
-    from facestats_core.embedding.clip import ClipConfig, ClipLoadError, load_clip
+    from facestats_core.embedding.config import ClipConfig
+    from facestats_core.embedding.loader import ClipLoadError, load_clip
     from facestats_demo.train_clip import DEMO_CLIP_DIR
 
     if explicit:

@@ -29,7 +29,7 @@ def _print_table(rows: list[dict[str, Any]], reference_size: int | None) -> None
 def cmd_score(args: argparse.Namespace) -> int:
     """Score every face of the images with the trained regressor."""
     from facestats_core.analysis.scores import percentile_against
-    from facestats_core.embedding.clip import ClipLoadError
+    from facestats_core.embedding.loader import ClipLoadError
     from facestats_core.models.regressor import load_regressor, predict_scores
     from facestats_core.models.store import ModelIntegrityError, absent_reason
     from facestats_dagster.defs.resources import build_resources

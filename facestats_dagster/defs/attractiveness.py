@@ -6,7 +6,7 @@ import dagster as dg
 import polars as pl
 
 from facestats_core.analysis.scores import SCORE_SCHEMA, score_table
-from facestats_core.embedding.matrix import embedding_matrix
+from facestats_core.embedding.vectors import embedding_matrix
 from facestats_core.labels.ratings import RatingIssue, read_ratings
 from facestats_core.models.cross_validation import CrossValidation, cross_validate
 from facestats_core.models.fingerprint import regressor_fingerprint, reusable

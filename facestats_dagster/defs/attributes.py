@@ -13,7 +13,7 @@ import polars as pl
 
 from facestats_core.analysis.clusters import cluster_embeddings, crosstab
 from facestats_core.analysis.flags import build_flags, labels_template, near_duplicates
-from facestats_core.embedding.matrix import embedding_matrix
+from facestats_core.embedding.vectors import embedding_matrix
 from facestats_core.io.atomic import atomic_write_text
 from facestats_core.labels.attribute_labels import (
     LabelIssue,
@@ -107,7 +107,7 @@ def _training_set(embeddings_clip: pl.DataFrame, reference_embeddings: pl.DataFr
 def _zero_shot_accuracy(clip: ClipResource, models: ModelsResource, layout: Any, data: pl.DataFrame,
                         context: dg.AssetExecutionContext) -> dict[str, float]:
     """Zero-shot accuracy on every labelled row (zero-shot never trains, so every row is held out for it)."""
-    from facestats_core.embedding.clip import ClipLoadError
+    from facestats_core.embedding.loader import ClipLoadError
     from facestats_core.models.prompt_models import prompt_models, zero_shot_predictions
 
     try:
@@ -247,7 +247,7 @@ def attributes(
     trained the probes, else `model`); `race4_pred`; and one `tag_<name>` probability per
     open-vocabulary tag (`FACESTATS_TAGS`). Low confidence is a flag (`attribute_flags`), never
     an "unknown" class. `predictions_cover_embeddings` checks the table in this step."""
-    from facestats_core.embedding.clip import ClipLoadError
+    from facestats_core.embedding.loader import ClipLoadError
     from facestats_core.models.face_predictions import attributes_without_probes, face_attribute_table
     from facestats_core.models.prompt_models import prompt_models
 

@@ -4,7 +4,7 @@ be applied to any other folder (`FACESTATS_MODELS=<model root>/bundle`)."""
 import dagster as dg
 import polars as pl
 
-from facestats_core.embedding.matrix import embedding_matrix
+from facestats_core.embedding.vectors import embedding_matrix
 from facestats_core.models.classifiers import TrainedClassifier
 from facestats_core.models.regressor import LoadedRegressor
 from facestats_dagster.conditions import follow_upstream_except

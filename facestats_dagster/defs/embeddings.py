@@ -4,8 +4,8 @@ import dagster as dg
 import polars as pl
 
 from facestats_core.embedding.checkpoint import Checkpoint
-from facestats_core.embedding.clip import embed_manifest
-from facestats_core.embedding.openvino_backend import CALIBRATION_FACES, calibrate_from_paths, needs_calibration
+from facestats_core.embedding.openvino_int8 import CALIBRATION_FACES, calibrate_from_paths, needs_calibration
+from facestats_core.embedding.table import embed_manifest
 from facestats_dagster.checks import (
     EMBEDDINGS_CLIP_CHECKS,
     checked,
@@ -43,7 +43,7 @@ def embedding_shards(
     if needs_calibration(model):  # int8 on OpenVINO: calibrate once on this data set's own faces (then cached)
         chip_paths = [layout.chips_dir / name for chips in face_chips.values()
                       for name in chips.filter(pl.col("ok"))["chip_path"].to_list()]
-        report = calibrate_from_paths(model, chip_paths[:CALIBRATION_FACES])
+        model, report = calibrate_from_paths(model, chip_paths[:CALIBRATION_FACES])
         context.log.info(f"int8 calibration: {report}")
 
     for shard, chips in face_chips.items():

@@ -19,7 +19,7 @@ REFERENCE_GROUP = "reference"
 
 
 def empty_reference(dim: int) -> pl.DataFrame:
-    from facestats_core.embedding.clip import embedding_schema
+    from facestats_core.embedding.table import embedding_schema
 
     schema = {**embedding_schema(dim), **{k: v for k, v in LABELLED_SCHEMA.items() if k not in ("face_id", "image_id")}}
     return pl.DataFrame(schema=schema)
@@ -51,7 +51,7 @@ def reference_embeddings(
     started = time.perf_counter()
     previous = paths.layout().read_artifact("reference_embeddings")
     if previous is not None:
-        from facestats_core.embedding.clip import embedding_schema
+        from facestats_core.embedding.table import embedding_schema
 
         columns = list(embedding_schema(model.dim))
         previous = previous.select(columns) if set(columns) <= set(previous.columns) else None

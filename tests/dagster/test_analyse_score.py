@@ -55,7 +55,8 @@ def _json(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, obj
 
 
 def _clip(tiny_clip_dir: Path):
-    from facestats_core.embedding.clip import ClipConfig, load_clip
+    from facestats_core.embedding.config import ClipConfig
+    from facestats_core.embedding.loader import load_clip
 
     return load_clip(ClipConfig(model=str(tiny_clip_dir), compile=False))
 

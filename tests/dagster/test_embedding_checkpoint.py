@@ -6,8 +6,8 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-import facestats_core.embedding.clip as embedding
 from facestats_core.embedding.checkpoint import checkpoint_key, write_part
+from facestats_core.embedding.torch_tower import TorchTower
 from facestats_dagster.partitions import SHARD_KEYS
 
 IMAGE_SELECTION = ["raw_images", "face_detections", "face_chips", "embedding_shards"]
@@ -28,12 +28,12 @@ def test_a_killed_shard_resumes_from_its_parts(all_assets, resources, raw_folder
     # what a run killed after its first part leaves behind: no shard file, one part with half the faces
     stored.unlink()
     clip = resources["clip"].load()
-    key = checkpoint_key(clip.model_id, clip.revision, clip.precision, clip.dim)
+    key = checkpoint_key(clip.model_id, clip.revision, clip.recorded_precision, clip.dim)
     half = table.height // 2
     write_part(parts, key, "killed", 0, table[:half])
     calls: list[int] = []
-    original = embedding.forward_batch
-    monkeypatch.setattr(embedding, "forward_batch", lambda c, x: calls.append(len(x)) or original(c, x))
+    original = TorchTower.embed
+    monkeypatch.setattr(TorchTower, "embed", lambda tower, x: calls.append(len(x)) or original(tower, x))
     result = dg.materialize(all_assets, resources=resources, selection=["embedding_shards"], instance=instance,
                             partition_key=shard)
     assert result.success

@@ -4,7 +4,7 @@ import dagster as dg
 import numpy as np
 import polars as pl
 
-import facestats_core.embedding.clip as embedding
+from facestats_core.embedding.torch_tower import TorchTower
 from facestats_core.io.layout import Layout
 from facestats_dagster.partitions import ALL_SHARDS_RANGE, SHARD_KEYS
 from facestats_demo.edge_cases import EXPECTED
@@ -65,8 +65,8 @@ def test_single_shard_run_only_touches_its_shard(all_assets, resources, raw_fold
 
 def test_adding_images_embeds_only_the_new_ones(all_assets, resources, raw_folder, monkeypatch) -> None:
     calls: list[int] = []
-    original = embedding.forward_batch
-    monkeypatch.setattr(embedding, "forward_batch", lambda clip, x: calls.append(len(x)) or original(clip, x))
+    original = TorchTower.embed
+    monkeypatch.setattr(TorchTower, "embed", lambda tower, x: calls.append(len(x)) or original(tower, x))
     instance = dg.DagsterInstance.ephemeral()
     _materialize_all(all_assets, resources, instance)
     first_images = sum(calls)

@@ -125,7 +125,7 @@ def test_resources_are_built_from_the_settings() -> None:
 
 
 def test_the_compile_help_states_the_core_threshold() -> None:
-    from facestats_core.embedding.clip import COMPILE_MIN_IMAGES
+    from facestats_core.embedding.config import COMPILE_MIN_IMAGES
 
     spec = next(s for s in SPECS if s.key == "clip.compile")
     assert spec.default == "auto" and f"at least {COMPILE_MIN_IMAGES} faces" in spec.help

@@ -33,7 +33,9 @@ def _nearest_centroid_accuracy(X: np.ndarray, y: np.ndarray) -> float:
 
 
 def test_demo_clip_separates_demo_classes_it_never_saw(tmp_path) -> None:
-    from facestats_core.embedding.clip import ClipConfig, embed_paths, load_clip
+    from facestats_core.embedding.config import ClipConfig
+    from facestats_core.embedding.embed import embed_paths
+    from facestats_core.embedding.loader import load_clip
 
     paths, traits = [], []
     for index in range(84):
@@ -43,7 +45,7 @@ def test_demo_clip_separates_demo_classes_it_never_saw(tmp_path) -> None:
         paths.append(path)
         traits.append(face.traits)
     clip = load_clip(ClipConfig(model=str(DEMO_CLIP_DIR), precision="fp32", local_files_only=True))
-    assert clip.precision == "fp32" and clip.image_size == 160
+    assert clip.tower.precision == "fp32" and clip.image_size == 160
     X = embed_paths(clip, paths).embeddings
     ethnicity = np.array([t.ethnicity for t in traits])
     pair = np.isin(ethnicity, ["white", "black"])

@@ -7,29 +7,28 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
+import numpy as np
 import polars as pl
 
-import facestats_core.embedding.clip as embedding
 from facestats_core.embedding.checkpoint import Checkpoint
+from facestats_core.embedding.config import ClipConfig
+from facestats_core.embedding.loader import load_clip
+from facestats_core.embedding.table import embed_manifest
+from tests.core.embedding.towers import recording
 
 
 def main(clip_dir: str, chips_dir: str, manifest: str, parts: str, chunk: str, batch: str, delay: str,
          log: str) -> None:
-    clip = embedding.load_clip(embedding.ClipConfig(model=clip_dir))
-    original = embedding.forward_batch
     with open(log, "ab", buffering=0) as out:
 
-        def slow_forward(model: embedding.LoadedClip, pixels: Any) -> Any:
+        def slow(features: np.ndarray) -> None:
             time.sleep(float(delay))
-            features = original(model, pixels)
             out.write(f"{len(features)}\n".encode())
-            return features
 
-        embedding.forward_batch = slow_forward
-        embedding.embed_manifest(pl.read_parquet(manifest), clip, int(batch), Path(chips_dir),
-                                 checkpoint=Checkpoint(Path(parts), int(chunk)))
+        clip, _ = recording(load_clip(ClipConfig(model=clip_dir)), after=slow)
+        embed_manifest(pl.read_parquet(manifest), clip, int(batch), Path(chips_dir),
+                       checkpoint=Checkpoint(Path(parts), int(chunk)))
 
 
 if __name__ == "__main__":

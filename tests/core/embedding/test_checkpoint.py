@@ -10,7 +10,6 @@ import polars as pl
 import pytest
 from upath import UPath
 
-import facestats_core.embedding.clip as embedding
 from facestats_core.embedding.checkpoint import (
     Checkpoint,
     checkpoint_key,
@@ -19,8 +18,11 @@ from facestats_core.embedding.checkpoint import (
     read_parts,
     write_part,
 )
-from facestats_core.embedding.clip import ClipConfig, embed_manifest, embedding_schema, load_clip
+from facestats_core.embedding.config import ClipConfig
+from facestats_core.embedding.loader import load_clip
+from facestats_core.embedding.table import embed_manifest, embedding_schema
 from tests.conftest import write_photos
+from tests.core.embedding.towers import recording
 
 
 @pytest.fixture(scope="module")
@@ -37,32 +39,25 @@ def _manifest(paths: list[Path]) -> pl.DataFrame:
     )
 
 
-def _count_forward(monkeypatch) -> list[int]:
-    calls: list[int] = []
-    original = embedding.forward_batch
-    monkeypatch.setattr(embedding, "forward_batch", lambda c, x: calls.append(len(x)) or original(c, x))
-    return calls
-
-
 def test_chunks_are_whole_batches() -> None:
     assert chunk_size(256, 32) == 256 and chunk_size(10, 4) == 12 and chunk_size(1, 8) == 8
     with pytest.raises(ValueError):
         Checkpoint("x", chunk_faces=0)
 
 
-def test_parts_are_written_per_chunk_and_resume_a_run(tiny_clip, tmp_path, monkeypatch) -> None:
+def test_parts_are_written_per_chunk_and_resume_a_run(tiny_clip, tmp_path) -> None:
     manifest = _manifest(write_photos(tmp_path / "img", 10))
     parts = tmp_path / "parts"
     plain, _, _ = embed_manifest(manifest, tiny_clip, 2, tmp_path / "img")
-    calls = _count_forward(monkeypatch)
-    table, stats, _ = embed_manifest(manifest, tiny_clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 3))
+    clip, calls = recording(tiny_clip)
+    table, stats, _ = embed_manifest(manifest, clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 3))
     assert sum(calls) == 10 and calls == [2] * 5  # chunks of 4 faces (3 rounded up to batches): same batches
     assert len(list(parts.glob("part-*.parquet"))) == 3  # 4 + 4 + 2 faces
     assert table["face_id"].to_list() == plain["face_id"].to_list()
     np.testing.assert_allclose(table["embedding"].to_numpy(), plain["embedding"].to_numpy(), atol=1e-6)
 
     calls.clear()
-    again, stats, _ = embed_manifest(manifest, tiny_clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 3))
+    again, stats, _ = embed_manifest(manifest, clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 3))
     assert sum(calls) == 0 and (stats.resumed, stats.embedded, stats.reused) == (10, 0, 0)
     assert again.equals(table)
 
@@ -73,13 +68,13 @@ def test_parts_are_written_per_chunk_and_resume_a_run(tiny_clip, tmp_path, monke
     assert clear_parts(parts) == 3 and not parts.exists()
 
 
-def test_key_mismatch_and_recut_chips_are_not_reused(tiny_clip, tmp_path, monkeypatch) -> None:
+def test_key_mismatch_and_recut_chips_are_not_reused(tiny_clip, tmp_path) -> None:
     manifest = _manifest(write_photos(tmp_path / "img", 4))
     parts = tmp_path / "parts"
     embed_manifest(manifest, tiny_clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 2))
     schema = embedding_schema(tiny_clip.dim)
-    model = (tiny_clip.model_id, tiny_clip.revision, tiny_clip.precision)
-    other_precision = "fp32" if tiny_clip.precision == "bf16" else "bf16"  # auto picks bf16 where the CPU has it
+    model = (tiny_clip.model_id, tiny_clip.revision, tiny_clip.recorded_precision)
+    other_precision = "fp32" if tiny_clip.recorded_precision == "bf16" else "bf16"  # auto: bf16 where the CPU has it
     other = checkpoint_key(tiny_clip.model_id, tiny_clip.revision, other_precision, tiny_clip.dim)
     read = read_parts(parts, other, schema, (tiny_clip.model_id, tiny_clip.revision, other_precision))
     assert read.rows.height == 0 and len(read.skipped) == 2
@@ -87,10 +82,10 @@ def test_key_mismatch_and_recut_chips_are_not_reused(tiny_clip, tmp_path, monkey
 
     key = checkpoint_key(*model, tiny_clip.dim)
     assert read_parts(parts, key, schema, model).rows.height == 4
-    calls = _count_forward(monkeypatch)
+    clip, calls = recording(tiny_clip)
     recut = manifest.with_columns(pl.when(pl.col("face_id") == "f001").then(pl.lit("k2"))
                                   .otherwise(pl.col("source_key")).alias("source_key"))
-    _, stats, _ = embed_manifest(recut, tiny_clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 2))
+    _, stats, _ = embed_manifest(recut, clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 2))
     assert (stats.resumed, stats.embedded, sum(calls)) == (3, 1, 1)  # the chip cut again is embedded again
 
     # a part whose name carries the key but whose rows were made by another model is not used either
@@ -101,7 +96,7 @@ def test_key_mismatch_and_recut_chips_are_not_reused(tiny_clip, tmp_path, monkey
     assert read.rows.height == 0 and "rows of other models" in read.skipped[0]
 
 
-def test_corrupt_and_truncated_parts_are_skipped_with_a_reason(tiny_clip, tmp_path, monkeypatch) -> None:
+def test_corrupt_and_truncated_parts_are_skipped_with_a_reason(tiny_clip, tmp_path) -> None:
     manifest = _manifest(write_photos(tmp_path / "img", 6))
     parts = tmp_path / "parts"
     embed_manifest(manifest, tiny_clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 2))
@@ -110,14 +105,14 @@ def test_corrupt_and_truncated_parts_are_skipped_with_a_reason(tiny_clip, tmp_pa
     files[0].write_bytes(files[0].read_bytes()[: len(files[0].read_bytes()) // 2])  # truncated
     files[1].write_bytes(b"PAR1 garbage")  # not a parquet file
     (parts / ".part-x.parquet.abc.tmp").write_bytes(b"half a write")  # a killed atomic write's temp file
-    calls = _count_forward(monkeypatch)
-    table, stats, _ = embed_manifest(manifest, tiny_clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 2))
+    clip, calls = recording(tiny_clip)
+    table, stats, _ = embed_manifest(manifest, clip, 2, tmp_path / "img", checkpoint=Checkpoint(parts, 2))
     assert (stats.resumed, stats.embedded, sum(calls)) == (2, 4, 4)
     assert len(stats.checkpoint_skipped) == 2 and all("unreadable" in r for r in stats.checkpoint_skipped)
     assert table.height == 6
     # a part with a vector that is not unit norm (flipped bits in a readable file) is skipped too
     schema = embedding_schema(tiny_clip.dim)
-    model = (tiny_clip.model_id, tiny_clip.revision, tiny_clip.precision)
+    model = (tiny_clip.model_id, tiny_clip.revision, tiny_clip.recorded_precision)
     key = checkpoint_key(*model, tiny_clip.dim)
     clear_parts(parts)
     bad = table[:2].with_columns((pl.col("embedding").arr.to_list().list.eval(pl.element() * 2))
@@ -138,7 +133,7 @@ def test_parts_on_an_fsspec_url(tiny_clip, tmp_path) -> None:
 
 
 @pytest.mark.e2e
-def test_a_killed_run_resumes_and_re_embeds_at_most_one_chunk(tiny_clip, tiny_clip_dir, tmp_path, monkeypatch) -> None:
+def test_a_killed_run_resumes_and_re_embeds_at_most_one_chunk(tiny_clip, tiny_clip_dir, tmp_path) -> None:
     """SIGKILL a slow embedding subprocess once its first part is written and one more batch is done (mid
     chunk), then finish in process."""
     import os
@@ -169,13 +164,13 @@ def test_a_killed_run_resumes_and_re_embeds_at_most_one_chunk(tiny_clip, tiny_cl
     worker.send_signal(signal.SIGKILL)
     assert worker.wait(30) == -signal.SIGKILL  # killed, not finished
     first_run = forwarded()
-    model = (tiny_clip.model_id, tiny_clip.revision, tiny_clip.precision)
+    model = (tiny_clip.model_id, tiny_clip.revision, tiny_clip.recorded_precision)
     in_parts = read_parts(parts, checkpoint_key(*model, tiny_clip.dim), embedding_schema(tiny_clip.dim), model)
     saved = in_parts.rows.height
     assert 0 < saved < total and not in_parts.skipped
 
-    calls = _count_forward(monkeypatch)
-    table, stats, _ = embed_manifest(manifest, tiny_clip, batch, tmp_path / "img", checkpoint=Checkpoint(parts, chunk))
+    clip, calls = recording(tiny_clip)
+    table, stats, _ = embed_manifest(manifest, clip, batch, tmp_path / "img", checkpoint=Checkpoint(parts, chunk))
     re_embedded = first_run - saved  # embedded by the killed run but not in a part: done twice
     print(f"total {total}, chunk {chunk}, killed run embedded {first_run}, in parts {saved}, "
           f"second run embedded {sum(calls)}, re-embedded {re_embedded}")

@@ -5,8 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from facestats_core.embedding.clip import ClipConfig, ClipLoadError, LoadedClip, load_clip
+from facestats_core.embedding.config import ClipConfig
+from facestats_core.embedding.embed import embed_paths
+import facestats_core.embedding.text as text
+from facestats_core.embedding.loader import ClipLoadError, load_clip
 from facestats_core.embedding.text import clip_tokenizer, encode_texts, logit_scale
+from facestats_core.embedding.tower import LoadedClip
+from tests.conftest import write_photos
 
 
 @pytest.fixture(scope="module")
@@ -14,10 +19,17 @@ def tiny_clip(tiny_clip_dir: Path) -> LoadedClip:
     return load_clip(ClipConfig(model=str(tiny_clip_dir), local_files_only=True))
 
 
-def test_image_only_load_does_not_load_the_tokenizer(tiny_clip_dir: Path) -> None:
+def test_image_only_runs_never_load_the_tokenizer(tiny_clip_dir: Path, tmp_path: Path, monkeypatch) -> None:
+    import transformers
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the tokenizer was loaded")
+
+    text._tokenizer.cache_clear()  # nothing loaded by an earlier test answers for it
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", refuse)
     clip = load_clip(ClipConfig(model=str(tiny_clip_dir), local_files_only=True))
-    assert clip.tokenizer is None
     assert clip.local_files_only is True
+    assert embed_paths(clip, write_photos(tmp_path, 2)).embeddings.shape == (2, clip.dim)
 
 
 def test_text_features_are_normalised_in_the_image_projection_space(tiny_clip: LoadedClip) -> None:
@@ -28,12 +40,12 @@ def test_text_features_are_normalised_in_the_image_projection_space(tiny_clip: L
     assert features.shape == (3, tiny_clip.dim) and features.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(features, axis=1), 1.0, rtol=1e-5)
     with torch.no_grad():  # the same vectors CLIPModel.get_text_features gives
-        tokens = tiny_clip.tokenizer(texts, padding=True, return_tensors="pt")
+        tokens = clip_tokenizer(tiny_clip)(texts, padding=True, return_tensors="pt")
         reference = tiny_clip.model.get_text_features(**tokens)
         reference = getattr(reference, "pooler_output", reference).numpy()
     reference /= np.linalg.norm(reference, axis=1, keepdims=True)
     np.testing.assert_allclose(features, reference, atol=1e-5)
-    assert clip_tokenizer(tiny_clip) is tiny_clip.tokenizer  # loaded once
+    assert clip_tokenizer(tiny_clip) is clip_tokenizer(tiny_clip)  # loaded once
 
 
 def test_logit_scale_is_the_exponentiated_parameter(tiny_clip: LoadedClip) -> None:
@@ -47,6 +59,6 @@ def test_no_texts_gives_an_empty_matrix(tiny_clip: LoadedClip) -> None:
 def test_missing_tokenizer_is_a_clip_load_error(tiny_clip: LoadedClip, tmp_path: Path) -> None:
     from dataclasses import replace
 
-    no_tokenizer = replace(tiny_clip, model_id=str(tmp_path), tokenizer=None, local_files_only=True)
+    no_tokenizer = replace(tiny_clip, model_id=str(tmp_path), local_files_only=True)
     with pytest.raises(ClipLoadError, match="tokenizer"):
         encode_texts(no_tokenizer, ["a photo of a man."])

@@ -6,7 +6,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from facestats_core.embedding.clip import ClipConfig, load_clip
+from facestats_core.embedding.config import ClipConfig
+from facestats_core.embedding.loader import load_clip
 from facestats_core.labels.vocab import ATTRIBUTES
 from facestats_core.models.classifiers import predict_attributes, train_attribute_classifier
 from facestats_core.models.prompts import CLASS_PHRASES, TEMPLATES, attribute_prompt_sets, expand_prompts

@@ -7,15 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import facestats_core.embedding.clip as embedding
 from facestats_core.embedding.checkpoint import Checkpoint, clear_parts
-from facestats_core.embedding.clip import ClipConfig, load_clip
-from facestats_core.embedding.matrix import embedding_matrix
+from facestats_core.embedding.config import ClipConfig
+from facestats_core.embedding.loader import load_clip
+from facestats_core.embedding.vectors import embedding_matrix
 from facestats_core.faces.chips import ChipConfig
 from facestats_core.faces.face_table import DetectionConfig
 from facestats_core.io.layout import Layout
 from facestats_core.references.embed_set import embed_face_set
 from facestats_demo.faces import DemoSpec, generate_demo_dataset
+from tests.core.embedding.towers import recording
 
 
 class Killed(RuntimeError):
@@ -27,7 +28,7 @@ def _embed(layout: Layout, clip, checkpoint: Checkpoint | None):
                           checkpoint=checkpoint)
 
 
-def test_a_killed_reference_run_resumes_from_its_parts(tmp_path: Path, tiny_clip_dir: Path, monkeypatch) -> None:
+def test_a_killed_reference_run_resumes_from_its_parts(tmp_path: Path, tiny_clip_dir: Path) -> None:
     generate_demo_dataset(tmp_path / "ref", DemoSpec(n_images=8, size=64, seed=3))
     layout = Layout.from_roots(tmp_path / "ref", tmp_path / "models")
     clip = load_clip(ClipConfig(model=str(tiny_clip_dir)))
@@ -36,21 +37,16 @@ def test_a_killed_reference_run_resumes_from_its_parts(tmp_path: Path, tiny_clip
         (layout.processed_dir / "manifests" / f"reference_{name}.parquet").unlink()
 
     parts = layout.checkpoint_dir("reference_embeddings")
-    original = embedding.forward_batch
-    calls: list[int] = []
 
-    def dies_on_the_third_batch(c, x):
-        calls.append(len(x))
+    def dies_on_the_third_batch(_features) -> None:
         if len(calls) == 3:
             raise Killed("killed mid-run")
-        return original(c, x)
 
-    monkeypatch.setattr(embedding, "forward_batch", dies_on_the_third_batch)
+    dying, calls = recording(clip, after=dies_on_the_third_batch)
     with pytest.raises(Killed):
-        _embed(layout, clip, Checkpoint(parts, chunk_faces=2))
+        _embed(layout, dying, Checkpoint(parts, chunk_faces=2))
     assert len(list(parts.glob("part-*.parquet"))) == 2  # the two finished chunks of 2 faces
 
-    monkeypatch.setattr(embedding, "forward_batch", original)
     resumed = _embed(layout, clip, Checkpoint(parts, chunk_faces=2))
     assert (resumed.resumed, resumed.embedded) == (4, 4) and not resumed.checkpoint_skipped
     assert resumed.embeddings.sort("face_id")["face_id"].to_list() == plain.sort("face_id")["face_id"].to_list()

@@ -1,4 +1,5 @@
-"""embedding_matrix: Array and List columns to float32 matrices, with clear errors."""
+"""Vectors: row-wise L2 normalisation, row cosines, and embedding columns (Array or List) as float32
+matrices with clear errors."""
 
 from __future__ import annotations
 
@@ -6,7 +7,21 @@ import numpy as np
 import polars as pl
 import pytest
 
-from facestats_core.embedding.matrix import embedding_matrix
+from facestats_core.embedding.vectors import cosine_rows, embedding_matrix, l2_normalize
+
+
+def test_l2_normalize_rows_and_zero_rows() -> None:
+    out = l2_normalize(np.array([[3.0, 4.0], [0.0, 0.0]]))
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out[0], [0.6, 0.8], rtol=1e-6)
+    assert np.all(out[1] == 0)
+
+
+def test_cosine_rows_pairs_rows_whatever_their_norms() -> None:
+    a = np.array([[1.0, 0.0], [2.0, 2.0], [0.0, 3.0]])
+    b = np.array([[5.0, 0.0], [-1.0, -1.0], [3.0, 0.0]])
+    np.testing.assert_allclose(cosine_rows(a, b), [1.0, -1.0, 0.0], atol=1e-6)
+
 
 ARRAY_2 = pl.Array(pl.Float32, 2)
 

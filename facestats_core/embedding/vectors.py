@@ -1,9 +1,21 @@
-"""Embedding columns as numpy matrices."""
+"""Embedding vectors: row-wise L2 normalisation, cosine of paired rows, embedding columns as matrices."""
 
 from __future__ import annotations
 
 import numpy as np
 import polars as pl
+
+
+def l2_normalize(features: np.ndarray, eps: float = 1e-12) -> np.ndarray:
+    """Row-wise L2 normalisation in float32; all-zero rows stay zero."""
+    features = np.asarray(features, dtype=np.float32)
+    norms = np.linalg.norm(features, axis=1, keepdims=True)
+    return features / np.maximum(norms, eps)
+
+
+def cosine_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine similarity of each row of ``a`` with the same row of ``b`` (float32)."""
+    return (l2_normalize(a) * l2_normalize(b)).sum(axis=1)
 
 
 def _width(series: pl.Series) -> int:
