@@ -37,9 +37,10 @@ def calibration_resamples(labels: ArrayLike, n_boot: int, rng: np.random.Generat
 
 
 def bootstrap_fits(method: str, calibration_posteriors: ArrayLike, calibration_labels: ArrayLike, *,
-                   n_boot: int = 200, seed: int | Sequence[int] = 0, weights: ArrayLike | None = None) -> Fitted:
+                   n_boot: int = 200, seed: int | Sequence[int] = 0, weights: ArrayLike | None = None,
+                   em_steps: int | None = None) -> Fitted:
     """``method`` fitted on ``n_boot`` stratified resamples of the calibration data (a batched :class:`Fitted`);
-    ``weights`` ``(N,)`` multiply every replicate's resample counts."""
+    ``weights`` ``(N,)`` multiply every replicate's resample counts; ``em_steps``: as :func:`fit_quantifier`."""
     if n_boot < 2:
         raise ValueError(f"n_boot must be at least 2, got {n_boot}")
     y_cal = np.asarray(calibration_labels, dtype=np.int64)
@@ -47,7 +48,7 @@ def bootstrap_fits(method: str, calibration_posteriors: ArrayLike, calibration_l
     counts = calibration_resamples(y_cal, n_boot, rng)
     if weights is not None:
         counts = counts * np.asarray(weights, dtype=np.float64)[None, :]
-    return fit_quantifier(method, calibration_posteriors, y_cal, weights=counts)
+    return fit_quantifier(method, calibration_posteriors, y_cal, weights=counts, em_steps=em_steps)
 
 
 def share_intervals(
