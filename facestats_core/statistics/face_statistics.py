@@ -78,6 +78,9 @@ SLICE_KEYS: tuple[str, ...] = (ALL, *ATTRIBUTES, "cluster", "quality", "composit
 METHOD = "emq_bcts"
 """The share estimator (``quantifiers.METHODS``): EM prior adjustment on bias-corrected temperature-scaled
 posteriors, chosen by ``benchmarks/bench_prevalence.py`` (lowest error under prevalence shift; docs/statistics.md)."""
+EM_STEPS = 7
+"""EM stops after this many steps from the calibration mix (``fit_quantifier(em_steps=…)``): chosen by
+``benchmarks/bench_prevalence.py`` (lowest Dirichlet error on the pool half it selects on; docs/statistics.md)."""
 MIN_CORRECTED_N = 50
 """Fewest faces in a slice for a corrected share: the benchmark measured the correction from 50 faces on."""
 MIN_CALIBRATION_PER_CLASS = 20
@@ -243,7 +246,8 @@ def _whole_set_shares(master: pl.DataFrame, calibration: Calibrations) -> dict[s
             continue
         P = P[np.isfinite(P).all(axis=1)]
         if len(P) >= MIN_CORRECTED_N:
-            out[attribute] = quantify(fit_quantifier(METHOD, data.posteriors.astype(np.float64), data.labels), P)
+            out[attribute] = quantify(fit_quantifier(METHOD, data.posteriors.astype(np.float64), data.labels,
+                                                     em_steps=EM_STEPS), P)
     return out
 
 
@@ -303,9 +307,9 @@ def _corrected(
     out = list(none)
     if live:
         P_cal = calibration.posteriors.astype(np.float64)
-        point = fit_quantifier(METHOD, P_cal, calibration.labels, weights=weights)
+        point = fit_quantifier(METHOD, P_cal, calibration.labels, weights=weights, em_steps=EM_STEPS)
         fits = bootstrap_fits(METHOD, P_cal, calibration.labels, n_boot=n_boot,
-                              seed=_derive_seed(seed, SHARE, attribute), weights=weights)
+                              seed=_derive_seed(seed, SHARE, attribute), weights=weights, em_steps=EM_STEPS)
         estimates = np.stack([quantify(point, targets[i]) for i in live])
         low, high = share_intervals(
             fits, [targets[i] for i in live], confidence=confidence,

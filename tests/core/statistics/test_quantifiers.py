@@ -149,3 +149,15 @@ def test_em_steps_only_for_em_methods():
         fit_quantifier("pacc", P, y, em_steps=3)
     with pytest.raises(ValueError, match="em_steps"):
         fit_quantifier("emq", P, y, em_steps=0)
+
+
+def test_early_stopped_intervals_span_the_converged_replicates():
+    P_cal, y_cal = _posteriors(300, 4, 12)
+    P_t, _ = _posteriors(80, 4, 13, prior=np.array([0.05, 0.15, 0.3, 0.5]))
+    stopped = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=60, seed=5, em_steps=2)
+    converged = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=60, seed=5)
+    low, high = share_intervals(stopped, [P_t], seed=5)
+    c_low, c_high = share_intervals(converged, [P_t], seed=5)
+    assert np.all(low <= c_low + 1e-12) and np.all(high >= c_high - 1e-12)
+    point = quantify(fit_quantifier("emq_bcts", P_cal, y_cal, em_steps=2), P_t)
+    assert np.all(low[0] <= point + 1e-9) and np.all(point <= high[0] + 1e-9)
