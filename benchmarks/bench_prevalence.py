@@ -117,16 +117,17 @@ def draw_samples(shares: np.ndarray, n: int, pool_labels: np.ndarray, k: int,
 
 def joint_shift(halves: dict, data: dict[str, CalibrationData], steps: int | None,
                 args: argparse.Namespace) -> dict[tuple, float]:
-    """The ``joint`` protocol: every attribute's shares drawn from Dirichlet(1, …, 1) at once (independently),
-    faces drawn per (gender, age, ethnicity) cell of the pool half (with replacement), ``--samples`` // 4 per
-    size. Prints per attribute the MAE of counting, the default, and the default with its calibration faces
+    """The ``joint`` protocol: every attribute's shares drawn from Dirichlet(1, …, 1) at once
+    (independently), faces drawn per (gender, age, ethnicity) cell of the pool half (with replacement),
+    ``--samples`` // 4 per size (at least 50). Prints per attribute the MAE of counting, the default, and the default with its calibration faces
     reweighted to the sample's estimated mix of the other attributes (``context_weights``); returns
     ``{(half, "plain" | "reweighted"): mean MAE over attributes and sizes}``."""
     attrs = list(ATTRIBUTES)
     ks = [len(ATTRIBUTES[a]) for a in attrs]
     out: dict[tuple, float] = {}
-    print(f"\njoint shift (every attribute's shares Dirichlet at once; {max(args.samples // 4, 50)} samples per "
-          f"size), MAE pp, mean over sizes")
+    per_size = max(args.samples // 4, 50)
+    print(f"\njoint shift (every attribute's shares Dirichlet at once; {per_size} samples per size), "
+          f"MAE pp, mean over sizes")
     for h in HALVES:
         Y = np.stack([halves[a][h][1] for a in attrs], axis=1)
         cell = (Y[:, 0] * ks[1] + Y[:, 1]) * ks[2] + Y[:, 2]
@@ -138,7 +139,7 @@ def joint_shift(halves: dict, data: dict[str, CalibrationData], steps: int | Non
         for size in SIZES:
             rng = np.random.default_rng([args.seed, 77, size, HALVES.index(h)])
             S = []
-            for _ in range(max(args.samples // 4, 50)):
+            for _ in range(per_size):
                 sh = [rng.dirichlet(np.ones(k)) for k in ks]
                 p = sh[0][g] * sh[1][age] * sh[2][eth]
                 counts = rng.multinomial(size, p / p.sum())
@@ -150,7 +151,8 @@ def joint_shift(halves: dict, data: dict[str, CalibrationData], steps: int | Non
             whole = {a: quantify(fitted[a], P[a]) for a in attrs}
             for j, (a, k) in enumerate(zip(attrs, ks)):
                 truth = (Y[S, j][..., None] == np.arange(k)).mean(axis=1)
-                W = np.stack([context_weights(data[a], a, {o: whole[o][i] for o in attrs}) for i in range(len(S))])
+                W = np.stack([context_weights(data[a], a, {o: whole[o][i] for o in attrs})
+                              for i in range(len(S))])
                 reweighted = quantify(fit_quantifier("emq_bcts", data[a].posteriors.astype(np.float64),
                                                      data[a].labels, weights=W, em_steps=steps), P[a])
                 cc = (P[a].argmax(axis=-1)[..., None] == np.arange(k)).mean(axis=1)
@@ -199,14 +201,15 @@ def main() -> None:
         labelled = np.ones(len(y_ref), dtype=bool)
         _, va, _ = _holdout_split(ref.labels[attr].astype(object), labelled, None, args.seed)
         calib[(attr, "heldout")] = (probe.predict_proba(ref.X[va]).astype(np.float64), y_ref[va])
-        oof = calibration_data(ref.X, ref.labels[attr], classes, C=probe.C, seed=args.seed, context=ref.labels)
+        oof = calibration_data(ref.X, ref.labels[attr], classes, C=probe.C, seed=args.seed,
+                               context=ref.labels)
         calib[(attr, "oof")] = (oof.posteriors.astype(np.float64), oof.labels)
         calib_context[attr] = oof
         X_pool = np.concatenate([sets["analysed"].X, sets["evaluation"].X])
         y_pool = np.concatenate([codes(sets["analysed"].labels[attr], classes),
                                  codes(sets["evaluation"].labels[attr], classes)])
         P_all = probe.predict_proba(X_pool).astype(np.float64)
-        # two disjoint halves of the pool: the default is chosen on "select", every figure is measured on "test"
+        # two disjoint halves of the pool: the default is chosen on "select", every figure measured on "test"
         half = np.random.default_rng([args.seed, 99]).permutation(len(y_pool)) % 2
         P_sel, y_sel = P_all[half == 0], y_pool[half == 0]
         P_pool, y_pool = P_all[half == 1], y_pool[half == 1]
@@ -235,7 +238,8 @@ def main() -> None:
                         store[(attr, protocol, size, name, source)] = 100 * np.abs(est - truth).mean(axis=1)
         print(f"  estimated every sample ({time.perf_counter() - t0:.1f} s)")
 
-    def mean_mae(method: str, source: str, protocol: str, attr: str | None = None, table: dict = mae) -> float:
+    def mean_mae(method: str, source: str, protocol: str, attr: str | None = None,
+                 table: dict = mae) -> float:
         attrs = [attr] if attr else list(ATTRIBUTES)
         return float(np.mean([table[(a, protocol, s, method, source)].mean() for a in attrs for s in SIZES]))
 
@@ -266,8 +270,8 @@ def main() -> None:
     for m, s in candidates:
         if m not in ("cc", "pcc") or s == "oof":
             print(f"  {m:>12} {s:>7}  Dirichlet {mean_mae(m, s, 'dirichlet'):5.2f}   noshift "
-                  f"{mean_mae(m, s, 'noshift'):5.2f}   shift70 {mean_mae(m, s, 'shift70'):5.2f}   Dirichlet per attribute "
-                  + " ".join(f"{mean_mae(m, s, 'dirichlet', a):5.2f}" for a in ATTRIBUTES))
+                  f"{mean_mae(m, s, 'noshift'):5.2f}   shift70 {mean_mae(m, s, 'shift70'):5.2f}   "
+                  "Dirichlet per attribute " + " ".join(f"{mean_mae(m, s, 'dirichlet', a):5.2f}" for a in ATTRIBUTES))
 
     print("\nby size (Dirichlet | no shift), default vs counting, MAE pp")
     threshold = None
@@ -316,8 +320,9 @@ def main() -> None:
 
     joint = joint_shift(halves, {a: calib_context[a] for a in ATTRIBUTES}, steps, args)
     reweight = joint[("select", "reweighted")] < joint[("select", "plain")]
-    print(f"context reweighting {'on' if reweight else 'off'} (chosen on the select half: mean joint-shift MAE "
-          f"{joint[('select', 'reweighted')]:.2f} pp reweighted vs {joint[('select', 'plain')]:.2f} pp plain)")
+    print(f"context reweighting {'on' if reweight else 'off'} (chosen on the select half: mean joint-shift "
+          f"MAE {joint[('select', 'reweighted')]:.2f} pp reweighted vs {joint[('select', 'plain')]:.2f} pp "
+          "plain)")
 
     print("\nthe analysed demo folder itself (600 faces; its gender, age and ethnicity mixes all shifted at once):")
     analysed = sets["analysed"]
@@ -347,10 +352,11 @@ def main() -> None:
               f"{100 * np.abs(whole[attr] - truth).mean():5.2f} pp, reweighted to the other attributes' "
               f"estimated mix {100 * np.abs(reweighted - truth).mean():5.2f} pp")
 
-    shipped = (face_statistics_module.METHOD, face_statistics_module.EM_STEPS, face_statistics_module.REWEIGHT_CONTEXT)
+    fs = face_statistics_module
+    shipped = (fs.METHOD, fs.EM_STEPS, fs.REWEIGHT_CONTEXT)
+    verdict = "the benchmark's choice" if shipped == (method, steps, reweight) else "NOT the benchmark's choice"
     print(f"\nface_statistics ships METHOD={shipped[0]} EM_STEPS={shipped[1]} REWEIGHT_CONTEXT={shipped[2]}: "
-          f"{'the benchmark' + chr(39) + 's choice' if shipped == (method, steps, reweight) else 'NOT the benchmark' + chr(39) + 's choice'}"
-          f" ({method}, {steps}, {reweight}; source {source})")
+          f"{verdict} ({method}, {steps}, {reweight}; calibration source {source})")
     print("\nDone-when checks:")
     for attr in ATTRIBUTES:
         d, c = mean_mae(name, source, "dirichlet", attr), mean_mae("cc", "oof", "dirichlet", attr)
