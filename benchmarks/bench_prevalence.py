@@ -119,8 +119,9 @@ def joint_shift(halves: dict, data: dict[str, CalibrationData], steps: int | Non
                 args: argparse.Namespace) -> dict[tuple, float]:
     """The ``joint`` protocol: every attribute's shares drawn from Dirichlet(1, …, 1) at once
     (independently), faces drawn per (gender, age, ethnicity) cell of the pool half (with replacement),
-    ``--samples`` // 4 per size (at least 50). Prints per attribute the MAE of counting, the default, and the default with its calibration faces
-    reweighted to the sample's estimated mix of the other attributes (``context_weights``); returns
+    ``--samples`` // 4 per size (at least 50). Prints per attribute the MAE of counting, the
+    default, and the default with its calibration faces reweighted to the sample's estimated mix of the
+    other attributes (``context_weights``); returns
     ``{(half, "plain" | "reweighted"): mean MAE over attributes and sizes}``."""
     attrs = list(ATTRIBUTES)
     ks = [len(ATTRIBUTES[a]) for a in attrs]
@@ -271,7 +272,8 @@ def main() -> None:
         if m not in ("cc", "pcc") or s == "oof":
             print(f"  {m:>12} {s:>7}  Dirichlet {mean_mae(m, s, 'dirichlet'):5.2f}   noshift "
                   f"{mean_mae(m, s, 'noshift'):5.2f}   shift70 {mean_mae(m, s, 'shift70'):5.2f}   "
-                  "Dirichlet per attribute " + " ".join(f"{mean_mae(m, s, 'dirichlet', a):5.2f}" for a in ATTRIBUTES))
+                  "Dirichlet per attribute "
+                  + " ".join(f"{mean_mae(m, s, 'dirichlet', a):5.2f}" for a in ATTRIBUTES))
 
     print("\nby size (Dirichlet | no shift), default vs counting, MAE pp")
     threshold = None
