@@ -28,9 +28,10 @@ NO_CORRECTION = "none"
 CORRECTION_METHODS: dict[str, str] = {
     "emq_bcts": (
         "corrected for classifier errors and for the difference between this folder's class mix and the "
-        "reference set's (EM prior adjustment on calibrated class probabilities, calibrated on out-of-fold "
-        "predictions of the reference faces); interval: 95 % bootstrap over the faces and the calibration "
-        "faces; slices under 50 faces show the observed share only"
+        "reference set's (EM prior adjustment on calibrated class probabilities, stopped after a few steps, "
+        "calibrated on out-of-fold predictions of the reference faces reweighted to the folder's estimated "
+        "mix of the other attributes); interval: 95 % bootstrap over the faces and the calibration faces; "
+        "slices under 50 faces show the observed share only"
     ),
 }
 """How each correction method is described in the report."""

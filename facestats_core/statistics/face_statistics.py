@@ -78,6 +78,13 @@ SLICE_KEYS: tuple[str, ...] = (ALL, *ATTRIBUTES, "cluster", "quality", "composit
 METHOD = "emq_bcts"
 """The share estimator (``quantifiers.METHODS``): EM prior adjustment on bias-corrected temperature-scaled
 posteriors, chosen by ``benchmarks/bench_prevalence.py`` (lowest error under prevalence shift; docs/statistics.md)."""
+EM_STEPS = 7
+"""EM stops after this many steps from the calibration mix (``fit_quantifier(em_steps=…)``): chosen by
+``benchmarks/bench_prevalence.py`` (lowest Dirichlet error on the pool half it selects on; docs/statistics.md)."""
+REWEIGHT_CONTEXT = True
+"""Reweight each attribute's calibration faces to the folder's estimated mix of the other attributes
+(:func:`context_weights`) by default: chosen by ``benchmarks/bench_prevalence.py``'s joint-shift protocol
+(every attribute's shares shifted at once), on the pool half it selects on (docs/statistics.md)."""
 MIN_CORRECTED_N = 50
 """Fewest faces in a slice for a corrected share: the benchmark measured the correction from 50 faces on."""
 MIN_CALIBRATION_PER_CLASS = 20
@@ -243,7 +250,8 @@ def _whole_set_shares(master: pl.DataFrame, calibration: Calibrations) -> dict[s
             continue
         P = P[np.isfinite(P).all(axis=1)]
         if len(P) >= MIN_CORRECTED_N:
-            out[attribute] = quantify(fit_quantifier(METHOD, data.posteriors.astype(np.float64), data.labels), P)
+            out[attribute] = quantify(fit_quantifier(METHOD, data.posteriors.astype(np.float64), data.labels,
+                                                     em_steps=EM_STEPS), P)
     return out
 
 
@@ -303,9 +311,9 @@ def _corrected(
     out = list(none)
     if live:
         P_cal = calibration.posteriors.astype(np.float64)
-        point = fit_quantifier(METHOD, P_cal, calibration.labels, weights=weights)
+        point = fit_quantifier(METHOD, P_cal, calibration.labels, weights=weights, em_steps=EM_STEPS)
         fits = bootstrap_fits(METHOD, P_cal, calibration.labels, n_boot=n_boot,
-                              seed=_derive_seed(seed, SHARE, attribute), weights=weights)
+                              seed=_derive_seed(seed, SHARE, attribute), weights=weights, em_steps=EM_STEPS)
         estimates = np.stack([quantify(point, targets[i]) for i in live])
         low, high = share_intervals(
             fits, [targets[i] for i in live], confidence=confidence,
@@ -443,7 +451,7 @@ def face_statistics(
     *,
     n_boot: int = 1000,
     share_boot: int = SHARE_BOOT,
-    reweight_context: bool = False,
+    reweight_context: bool = REWEIGHT_CONTEXT,
     seed: int = 0,
     confidence: float = 0.95,
 ) -> pl.DataFrame:
@@ -458,8 +466,9 @@ def face_statistics(
     ``correction = "none: …"``, as do slices of fewer than
     :data:`MIN_CORRECTED_N` faces. ``n_boot``: replicates of a mean score's
     interval; ``share_boot``: of a corrected share's. ``reweight_context``
-    (experimental, off): reweight each attribute's calibration faces to the
-    table's estimated mix of the other attributes (:func:`context_weights`).
+    (default :data:`REWEIGHT_CONTEXT`): reweight each attribute's calibration
+    faces to the table's estimated mix of the other attributes
+    (:func:`context_weights`; needs the calibration context).
     ``truth``: ``face_id`` plus any of ``gender, age, ethnicity`` in canonical
     vocabularies (nulls allowed); ``true_n``/``true_share`` count the faces of
     the slice that have both a prediction and a true label. ``composites``:

@@ -19,6 +19,11 @@ shares. Methods (:data:`METHODS`):
   temperature scaling (Alexandari, Kundaje & Shrikumar 2020, ICML): ``softmax(log P / T + b)`` with
   ``T`` (and ``b``) minimising the calibration data's negative log-likelihood.
 
+The EM methods take ``em_steps``: ``None`` iterates to convergence (the maximum-likelihood shares);
+an integer stops after that many plain EM steps from ``π`` (early stopping: the estimate moves from the
+calibration mix only as far as the data pull it in those steps, which regularises the directions a weak
+probe barely separates; the step count is chosen by ``benchmarks/bench_prevalence.py``).
+
 The constrained solve of ACC/PACC is :func:`~facestats_core.statistics.simplex.simplex_least_squares`.
 Every function takes batches: the target posteriors ``(..., n, k)`` and a :class:`Fitted` whose arrays may
 carry a leading batch dimension (one fit per bootstrap replicate), broadcast against each other.
@@ -49,7 +54,8 @@ class Fitted:
 
     ``method``; ``rates``: ``(…, k, k)`` misclassification rates (ACC: hard, PACC: soft; identity
     otherwise); ``prior``: ``(…, k)`` class shares of the calibration data (EMQ's training prior);
-    ``temperature``: ``(…,)`` and ``bias``: ``(…, k)`` (T = 1, b = 0 without calibration).
+    ``temperature``: ``(…,)`` and ``bias``: ``(…, k)`` (T = 1, b = 0 without calibration);
+    ``em_steps``: EM steps from ``prior`` (None: to convergence; EM methods only).
     """
 
     method: str
@@ -57,6 +63,7 @@ class Fitted:
     prior: np.ndarray
     temperature: np.ndarray
     bias: np.ndarray
+    em_steps: int | None = None
 
 
 def _check(posteriors: ArrayLike, k: int | None = None) -> np.ndarray:
@@ -192,15 +199,19 @@ def fit_temperature(
 
 
 def fit_quantifier(
-    method: str, posteriors: ArrayLike, labels: ArrayLike, *, weights: ArrayLike | None = None
+    method: str, posteriors: ArrayLike, labels: ArrayLike, *, weights: ArrayLike | None = None,
+    em_steps: int | None = None,
 ) -> Fitted:
     """Fit ``method`` on calibration data: ``posteriors`` ``(N, k)`` and true class indices ``labels`` ``(N,)``.
 
     ``weights`` ``(…, N)`` (e.g. bootstrap counts) weight the faces; a leading batch of weights gives a
-    batch of fits (calibration is fitted once per weight vector).
+    batch of fits (calibration is fitted once per weight vector). ``em_steps`` (EM methods): stop EM after
+    that many steps from the calibration mix (None: iterate to convergence).
     """
     if method not in METHODS:
         raise ValueError(f"unknown quantification method {method!r}; known: {', '.join(METHODS)}")
+    if em_steps is not None and (not method.startswith("emq") or int(em_steps) < 1):
+        raise ValueError(f"em_steps={em_steps!r}: a positive step count, for an EM method only")
     P = _check(posteriors)
     if P.ndim != 2:
         raise ValueError(f"calibration posteriors must be (N, k), got {P.shape}")
@@ -222,15 +233,18 @@ def fit_quantifier(
         T, b = fit_temperatures(P, labels, bias=method == "emq_bcts", weights=flat)
         T = T.reshape(batch)
         b = b.reshape(batch + (k,))
-    return Fitted(method=method, rates=np.array(rates), prior=prior, temperature=T, bias=b)
+    return Fitted(method=method, rates=np.array(rates), prior=prior, temperature=T, bias=b,
+                  em_steps=None if em_steps is None else int(em_steps))
 
 
 def em_priors(posteriors: np.ndarray, prior: np.ndarray, *, start: np.ndarray | None = None,
-              tol: float = EM_TOL, max_iter: int = EM_MAX_ITER) -> np.ndarray:
+              tol: float = EM_TOL, max_iter: int = EM_MAX_ITER, steps: int | None = None) -> np.ndarray:
     """Saerens-Latinne-Decaestecker EM: the class shares ``(…, k)`` of target posteriors ``(…, n, k)``
     whose classifier saw class shares ``prior`` ``(…, k)`` (zeros are smoothed). The iteration starts
     from ``prior``, or from ``start`` (``(…, k)``, e.g. the point estimate for bootstrap replicates):
-    the likelihood is concave in the shares, so the start changes the iterations, not the optimum."""
+    the likelihood is concave in the shares, so the start changes the iterations, not the optimum.
+    ``steps``: exactly that many plain EM steps from ``prior`` instead (early stopping; ``start`` is
+    then ignored, since the stopped estimate depends on where it starts)."""
     P = posteriors
     pi = np.asarray(prior, dtype=np.float64)
     if np.any(pi <= 0):
@@ -239,6 +253,13 @@ def em_priors(posteriors: np.ndarray, prior: np.ndarray, *, start: np.ndarray | 
     k = P.shape[-1]
     P = np.broadcast_to(P, batch + P.shape[-2:]).reshape(-1, *P.shape[-2:])
     pi = np.broadcast_to(pi, batch + (k,)).reshape(-1, k)
+    if steps is not None:
+        q = pi.copy()
+        for _ in range(int(steps)):
+            w = P * (q / pi)[:, None, :]
+            w /= np.clip(w.sum(axis=-1, keepdims=True), _EPS, None)
+            q = w.mean(axis=-2)
+        return q.reshape(batch + (k,))
     q = pi.copy() if start is None else np.broadcast_to(
         np.clip(np.asarray(start, dtype=np.float64), 1e-6, None), batch + (k,)).reshape(-1, k).copy()
     q /= q.sum(axis=-1, keepdims=True)
@@ -288,4 +309,4 @@ def quantify(fitted: Fitted, posteriors: ArrayLike, *, start: np.ndarray | None 
             return simplex_least_squares(np.swapaxes(fitted.rates, -1, -2), q)
     if method != "emq":
         P = calibrate(P, fitted.temperature, fitted.bias)
-    return em_priors(P, fitted.prior, start=start)
+    return em_priors(P, fitted.prior, start=start, steps=fitted.em_steps)

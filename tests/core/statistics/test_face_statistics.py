@@ -273,3 +273,23 @@ def test_calibration_faces_are_reweighted_to_the_folders_mix_of_the_other_attrib
     # round trip of the context through the named arrays
     again = CalibrationData.from_arrays(data.classes, data.arrays())
     np.testing.assert_array_equal(again.context, context)
+
+
+def test_by_default_the_calibration_is_reweighted_to_the_folders_other_attributes() -> None:
+    from dataclasses import replace
+
+    from facestats_core.statistics.face_statistics import REWEIGHT_CONTEXT
+
+    master, calibration, _ = synthetic_master(n=120, seed=3, calibration_per_class=60, clusters=1)
+    rng = np.random.default_rng(4)
+    g = calibration["gender"]
+    context = np.stack([g.labels, rng.integers(0, 9, len(g.labels)), rng.integers(0, 7, len(g.labels))], axis=1)
+    calibration = {**calibration, "gender": replace(g, context=context)}
+
+    def corrected(**options: object) -> list[float]:
+        table = face_statistics(master, calibration, n_boot=20, share_boot=10, **options)
+        return share(table, "gender", "all", "all")["corrected"].to_list()
+
+    assert REWEIGHT_CONTEXT is True
+    default, on, off = corrected(), corrected(reweight_context=True), corrected(reweight_context=False)
+    assert default == on and default != off

@@ -119,3 +119,45 @@ def test_bad_input():
         fit_quantifier("pacc", P, np.full(20, 5))
     with pytest.raises(ValueError, match="no target faces"):
         quantify(fit_quantifier("pacc", P, y), np.zeros((0, 2)))
+
+
+def test_early_stopped_em_takes_plain_steps_from_the_calibration_mix():
+    P_cal, y_cal = _posteriors(300, 3, 9)
+    P_t, _ = _posteriors(120, 3, 10, prior=np.array([0.7, 0.2, 0.1]))
+    fitted = fit_quantifier("emq_bcts", P_cal, y_cal, em_steps=2)
+    calibrated = calibrate(P_t, fitted.temperature, fitted.bias)
+    q = fitted.prior
+    for _ in range(2):  # two SLD steps by hand
+        w = calibrated * (q / fitted.prior)
+        q = (w / w.sum(axis=1, keepdims=True)).mean(axis=0)
+    np.testing.assert_allclose(quantify(fitted, P_t), q, atol=1e-12)
+    # the start of bootstrap replicates is ignored: the stopped estimate depends on where it starts
+    np.testing.assert_allclose(quantify(fitted, P_t, start=np.array([0.1, 0.1, 0.8])), q, atol=1e-12)
+    converged = quantify(fit_quantifier("emq_bcts", P_cal, y_cal), P_t)
+    many = quantify(fit_quantifier("emq_bcts", P_cal, y_cal, em_steps=5000), P_t)
+    np.testing.assert_allclose(many, converged, atol=1e-4)
+    # two steps from the calibration mix move toward the converged shares but not all the way
+    assert np.abs(q - converged).max() > 1e-3
+    assert np.abs(q - fitted.prior).max() < np.abs(converged - fitted.prior).max()
+    fits = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=4, seed=1, em_steps=2)
+    assert fits.em_steps == 2
+
+
+def test_em_steps_only_for_em_methods():
+    P, y = _posteriors(40, 2, 11)
+    with pytest.raises(ValueError, match="em_steps"):
+        fit_quantifier("pacc", P, y, em_steps=3)
+    with pytest.raises(ValueError, match="em_steps"):
+        fit_quantifier("emq", P, y, em_steps=0)
+
+
+def test_early_stopped_intervals_span_the_converged_replicates():
+    P_cal, y_cal = _posteriors(300, 4, 12)
+    P_t, _ = _posteriors(80, 4, 13, prior=np.array([0.05, 0.15, 0.3, 0.5]))
+    stopped = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=60, seed=5, em_steps=2)
+    converged = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=60, seed=5)
+    low, high = share_intervals(stopped, [P_t], seed=5)
+    c_low, c_high = share_intervals(converged, [P_t], seed=5)
+    assert np.all(low <= c_low + 1e-12) and np.all(high >= c_high - 1e-12)
+    point = quantify(fit_quantifier("emq_bcts", P_cal, y_cal, em_steps=2), P_t)
+    assert np.all(low[0] <= point + 1e-9) and np.all(point <= high[0] + 1e-9)
