@@ -27,7 +27,9 @@ from upath import UPath
 from facestats_core.embedding.checkpoint import clear_parts
 from facestats_core.io.atomic import atomic_write_parquet
 from facestats_core.io.layout import ARTIFACTS, Layout, read_parquet
-from facestats_core.models.store import ModelIntegrityError
+from facestats_core.models.classifiers import load_classifiers, save_classifiers
+from facestats_core.models.regressor import load_regressor, save_any_regressor
+from facestats_core.models.store import ModelIntegrityError, absent_reason, clear_absent, mark_absent
 from facestats_dagster.resources import PathsResource
 
 
@@ -122,9 +124,6 @@ class ModelCodec:
 
 
 def _model_codecs() -> dict[str, ModelCodec]:
-    from facestats_core.models.classifiers import load_classifiers, save_classifiers
-    from facestats_core.models.regressor import load_regressor, save_any_regressor
-
     return {
         "attribute_classifiers": ModelCodec(save=save_classifiers, load=load_classifiers),
         "attractiveness_regressor": ModelCodec(save=save_any_regressor, load=load_regressor),
@@ -147,7 +146,6 @@ class ModelStoreIO(dg.IOManager):
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         """Save the model; `None` (deliberately no model, e.g. no ratings) is recorded as an absent
         marker, which downstream assets load as `None`."""
-        from facestats_core.models.store import clear_absent, mark_absent
 
         name, codec = self._codec(context)
         if obj is None:
@@ -161,8 +159,6 @@ class ModelStoreIO(dg.IOManager):
         )
 
     def load_input(self, context: dg.InputContext) -> Any:
-        from facestats_core.models.store import absent_reason
-
         name, codec = self._codec(context)
         if absent_reason(self.model_root, name) is not None:
             return None
