@@ -5,8 +5,9 @@ names (`data/processed/embeddings/embeddings_clip.parquet` …), on local folder
 atomically. A partitioned asset may return `{partition_key: frame}` for every partition of its
 run (single-run backfills over a shard range); partitioned inputs are always loaded as such a
 dict. Writing a partition removes its checkpoint folder (`Layout.checkpoint_dir`: e.g. the
-embedding parts of a shard), whose work the written artifact now holds. An input declared with `AssetIn(metadata={"optional": True})` loads as `None` when the
-upstream was never materialized (e.g. `attractiveness_scores` without ratings).
+embedding parts of a shard): the written artifact holds their work. An input declared with
+`AssetIn(metadata={"optional": True})` loads as `None` when the upstream was never materialized
+(e.g. `attractiveness_scores` without ratings).
 
 `ModelStoreIOManager` saves and loads the model assets through the one sha256-checked model
 store (`facestats_core.models.store`): downstream assets and checks take the trained model as an
