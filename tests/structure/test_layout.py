@@ -169,6 +169,19 @@ def test_the_cycle_check_finds_a_function_level_cycle() -> None:
     assert _cycles({"a": {"b": 1}, "b": {}}) == []
 
 
+def test_every_import_is_an_edge(tmp_path: Path) -> None:
+    source = tmp_path / "m.py"
+    source.write_text(
+        "from typing import TYPE_CHECKING\nfrom facestats_core.io import atomic\n"
+        "def f():\n    from facestats_core.io.layout import Layout\n"
+        "if TYPE_CHECKING:\n    import facestats_core.io.hashing\n"
+    )
+    assert sorted(_edges(source)) == [
+        ("facestats_core.io.atomic", 2, True), ("facestats_core.io.hashing", 6, False),
+        ("facestats_core.io.layout", 4, False),
+    ]
+
+
 HEAVY_LIBRARIES = frozenset({
     # main dependencies that cost seconds to import and that loading the Dagster definitions must not
     # pay (tests/dagster/test_definitions.py::test_definitions_import_no_heavy_library)
