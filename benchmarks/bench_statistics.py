@@ -1,4 +1,4 @@
-"""Wall-clock of three hot paths whose speed unit tests used to assert (timings belong here, not in tests).
+"""Wall-clock of three hot paths, each against its claimed bound (timings belong here, not in tests).
 
 Usage: python -m benchmarks.bench_statistics
 

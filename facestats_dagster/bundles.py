@@ -6,14 +6,14 @@ from typing import Any
 
 import dagster as dg
 
+from facestats_core.models.bundle import BundleMismatchError
+from facestats_core.models.store import ModelIntegrityError
 from facestats_dagster.resources import ClipResource, FacesResource, ModelsResource
 
 
 def load_run_bundle(models: ModelsResource, clip: ClipResource, faces: FacesResource) -> Any:
     """The configured bundle, refused (as a `dg.Failure` saying why) when missing, corrupt or made
     with another CLIP or chip version."""
-    from facestats_core.models.bundle import BundleMismatchError
-    from facestats_core.models.store import ModelIntegrityError
 
     try:
         return models.compatible_bundle(clip.load(), faces.chips().version)

@@ -5,8 +5,9 @@ names (`data/processed/embeddings/embeddings_clip.parquet` …), on local folder
 atomically. A partitioned asset may return `{partition_key: frame}` for every partition of its
 run (single-run backfills over a shard range); partitioned inputs are always loaded as such a
 dict. Writing a partition removes its checkpoint folder (`Layout.checkpoint_dir`: e.g. the
-embedding parts of a shard), whose work the written artifact now holds. An input declared with `AssetIn(metadata={"optional": True})` loads as `None` when the
-upstream was never materialized (e.g. `attractiveness_scores` without ratings).
+embedding parts of a shard): the written artifact holds their work. An input declared with
+`AssetIn(metadata={"optional": True})` loads as `None` when the upstream was never materialized
+(e.g. `attractiveness_scores` without ratings).
 
 `ModelStoreIOManager` saves and loads the model assets through the one sha256-checked model
 store (`facestats_core.models.store`): downstream assets and checks take the trained model as an
@@ -27,7 +28,9 @@ from upath import UPath
 from facestats_core.embedding.checkpoint import clear_parts
 from facestats_core.io.atomic import atomic_write_parquet
 from facestats_core.io.layout import ARTIFACTS, Layout, read_parquet
-from facestats_core.models.store import ModelIntegrityError
+from facestats_core.models.classifiers import load_classifiers, save_classifiers
+from facestats_core.models.regressor import load_regressor, save_any_regressor
+from facestats_core.models.store import ModelIntegrityError, absent_reason, clear_absent, mark_absent
 from facestats_dagster.resources import PathsResource
 
 
@@ -122,9 +125,6 @@ class ModelCodec:
 
 
 def _model_codecs() -> dict[str, ModelCodec]:
-    from facestats_core.models.classifiers import load_classifiers, save_classifiers
-    from facestats_core.models.regressor import load_regressor, save_any_regressor
-
     return {
         "attribute_classifiers": ModelCodec(save=save_classifiers, load=load_classifiers),
         "attractiveness_regressor": ModelCodec(save=save_any_regressor, load=load_regressor),
@@ -147,7 +147,6 @@ class ModelStoreIO(dg.IOManager):
     def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
         """Save the model; `None` (deliberately no model, e.g. no ratings) is recorded as an absent
         marker, which downstream assets load as `None`."""
-        from facestats_core.models.store import clear_absent, mark_absent
 
         name, codec = self._codec(context)
         if obj is None:
@@ -161,8 +160,6 @@ class ModelStoreIO(dg.IOManager):
         )
 
     def load_input(self, context: dg.InputContext) -> Any:
-        from facestats_core.models.store import absent_reason
-
         name, codec = self._codec(context)
         if absent_reason(self.model_root, name) is not None:
             return None

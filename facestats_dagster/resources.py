@@ -20,10 +20,11 @@ from facestats_core.embedding.loader import load_clip
 from facestats_core.embedding.tower import LoadedClip
 from facestats_core.faces.alignment import AlignmentConfig
 from facestats_core.faces.chips import ChipConfig
-from facestats_core.faces.detectors import DETECTOR_CHOICES, quality_score
+from facestats_core.faces.detectors import DETECTOR_CHOICES, pick_face_detector, quality_score
 from facestats_core.faces.face_table import DetectionConfig
 from facestats_core.faces.quality import QualityConfig
 from facestats_core.io.layout import Layout
+from facestats_core.models.bundle import check_compatible, read_bundle
 from facestats_core.models.regressor import MLPConfig
 from facestats_dagster.setting import setting
 
@@ -96,7 +97,6 @@ class FacesResource(dg.ConfigurableResource):
 
     def face_detector(self) -> tuple[Any | None, str]:
         """`(detector, name)`; `(None, reason)` when none is configured or installed."""
-        from facestats_core.faces.detectors import pick_face_detector
 
         return pick_face_detector(self.detector, self.dlib_upsample, self.min_score, self.cnn_weights,
                                   max_side=self.max_side, min_face_px=self.min_face_px)
@@ -248,7 +248,6 @@ class ModelsResource(dg.ConfigurableResource):
     def compatible_bundle(self, clip: LoadedClip, chip_version: str) -> Any:
         """The configured bundle, read sha256-checked and refused (`BundleMismatchError`) when made with
         another CLIP or chip version; `ModelIntegrityError` when missing or corrupt."""
-        from facestats_core.models.bundle import check_compatible, read_bundle
 
         bundle = read_bundle(self.bundle)
         check_compatible(bundle, clip.model_id, clip.revision, clip.dim, None, chip_version)

@@ -33,6 +33,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from facestats_core.embedding.config import DEFAULT_MODEL
+from facestats_core.io.atomic import atomic_write_text
 from facestats_core.io.flags import parse_flag
 from facestats_dagster.resources import (
     AnalysisResource,
@@ -359,7 +360,6 @@ def render_project_file(values: Mapping[str, Any], when: datetime | None = None)
 def write_project_file(settings: Settings, updates: Mapping[str, Any] | None = None) -> Path:
     """Write the project's settings file: on the first run every value `settings` used; later, the file's
     values with `updates` (`{key: value}`, the command line's) applied. Atomic; returns the path."""
-    from facestats_core.io.atomic import atomic_write_text
 
     if settings.project is None:
         raise SettingsError("no project folder: pass --project DIR (or set FACESTATS_PROJECT)")

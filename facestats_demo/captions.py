@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from facestats_core.labels.vocab import AGE_BINS, ETHNICITIES, GENDERS
-from facestats_demo.faces import FaceTraits
+from facestats_demo.traits import FaceTraits
 
 Facts = Mapping[str, str]
 

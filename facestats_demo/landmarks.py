@@ -1,10 +1,10 @@
 """68-point landmark truth of the demo faces (iBUG 300-W order), from the drawing geometry.
 
-:func:`canonical_landmarks68` places the points on what :mod:`facestats_demo.faces`
+:func:`canonical_landmarks68` places the points on what :mod:`facestats_demo.drawing`
 draws — the jaw on the lower head outline, brows on the brow strokes, the nose
 bridge and base on the nose, six points on each eye ellipse (their mean is the
 reported eye centre), the lip outline and the mouth line — in the canonical
-(un-rotated) drawing canvas. ``faces.face_landmarks68`` maps them to the output
+(un-rotated) drawing canvas. ``geometry.face_landmarks68`` maps them to the output
 image like the eyes.
 """
 
@@ -19,7 +19,7 @@ Point = tuple[float, float]
 
 
 class FaceGeometry(Protocol):
-    """The canonical layout fields of ``faces._Geometry``."""
+    """The canonical layout fields of ``geometry.Geometry``."""
 
     cx: float
     cy: float
@@ -44,7 +44,7 @@ class FaceShape(Protocol):
 
 
 def jaw_points(g: FaceGeometry, shape: FaceShape) -> np.ndarray:
-    """Points 0-16 on the lower head outline (same curve as ``faces._head_outline``)."""
+    """Points 0-16 on the lower head outline (same curve as ``geometry.head_outline``)."""
     out = []
     for t in np.linspace(math.pi, 0.0, 17):
         c, s = math.cos(t), max(0.0, math.sin(t))
@@ -55,7 +55,7 @@ def jaw_points(g: FaceGeometry, shape: FaceShape) -> np.ndarray:
 
 
 def brow_points(g: FaceGeometry, eyes: tuple[Point, Point]) -> np.ndarray:
-    """Points 17-26: five per brow, image-left to image-right (as ``faces._draw_brows`` strokes)."""
+    """Points 17-26: five per brow, image-left to image-right (as ``features.draw_brows`` strokes)."""
     out: list[Point] = []
     for (x, y), side in zip(eyes, (-1.0, 1.0), strict=True):
         top = y - g.eye_h - g.eye_w * 0.55
@@ -87,7 +87,7 @@ def eye_points(centre: Point, half_width: float, half_height: float) -> np.ndarr
 
 
 def mouth_points(g: FaceGeometry, shape: FaceShape) -> np.ndarray:
-    """Points 48-67: lip outline (48-59) and inner lip line (60-67), as ``faces._draw_nose_mouth`` draws them."""
+    """Points 48-67: lip outline (48-59) and inner lip line (60-67), as ``features.draw_nose_mouth`` draws them."""
     child, a = shape.child, shape.asymmetry
     mouth_y = g.cy + g.hh * (0.56 - 0.08 * child)
     mw = g.hw * 0.36 * (1.0 - 0.25 * child) * (1.0 + 0.08 * shape.lip_thickness)
@@ -121,7 +121,7 @@ def canonical_landmarks68(
     g: FaceGeometry, shape: FaceShape, eyes: tuple[Point, Point], eye_factors: tuple[float, float]
 ) -> np.ndarray:
     """The 68 points ``(68, 2)`` in canonical drawing coordinates; ``eyes`` and ``eye_factors``
-    as returned by ``faces._eye_centres``."""
+    as returned by ``geometry.eye_centres``."""
     eye_rings = [eye_points(c, g.eye_w * f, g.eye_h * f) for c, f in zip(eyes, eye_factors, strict=True)]
     return np.vstack(
         [jaw_points(g, shape), brow_points(g, eyes), nose_points(g, shape), *eye_rings, mouth_points(g, shape)]

@@ -34,6 +34,7 @@ import numpy as np
 from facestats_core.embedding.pixels import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 from facestats_core.io.atomic import atomic_write_text
 from facestats_core.models.caveats import DEMO_CLIP_RECORD
+from facestats_core.models.regressor import deterministic_torch
 from facestats_demo.captions import (
     caption_facts,
     caption_text,
@@ -41,7 +42,7 @@ from facestats_demo.captions import (
     fit_matrix,
     gender_counterfactual,
 )
-from facestats_demo.clip_training_set import TrainingSet, TrainingSplit, build_training_set
+from facestats_demo.clip_training_set import EVALUATION_SEEDS, TrainingSet, TrainingSplit, build_training_set
 from facestats_demo.random_clip import CAPTION_WORDS, PRESETS, clip_config, save_clip_folder
 from facestats_demo.tokenizer import build_clip_tokenizer
 
@@ -193,8 +194,6 @@ def fit_demo_clip(
     import torch
     from transformers import CLIPModel
 
-    from facestats_core.models.regressor import deterministic_torch
-
     tokenizer = build_clip_tokenizer(CAPTION_WORDS)
     n = len(data.facts)
     steps_per_epoch = n // config.batch_size
@@ -231,8 +230,6 @@ def training_record(config: DemoClipTraining, losses: list[float]) -> dict[str, 
     """The ``facestats_demo_clip.json`` content: deterministic (no timings), so the folder reproduces byte for byte."""
     import torch
     import transformers
-
-    from facestats_demo.clip_training_set import EVALUATION_SEEDS
 
     return {
         "what": "FaceStats demo CLIP: trained on synthetic demo faces only; NOT OpenAI's CLIP",

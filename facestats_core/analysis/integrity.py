@@ -15,6 +15,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from facestats_core.composites.filter_spec import FilterSpecError, parse_spec
+from facestats_core.composites.not_built import is_built
+
 NORM_TOLERANCE = 1e-3
 
 
@@ -59,9 +62,6 @@ def composite_sidecar_problems(folder: Any) -> dict[str, Any]:
     ``used`` >= ``min_faces`` when recorded. Returns ``{"checked", "problems": {slug: [reasons]}}``.
     """
     from PIL import Image
-
-    from facestats_core.composites.filter_spec import FilterSpecError, parse_spec
-    from facestats_core.composites.not_built import is_built
 
     problems: dict[str, list[str]] = {}
     sidecars = sorted(folder.glob("*.json")) if folder.exists() else []

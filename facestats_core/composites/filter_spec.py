@@ -1,4 +1,4 @@
-"""Filter specs: which faces go into a composite (see DESIGN.md, "Filter specs").
+"""Filter specs: which faces go into a composite (docs/composites.md, "Filter specs").
 
 A spec is ``key=value`` terms joined by ``,``. Parsing is lenient (case,
 whitespace, term order, FairFace spellings such as ``East Asian`` or

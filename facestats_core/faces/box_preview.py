@@ -9,6 +9,8 @@ from typing import Any
 import polars as pl
 from PIL import Image, ImageDraw
 
+from facestats_core.images.decode import ImageReadError, load_rgb
+
 Box = tuple[float, float, float, float]
 BOX_COLUMNS: tuple[str, ...] = ("box_x0", "box_y0", "box_x1", "box_y1")
 
@@ -33,7 +35,6 @@ def draw_face_boxes(image: Image.Image, boxes: Sequence[Box], max_side: int = 64
 def busiest_photo(faces: pl.DataFrame, raw_dir: Any) -> tuple[bytes, str] | None:
     """JPEG of the photo with the most faces (rows with ``path`` and the box columns), its faces outlined,
     and a caption; None without a photo of two or more faces, or when that photo cannot be read again."""
-    from facestats_core.images.decode import ImageReadError, load_rgb
 
     if faces.height == 0:
         return None

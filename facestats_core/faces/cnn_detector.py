@@ -34,7 +34,9 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from facestats_core.faces import retinaface, yunet
 from facestats_core.faces.detection import DEFAULT_MAX_SIDE, DetectedFace, nms
+from facestats_core.faces.dlib_detector import shape_predictor_file
 from facestats_core.faces.landmark_fit import TEMPLATES, face_frame, fit_landmarks68
 
 Net = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
@@ -58,27 +60,19 @@ class CnnModel:
 
 
 def _retinaface(threads: int) -> Net:
-    from facestats_core.faces.retinaface import RetinaFaceNet  # noqa: PLC0415
-
-    return RetinaFaceNet(threads=threads)
+    return retinaface.RetinaFaceNet(threads=threads)
 
 
 def _yunet(threads: int) -> Net:
-    from facestats_core.faces.yunet import YuNetNet  # noqa: PLC0415
-
-    return YuNetNet(threads=threads)
+    return yunet.YuNetNet(threads=threads)
 
 
 def _retinaface_version() -> str | None:
-    from facestats_core.faces.retinaface import package_version  # noqa: PLC0415
-
-    return package_version()
+    return retinaface.package_version()
 
 
 def _yunet_version() -> str | None:
-    from facestats_core.faces.yunet import package_version  # noqa: PLC0415
-
-    return package_version()
+    return yunet.package_version()
 
 
 MODELS: dict[str, CnnModel] = {
@@ -190,8 +184,6 @@ class CnnFaceDetector:
     def _predictor(self) -> Any:
         if "predictor" not in self._cache:
             import dlib  # noqa: PLC0415 - optional dependency
-
-            from facestats_core.faces.dlib_detector import shape_predictor_file  # noqa: PLC0415
 
             self._cache["predictor"] = dlib.shape_predictor(str(shape_predictor_file(self.predictor_path)))
         return self._cache["predictor"]

@@ -8,6 +8,9 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from facestats_core.faces.alignment import read_landmarks_csv
+from facestats_core.faces.landmarks68 import read_landmarks68_csv
+
 EYE_COLUMNS: tuple[str, ...] = ("left_eye_x", "left_eye_y", "right_eye_x", "right_eye_y")
 
 
@@ -47,8 +50,6 @@ def landmarks_by_path(by_file: Mapping[str, np.ndarray], raw_manifest: pl.DataFr
 def read_landmark_file(path: Any) -> dict[str, np.ndarray]:
     """File name -> landmarks of a landmarks CSV: its 68 points (``lm<i>_x/y``) where it has them, else
     the eye centres (:func:`facestats_core.faces.alignment.read_landmarks_csv` formats, CelebA included)."""
-    from facestats_core.faces.alignment import read_landmarks_csv
-    from facestats_core.faces.landmarks68 import read_landmarks68_csv
 
     by_file: dict[str, np.ndarray] = eye_landmarks(read_landmarks_csv(path))
     by_file.update(read_landmarks68_csv(path))

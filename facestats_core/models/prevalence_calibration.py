@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from facestats_core.labels.vocab import ATTRIBUTES
+from facestats_core.models.out_of_fold import out_of_fold_attribute
+
 OUT_OF_FOLD = "out_of_fold"
 ARRAY_NAMES: tuple[str, ...] = ("calibration_posteriors", "calibration_labels")
 """The named arrays of one attribute's calibration data in the model bundle."""
@@ -89,8 +92,6 @@ def calibration_data(
     ``X`` (every attribute of ``ATTRIBUTES`` that has labels), kept as :data:`CONTEXT_ARRAY`. Raises
     ``ValueError`` with fewer than 4 labelled rows.
     """
-    from facestats_core.labels.vocab import ATTRIBUTES  # noqa: PLC0415 - tiny
-    from facestats_core.models.out_of_fold import out_of_fold_attribute  # noqa: PLC0415 - sklearn-heavy
 
     allowed = {c: i for i, c in enumerate(classes)}
     y = np.asarray(list(labels), dtype=object)

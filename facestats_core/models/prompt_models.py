@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from facestats_core.embedding.text import logit_scale
 from facestats_core.models.prediction_method import with_method
 from facestats_core.models.prompts import attribute_prompt_sets
 from facestats_core.models.tag_config import TagSpec
@@ -42,7 +43,6 @@ def prompt_models(clip: Any, tags: Sequence[TagSpec] = (), cache_dir: Any | None
 
     Raises ``ClipLoadError`` when the model has no tokenizer saved with it.
     """
-    from facestats_core.embedding.text import logit_scale
 
     sets = attribute_prompt_sets()
     groups = {**attribute_prompt_groups(sets), **tag_prompt_groups(tags)}

@@ -12,6 +12,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, TextIO
 
+from facestats_core.analysis.run_summary import summarize, summary_lines
+from facestats_core.composites.sidecars import read_sidecars
+from facestats_core.models.caveats import numbers_caveats
 from facestats_dagster import run_events
 from facestats_dagster.settings import LOG_FILE, Settings
 
@@ -158,8 +161,6 @@ class RunDisplay:
 
     def summary(self, settings: Settings) -> None:
         """The short summary of a finished run: counts, warnings by kind, caveats, the report's path."""
-        from facestats_core.analysis.run_summary import summarize, summary_lines
-        from facestats_core.composites.sidecars import read_sidecars
 
         layout = settings.paths.layout()
         master = layout.read_artifact("master_metadata")
@@ -180,6 +181,5 @@ class RunDisplay:
 
 def caveats_of(settings: Settings, methods: dict[str, dict[str, int]]) -> list[str]:
     """What the numbers rest on, when it is weak (`facestats_core.models.caveats`)."""
-    from facestats_core.models.caveats import numbers_caveats
 
     return numbers_caveats(settings["clip.model"], methods)

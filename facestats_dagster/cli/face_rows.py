@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from facestats_core.embedding.embed import embed_paths
+from facestats_core.faces.image_faces import faces_of_file
+
 
 @dataclass
 class EmbeddedFaces:
@@ -34,8 +37,6 @@ def _file_rows(found: Any, name: str) -> tuple[list[dict[str, Any]], list[str]]:
 def embed_files(images: list[str], resources: dict[str, Any], clip: Any, work_dir: Path) -> EmbeddedFaces:
     """Find, cut out (chips under ``work_dir``) and embed the faces of ``images``; a face whose chip
     cannot be embedded gets that reason in its row's ``error``."""
-    from facestats_core.embedding.embed import embed_paths
-    from facestats_core.faces.image_faces import faces_of_file
 
     faces = resources["faces"]
     detector, detector_name = faces.face_detector()

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from facestats_dagster.cli import analyse, composites, models, pipeline, score
+from facestats_dagster.cli.dagster_runs import dagster_env, sibling_command
 from facestats_dagster.settings import (
     SettingsError,
     add_setting_flags,
@@ -22,6 +23,8 @@ from facestats_dagster.settings import (
     flags_from,
     settings_markdown,
 )
+from facestats_demo.random_clip import build_random_clip
+from facestats_demo.train_clip import train_demo_clip
 
 
 def cmd_build_clip(args: argparse.Namespace) -> int:
@@ -29,13 +32,10 @@ def cmd_build_clip(args: argparse.Namespace) -> int:
     import time
 
     if args.train:
-        from facestats_demo.train_clip import train_demo_clip
-
         started = time.perf_counter()
         out = train_demo_clip(Path(args.out), progress=lambda line: print(line, flush=True))
         print(f"trained the demo CLIP in {time.perf_counter() - started:.0f} s; saved to {out}")
         return 0
-    from facestats_demo.random_clip import build_random_clip
 
     out = build_random_clip(Path(args.out), preset=args.preset, seed=args.seed)
     print(f"saved a random {args.preset} CLIP to {out}")
@@ -60,8 +60,6 @@ def cmd_settings(args: argparse.Namespace, flags: dict[str, object]) -> int:
 def cmd_ui(args: argparse.Namespace, flags: dict[str, object]) -> int:
     """The Dagster UI (`dagster dev`) on a project's runs, settings and assets."""
     import os
-
-    from facestats_dagster.cli.dagster_runs import dagster_env, sibling_command
 
     project = args.project_dir or args.project
     configure(project, flags)

@@ -6,11 +6,12 @@ import argparse
 import sys
 from typing import Any
 
+from facestats_core.models.bundle import describe_bundle, read_bundle
+from facestats_core.models.store import ModelIntegrityError
+
 
 def cmd_describe(args: argparse.Namespace) -> int:
     """Print `describe_bundle` of the bundle at `args.bundle` (every payload sha256-checked on the way)."""
-    from facestats_core.models.bundle import describe_bundle, read_bundle
-    from facestats_core.models.store import ModelIntegrityError
 
     try:
         bundle = read_bundle(args.bundle)

@@ -10,7 +10,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from facestats_core.analysis.scores import percentile_against
+from facestats_core.embedding.loader import ClipLoadError
+from facestats_core.models.regressor import load_regressor, predict_scores
+from facestats_core.models.store import ModelIntegrityError, absent_reason
 from facestats_dagster.cli.face_rows import embed_files
+from facestats_dagster.defs.resources import build_resources
 from facestats_dagster.settings import load_settings
 
 
@@ -28,11 +33,6 @@ def _print_table(rows: list[dict[str, Any]], reference_size: int | None) -> None
 
 def cmd_score(args: argparse.Namespace) -> int:
     """Score every face of the images with the trained regressor."""
-    from facestats_core.analysis.scores import percentile_against
-    from facestats_core.embedding.loader import ClipLoadError
-    from facestats_core.models.regressor import load_regressor, predict_scores
-    from facestats_core.models.store import ModelIntegrityError, absent_reason
-    from facestats_dagster.defs.resources import build_resources
 
     resources = build_resources(load_settings())
     layout = resources["paths"].layout()

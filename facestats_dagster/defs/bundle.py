@@ -5,7 +5,9 @@ import dagster as dg
 import polars as pl
 
 from facestats_core.embedding.vectors import embedding_matrix
+from facestats_core.models.bundle import TrainedWith, describe_bundle, read_bundle, write_bundle
 from facestats_core.models.classifiers import TrainedClassifier
+from facestats_core.models.domain import fit_domain
 from facestats_core.models.regressor import LoadedRegressor
 from facestats_dagster.conditions import follow_upstream_except
 from facestats_dagster.resources import ClipResource, FacesResource, ModelsResource, PathsResource
@@ -37,8 +39,6 @@ def model_bundle(
     any folder with `FACESTATS_MODELS`; `facestats models describe` prints it.
 
     Not written when there are no probes (zero-shot run) or when the probes came from a bundle."""
-    from facestats_core.models.bundle import TrainedWith, describe_bundle, read_bundle, write_bundle
-    from facestats_core.models.domain import fit_domain
 
     sources = {m.metrics.get("trained_on") for m in attribute_classifiers.values()}
     if not attribute_classifiers or "bundle" in sources:

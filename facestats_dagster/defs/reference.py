@@ -8,6 +8,8 @@ import dagster as dg
 import polars as pl
 
 from facestats_core.embedding.checkpoint import Checkpoint
+from facestats_core.embedding.table import embedding_schema
+from facestats_core.faces.known_landmarks import read_landmark_file
 from facestats_core.labels.labelled_faces import LABELLED_SCHEMA, labelled_faces
 from facestats_core.references.embed_set import embed_face_set
 from facestats_dagster.conditions import FOLLOW_UPSTREAM
@@ -19,8 +21,6 @@ REFERENCE_GROUP = "reference"
 
 
 def empty_reference(dim: int) -> pl.DataFrame:
-    from facestats_core.embedding.table import embedding_schema
-
     schema = {**embedding_schema(dim), **{k: v for k, v in LABELLED_SCHEMA.items() if k not in ("face_id", "image_id")}}
     return pl.DataFrame(schema=schema)
 
@@ -51,8 +51,6 @@ def reference_embeddings(
     started = time.perf_counter()
     previous = paths.layout().read_artifact("reference_embeddings")
     if previous is not None:
-        from facestats_core.embedding.table import embedding_schema
-
         columns = list(embedding_schema(model.dim))
         previous = previous.select(columns) if set(columns) <= set(previous.columns) else None
     known = _reference_landmarks(layout, faces)
@@ -106,8 +104,6 @@ def _reference_landmarks(layout: Any, faces: FacesResource) -> dict[str, Any] | 
     """Landmarks of the reference images from the landmarks file at the same relative path under the
     reference root (e.g. the demo truth), so its chips are cut like the analysed set's."""
     from pathlib import Path
-
-    from facestats_core.faces.known_landmarks import read_landmark_file
 
     source = layout.data_file(faces.landmarks)
     if source is None or not source.exists() or source.protocol not in ("", "file", "local"):

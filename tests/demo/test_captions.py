@@ -15,7 +15,7 @@ from facestats_demo.captions import (
     face_facts,
     fit_matrix,
 )
-from facestats_demo.faces import sample_traits
+from facestats_demo.traits import sample_traits
 from facestats_demo.random_clip import CAPTION_WORDS
 from facestats_demo.tokenizer import word_pieces
 

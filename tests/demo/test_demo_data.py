@@ -15,16 +15,9 @@ from PIL import Image
 from facestats_core.faces.landmarks68 import LANDMARK68_COLUMNS
 from facestats_core.labels.attribute_labels import read_fairface_labels
 from facestats_core.labels.ratings import read_ratings
-from facestats_demo.faces import (
-    FAIRFACE_HEADER,
-    DemoDataset,
-    DemoSpec,
-    _draw_traits,
-    attractiveness_score,
-    generate_demo_dataset,
-    render_face,
-    sample_traits,
-)
+from facestats_demo.drawing import draw_traits, render_face
+from facestats_demo.faces import FAIRFACE_HEADER, DemoDataset, DemoSpec, generate_demo_dataset
+from facestats_demo.traits import attractiveness_score, sample_traits
 
 N = 36  # one full age deck: every age bin, gender and ethnicity present
 SIZE = 128
@@ -256,8 +249,8 @@ def test_gender_is_drawn_on_every_face() -> None:
                 assert woman.hair_style == "long" and man.hair_style in ("short", "bald")
                 assert woman.bow is None and man.bow is None
     girl = sample_traits("female", "0-2", "black", np.random.default_rng(3))
-    with_bow, _ = _draw_traits(girl, 96, np.random.default_rng(0))
-    without, _ = _draw_traits(dataclasses.replace(girl, bow=None), 96, np.random.default_rng(0))
+    with_bow, _ = draw_traits(girl, 96, np.random.default_rng(0))
+    without, _ = draw_traits(dataclasses.replace(girl, bow=None), 96, np.random.default_rng(0))
     changed = np.abs(np.asarray(with_bow, dtype=int) - np.asarray(without, dtype=int)).max(axis=2) > 40
     rows = np.nonzero(changed.any(axis=1))[0]
     assert changed.sum() > 30 and rows.max() < 96 * 0.4  # a visible bow, on top of the head
@@ -298,7 +291,7 @@ def test_unknown_labels_raise() -> None:
 def test_shifted_mix_differs_from_the_balanced_one_and_leaves_it_unchanged() -> None:
     from collections import Counter
 
-    from facestats_demo.faces import demo_labels
+    from facestats_demo.decks import demo_labels
 
     balanced = [demo_labels(1, i) for i in range(180)]
     assert balanced == [demo_labels(1, i, "balanced") for i in range(180)]

@@ -115,7 +115,7 @@ def test_align_face_custom_targets_and_mode() -> None:
 
 
 def test_align_demo_face_with_truth_eyes() -> None:
-    from facestats_demo.faces import render_face
+    from facestats_demo.drawing import render_face
 
     image, (left, right) = render_face("female", "30-39", "white", np.random.default_rng(3), 128)
     aligned = align_face(image, left, right, output_size=128)

@@ -76,7 +76,8 @@ def test_without_68_landmarks_pose_is_null_with_a_reason() -> None:
 
 
 def test_the_drawn_demo_faces_are_frontal_and_good() -> None:
-    from facestats_demo.faces import demo_face, face_landmarks68
+    from facestats_demo.faces import demo_face
+    from facestats_demo.geometry import face_landmarks68
 
     for index in range(12):
         face = demo_face(0, index, 256)
