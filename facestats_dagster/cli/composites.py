@@ -24,6 +24,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from facestats_core.composites.filter_spec import FilterSpecError, parse_spec
+from facestats_core.composites.not_built import is_built
+from facestats_core.composites.spec_config import read_spec_config
+from facestats_core.io.layout import Layout
 from facestats_dagster.cli.dagster_runs import composite_runs, ensure_dagster_home, execute_runs, open_instance
 from facestats_dagster.names import COMPOSITE_SPECS
 from facestats_dagster.settings import load_settings
@@ -47,7 +51,6 @@ def _add(instance: Any, canonical: list[str]) -> list[str]:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    from facestats_core.composites.filter_spec import FilterSpecError, parse_spec
 
     specs = []
     for text in args.spec:
@@ -70,7 +73,6 @@ def cmd_add(args: argparse.Namespace) -> int:
 def sync_specs(path: Path) -> tuple[Any, list[str]]:
     """Register every valid spec of the YAML at `path` as a partition: `(the read config, the specs added)`;
     `OSError` when the file cannot be read."""
-    from facestats_core.composites.spec_config import read_spec_config
 
     config = read_spec_config(path)
     with _instance() as instance:
@@ -108,10 +110,6 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def cmd_list(args: argparse.Namespace) -> int:
-    from facestats_core.composites.filter_spec import FilterSpecError, parse_spec
-    from facestats_core.composites.not_built import is_built
-    from facestats_core.composites.spec_config import read_spec_config
-    from facestats_core.io.layout import Layout
 
     layout = load_settings().paths.layout()
     with _instance() as instance:
@@ -157,7 +155,6 @@ def registered_specs() -> list[str]:
 
 def cmd_build(args: argparse.Namespace) -> int:
     """Sync the YAML, then materialize its composites in as few Dagster runs as possible (`execute_runs`)."""
-    from facestats_core.composites.spec_config import read_spec_config
 
     code = cmd_sync(args)
     if code:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from facestats_dagster.names import IMAGE_GROUP
+from facestats_dagster.partitions import ALL_SHARDS_RANGE, SHARD_KEYS
 from facestats_dagster.settings import PROJECT_ENV, load_settings
 
 DEFINITIONS_MODULE = "facestats_dagster.definitions"
@@ -98,7 +99,6 @@ def dagster_cli_commands(dagster: str = "dagster", facestats: str = "facestats",
     backfill policy. Image shards (one run over every shard), analysis, master table, composites
     (`facestats composites build`: syncs the YAML, then one run per block of registered specs),
     contact sheet, statistics and report."""
-    from facestats_dagster.partitions import ALL_SHARDS_RANGE
 
     path = specs_file or load_settings()["composites.specs_file"]
     return [
@@ -162,7 +162,6 @@ class UpdateRun:
 
 def upstream_run() -> UpdateRun:
     """Everything up to the master table, over every shard, in one run."""
-    from facestats_dagster.partitions import SHARD_KEYS
 
     return UpdateRun(UPSTREAM_SELECTION, (SHARD_KEYS[0], SHARD_KEYS[-1]))
 
