@@ -18,7 +18,7 @@ from facestats_core.models.regressor import (
     train_regressor,
 )
 from facestats_core.models.training_data import assemble_training_data
-from facestats_dagster.bundles import load_run_bundle
+from facestats_dagster.bundles import run_models
 from facestats_dagster.checks import SCORES_CHECKS, check_spec, checked, scores_cover_embeddings
 from facestats_dagster.conditions import FOLLOW_UPSTREAM
 from facestats_dagster.markdown import cross_validation_markdown, regressor_metrics_markdown
@@ -30,8 +30,6 @@ SCORES_SCHEMA: dict[str, Any] = {
     "attractiveness_outside_rated_groups": pl.Boolean, "domain_distance": pl.Float64,
     "attractiveness_out_of_domain": pl.Boolean,
 }
-MIN_RATED = 10
-"""Fewest rated faces the regressor trains on (else the attractiveness assets are skipped)."""
 
 
 def _read_ratings(context: dg.AssetExecutionContext, source: Any) -> tuple[pl.DataFrame, list[RatingIssue]]:
@@ -51,19 +49,6 @@ def _cv_metadata(cv: CrossValidation) -> dict[str, Any]:
         "cv_ridge_rmse": round(cv.summary("ridge", "rmse").mean, 4),
         "cv_mlp_minus_ridge_rmse": round(cv.mlp_minus_ridge_rmse().mean, 4),
     }
-
-
-def _rated_set(embeddings_clip: pl.DataFrame, reference_embeddings: pl.DataFrame,
-               dataset_labels: pl.DataFrame) -> tuple[str, pl.DataFrame]:
-    """`(trained_on, rated rows with embedding + score)`: the reference set's ratings when it has some, else
-    the analysed set's."""
-    if reference_embeddings.height:
-        rated = reference_embeddings.filter(pl.col("score").is_not_null())
-        if rated.height:
-            return "reference", rated.select("face_id", "embedding", "score")
-    rated = embeddings_clip.select("face_id", "embedding").join(
-        dataset_labels.filter(pl.col("score").is_not_null()).select("face_id", "score"), on="face_id")
-    return "analysed", rated
 
 
 REGRESSOR_CHECKS = [
@@ -91,10 +76,11 @@ def attractiveness_regressor(
     paths: PathsResource,
 ):
     """A torch MLP (embedding → 256 → 64 → 1, dropout) trained on SCUT-FBP5500-format mean
-    ratings (1–5) with early stopping — of the reference set when it has ratings, else of the
-    analysed set — compared with the mean and ridge baselines on held-out test rows that no
-    model saw, and by k-fold cross-validation (`attractiveness_cv_folds`). With a bundle
-    (`FACESTATS_MODELS`) its regressor is applied instead.
+    ratings (1–5) with early stopping, compared with the mean and ridge baselines on held-out
+    test rows that no model saw, and by k-fold cross-validation (`attractiveness_cv_folds`).
+    Where it comes from is `facestats_core.models.model_source`'s decision (metadata
+    `model_source`, `model_source_reason`): a bundle's regressor (`FACESTATS_MODELS`), else
+    trained on the reference set's ratings, else on the analysed set's own.
 
     No ratings and no bundle regressor: no model (stored as `attractiveness_regressor.absent.json`;
     one log line and the `skipped` metadata say why), so `attractiveness_scores` is empty and the
@@ -103,17 +89,15 @@ def attractiveness_regressor(
     `regressor_beats_ridge` check it in this step. When the training embeddings, ratings and
     settings are those the stored regressor was trained with (`training_fingerprint` in its json),
     it is reused instead of trained again (`reused` in the metadata)."""
-    if models.bundle:
-        bundle = load_run_bundle(models, clip, faces)
-        if bundle.regressor is None:
-            return _skipped(context, f"the bundle {models.bundle} has no attractiveness regressor")
+    run = run_models(models, clip, faces, embeddings_clip, reference_embeddings, dataset_labels)
+    decision = run.sources.attractiveness
+    context.add_asset_metadata(decision.metadata())
+    if decision.source == "bundle":
         context.add_asset_metadata({"source": f"bundle {models.bundle}"})
-        return _checked_regressor(bundle.regressor)
-    trained_on, rated = _rated_set(embeddings_clip, reference_embeddings, dataset_labels)
-    if rated.height < MIN_RATED:
-        return _skipped(context, f"{rated.height} rated faces (need {MIN_RATED}); configure ratings "
-                        "(FACESTATS_RATINGS, or a reference set with FACESTATS_REFERENCE_RATINGS) or a bundle "
-                        "(FACESTATS_MODELS)")
+        return _checked_regressor(run.bundle.regressor)
+    if not decision.trains:
+        return _skipped(context, decision.reason)
+    trained_on, rated = decision.source, run.sets.rows(decision)
     data = assemble_training_data(rated, rated.select("face_id", "score"))
     config = MLPConfig(
         input_dim=int(data.X.shape[1]),
@@ -286,10 +270,12 @@ def attractiveness_scores(
                                  config=attractiveness_regressor.config, final_model=attractiveness_regressor)
         raw, source = oof.values, oof.source.tolist()
     domain = None
-    if models.bundle:
-        domain = load_run_bundle(models, clip, faces).domain
-    else:
-        _, training = _rated_set(embeddings_clip, reference_embeddings, dataset_labels)
+    run = run_models(models, clip, faces, embeddings_clip, reference_embeddings, dataset_labels)
+    decision = run.sources.attractiveness
+    if decision.source == "bundle":
+        domain = run.bundle.domain
+    elif decision.trains:
+        training = run.sets.rows(decision)
         if training.height >= 2:
             domain = fit_domain(embedding_matrix(training))
     table = score_table(embeddings_clip["face_id"].to_list(), raw).join(

@@ -96,6 +96,8 @@ def _check_files(rows: list[dict], photos: dict[str, Path]) -> None:
 def test_analyse_falls_back_to_zero_shot_with_no_models(env, photos, capsys) -> None:
     code, out = _json(["analyse", "--json", *map(str, photos.values())], capsys)
     assert code == 0 and out["models"] == "zero-shot (no trained models)"
+    assert out["model_sources"]["attributes"]["source"] == "zero_shot"
+    assert out["model_sources"]["attractiveness"]["source"] == "none"
     _check_files(out["faces"], photos)
     for row in _faces(out["faces"]):
         assert {row[f"{a}_method"] for a in ("gender", "age", "ethnicity")} == {"zero_shot"}
