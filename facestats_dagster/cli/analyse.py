@@ -24,7 +24,7 @@ def _models(resources: dict[str, Any], clip: Any) -> tuple[dict[str, Any], Any, 
     """`(probes, regressor or None, the decision)`: the bundle's models, else those the pipeline stored
     in the model root, else zero-shot and no score (`decide_model_sources`, with no set to train on)."""
     from facestats_core.models.classifiers import load_classifiers
-    from facestats_core.models.regressor import load_regressor
+    from facestats_core.attractiveness.model_file import load_regressor
     from facestats_core.models.store import ModelIntegrityError, PickleFormatError, absent_reason
 
     models, faces = resources["models"], resources["faces"]
@@ -71,7 +71,6 @@ def analyse_files(images: list[str], resources: dict[str, Any]) -> tuple[list[di
     """One row per face (or per image without one), and where the models came from."""
     from facestats_core.models.face_predictions import attributes_without_probes, face_attribute_table
     from facestats_core.models.prompt_models import prompt_models
-    from facestats_core.models.regressor import predict_scores
 
     clip = resources["clip"].load()
     probes, regressor, sources = _models(resources, clip)
@@ -85,7 +84,7 @@ def analyse_files(images: list[str], resources: dict[str, Any]) -> tuple[list[di
         if attributes_without_probes(probes) or tags:
             prompts = prompt_models(clip, tags, cache_dir=resources["paths"].layout().model_root / "text_cache")
         table = face_attribute_table(found.embeddings, probes, prompts)
-        scores = predict_scores(regressor, found.embeddings) if regressor is not None else None
+        scores = regressor.predict(found.embeddings) if regressor is not None else None
         for i, position in enumerate(found.row_of):
             row = rows[position]
             for attr in ("gender", "age", "ethnicity"):
