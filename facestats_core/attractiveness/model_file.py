@@ -76,8 +76,9 @@ def _record(model: AttractivenessRegressor, name: str) -> dict[str, Any]:
 def save_regressor(model: AttractivenessRegressor, model_root: Any, name: str = DEFAULT_NAME) -> StoredModel:
     """Write ``<name>.pt`` then ``<name>.json`` atomically through the model store (a trained model,
     or one read from a file or a bundle: the same record either way)."""
-    return save_model(model_root, name, _weights_bytes(model), _record(model, name), WEIGHTS_SUFFIX,
-                      METADATA_SUFFIX, keys=METADATA_KEYS, kind=_KIND)
+    record = _record(model, name)
+    return save_model(model_root, name, _weights_bytes(model), record, WEIGHTS_SUFFIX, METADATA_SUFFIX,
+                      keys=METADATA_KEYS, kind=_KIND)
 
 
 MAX_PARAMETERS = 50_000_000
