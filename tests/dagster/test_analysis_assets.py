@@ -225,7 +225,7 @@ def test_regressor_is_reused_while_its_training_data_and_settings_are_unchanged(
 
 def test_training_fingerprint_follows_data_and_settings() -> None:
     from facestats_core.models.fingerprint import regressor_fingerprint, reusable
-    from facestats_core.models.regressor import MLPConfig
+    from facestats_core.attractiveness.training import MLPConfig
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(20, 4)).astype(np.float32), rng.uniform(1, 5, 20)
