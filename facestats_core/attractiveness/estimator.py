@@ -106,7 +106,8 @@ class AttractivenessRegressor:
         self.torch_version_ = torch_version or torch.__version__
         self.val_indices_ = self.test_indices_ = np.empty(0, dtype=np.int64)
         self.train_seconds_ = 0.0
-        self._module = module_with(config, state_dict)
+        with torch.random.fork_rng(devices=[]):  # the module's throw-away initialisation leaves torch's RNG alone
+            self._module = module_with(config, state_dict)
 
     def predict(self, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
         """Ratings (float64, rating scale) of ``(n, input_dim)`` embeddings."""

@@ -351,14 +351,14 @@ def describe_bundle(bundle: Bundle) -> str:
             f"(n_train {_fmt(metrics.get('n_train'))}, n_val {_fmt(metrics.get('n_val'))}; "
             f"classes {', '.join(clf.classes)})"
         )
-    if bundle.regressor is None:
+    if bundle.regressor is None or bundle.regressor.evaluation is None:
         lines.append("  attractiveness regressor: none")
     else:
-        mlp = (bundle.regressor.metadata.get("metrics") or {}).get("mlp") or {}
+        held_out = bundle.regressor.evaluation.held_out
+        mlp = held_out.mlp
         lines.append(
-            f"  attractiveness regressor (held-out): pearson r {_fmt(mlp.get('pearson_r'))}, "
-            f"MAE {_fmt(mlp.get('mae'))}, RMSE {_fmt(mlp.get('rmse'))} "
-            f"(n_test {_fmt(bundle.regressor.metadata.get('n_test'))})"
+            f"  attractiveness regressor (held-out): pearson r {_fmt(mlp.pearson_r)}, "
+            f"MAE {_fmt(mlp.mae)}, RMSE {_fmt(mlp.rmse)} (n_test {_fmt(held_out.n_test)})"
         )
     if bundle.domain is None:
         lines.append("  out-of-domain reference: none")
