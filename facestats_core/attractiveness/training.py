@@ -179,7 +179,9 @@ def _run_epoch(
         optimiser.step()
 
 
-def fit_mlp(x: np.ndarray, t: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray, config: MLPConfig) -> EarlyStopped:
+def fit_mlp(
+    x: np.ndarray, t: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray, config: MLPConfig
+) -> EarlyStopped:
     """AdamW on `train_idx` with early stopping on `val_idx` (caller seeds torch)."""
     import torch
 

@@ -164,8 +164,8 @@ def training_sets(embeddings: pl.DataFrame, reference_embeddings: pl.DataFrame,
     has_reference = bool(reference_embeddings.height)
     return TrainingSets(
         reference_labelled=label_rows(reference_embeddings) if has_reference else empty_labelled,
-        reference_rated=(reference_embeddings.filter(pl.col("score").is_not_null()).select("face_id", "embedding", "score")
-                         if has_reference else empty_rated),
+        reference_rated=(reference_embeddings.filter(pl.col("score").is_not_null())
+                         .select("face_id", "embedding", "score") if has_reference else empty_rated),
         analysed_labelled=vectors.join(label_rows(dataset_labels).select("face_id", *ATTRIBUTES, "split"),
                                        on="face_id"),
         analysed_rated=vectors.join(dataset_labels.filter(pl.col("score").is_not_null()).select("face_id", "score"),

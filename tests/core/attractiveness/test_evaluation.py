@@ -41,4 +41,5 @@ def test_mlp_and_ridge_rmse_prefers_the_cross_validation() -> None:
     assert Evaluation(_metrics(0.6, 0.7)).mlp_and_ridge_rmse() == (0.6, 0.7, "held-out split")
     cv = small_regressor(cv_folds=3).evaluation.cross_validation  # type: ignore[union-attr]
     mlp, ridge, protocol = Evaluation(_metrics(0.6, 0.7), cv).mlp_and_ridge_rmse()
-    assert protocol == "3-fold CV" and mlp == cv.summary("mlp", "rmse").mean and ridge == cv.summary("ridge", "rmse").mean
+    assert protocol == "3-fold CV" and mlp == cv.summary("mlp", "rmse").mean
+    assert ridge == cv.summary("ridge", "rmse").mean
