@@ -15,18 +15,23 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from facestats_core.attractiveness.model_file import load_regressor
+from facestats_core.embedding.loader import ClipLoadError
+from facestats_core.models.bundle import BundleMismatchError
+from facestats_core.models.classifiers import load_classifiers
+from facestats_core.models.face_predictions import attributes_without_probes, face_attribute_table
 from facestats_core.models.model_source import Available, ModelSources, decide_model_sources
+from facestats_core.models.prompt_models import prompt_models
+from facestats_core.models.store import ModelIntegrityError, PickleFormatError, absent_reason
+from facestats_core.models.tag_config import read_tag_config
 from facestats_dagster.cli.face_rows import embed_files
+from facestats_dagster.defs.resources import build_resources
 from facestats_dagster.settings import load_settings
 
 
 def _models(resources: dict[str, Any], clip: Any) -> tuple[dict[str, Any], Any, ModelSources]:
     """`(probes, regressor or None, the decision)`: the bundle's models, else those the pipeline stored
     in the model root, else zero-shot and no score (`decide_model_sources`, with no set to train on)."""
-    from facestats_core.models.classifiers import load_classifiers
-    from facestats_core.attractiveness.model_file import load_regressor
-    from facestats_core.models.store import ModelIntegrityError, PickleFormatError, absent_reason
-
     models, faces = resources["models"], resources["faces"]
     if models.bundle:
         bundle = models.compatible_bundle(clip, faces.chips().version)
@@ -62,16 +67,11 @@ def _summary(sources: ModelSources, resources: dict[str, Any]) -> str:
 
 
 def _tags(path: str) -> tuple[Any, ...]:
-    from facestats_core.models.tag_config import read_tag_config
-
     return tuple(read_tag_config(Path(path))) if path and Path(path).exists() else ()
 
 
 def analyse_files(images: list[str], resources: dict[str, Any]) -> tuple[list[dict[str, Any]], ModelSources]:
     """One row per face (or per image without one), and where the models came from."""
-    from facestats_core.models.face_predictions import attributes_without_probes, face_attribute_table
-    from facestats_core.models.prompt_models import prompt_models
-
     clip = resources["clip"].load()
     probes, regressor, sources = _models(resources, clip)
     tags = _tags(resources["models"].tags_file)
@@ -111,11 +111,6 @@ def _print(rows: list[dict[str, Any]], source: str) -> None:
 
 
 def cmd_analyse(args: argparse.Namespace) -> int:
-    from facestats_core.embedding.loader import ClipLoadError
-    from facestats_core.models.bundle import BundleMismatchError
-    from facestats_core.models.store import ModelIntegrityError
-    from facestats_dagster.defs.resources import build_resources
-
     resources = build_resources(load_settings())
     try:
         rows, sources = analyse_files(list(args.images), resources)

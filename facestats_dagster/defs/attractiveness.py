@@ -6,13 +6,17 @@ import dagster as dg
 import polars as pl
 
 from facestats_core.analysis.scores import SCORE_SCHEMA, score_table
+from facestats_core.attractiveness.domain import fit_domain, out_of_domain, outside_rated_ethnicities
 from facestats_core.attractiveness.estimator import AttractivenessRegressor
 from facestats_core.attractiveness.evaluation import CrossValidation
+from facestats_core.attractiveness.model_file import load_regressor
 from facestats_core.attractiveness.training import MLPConfig
 from facestats_core.attractiveness.training_data import assemble_training_data
 from facestats_core.embedding.vectors import embedding_matrix
 from facestats_core.labels.ratings import RatingIssue, read_ratings
 from facestats_core.models.fingerprint import regressor_fingerprint
+from facestats_core.models.out_of_fold import out_of_fold_scores
+from facestats_core.models.store import ModelIntegrityError
 from facestats_dagster.bundles import run_models
 from facestats_dagster.checks import SCORES_CHECKS, check_spec, checked, scores_cover_embeddings
 from facestats_dagster.conditions import FOLLOW_UPSTREAM
@@ -128,9 +132,6 @@ def attractiveness_regressor(
 
 def _stored_regressor(paths: PathsResource) -> AttractivenessRegressor | None:
     """The regressor the model store holds, or None (none yet, absent, or unreadable: then train)."""
-    from facestats_core.attractiveness.model_file import load_regressor
-    from facestats_core.models.store import ModelIntegrityError
-
     try:
         return load_regressor(paths.layout().model_root, "attractiveness_regressor")
     except (ModelIntegrityError, OSError, KeyError, RuntimeError):
@@ -224,9 +225,6 @@ def attractiveness_scores(
     distance (`domain_distance`), `attractiveness_outside_rated_groups` when its ethnicity is
     outside the groups SCUT-FBP5500's raters rated (East Asian, White). `scores_cover_embeddings`
     checks the table in this step."""
-    from facestats_core.attractiveness.domain import fit_domain, out_of_domain, outside_rated_ethnicities
-    from facestats_core.models.out_of_fold import out_of_fold_scores
-
     if attractiveness_regressor is None:
         context.log.warning("No attractiveness regressor (no ratings): no scores.")
         context.add_asset_metadata({"faces": 0, "skipped": "no attractiveness regressor (no ratings, no bundle)"})
