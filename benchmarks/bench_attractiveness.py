@@ -36,7 +36,7 @@ def load_data(data_root: Path, ratings: str) -> tuple[np.ndarray, np.ndarray]:
     """Embeddings and matched ratings of a materialized data root."""
     from facestats_core.io.layout import Layout
     from facestats_core.labels.ratings import match_ratings_to_images, read_ratings
-    from facestats_core.models.training_data import assemble_training_data
+    from facestats_core.attractiveness.training_data import assemble_training_data
 
     layout = Layout.from_roots(data_root, data_root.parent / "models")
     embeddings = layout.read_artifact("embeddings_clip")
@@ -59,8 +59,9 @@ def main() -> None:
 
     import torch
 
-    from facestats_core.models.cross_validation import cross_validate
-    from facestats_core.models.regressor import MLPConfig, predict_scores, regressor_from_result, train_regressor
+    from facestats_core.attractiveness.cross_validation import cross_validate
+    from facestats_core.attractiveness.estimator import AttractivenessRegressor
+    from facestats_core.attractiveness.training import MLPConfig
     from facestats_dagster.markdown import cross_validation_markdown, regressor_metrics_markdown
 
     if args.data_root is not None:
@@ -71,23 +72,22 @@ def main() -> None:
         source = "planted signal"
     config = MLPConfig(input_dim=int(X.shape[1]), seed=args.seed)
     started = time.perf_counter()
-    result = train_regressor(X, y, config, num_threads=args.threads)
+    model = AttractivenessRegressor(config, num_threads=args.threads).fit(X, y)
     total = time.perf_counter() - started
 
-    model = regressor_from_result(result)
     with_threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
-    predict_scores(model, X)
+    model.predict(X)
     predict_s = time.perf_counter() - t0
     torch.set_num_threads(with_threads)
 
     print(f"torch {torch.__version__}, threads={args.threads}, data {X.shape[0]} x {X.shape[1]}: {source}")
-    print(f"train_regressor total: {total:.2f} s (MLP loop {result.train_seconds:.2f} s, rest = ridge CV + scoring)")
-    print(f"epochs run: {result.epochs_run} (best epoch {result.best_epoch}, patience {config.patience})")
-    print(f"per epoch: {result.train_seconds / result.epochs_run * 1000:.1f} ms")
+    print(f"fit total: {total:.2f} s (MLP loop {model.train_seconds_:.2f} s, rest = ridge CV + scoring)")
+    print(f"epochs run: {model.epochs_run_} (best epoch {model.best_epoch_}, patience {config.patience})")
+    print(f"per epoch: {model.train_seconds_ / model.epochs_run_ * 1000:.1f} ms")
     print(f"predict {X.shape[0]} images: {predict_s * 1000:.1f} ms")
-    print(regressor_metrics_markdown(result.metrics))
+    print(regressor_metrics_markdown(model.evaluation.held_out))
 
     if args.cv >= 2:
         diffs: list[float] = []

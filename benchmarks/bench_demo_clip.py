@@ -13,7 +13,7 @@ pipeline's loader and preprocessing), then reports:
   fact, e.g. "a photo of a woman", "a photo of a east asian person",
   "a photo of a person aged 20-29") has the highest cosine to its image
   features; accuracy over every face, against chance;
-* the attractiveness regressor: ``train_regressor`` (the pipeline's MLP and
+* the attractiveness regressor: ``AttractivenessRegressor.fit`` (the pipeline's MLP and
   split), held-out Pearson r / RMSE of the MLP, the mean and ridge baselines.
 
 The last line is ``summary: gender=… ethnicity=… age=… zs_gender=… zs_ethnicity=… zs_age=… regressor_r=… ridge_r=…``.
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
+from facestats_core.attractiveness.estimator import AttractivenessRegressor
 from facestats_core.embedding.config import ClipConfig
 from facestats_core.embedding.embed import embed_paths
 from facestats_core.embedding.loader import load_clip
@@ -36,7 +37,6 @@ from facestats_core.embedding.tower import LoadedClip
 from facestats_core.embedding.vectors import l2_normalize
 from facestats_core.labels.vocab import AGE_BINS, ETHNICITIES, GENDERS
 from facestats_core.models.classifiers import train_attribute_classifier
-from facestats_core.models.regressor import train_regressor
 from facestats_demo.captions import caption_text
 from facestats_demo.faces import DemoSpec, generate_demo_dataset
 from facestats_demo.train_clip import DEMO_CLIP_DIR
@@ -99,7 +99,7 @@ def main() -> None:
                 f"prompts like {prompts[0]!r})"
             )
 
-        regressor = train_regressor(X, truth["score"].to_numpy(), num_threads=2).metrics
+        regressor = AttractivenessRegressor(num_threads=2).fit(X, truth["score"].to_numpy()).evaluation.held_out
         for label, m in (("mlp", regressor.mlp), ("ridge", regressor.ridge), ("mean", regressor.mean_baseline)):
             print(f"attractiveness {label:5s} r {m.pearson_r:.3f}  rmse {m.rmse:.3f}  mae {m.mae:.3f}  "
                   f"(n_test {regressor.n_test})")

@@ -25,11 +25,11 @@ import dagster as dg
 import polars as pl
 from upath import UPath
 
+from facestats_core.attractiveness.model_file import load_regressor, save_regressor
 from facestats_core.embedding.checkpoint import clear_parts
 from facestats_core.io.atomic import atomic_write_parquet
 from facestats_core.io.layout import ARTIFACTS, Layout, read_parquet
 from facestats_core.models.classifiers import load_classifiers, save_classifiers
-from facestats_core.models.regressor import load_regressor, save_any_regressor
 from facestats_core.models.store import ModelIntegrityError, absent_reason, clear_absent, mark_absent
 from facestats_dagster.resources import PathsResource
 
@@ -127,7 +127,7 @@ class ModelCodec:
 def _model_codecs() -> dict[str, ModelCodec]:
     return {
         "attribute_classifiers": ModelCodec(save=save_classifiers, load=load_classifiers),
-        "attractiveness_regressor": ModelCodec(save=save_any_regressor, load=load_regressor),
+        "attractiveness_regressor": ModelCodec(save=save_regressor, load=load_regressor),
     }
 
 

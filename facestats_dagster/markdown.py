@@ -12,8 +12,14 @@ from typing import Any
 
 import polars as pl
 
-from facestats_core.models.cross_validation import CrossValidation, MetricSummary
-from facestats_core.models.regression_metrics import METRIC_NAMES, RegressionMetrics, TrainMetrics
+from facestats_core.attractiveness.evaluation import (
+    METRIC_NAMES,
+    CrossValidation,
+    Evaluation,
+    HeldOutMetrics,
+    MetricSummary,
+    RegressionMetrics,
+)
 
 _MODELS = (("MLP", "mlp"), ("Mean baseline", "mean_baseline"), ("Ridge", "ridge"))
 _METRICS_HEADER = ["| model | Pearson r | MAE | RMSE |", "|---|---:|---:|---:|"]
@@ -66,9 +72,8 @@ def _metrics_row(label: str, r: RegressionMetrics) -> str:
     return f"| {label} | {_fmt4(r.pearson_r)} | {_fmt4(r.mae)} | {_fmt4(r.rmse)} |"
 
 
-def regressor_metrics_markdown(metrics: TrainMetrics | Mapping[str, Any]) -> str:
+def regressor_metrics_markdown(m: HeldOutMetrics) -> str:
     """Table comparing the MLP with the mean and ridge baselines on the held-out test rows."""
-    m = metrics if isinstance(metrics, TrainMetrics) else TrainMetrics.from_dict(metrics)
     rows = [
         _metrics_row("MLP", m.mlp),
         _metrics_row("Mean baseline", m.mean_baseline),
@@ -85,10 +90,9 @@ def _mean_sd(s: MetricSummary) -> str:
     return "n/a" if not math.isfinite(s.mean) else f"{s.mean:.4f} ± {s.std:.4f}"
 
 
-def cross_validation_markdown(cv: CrossValidation | Mapping[str, Any]) -> str:
+def cross_validation_markdown(c: CrossValidation) -> str:
     """Table of k-fold mean ± sd per model, plus the MLP − ridge RMSE difference."""
-    c = cv if isinstance(cv, CrossValidation) else CrossValidation.from_dict(cv)
-    k = len(c.folds)
+    k = c.k
     rows = [
         f"| {label} | " + " | ".join(_mean_sd(c.summary(model, metric)) for metric in METRIC_NAMES) + " |"
         for label, model in _MODELS
@@ -103,12 +107,12 @@ def cross_validation_markdown(cv: CrossValidation | Mapping[str, Any]) -> str:
     return "\n".join([intro, "", *_METRICS_HEADER, *rows, "", outro]) + "\n"
 
 
-def regressor_summary(metadata: Mapping[str, Any]) -> str:
-    """One line comparing the MLP with ridge and the mean, from a saved regressor's JSON:
-    the k-fold means when cross-validation ran, else the held-out split."""
-    if metadata.get("cross_validation"):
-        cv = CrossValidation.from_dict(metadata["cross_validation"])
-        k = len(cv.folds)
+def regressor_summary(evaluation: Evaluation) -> str:
+    """One line comparing the MLP with ridge and the mean: the k-fold means when cross-validation
+    ran, else the held-out split."""
+    cv = evaluation.cross_validation
+    if cv is not None:
+        k = cv.k
 
         def mean(model: str, metric: str) -> str:
             return _fmt3(cv.summary(model, metric).mean)
@@ -118,7 +122,7 @@ def regressor_summary(metadata: Mapping[str, Any]) -> str:
             f"ridge {mean('ridge', 'rmse')} (r {mean('ridge', 'pearson_r')}), "
             f"mean {mean('mean_baseline', 'rmse')}; MLP better than ridge in {cv.mlp_wins('ridge')}/{k} folds"
         )
-    m = TrainMetrics.from_dict(metadata["metrics"])
+    m = evaluation.held_out
     return (
         f"held-out RMSE (n={m.n_test}): MLP {_fmt3(m.mlp.rmse)} (r {_fmt3(m.mlp.pearson_r)}), "
         f"ridge {_fmt3(m.ridge.rmse)} (r {_fmt3(m.ridge.pearson_r)}), mean {_fmt3(m.mean_baseline.rmse)}"

@@ -15,6 +15,7 @@ from typing import Any
 
 import dagster as dg
 
+from facestats_core.attractiveness.training import MLPConfig
 from facestats_core.embedding.config import DEFAULT_MODEL, ClipConfig
 from facestats_core.embedding.loader import load_clip
 from facestats_core.embedding.tower import LoadedClip
@@ -25,7 +26,6 @@ from facestats_core.faces.face_table import DetectionConfig
 from facestats_core.faces.quality import QualityConfig
 from facestats_core.io.layout import Layout
 from facestats_core.models.bundle import check_compatible, read_bundle
-from facestats_core.models.regressor import MLPConfig
 from facestats_dagster.setting import setting
 
 class PathsResource(dg.ConfigurableResource):

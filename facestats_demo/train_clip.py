@@ -31,10 +31,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from facestats_core.attractiveness.training import deterministic_torch
 from facestats_core.embedding.pixels import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 from facestats_core.io.atomic import atomic_write_text
 from facestats_core.models.caveats import DEMO_CLIP_RECORD
-from facestats_core.models.regressor import deterministic_torch
 from facestats_demo.captions import (
     caption_facts,
     caption_text,

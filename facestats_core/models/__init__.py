@@ -1,1 +1,1 @@
-"""Stage 5, models: attribute probes and the attractiveness regressor (train, evaluate, store)."""
+"""Stage 5, models: where models come from, attribute probes, zero-shot prompts and tags, bundles, the model store."""

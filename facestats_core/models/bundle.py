@@ -31,6 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from facestats_core.attractiveness.domain import DomainReference
+from facestats_core.attractiveness.estimator import AttractivenessRegressor
+from facestats_core.attractiveness.model_file import load_regressor, save_regressor
 from facestats_core.io.atomic import atomic_write_json
 from facestats_core.io.layout import to_upath
 from facestats_core.models.array_file import (
@@ -44,8 +47,6 @@ from facestats_core.models.array_file import (
 )
 from facestats_core.models.classifiers import WEIGHTS_SUFFIX as CLASSIFIERS_SUFFIX
 from facestats_core.models.classifiers import TrainedClassifier, load_classifiers, save_classifiers
-from facestats_core.models.domain import DomainReference
-from facestats_core.models.regressor import LoadedRegressor, TrainedRegressor, load_regressor, save_any_regressor
 from facestats_core.models.store import (
     ModelIntegrityError,
     ModelNotFoundError,
@@ -96,7 +97,7 @@ class Bundle:
     path: Any
     manifest: dict[str, Any]
     classifiers: dict[str, TrainedClassifier]
-    regressor: LoadedRegressor | None = None
+    regressor: AttractivenessRegressor | None = None
     domain: DomainReference | None = None
 
     @property
@@ -118,25 +119,17 @@ def _domain_bytes(domain: DomainReference) -> bytes:
 
 
 def _metrics_summary(
-    classifiers: Mapping[str, TrainedClassifier], regressor: TrainedRegressor | LoadedRegressor | None
+    classifiers: Mapping[str, TrainedClassifier], regressor: AttractivenessRegressor | None
 ) -> dict[str, Any]:
     keys = ("accuracy", "balanced_accuracy", "majority_baseline_accuracy", "n_train", "n_val")
     summary: dict[str, Any] = {
         attr: {key: clf.metrics.get(key) for key in keys} for attr, clf in classifiers.items()
     }
-    if isinstance(regressor, TrainedRegressor):
-        metrics = regressor.result.metrics
+    if regressor is not None and regressor.evaluation is not None:
+        metrics = regressor.evaluation.held_out
         summary["attractiveness"] = {
             "pearson_r": metrics.mlp.pearson_r, "mae": metrics.mlp.mae, "rmse": metrics.mlp.rmse,
             "ridge_rmse": metrics.ridge.rmse, "n_train": metrics.n_train, "n_test": metrics.n_test,
-        }
-    elif regressor is not None:
-        stored = regressor.metadata.get("metrics") or {}
-        mlp, ridge = stored.get("mlp") or {}, stored.get("ridge") or {}
-        summary["attractiveness"] = {
-            "pearson_r": mlp.get("pearson_r"), "mae": mlp.get("mae"), "rmse": mlp.get("rmse"),
-            "ridge_rmse": ridge.get("rmse"), "n_train": regressor.metadata.get("n_train"),
-            "n_test": regressor.metadata.get("n_test"),
         }
     return summary
 
@@ -145,7 +138,7 @@ def write_bundle(
     path: Any,
     trained_with: TrainedWith,
     classifiers: Mapping[str, TrainedClassifier],
-    regressor: TrainedRegressor | LoadedRegressor | None = None,
+    regressor: AttractivenessRegressor | None = None,
     domain: DomainReference | None = None,
 ) -> dict[str, Any]:
     """Write the models through the model store, then ``bundle.json``; returns the manifest."""
@@ -156,7 +149,7 @@ def write_bundle(
     stored = save_classifiers(classifiers, root, CLASSIFIERS)
     components[CLASSIFIERS] = {"sha256": stored.sha256, "attributes": list(classifiers)}
     if regressor is not None:
-        stored = save_any_regressor(regressor, root, REGRESSOR)
+        stored = save_regressor(regressor, root, REGRESSOR)
         components[REGRESSOR] = {"sha256": stored.sha256}
     if domain is not None:
         rows, features = np.shape(domain.embeddings)
@@ -358,14 +351,14 @@ def describe_bundle(bundle: Bundle) -> str:
             f"(n_train {_fmt(metrics.get('n_train'))}, n_val {_fmt(metrics.get('n_val'))}; "
             f"classes {', '.join(clf.classes)})"
         )
-    if bundle.regressor is None:
+    if bundle.regressor is None or bundle.regressor.evaluation is None:
         lines.append("  attractiveness regressor: none")
     else:
-        mlp = (bundle.regressor.metadata.get("metrics") or {}).get("mlp") or {}
+        held_out = bundle.regressor.evaluation.held_out
+        mlp = held_out.mlp
         lines.append(
-            f"  attractiveness regressor (held-out): pearson r {_fmt(mlp.get('pearson_r'))}, "
-            f"MAE {_fmt(mlp.get('mae'))}, RMSE {_fmt(mlp.get('rmse'))} "
-            f"(n_test {_fmt(bundle.regressor.metadata.get('n_test'))})"
+            f"  attractiveness regressor (held-out): pearson r {_fmt(mlp.pearson_r)}, "
+            f"MAE {_fmt(mlp.mae)}, RMSE {_fmt(mlp.rmse)} (n_test {_fmt(held_out.n_test)})"
         )
     if bundle.domain is None:
         lines.append("  out-of-domain reference: none")

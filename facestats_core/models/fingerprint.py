@@ -39,7 +39,7 @@ def reusable(stored_metadata: Mapping[str, Any] | None, fingerprint: str) -> boo
 
 def regressor_fingerprint(X: np.ndarray, y: np.ndarray, config: Any, folds: int, trained_on: str) -> str:
     """The fingerprint of the attractiveness regressor's training: data, MLP settings (``config``,
-    an :class:`~facestats_core.models.regressor.MLPConfig`), cross-validation folds, the rated
+    an :class:`~facestats_core.attractiveness.training.MLPConfig`), cross-validation folds, the rated
     set it learned from and the torch version."""
     import torch  # noqa: PLC0415 - heavy, imported where it is used
 

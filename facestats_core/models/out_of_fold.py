@@ -15,7 +15,7 @@ a class rarer than the number of splits then misses from some training parts
 as splits, plain ``KFold`` is used. The attractiveness scores use
 :func:`facestats_core.models.splits.kfold_indices` with ``min(k, n // 3)``
 folds. Fewer than 4 (attributes) or 6 (scores) labelled rows raise ``ValueError``
-(and ``train_regressor`` itself needs 6 rows in each training part, so 9 rated rows at least).
+(and the regressor's own split needs 6 rows in each training part, so 9 rated rows at least).
 """
 
 from __future__ import annotations
@@ -28,14 +28,9 @@ from typing import Any, Literal, TypeVar
 import numpy as np
 import polars as pl
 
+from facestats_core.attractiveness.estimator import AttractivenessRegressor
+from facestats_core.attractiveness.training import MLPConfig
 from facestats_core.models.classifiers import TrainedClassifier, predict_attributes, train_attribute_classifier
-from facestats_core.models.regressor import (
-    LoadedRegressor,
-    MLPConfig,
-    predict_scores,
-    regressor_from_result,
-    train_regressor,
-)
 from facestats_core.models.splits import kfold_indices
 
 PredictionSource = Literal["out_of_fold", "model"]
@@ -159,18 +154,19 @@ def out_of_fold_scores(
     k: int = 5,
     seed: int = 0,
     config: MLPConfig | None = None,
-    final_model: LoadedRegressor | None = None,
+    final_model: AttractivenessRegressor | None = None,
 ) -> OutOfFold:
-    """Attractiveness scores ``(n,)``: out-of-fold regressors (``train_regressor`` with ``config``) for rated rows,
+    """Attractiveness scores ``(n,)``: out-of-fold regressors (``AttractivenessRegressor(config)``) for rated rows,
     ``final_model`` (else a regressor on every rated row) for the rest."""
     Xf = np.asarray(X, dtype=np.float32)
     target = np.array([np.nan if v is None else float(v) for v in y], dtype=np.float64)
     config = config or MLPConfig(input_dim=int(Xf.shape[1]), seed=seed)
 
-    def fit(rows: np.ndarray) -> LoadedRegressor:
-        return regressor_from_result(train_regressor(Xf[rows], target[rows], config))
+    def fit(rows: np.ndarray) -> AttractivenessRegressor:
+        return AttractivenessRegressor(config).fit(Xf[rows], target[rows])
 
-    return out_of_fold_predict(Xf, regression_folds(target, k, seed), fit, predict_scores, final_model)
+    return out_of_fold_predict(Xf, regression_folds(target, k, seed), fit, lambda model, x: model.predict(x),
+                               final_model)
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,6 +1,6 @@
 """The stats report: one self-contained HTML page plus PNG charts (no Dagster).
 
-:func:`build_report` turns the master table, the classifier metrics json, the regressor json,
+:func:`build_report` turns the master table, the classifier metrics json, the regressor's evaluation,
 the composites (:func:`facestats_core.report.inputs.read_composites`), the ``face_statistics``
 table and a reproducibility record into a :class:`Report` (HTML text + PNG bytes);
 :func:`write_report` writes it atomically to a folder (``processed/report/``).
@@ -22,6 +22,7 @@ from typing import Any
 
 import polars as pl
 
+from facestats_core.attractiveness.evaluation import Evaluation
 from facestats_core.io.atomic import atomic_write_bytes, atomic_write_text
 from facestats_core.report.face_previews import FacePreviews
 from facestats_core.report.inputs import CompositeItem
@@ -61,7 +62,7 @@ def _classifier_metrics(metrics: Mapping[str, Any] | None) -> Mapping[str, Any] 
 def build_report(
     master: pl.DataFrame,
     classifier_metrics: Mapping[str, Any] | None = None,
-    regressor: Mapping[str, Any] | None = None,
+    regressor: Evaluation | None = None,
     composites: Sequence[CompositeItem] = (),
     statistics: pl.DataFrame | None = None,
     reproducibility: Mapping[str, Any] | None = None,
@@ -75,7 +76,7 @@ def build_report(
     """Render the report.
 
     ``classifier_metrics``: the ``metrics`` mapping of ``attribute_classifiers.metrics.json``
-    (attribute → metrics) or the whole json; ``regressor``: ``attractiveness_regressor.json``;
+    (attribute → metrics) or the whole json; ``regressor``: the regressor's evaluation;
     ``statistics``: the ``face_statistics`` table (shares and mean scores with intervals; without
     it, observed shares and means are computed from ``master``); ``reproducibility``: a flat
     mapping (CLIP id and revision, model hashes, thresholds, versions, run id) shown as a table;

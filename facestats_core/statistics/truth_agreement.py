@@ -14,7 +14,7 @@ import polars as pl
 
 from facestats_core.labels.face_labels import labels_to_faces
 from facestats_core.labels.vocab import ATTRIBUTES
-from facestats_core.models.regression_metrics import pearson_r
+from facestats_core.attractiveness.evaluation import pearson_r
 
 
 @dataclass(frozen=True)

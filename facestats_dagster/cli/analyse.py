@@ -1,8 +1,9 @@
 """`facestats analyse IMAGE...`: every face of some image files with its gender, age bin, ethnicity,
 tags and attractiveness score — found, cut out, embedded and predicted with the pipeline's code.
 
-Models, in order: the bundle of `FACESTATS_MODELS`, else the probes and regressor the pipeline
-trained (`<model root>`), else CLIP zero-shot prompts (no score then).
+Models, in order (the pipeline's own rule, `facestats_core.models.model_source`): the bundle of
+`FACESTATS_MODELS`, else the probes and regressor the pipeline trained (`<model root>`), else CLIP
+zero-shot prompts (no score then).
 """
 
 from __future__ import annotations
@@ -14,20 +15,29 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from facestats_core.attractiveness.model_file import load_regressor
+from facestats_core.embedding.loader import ClipLoadError
+from facestats_core.models.bundle import BundleMismatchError
+from facestats_core.models.classifiers import load_classifiers
+from facestats_core.models.face_predictions import attributes_without_probes, face_attribute_table
+from facestats_core.models.model_source import Available, ModelSources, decide_model_sources
+from facestats_core.models.prompt_models import prompt_models
+from facestats_core.models.store import ModelIntegrityError, PickleFormatError, absent_reason
+from facestats_core.models.tag_config import read_tag_config
 from facestats_dagster.cli.face_rows import embed_files
+from facestats_dagster.defs.resources import build_resources
 from facestats_dagster.settings import load_settings
 
 
-def _models(resources: dict[str, Any], clip: Any) -> tuple[dict[str, Any], Any, str]:
-    """`(probes, regressor or None, where they came from)`."""
-    from facestats_core.models.classifiers import load_classifiers
-    from facestats_core.models.regressor import load_regressor
-    from facestats_core.models.store import ModelIntegrityError, PickleFormatError, absent_reason
-
+def _models(resources: dict[str, Any], clip: Any) -> tuple[dict[str, Any], Any, ModelSources]:
+    """`(probes, regressor or None, the decision)`: the bundle's models, else those the pipeline stored
+    in the model root, else zero-shot and no score (`decide_model_sources`, with no set to train on)."""
     models, faces = resources["models"], resources["faces"]
     if models.bundle:
         bundle = models.compatible_bundle(clip, faces.chips().version)
-        return bundle.classifiers, bundle.regressor, f"bundle {models.bundle}"
+        sources = decide_model_sources(Available(bundle=models.bundle,
+                                                 bundle_has_regressor=bundle.regressor is not None))
+        return bundle.classifiers, bundle.regressor, sources
     root = resources["paths"].layout().model_root
     try:
         probes = load_classifiers(root)
@@ -41,34 +51,40 @@ def _models(resources: dict[str, Any], clip: Any) -> tuple[dict[str, Any], Any, 
             regressor = load_regressor(root)
         except (FileNotFoundError, ModelIntegrityError):
             regressor = None
-    return probes, regressor, f"models in {root}" if probes or regressor else "zero-shot (no trained models)"
+    sources = decide_model_sources(Available(stored_root=str(root), stored_probes=bool(probes),
+                                             stored_regressor=regressor is not None))
+    return probes, regressor, sources
+
+
+def _summary(sources: ModelSources, resources: dict[str, Any]) -> str:
+    """One phrase for both targets: the bundle, the model root, or zero-shot."""
+    kinds = {sources.attributes.source, sources.attractiveness.source}
+    if "bundle" in kinds:
+        return f"bundle {resources['models'].bundle}"
+    if "stored" in kinds:
+        return f"models in {resources['paths'].layout().model_root}"
+    return "zero-shot (no trained models)"
 
 
 def _tags(path: str) -> tuple[Any, ...]:
-    from facestats_core.models.tag_config import read_tag_config
-
     return tuple(read_tag_config(Path(path))) if path and Path(path).exists() else ()
 
 
-def analyse_files(images: list[str], resources: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+def analyse_files(images: list[str], resources: dict[str, Any]) -> tuple[list[dict[str, Any]], ModelSources]:
     """One row per face (or per image without one), and where the models came from."""
-    from facestats_core.models.face_predictions import attributes_without_probes, face_attribute_table
-    from facestats_core.models.prompt_models import prompt_models
-    from facestats_core.models.regressor import predict_scores
-
     clip = resources["clip"].load()
-    probes, regressor, source = _models(resources, clip)
+    probes, regressor, sources = _models(resources, clip)
     tags = _tags(resources["models"].tags_file)
     with tempfile.TemporaryDirectory() as tmp:
         found = embed_files(images, resources, clip, Path(tmp))
         rows = found.rows
         if not found.row_of:
-            return rows, source
+            return rows, sources
         prompts = None
         if attributes_without_probes(probes) or tags:
             prompts = prompt_models(clip, tags, cache_dir=resources["paths"].layout().model_root / "text_cache")
         table = face_attribute_table(found.embeddings, probes, prompts)
-        scores = predict_scores(regressor, found.embeddings) if regressor is not None else None
+        scores = regressor.predict(found.embeddings) if regressor is not None else None
         for i, position in enumerate(found.row_of):
             row = rows[position]
             for attr in ("gender", "age", "ethnicity"):
@@ -77,7 +93,7 @@ def analyse_files(images: list[str], resources: dict[str, Any]) -> tuple[list[di
                 row[f"{attr}_method"] = table[f"{attr}_method"][i]
             row["tags"] = {spec.name: round(float(table[f"tag_{spec.name}"][i]), 3) for spec in tags}
             row["score"] = None if scores is None else round(float(scores[i]), 3)
-    return rows, source
+    return rows, sources
 
 
 def _print(rows: list[dict[str, Any]], source: str) -> None:
@@ -95,19 +111,17 @@ def _print(rows: list[dict[str, Any]], source: str) -> None:
 
 
 def cmd_analyse(args: argparse.Namespace) -> int:
-    from facestats_core.embedding.loader import ClipLoadError
-    from facestats_core.models.bundle import BundleMismatchError
-    from facestats_core.models.store import ModelIntegrityError
-    from facestats_dagster.defs.resources import build_resources
-
     resources = build_resources(load_settings())
     try:
-        rows, source = analyse_files(list(args.images), resources)
+        rows, sources = analyse_files(list(args.images), resources)
     except (ClipLoadError, BundleMismatchError, ModelIntegrityError) as exc:
         print(f"facestats analyse: {exc}", file=sys.stderr)
         return 2
+    source = _summary(sources, resources)
     if args.json:
-        print(json.dumps({"models": source, "faces": rows}, indent=2))
+        decided = {d.target: {"source": d.source, "reason": d.reason}
+                   for d in (sources.attributes, sources.attractiveness)}
+        print(json.dumps({"models": source, "model_sources": decided, "faces": rows}, indent=2))
     else:
         _print(rows, source)
     return 0 if any(row.get("gender") is not None for row in rows) else 1

@@ -250,8 +250,8 @@ def print_summary(data_root: Path, model_root: Path, truth_file: Path | None = N
     config), how pure each configured composite is against that truth."""
     import polars as pl
 
+    from facestats_core.attractiveness.model_file import load_regressor
     from facestats_core.io.layout import Layout
-    from facestats_core.models.regressor import load_regressor
     from facestats_core.models.store import ModelIntegrityError
     from facestats_dagster.markdown import regressor_summary
 
@@ -275,7 +275,7 @@ def print_summary(data_root: Path, model_root: Path, truth_file: Path | None = N
     print(f"  embeddings         {layout.artifact('embeddings_clip')}  ({embeddings.height} rows,"
           f" model {embeddings['model_id'][0] if embeddings.height else '-'})")
     try:
-        print(f"  attractiveness     {regressor_summary(load_regressor(layout.model_root).metadata)}")
+        print(f"  attractiveness     {regressor_summary(load_regressor(layout.model_root).evaluation)}")
     except (FileNotFoundError, ModelIntegrityError):
         pass
     _print_attribute_accuracy(layout.model_root)

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from facestats_core.analysis.scores import percentile_against
+from facestats_core.attractiveness.model_file import load_regressor
 from facestats_core.embedding.loader import ClipLoadError
-from facestats_core.models.regressor import load_regressor, predict_scores
 from facestats_core.models.store import ModelIntegrityError, absent_reason
 from facestats_dagster.cli.face_rows import embed_files
 from facestats_dagster.defs.resources import build_resources
@@ -64,7 +64,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         found = embed_files(list(args.images), resources, clip, Path(tmp))
     rows = found.rows
-    raw = predict_scores(regressor, found.embeddings) if found.row_of else []
+    raw = regressor.predict(found.embeddings) if found.row_of else []
     percentiles = percentile_against(reference, raw) if reference is not None and len(raw) else [None] * len(raw)
     for position, score, percentile in zip(found.row_of, raw, percentiles, strict=True):
         rows[position]["score"] = round(float(score), 4)

@@ -6,19 +6,18 @@ import dagster as dg
 import polars as pl
 
 from facestats_core.analysis.scores import SCORE_SCHEMA, score_table
+from facestats_core.attractiveness.domain import fit_domain, out_of_domain, outside_rated_ethnicities
+from facestats_core.attractiveness.estimator import AttractivenessRegressor
+from facestats_core.attractiveness.evaluation import CrossValidation
+from facestats_core.attractiveness.model_file import load_regressor
+from facestats_core.attractiveness.training import MLPConfig
+from facestats_core.attractiveness.training_data import assemble_training_data
 from facestats_core.embedding.vectors import embedding_matrix
 from facestats_core.labels.ratings import RatingIssue, read_ratings
-from facestats_core.models.cross_validation import CrossValidation, cross_validate
-from facestats_core.models.fingerprint import regressor_fingerprint, reusable
-from facestats_core.models.regressor import (
-    LoadedRegressor,
-    MLPConfig,
-    TrainedRegressor,
-    predict_scores,
-    train_regressor,
-)
-from facestats_core.models.training_data import assemble_training_data
-from facestats_dagster.bundles import load_run_bundle
+from facestats_core.models.fingerprint import regressor_fingerprint
+from facestats_core.models.out_of_fold import out_of_fold_scores
+from facestats_core.models.store import ModelIntegrityError
+from facestats_dagster.bundles import run_models
 from facestats_dagster.checks import SCORES_CHECKS, check_spec, checked, scores_cover_embeddings
 from facestats_dagster.conditions import FOLLOW_UPSTREAM
 from facestats_dagster.markdown import cross_validation_markdown, regressor_metrics_markdown
@@ -30,8 +29,6 @@ SCORES_SCHEMA: dict[str, Any] = {
     "attractiveness_outside_rated_groups": pl.Boolean, "domain_distance": pl.Float64,
     "attractiveness_out_of_domain": pl.Boolean,
 }
-MIN_RATED = 10
-"""Fewest rated faces the regressor trains on (else the attractiveness assets are skipped)."""
 
 
 def _read_ratings(context: dg.AssetExecutionContext, source: Any) -> tuple[pl.DataFrame, list[RatingIssue]]:
@@ -51,19 +48,6 @@ def _cv_metadata(cv: CrossValidation) -> dict[str, Any]:
         "cv_ridge_rmse": round(cv.summary("ridge", "rmse").mean, 4),
         "cv_mlp_minus_ridge_rmse": round(cv.mlp_minus_ridge_rmse().mean, 4),
     }
-
-
-def _rated_set(embeddings_clip: pl.DataFrame, reference_embeddings: pl.DataFrame,
-               dataset_labels: pl.DataFrame) -> tuple[str, pl.DataFrame]:
-    """`(trained_on, rated rows with embedding + score)`: the reference set's ratings when it has some, else
-    the analysed set's."""
-    if reference_embeddings.height:
-        rated = reference_embeddings.filter(pl.col("score").is_not_null())
-        if rated.height:
-            return "reference", rated.select("face_id", "embedding", "score")
-    rated = embeddings_clip.select("face_id", "embedding").join(
-        dataset_labels.filter(pl.col("score").is_not_null()).select("face_id", "score"), on="face_id")
-    return "analysed", rated
 
 
 REGRESSOR_CHECKS = [
@@ -91,10 +75,11 @@ def attractiveness_regressor(
     paths: PathsResource,
 ):
     """A torch MLP (embedding → 256 → 64 → 1, dropout) trained on SCUT-FBP5500-format mean
-    ratings (1–5) with early stopping — of the reference set when it has ratings, else of the
-    analysed set — compared with the mean and ridge baselines on held-out test rows that no
-    model saw, and by k-fold cross-validation (`attractiveness_cv_folds`). With a bundle
-    (`FACESTATS_MODELS`) its regressor is applied instead.
+    ratings (1–5) with early stopping, compared with the mean and ridge baselines on held-out
+    test rows that no model saw, and by k-fold cross-validation (`attractiveness_cv_folds`).
+    Where it comes from is `facestats_core.models.model_source`'s decision (metadata
+    `model_source`, `model_source_reason`): a bundle's regressor (`FACESTATS_MODELS`), else
+    trained on the reference set's ratings, else on the analysed set's own.
 
     No ratings and no bundle regressor: no model (stored as `attractiveness_regressor.absent.json`;
     one log line and the `skipped` metadata say why), so `attractiveness_scores` is empty and the
@@ -103,17 +88,15 @@ def attractiveness_regressor(
     `regressor_beats_ridge` check it in this step. When the training embeddings, ratings and
     settings are those the stored regressor was trained with (`training_fingerprint` in its json),
     it is reused instead of trained again (`reused` in the metadata)."""
-    if models.bundle:
-        bundle = load_run_bundle(models, clip, faces)
-        if bundle.regressor is None:
-            return _skipped(context, f"the bundle {models.bundle} has no attractiveness regressor")
+    run = run_models(models, clip, faces, embeddings_clip, reference_embeddings, dataset_labels)
+    decision = run.sources.attractiveness
+    context.add_asset_metadata(decision.metadata())
+    if decision.source == "bundle":
         context.add_asset_metadata({"source": f"bundle {models.bundle}"})
-        return _checked_regressor(bundle.regressor)
-    trained_on, rated = _rated_set(embeddings_clip, reference_embeddings, dataset_labels)
-    if rated.height < MIN_RATED:
-        return _skipped(context, f"{rated.height} rated faces (need {MIN_RATED}); configure ratings "
-                        "(FACESTATS_RATINGS, or a reference set with FACESTATS_REFERENCE_RATINGS) or a bundle "
-                        "(FACESTATS_MODELS)")
+        return _checked_regressor(run.bundle.regressor)
+    if not decision.trains:
+        return _skipped(context, decision.reason)
+    trained_on, rated = decision.source, run.sets.rows(decision)
     data = assemble_training_data(rated, rated.select("face_id", "score"))
     config = MLPConfig(
         input_dim=int(data.X.shape[1]),
@@ -126,68 +109,56 @@ def attractiveness_regressor(
     folds = analysis.attractiveness_cv_folds
     fingerprint = regressor_fingerprint(data.X, data.y, config, folds, trained_on)
     stored = _stored_regressor(paths)
-    if stored is not None and reusable(stored.metadata, fingerprint):
+    if stored is not None and stored.fingerprint == fingerprint:
         context.log.info("training data and settings unchanged: the stored regressor is reused, not retrained")
         context.add_asset_metadata({"source": f"trained on the {trained_on} set's ratings", "reused": True,
-                                    "training_fingerprint": fingerprint,
-                                    **_stored_metadata(stored.metadata)})
+                                    "training_fingerprint": fingerprint, **_model_metadata(stored)})
         return _checked_regressor(stored)
-    result = train_regressor(data.X, data.y, config)
-    cv = None
-    if folds >= 2:
-        if len(data.y) >= 3 * folds:
-            cv = cross_validate(data.X, data.y, config, k=folds)
-        else:
-            context.log.warning(
-                f"{len(data.y)} rated faces are too few for {folds}-fold cross-validation; "
-                "reporting the held-out split only."
-            )
-    m = result.metrics
-    metadata = {
-        **(_cv_metadata(cv) if cv is not None else {}),
+    if 2 <= folds and len(data.y) < 3 * folds:
+        context.log.warning(f"{len(data.y)} rated faces are too few for {folds}-fold cross-validation; "
+                            "reporting the held-out split only.")
+        folds = 0
+    model = AttractivenessRegressor(config, cv_folds=folds, trained_on=trained_on, fingerprint=fingerprint)
+    model.fit(data.X, data.y)
+    context.add_asset_metadata({
         "source": f"trained on the {trained_on} set's ratings",
-        "metrics": dg.MetadataValue.md(regressor_metrics_markdown(m)),
-        "pearson_r": round(m.mlp.pearson_r, 4),
-        "mae": round(m.mlp.mae, 4),
-        "rmse": round(m.mlp.rmse, 4),
-        "baseline_mean_rmse": round(m.mean_baseline.rmse, 4),
-        "baseline_ridge_rmse": round(m.ridge.rmse, 4),
-        "n_train": result.n_train,
-        "n_val": result.n_val,
-        "n_test": result.n_test,
-        "epochs": result.epochs_run,
-        "train_seconds": round(result.train_seconds, 2),
-        "data_hash": result.data_hash,
+        **_model_metadata(model),
+        "train_seconds": round(model.train_seconds_, 2),
         "reused": False,
         "training_fingerprint": fingerprint,
-    }
-    context.add_asset_metadata(metadata)
-    return _checked_regressor(TrainedRegressor(result=result, cross_validation=cv, trained_on=trained_on,
-                                               fingerprint=fingerprint))
+    })
+    return _checked_regressor(model)
 
 
-def _stored_regressor(paths: PathsResource) -> LoadedRegressor | None:
+def _stored_regressor(paths: PathsResource) -> AttractivenessRegressor | None:
     """The regressor the model store holds, or None (none yet, absent, or unreadable: then train)."""
-    from facestats_core.models.regressor import load_regressor
-    from facestats_core.models.store import ModelIntegrityError
-
     try:
         return load_regressor(paths.layout().model_root, "attractiveness_regressor")
     except (ModelIntegrityError, OSError, KeyError, RuntimeError):
         return None
 
 
-def _stored_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
-    """The figures the training branch reports, read back from a stored regressor's metadata."""
-    mlp = metadata.get("metrics", {}).get("mlp", {})
-    out: dict[str, Any] = {key: round(float(mlp[key]), 4) for key in ("pearson_r", "mae", "rmse")
-                           if mlp.get(key) is not None}
-    out.update({key: metadata[key] for key in ("n_train", "n_val", "n_test", "data_hash") if key in metadata})
-    if "epochs_run" in metadata:
-        out["epochs"] = metadata["epochs_run"]
-    if metadata.get("cross_validation"):
-        out.update(_cv_metadata(CrossValidation.from_dict(metadata["cross_validation"])))
-    return out
+def _model_metadata(model: AttractivenessRegressor) -> dict[str, Any]:
+    """The regressor's figures for the UI: held-out metrics (and their table), split sizes, epochs,
+    data hash and, when it ran, the cross-validation."""
+    if model.evaluation is None:
+        raise ValueError("an unfitted regressor has no figures")
+    m = model.evaluation.held_out
+    cv = model.evaluation.cross_validation
+    return {
+        **(_cv_metadata(cv) if cv is not None else {}),
+        "metrics": dg.MetadataValue.md(regressor_metrics_markdown(m)),
+        "pearson_r": round(m.mlp.pearson_r, 4),
+        "mae": round(m.mlp.mae, 4),
+        "rmse": round(m.mlp.rmse, 4),
+        "baseline_mean_rmse": round(m.mean_baseline.rmse, 4),
+        "baseline_ridge_rmse": round(m.ridge.rmse, 4),
+        "n_train": m.n_train,
+        "n_val": m.n_val,
+        "n_test": m.n_test,
+        "epochs": model.epochs_run_,
+        "data_hash": model.data_hash_,
+    }
 
 
 def _skipped(context: dg.AssetExecutionContext, reason: str) -> dg.MaterializeResult:
@@ -197,46 +168,33 @@ def _skipped(context: dg.AssetExecutionContext, reason: str) -> dg.MaterializeRe
     return _checked_regressor(None)
 
 
-def _checked_regressor(model: TrainedRegressor | LoadedRegressor | None) -> dg.MaterializeResult:
+def _checked_regressor(model: AttractivenessRegressor | None) -> dg.MaterializeResult:
     """The regressor (None: no model) with the results of its two checks."""
     return checked(model, regressor_beats_mean_baseline(model), regressor_beats_ridge(model))
 
 
-def _evaluation(model: TrainedRegressor | LoadedRegressor) -> tuple[dict[str, Any], CrossValidation | None]:
-    """`(held-out metrics as the model store saves them, cross-validation or None)` of a freshly trained
-    regressor or of one read from a bundle."""
-    if isinstance(model, TrainedRegressor):
-        return model.result.metrics.to_dict(), model.cross_validation
-    saved = model.metadata.get("cross_validation")
-    return model.metadata["metrics"], CrossValidation.from_dict(saved) if saved else None
-
-
-def regressor_beats_mean_baseline(model: TrainedRegressor | LoadedRegressor | None) -> dg.AssetCheckResult:
-    if model is None:
+def regressor_beats_mean_baseline(model: AttractivenessRegressor | None) -> dg.AssetCheckResult:
+    if model is None or model.evaluation is None:
         return _no_regressor("regressor_beats_mean_baseline", dg.AssetCheckSeverity.ERROR)
-    metrics, _ = _evaluation(model)
-    mlp, mean = metrics["mlp"]["rmse"], metrics["mean_baseline"]["rmse"]
+    m = model.evaluation.held_out
     return dg.AssetCheckResult(
         check_name="regressor_beats_mean_baseline",
-        passed=bool(mlp < mean),
+        passed=bool(m.mlp.rmse < m.mean_baseline.rmse),
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"mlp_rmse": round(mlp, 4), "mean_baseline_rmse": round(mean, 4),
-                  "ridge_rmse": round(metrics["ridge"]["rmse"], 4)},
+        metadata={"mlp_rmse": round(m.mlp.rmse, 4), "mean_baseline_rmse": round(m.mean_baseline.rmse, 4),
+                  "ridge_rmse": round(m.ridge.rmse, 4)},
     )
 
 
-def regressor_beats_ridge(model: TrainedRegressor | LoadedRegressor | None) -> dg.AssetCheckResult:
-    if model is None:
+def regressor_beats_ridge(model: AttractivenessRegressor | None) -> dg.AssetCheckResult:
+    if model is None or model.evaluation is None:
         return _no_regressor("regressor_beats_ridge", dg.AssetCheckSeverity.WARN)
-    metrics, cv = _evaluation(model)
+    mlp, ridge, protocol = model.evaluation.mlp_and_ridge_rmse()
+    extra: dict[str, Any] = {"protocol": protocol}
+    cv = model.evaluation.cross_validation
     if cv is not None:
-        k = len(cv.folds)
-        mlp, ridge = cv.summary("mlp", "rmse").mean, cv.summary("ridge", "rmse").mean
-        extra = {"protocol": f"{k}-fold CV", "mlp_wins_folds": f"{cv.mlp_wins('ridge')}/{k}",
-                 "difference_standard_error": round(cv.mlp_minus_ridge_rmse().std, 4)}
-    else:
-        mlp, ridge = metrics["mlp"]["rmse"], metrics["ridge"]["rmse"]
-        extra = {"protocol": "held-out split"}
+        extra.update({"mlp_wins_folds": f"{cv.mlp_wins('ridge')}/{cv.k}",
+                      "difference_standard_error": round(cv.mlp_minus_ridge_rmse().std, 4)})
     return dg.AssetCheckResult(
         check_name="regressor_beats_ridge",
         passed=bool(mlp < ridge),
@@ -250,7 +208,7 @@ def regressor_beats_ridge(model: TrainedRegressor | LoadedRegressor | None) -> d
 def attractiveness_scores(
     context: dg.AssetExecutionContext,
     embeddings_clip: pl.DataFrame,
-    attractiveness_regressor: LoadedRegressor | None,
+    attractiveness_regressor: AttractivenessRegressor | None,
     attributes: pl.DataFrame,
     reference_embeddings: pl.DataFrame,
     dataset_labels: pl.DataFrame,
@@ -267,29 +225,27 @@ def attractiveness_scores(
     distance (`domain_distance`), `attractiveness_outside_rated_groups` when its ethnicity is
     outside the groups SCUT-FBP5500's raters rated (East Asian, White). `scores_cover_embeddings`
     checks the table in this step."""
-    from facestats_core.models.domain import fit_domain, out_of_domain, outside_rated_ethnicities
-    from facestats_core.models.out_of_fold import out_of_fold_scores
-
     if attractiveness_regressor is None:
         context.log.warning("No attractiveness regressor (no ratings): no scores.")
         context.add_asset_metadata({"faces": 0, "skipped": "no attractiveness regressor (no ratings, no bundle)"})
         empty = pl.DataFrame(schema=SCORES_SCHEMA)
         return checked(empty, scores_cover_embeddings(empty, embeddings_clip))
     X = embedding_matrix(embeddings_clip)
-    raw = predict_scores(attractiveness_regressor, X)
+    raw = attractiveness_regressor.predict(X)
     source = ["model"] * len(raw)
-    trained_on = attractiveness_regressor.metadata.get("trained_on", "")
-    if trained_on == "analysed":
+    if attractiveness_regressor.trained_on == "analysed":
         rated = embeddings_clip.select("face_id").join(dataset_labels.select("face_id", "score"), on="face_id",
                                                        how="left")
         oof = out_of_fold_scores(X, rated["score"].to_list(), k=models.oof_folds, seed=analysis.seed,
-                                 config=attractiveness_regressor.config, final_model=attractiveness_regressor)
+                                 config=attractiveness_regressor.config_, final_model=attractiveness_regressor)
         raw, source = oof.values, oof.source.tolist()
     domain = None
-    if models.bundle:
-        domain = load_run_bundle(models, clip, faces).domain
-    else:
-        _, training = _rated_set(embeddings_clip, reference_embeddings, dataset_labels)
+    run = run_models(models, clip, faces, embeddings_clip, reference_embeddings, dataset_labels)
+    decision = run.sources.attractiveness
+    if decision.source == "bundle":
+        domain = run.bundle.domain
+    elif decision.trains:
+        training = run.sets.rows(decision)
         if training.height >= 2:
             domain = fit_domain(embedding_matrix(training))
     table = score_table(embeddings_clip["face_id"].to_list(), raw).join(

@@ -25,8 +25,9 @@ from facestats_core.labels.face_labels import labels_to_faces
 from facestats_core.labels.labelled_faces import labelled_faces
 from facestats_core.labels.vocab import ATTRIBUTES
 from facestats_core.models.classifiers import TrainedClassifier, train_attribute_classifier
+from facestats_core.models.model_source import label_rows
 from facestats_core.models.prevalence_calibration import calibration_data
-from facestats_dagster.bundles import load_run_bundle
+from facestats_dagster.bundles import run_models
 from facestats_dagster.checks import ATTRIBUTES_CHECKS, check_spec, checked, predictions_cover_embeddings
 from facestats_dagster.conditions import FOLLOW_UPSTREAM
 from facestats_dagster.markdown import classifier_metrics_markdown, crosstab_markdown, probe_vs_zero_shot_markdown
@@ -73,7 +74,7 @@ def dataset_labels(
         context.log.warning(f"{skipped} labels or ratings name images with several faces: not applied.")
     table = found.table
     context.add_output_metadata({
-        "labelled_faces": _label_rows(table).height,
+        "labelled_faces": label_rows(table).height,
         "rated_faces": int(table["score"].is_not_null().sum()),
         "labels_file": _describe(labels_file),
         "ratings_file": _describe(ratings_file),
@@ -87,21 +88,6 @@ def _describe(source: Any) -> str:
     if source is None:
         return "not configured"
     return str(source) if source.exists() else f"none at {source}"
-
-
-def _label_rows(frame: pl.DataFrame) -> pl.DataFrame:
-    return frame.filter(pl.any_horizontal(pl.col(a).is_not_null() for a in ATTRIBUTES))
-
-
-def _training_set(embeddings_clip: pl.DataFrame, reference_embeddings: pl.DataFrame,
-                  dataset_labels: pl.DataFrame) -> tuple[str, pl.DataFrame]:
-    """`(trained_on, rows with embedding + labels)`: the reference set when it has labels, else the analysed set."""
-    reference = _label_rows(reference_embeddings) if reference_embeddings.height else reference_embeddings
-    if reference.height:
-        return "reference", reference
-    analysed = embeddings_clip.select("face_id", "embedding").join(
-        _label_rows(dataset_labels).select("face_id", *ATTRIBUTES, "split"), on="face_id")
-    return "analysed", analysed
 
 
 def _zero_shot_accuracy(clip: ClipResource, models: ModelsResource, layout: Any, data: pl.DataFrame,
@@ -147,28 +133,30 @@ def attribute_classifiers(
 ):
     """Logistic-regression probes for gender (2), age (9 FairFace bins) and ethnicity (7), C by
     cross-validation, held-out metrics with per-group accuracy, next to CLIP zero-shot accuracy
-    on the same labels. Trained on the reference set when one is configured, else on the analysed
-    set's own labels (then `attributes` predicts its labelled faces out of fold). With a bundle
-    (`FACESTATS_MODELS`) its probes are applied instead; with no labels and no bundle there are no
-    probes (an empty model) and `attributes` uses zero-shot prompts.
+    on the same labels. Where they come from is `facestats_core.models.model_source`'s decision
+    (metadata `model_source`, `model_source_reason`): a bundle's probes (`FACESTATS_MODELS`), else
+    trained on the reference set's labels, else on the analysed set's own labels (then `attributes`
+    predicts its labelled faces out of fold); with no labels and no bundle there are no probes (an
+    empty model) and `attributes` uses zero-shot prompts.
 
     Stored by the model store as `<model_root>/attribute_classifiers.safetensors` and `.metrics.json`;
     `classifier_accuracy_floor` checks them in this step.
     """
-    if models.bundle:
-        bundle = load_run_bundle(models, clip, faces)
+    run = run_models(models, clip, faces, embeddings_clip, reference_embeddings, dataset_labels)
+    decision = run.sources.attributes
+    context.add_asset_metadata(decision.metadata())
+    if decision.source == "bundle":
         trained = {attr: replace(model, metrics={**model.metrics, "trained_on": "bundle"})
-                   for attr, model in bundle.classifiers.items()}
+                   for attr, model in run.bundle.classifiers.items()}
         context.add_asset_metadata({"source": f"bundle {models.bundle}",
                                     "metrics": dg.MetadataValue.md(classifier_metrics_markdown(
                                         {a: m.metrics for a, m in trained.items()}))})
         return checked(trained, classifier_accuracy_floor(trained, analysis))
-    trained_on, data = _training_set(embeddings_clip, reference_embeddings, dataset_labels)
-    if data.height == 0:
-        context.log.warning("No labelled faces (no reference set, no data-set labels) and no bundle: attributes come "
-                            "from CLIP zero-shot prompts.")
+    if not decision.trains:
+        context.log.warning(f"Attributes from CLIP zero-shot prompts: {decision.reason}.")
         context.add_asset_metadata({"source": "none: zero-shot", "labelled_faces": 0})
         return checked({}, classifier_accuracy_floor({}, analysis))
+    trained_on, data = decision.source, run.sets.rows(decision)
     X = embedding_matrix(data)
     val = data["split"] == "val"
     val_mask = val.to_numpy() if val.any() else None

@@ -4,11 +4,11 @@ be applied to any other folder (`FACESTATS_MODELS=<model root>/bundle`)."""
 import dagster as dg
 import polars as pl
 
+from facestats_core.attractiveness.domain import fit_domain
+from facestats_core.attractiveness.estimator import AttractivenessRegressor
 from facestats_core.embedding.vectors import embedding_matrix
 from facestats_core.models.bundle import TrainedWith, describe_bundle, read_bundle, write_bundle
 from facestats_core.models.classifiers import TrainedClassifier
-from facestats_core.models.domain import fit_domain
-from facestats_core.models.regressor import LoadedRegressor
 from facestats_dagster.conditions import follow_upstream_except
 from facestats_dagster.resources import ClipResource, FacesResource, ModelsResource, PathsResource
 
@@ -24,7 +24,7 @@ BUNDLE_FOLDER = "bundle"
 def model_bundle(
     context: dg.AssetExecutionContext,
     attribute_classifiers: dict[str, TrainedClassifier],
-    attractiveness_regressor: LoadedRegressor | None,
+    attractiveness_regressor: AttractivenessRegressor | None,
     reference_embeddings: pl.DataFrame,
     dataset_labels: pl.DataFrame,
     embeddings_clip: pl.DataFrame,

@@ -11,7 +11,7 @@ from facestats_core.analysis.run_summary import summarize
 from facestats_core.composites.method_comparison import method_comparison
 from facestats_core.models.caveats import numbers_caveats
 from facestats_core.models.classifiers import TrainedClassifier
-from facestats_core.models.regressor import LoadedRegressor
+from facestats_core.attractiveness.estimator import AttractivenessRegressor
 from facestats_core.report.build import REPORT_FILE, build_report, write_report
 from facestats_core.report.face_previews import read_face_previews
 from facestats_core.report.inputs import read_composites
@@ -80,7 +80,7 @@ def stats_report(
     context: dg.AssetExecutionContext,
     master_metadata: pl.DataFrame,
     attribute_classifiers: dict[str, TrainedClassifier] | None,
-    attractiveness_regressor: LoadedRegressor | None,
+    attractiveness_regressor: AttractivenessRegressor | None,
     face_statistics: pl.DataFrame | None,
     paths: PathsResource,
     clip: ClipResource,
@@ -114,7 +114,7 @@ def stats_report(
     report = build_report(
         master_metadata,
         classifier_metrics,
-        attractiveness_regressor.metadata if attractiveness_regressor is not None else None,
+        attractiveness_regressor.evaluation if attractiveness_regressor is not None else None,
         read_composites(layout.composites_dir),
         face_statistics,
         reproducibility(context, clip, analysis, composites),

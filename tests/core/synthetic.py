@@ -30,14 +30,14 @@ def class_blobs(
 
 def small_mlp_config():  # -> MLPConfig (torch is imported lazily by the callers' importorskip)
     """A tiny, fast MLP configuration for 8-dimensional synthetic embeddings."""
-    from facestats_core.models.regressor import MLPConfig
+    from facestats_core.attractiveness.training import MLPConfig
 
     return MLPConfig(input_dim=8, hidden=(16,), dropout=0.1, batch_size=32, max_epochs=4, patience=3)
 
 
-def small_training_result():  # -> TrainResult
-    """`small_mlp_config()` trained on 160 planted ratings (seed 1)."""
-    from facestats_core.models.regressor import train_regressor
+def small_regressor(cv_folds: int = 0):  # -> AttractivenessRegressor
+    """`small_mlp_config()` fitted on 160 planted ratings (seed 1), cross-validated when `cv_folds >= 2`."""
+    from facestats_core.attractiveness.estimator import AttractivenessRegressor
 
     X, y = planted_ratings(160, 8, seed=1)
-    return train_regressor(X, y, small_mlp_config())
+    return AttractivenessRegressor(small_mlp_config(), cv_folds=cv_folds).fit(X, y)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from facestats_core.attractiveness.estimator import AttractivenessRegressor
+from facestats_core.attractiveness.model_file import save_regressor
+from facestats_core.attractiveness.training import MLPConfig
 from facestats_core.labels.vocab import ATTRIBUTES
 from facestats_core.models.classifiers import save_classifiers, train_attribute_classifier
 from facestats_core.models.prevalence_calibration import calibration_data
-from facestats_core.models.regressor import MLPConfig, TrainedRegressor, save_trained_regressor, train_regressor
 from tests.core.synthetic import class_blobs, planted_ratings
 
 
@@ -21,5 +23,5 @@ def save_small_models(model_root: Any) -> None:
         models[attr] = replace(model, arrays=calibration_data(X, y, classes, C=model.C, k=2).arrays())
     save_classifiers(models, model_root)
     X, ratings = planted_ratings(80, 16)
-    result = train_regressor(X, ratings, MLPConfig(input_dim=16, hidden=(8,), max_epochs=5))
-    save_trained_regressor(TrainedRegressor(result=result), model_root)
+    save_regressor(AttractivenessRegressor(MLPConfig(input_dim=16, hidden=(8,), max_epochs=5)).fit(X, ratings),
+                   model_root)

@@ -65,12 +65,13 @@ def _models(dim: int):
     """A gender probe only (age and ethnicity then fall back to zero-shot) and a regressor, of dimension `dim`."""
     from facestats_core.labels.vocab import ATTRIBUTES
     from facestats_core.models.classifiers import train_attribute_classifier
-    from facestats_core.models.regressor import MLPConfig, TrainedRegressor, train_regressor
+    from facestats_core.attractiveness.estimator import AttractivenessRegressor
+    from facestats_core.attractiveness.training import MLPConfig
 
     X, y = class_blobs(120, ATTRIBUTES["gender"], dim=dim, seed=1)
     probe = train_attribute_classifier(X, y, ATTRIBUTES["gender"], cv_folds=3, c_grid=(1.0,))
     Xr, yr = planted_ratings(120, dim, seed=2)
-    regressor = TrainedRegressor(train_regressor(Xr, yr, MLPConfig(input_dim=dim, hidden=(8,), max_epochs=3)))
+    regressor = AttractivenessRegressor(MLPConfig(input_dim=dim, hidden=(8,), max_epochs=3)).fit(Xr, yr)
     return {"gender": probe}, regressor
 
 
@@ -96,6 +97,8 @@ def _check_files(rows: list[dict], photos: dict[str, Path]) -> None:
 def test_analyse_falls_back_to_zero_shot_with_no_models(env, photos, capsys) -> None:
     code, out = _json(["analyse", "--json", *map(str, photos.values())], capsys)
     assert code == 0 and out["models"] == "zero-shot (no trained models)"
+    assert out["model_sources"]["attributes"]["source"] == "zero_shot"
+    assert out["model_sources"]["attractiveness"]["source"] == "none"
     _check_files(out["faces"], photos)
     for row in _faces(out["faces"]):
         assert {row[f"{a}_method"] for a in ("gender", "age", "ethnicity")} == {"zero_shot"}
@@ -109,7 +112,7 @@ def test_analyse_falls_back_to_zero_shot_with_no_models(env, photos, capsys) -> 
 
 def test_analyse_and_score_use_the_models_of_the_model_root(env, photos, capsys, tiny_clip_dir) -> None:
     from facestats_core.models.classifiers import save_classifiers
-    from facestats_core.models.regressor import predict_scores, regressor_from_result, save_trained_regressor
+    from facestats_core.attractiveness.model_file import save_regressor
     from facestats_dagster.cli.face_rows import embed_files
     from facestats_dagster.defs.resources import build_resources
     from facestats_dagster.settings import load_settings
@@ -117,9 +120,11 @@ def test_analyse_and_score_use_the_models_of_the_model_root(env, photos, capsys,
     clip = _clip(tiny_clip_dir)
     probes, regressor = _models(clip.dim)
     save_classifiers(probes, env)
-    save_trained_regressor(regressor, env)
+    save_regressor(regressor, env)
     code, out = _json(["analyse", "--json", *map(str, photos.values())], capsys)
     assert code == 0 and out["models"] == f"models in {env}"
+    assert {target: d["source"] for target, d in out["model_sources"].items()} == {"attributes": "stored",
+                                                                                   "attractiveness": "stored"}
     _check_files(out["faces"], photos)
     faces = _faces(out["faces"])
     assert {row["gender_method"] for row in faces} == {"probe"}
@@ -133,8 +138,7 @@ def test_analyse_and_score_use_the_models_of_the_model_root(env, photos, capsys,
     group = [row for row in faces if row["image"] == str(photos["group"])]
     assert [row["gender"] for row in group] == np.asarray(probes["gender"].classes)[proba.argmax(axis=1)].tolist()
     assert [row["gender_prob"] for row in group] == pytest.approx(proba.max(axis=1), abs=1e-3)
-    assert [row["score"] for row in group] == pytest.approx(predict_scores(regressor_from_result(regressor.result),
-                                                                           found.embeddings), abs=1e-3)
+    assert [row["score"] for row in group] == pytest.approx(regressor.predict(found.embeddings), abs=1e-3)
 
     code, scored = _json(["score", "--json", *map(str, photos.values())], capsys)
     assert code == 0

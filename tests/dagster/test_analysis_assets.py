@@ -75,6 +75,7 @@ def test_attribute_stage_end_to_end(demo_root, tiny_clip_dir) -> None:
 
     meta = result.asset_materializations_for_node("attribute_classifiers")[0].metadata
     assert meta["labelled_faces"].value == 72 and "analysed" in meta["source"].value
+    assert meta["model_source"].value == "analysed" and "72 labelled faces" in meta["model_source_reason"].value
     assert "| gender |" in meta["probe_vs_zero_shot"].value  # zero-shot accuracy on the same labels
     assert set(predictions["gender_method"].unique()) == {"probe"}
     assert set(predictions["gender_prediction_source"].unique()) == {"out_of_fold"}  # every face is labelled
@@ -188,6 +189,7 @@ def test_without_ratings_attractiveness_is_skipped_and_the_run_is_green(demo_roo
         assert result.success
         meta = result.asset_materializations_for_node("attractiveness_regressor")[0].metadata
         assert "FACESTATS_RATINGS" in meta["skipped"].value
+        assert meta["model_source"].value == "none" and meta["model_source_reason"].value == meta["skipped"].value
         assert (demo_root.parent / "models" / "attractiveness_regressor.absent.json").exists()
         assert pl.read_parquet(Layout.from_roots(demo_root, "m").artifact("attractiveness_scores")).height == 0
         checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
@@ -223,7 +225,7 @@ def test_regressor_is_reused_while_its_training_data_and_settings_are_unchanged(
 
 def test_training_fingerprint_follows_data_and_settings() -> None:
     from facestats_core.models.fingerprint import regressor_fingerprint, reusable
-    from facestats_core.models.regressor import MLPConfig
+    from facestats_core.attractiveness.training import MLPConfig
 
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(20, 4)).astype(np.float32), rng.uniform(1, 5, 20)

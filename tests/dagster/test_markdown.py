@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -18,28 +15,20 @@ from facestats_dagster.markdown import (
     regressor_metrics_markdown,
     regressor_summary,
 )
-from tests.core.synthetic import class_blobs, planted_ratings, small_mlp_config, small_training_result
+from tests.core.synthetic import class_blobs, planted_ratings, small_mlp_config, small_regressor
 
 torch = pytest.importorskip("torch")
 
-from facestats_core.models.cross_validation import CrossValidation, cross_validate  # noqa: E402
-from facestats_core.models.regressor import (  # noqa: E402
-    TrainResult,
-    save_regressor,
-)
+from facestats_core.attractiveness.cross_validation import cross_validate  # noqa: E402
+from facestats_core.attractiveness.estimator import AttractivenessRegressor  # noqa: E402
+from facestats_core.attractiveness.evaluation import Evaluation  # noqa: E402
 
 SMALL = small_mlp_config()
 
 
 @pytest.fixture(scope="module")
-def small_result() -> TrainResult:
-    return small_training_result()
-
-
-@pytest.fixture(scope="module")
-def small_cv() -> CrossValidation:
-    X, y = planted_ratings(160, 8, seed=1)
-    return cross_validate(X, y, SMALL, k=4)
+def small_model() -> AttractivenessRegressor:
+    return small_regressor(cv_folds=4)
 
 
 def test_classifier_metrics_markdown() -> None:
@@ -59,34 +48,32 @@ def test_classifier_metrics_markdown_missing_values() -> None:
     assert line == "| age | 5 | – | – | 123 | – | – | – |"
 
 
-def test_regressor_metrics_markdown(small_result: TrainResult) -> None:
-    text = regressor_metrics_markdown(small_result.metrics)
+def test_regressor_metrics_markdown(small_model: AttractivenessRegressor) -> None:
+    held_out = small_model.evaluation.held_out  # type: ignore[union-attr]
+    text = regressor_metrics_markdown(held_out)
     assert "| MLP |" in text and "| Mean baseline | n/a |" in text and "Ridge (alpha=" in text
-    assert regressor_metrics_markdown(small_result.metrics.to_dict()) == text
+    assert f"Held-out test split: {held_out.n_test} images" in text
 
 
 def test_cross_validation_markdown() -> None:
     X, y = planted_ratings(160, 8, seed=5)
     cv = cross_validate(X, y, SMALL, k=5)
-    text = cross_validation_markdown(json.loads(json.dumps(cv.to_dict())))
+    text = cross_validation_markdown(cv)
     assert "5-fold" in text and "| MLP |" in text and f"{cv.mlp_wins('ridge')}/5 folds" in text
-    assert cross_validation_markdown(cv) == text
+    assert f"| MLP | {cv.summary('mlp', 'pearson_r').mean:.4f} ± " in text
 
 
-def test_regressor_summary_prefers_cross_validation(
-    tmp_path: Path, small_result: TrainResult, small_cv: CrossValidation
-) -> None:
-    meta = json.loads(save_regressor(small_result, tmp_path).metadata.read_text())
-    m = small_result.metrics
-    line = regressor_summary(meta)
+def test_regressor_summary_prefers_cross_validation(small_model: AttractivenessRegressor) -> None:
+    evaluation = small_model.evaluation
+    assert evaluation is not None and evaluation.cross_validation is not None
+    m = evaluation.held_out
+    line = regressor_summary(Evaluation(m))
     assert line.startswith(f"held-out RMSE (n={m.n_test}): MLP {m.mlp.rmse:.3f}")
     assert f"ridge {m.ridge.rmse:.3f}" in line and f"mean {m.mean_baseline.rmse:.3f}" in line
-    cv = small_cv
-    meta = json.loads(save_regressor(small_result, tmp_path, cross_validation=cv).metadata.read_text())
-    line = regressor_summary(meta)
+    cv = evaluation.cross_validation
+    line = regressor_summary(evaluation)
     assert line.startswith(f"4-fold CV RMSE: MLP {cv.summary('mlp', 'rmse').mean:.3f}")
     assert line.endswith(f"MLP better than ridge in {cv.mlp_wins('ridge')}/4 folds")
-
 
 def test_crosstab_markdown() -> None:
     clusters = np.array([0, 0, 1, 1, 1, 2])

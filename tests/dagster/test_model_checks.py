@@ -87,13 +87,12 @@ def test_accuracy_floor_follows_the_configured_floor() -> None:
 
 
 def _regressor(X: np.ndarray, y: np.ndarray, *, cv: bool = False, **config):
-    from facestats_core.models.cross_validation import cross_validate
-    from facestats_core.models.regressor import MLPConfig, TrainedRegressor, train_regressor
+    from facestats_core.attractiveness.estimator import AttractivenessRegressor
+    from facestats_core.attractiveness.training import MLPConfig
 
     settings = MLPConfig(input_dim=X.shape[1], **{"hidden": (32,), "dropout": 0.0, "batch_size": 32,
                                                    "max_epochs": 60, "patience": 10, **config})
-    return TrainedRegressor(train_regressor(X, y, settings),
-                            cross_validate(X, y, settings, k=3) if cv else None, trained_on="analysed")
+    return AttractivenessRegressor(settings, cv_folds=3 if cv else 0, trained_on="analysed").fit(X, y)
 
 
 def _nonlinear(n: int = 300, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -107,10 +107,7 @@ IMPORT_GRAPH: dict[str, dict[str, int]] = {
 }
 """Every project import, function-level ones included: importer -> {imported module: first line}."""
 
-KNOWN_CYCLES: tuple[frozenset[str], ...] = (
-    # removed by issue-25a/25b; the integrator deletes this
-    frozenset({"facestats_core.models.regressor", "facestats_core.models.cross_validation"}),
-)
+KNOWN_CYCLES: tuple[frozenset[str], ...] = ()
 
 
 def _groups(graph: dict[str, dict[str, int]]) -> list[frozenset[str]]:
@@ -214,24 +211,14 @@ applied the command line's flags and project."""
 LOCAL_IMPORT_ALLOWANCE: frozenset[tuple[str, str]] = frozenset({
     # removed by issue-25a/25b (and the other issue-25 branches that own these files);
     # the integrator deletes this
-    ("facestats_core.models.regressor", "facestats_core.models.cross_validation"),
-    *(("facestats_dagster.cli.analyse", m) for m in (
-        "facestats_core.models.classifiers", "facestats_core.models.regressor", "facestats_core.models.store",
-        "facestats_core.models.tag_config", "facestats_core.models.face_predictions",
-        "facestats_core.models.prompt_models", "facestats_core.embedding.loader",
-        "facestats_core.models.bundle",
-        "facestats_dagster.defs.resources")),
     *(("facestats_dagster.cli.pipeline", m) for m in (
         "facestats_core.composites.spec_config", "facestats_core.io.atomic", "facestats_demo.edge_cases",
         "facestats_demo.faces", "facestats_core.embedding.config", "facestats_core.embedding.loader",
         "facestats_demo.train_clip",
-        "facestats_core.io.layout", "facestats_core.models.regressor", "facestats_core.models.store",
+        "facestats_core.io.layout", "facestats_core.attractiveness.model_file", "facestats_core.models.store",
         "facestats_dagster.markdown", "facestats_core.labels.face_labels", "facestats_core.labels.ratings",
         "facestats_core.statistics.truth_agreement", "facestats_core.composites.not_built",
         "facestats_core.composites.purity", "facestats_core.composites.sidecars")),
-    *(("facestats_dagster.defs.attractiveness", m) for m in (
-        "facestats_core.models.regressor", "facestats_core.models.store", "facestats_core.models.domain",
-        "facestats_core.models.out_of_fold")),
     *(("facestats_dagster.defs.attributes", m) for m in (
         "facestats_core.embedding.loader", "facestats_core.models.prompt_models",
         "facestats_core.models.face_predictions", "facestats_core.models.tag_config")),

@@ -8,12 +8,12 @@ without them they are computed from the master table (bootstrap intervals, compu
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
 
+from facestats_core.attractiveness.evaluation import MODEL_NAMES, Evaluation
 from facestats_core.labels.ratings import SCUT_RATED_ETHNICITIES
 from facestats_core.labels.vocab import ATTRIBUTES
 from facestats_core.report.figures import Bar, BarGroup, BarRow, hbars, histogram
@@ -32,7 +32,7 @@ from facestats_core.statistics.intervals import bootstrap_mean_interval, wilson_
 
 KEY = "attractiveness"
 TITLE = "Attractiveness"
-MODELS = ("mlp", "ridge", "mean_baseline")
+MODELS = MODEL_NAMES
 HISTOGRAM_PNG = "attractiveness_histogram.png"
 BY_GROUP_PNG = "attractiveness_by_group.png"
 SCORE = "attractiveness_raw"
@@ -55,48 +55,8 @@ NORMAL_NOTE = (
 
 
 @dataclass(frozen=True)
-class ModelMetrics:
-    model: str
-    pearson_r: float | None
-    mae: float | None
-    rmse: float | None
-
-
-@dataclass(frozen=True)
-class MeanSd:
-    mean: float | None
-    sd: float | None
-
-
-@dataclass(frozen=True)
-class CvModel:
-    model: str
-    pearson_r: MeanSd
-    mae: MeanSd
-    rmse: MeanSd
-
-
-@dataclass(frozen=True)
-class CrossValidation:
-    k: int | None
-    models: tuple[CvModel, ...]
-    diff: MeanSd
-    """MLP − ridge RMSE over the folds (mean, standard error)."""
-    mlp_wins: int | None
-
-
-@dataclass(frozen=True)
-class RegressorView:
-    n_test: int | None
-    n_train: int | None
-    n_val: int | None
-    models: tuple[ModelMetrics, ...]
-    cross_validation: CrossValidation | None
-
-
-@dataclass(frozen=True)
 class AttractivenessView:
-    regressor: RegressorView | None
+    regressor: Evaluation | None
     regressor_note: str | None
     scores_note: str | None
     histogram: Chart | None
@@ -107,50 +67,8 @@ class AttractivenessView:
     slices: tuple[SliceTable, ...]
     out_of_domain: str | None
     """How many scored faces lie outside the rated data set's ethnicities (None: not known)."""
-
-
-def _num(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _int(value: Any) -> int | None:
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _mean_sd(entry: Any) -> MeanSd:
-    entry = entry if isinstance(entry, Mapping) else {}
-    return MeanSd(_num(entry.get("mean")), _num(entry.get("std")))
-
-
-def _cross_validation(cv: Any) -> CrossValidation | None:
-    """The k-fold summary of the regressor json (None when it has none)."""
-    if not isinstance(cv, Mapping) or not isinstance(cv.get("summary"), Mapping):
-        return None
-    summary = cv["summary"]
-    models = tuple(
-        CvModel(model, *(_mean_sd((summary.get(model) or {}).get(k)) for k in ("pearson_r", "mae", "rmse")))
-        for model in MODELS
-    )
-    return CrossValidation(
-        _int(cv.get("k")), models, _mean_sd(cv.get("mlp_minus_ridge_rmse")), _int(cv.get("mlp_wins_vs_ridge"))
-    )
-
-
-def regressor_view(regressor: Mapping[str, Any]) -> RegressorView:
-    """Held-out metrics per model with the split sizes (files from before ``n_test`` scored on ``n_val``)."""
-    metrics = regressor.get("metrics") or {}
-    models = tuple(
-        ModelMetrics(model, _num(m.get("pearson_r")), _num(m.get("mae")), _num(m.get("rmse")))
-        for model in MODELS
-        if isinstance(m := metrics.get(model), Mapping)
-    )
-    return RegressorView(
-        n_test=_int(metrics.get("n_test", metrics.get("n_val", regressor.get("n_val")))),
-        n_train=_int(metrics.get("n_train", regressor.get("n_train"))),
-        n_val=_int(metrics.get("n_val", regressor.get("n_val"))),
-        models=models,
-        cross_validation=_cross_validation(regressor.get("cross_validation")),
-    )
+    models: tuple[str, ...] = MODELS
+    """The regressor's tables' rows: the MLP and its baselines (attributes of ``HeldOutMetrics``)."""
 
 
 def master_means(scored: pl.DataFrame) -> list[StatRow]:
@@ -250,7 +168,7 @@ def out_of_domain_note(scored: pl.DataFrame) -> str | None:
 
 
 def attractiveness_section(
-    master: pl.DataFrame, regressor: Mapping[str, Any] | None, stats: list[StatRow] | None
+    master: pl.DataFrame, regressor: Evaluation | None, stats: list[StatRow] | None
 ) -> Section:
     """Regressor metrics, the score histogram and the mean score per group with intervals."""
     scored = master.filter(pl.col(SCORE).is_not_null()) if SCORE in master.columns else master.clear()
@@ -275,7 +193,7 @@ def attractiveness_section(
     if by_group:
         charts.append(by_group)
     view = AttractivenessView(
-        regressor=regressor_view(regressor) if regressor is not None else None,
+        regressor=regressor,
         regressor_note=NO_REGRESSOR_NOTE if regressor is None else None,
         scores_note=NO_SCORES_NOTE if not scored.height else None,
         histogram=hist,

@@ -6,6 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from facestats_core.attractiveness.domain import fit_domain
+from facestats_core.attractiveness.estimator import AttractivenessRegressor
+from facestats_core.attractiveness.training import MLPConfig
 from facestats_core.models.bundle import (
     BundleMismatchError,
     TrainedWith,
@@ -15,8 +18,6 @@ from facestats_core.models.bundle import (
     write_bundle,
 )
 from facestats_core.models.classifiers import train_attribute_classifier
-from facestats_core.models.domain import fit_domain
-from facestats_core.models.regressor import MLPConfig, TrainedRegressor, train_regressor
 from facestats_core.models.store import ModelIntegrityError, ModelNotFoundError
 
 TRAINED_WITH = TrainedWith(
@@ -32,7 +33,7 @@ def parts():
     gender = np.array(["male", "female"] * 20, dtype=object)
     classifiers = {"gender": train_attribute_classifier(X, gender, ("male", "female"), c_grid=(1.0,))}
     config = MLPConfig(input_dim=6, hidden=(4,), max_epochs=3, patience=1, batch_size=16)
-    regressor = TrainedRegressor(train_regressor(X, 3 + X[:, 0], config))
+    regressor = AttractivenessRegressor(config).fit(X, 3 + X[:, 0])
     return X, classifiers, regressor, fit_domain(X)
 
 

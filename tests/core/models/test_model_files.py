@@ -14,6 +14,10 @@ import pytest
 from safetensors.numpy import load as load_safetensors
 from safetensors.numpy import save as save_safetensors
 
+from facestats_core.attractiveness.domain import fit_domain
+from facestats_core.attractiveness.estimator import AttractivenessRegressor
+from facestats_core.attractiveness.model_file import load_regressor
+from facestats_core.attractiveness.training import MLPConfig
 from facestats_core.models.array_file import ArrayFileError
 from facestats_core.models.bundle import TrainedWith, read_bundle, write_bundle
 from facestats_core.models.classifiers import (
@@ -22,9 +26,7 @@ from facestats_core.models.classifiers import (
     save_classifiers,
     train_attribute_classifier,
 )
-from facestats_core.models.domain import fit_domain
 from facestats_core.models.prevalence_calibration import CalibrationData, calibration_of
-from facestats_core.models.regressor import MLPConfig, TrainedRegressor, load_regressor, train_regressor
 from facestats_core.models.store import ModelIntegrityError, PickleFormatError
 from tests.core.synthetic import class_blobs
 
@@ -43,7 +45,7 @@ def data():
         "age": train_attribute_classifier(X, np.array(["young"] * 160, dtype=object), ("young", "old")),
     }
     config = MLPConfig(input_dim=DIM, hidden=(4,), max_epochs=2, patience=1, batch_size=32)
-    regressor = TrainedRegressor(train_regressor(X, 3 + X[:, 0], config))
+    regressor = AttractivenessRegressor(config).fit(X, 3 + X[:, 0])
     return X, probes, regressor
 
 

@@ -5,6 +5,7 @@ import polars as pl
 import pytest
 
 from facestats_core.models.classifiers import train_attribute_classifier
+from facestats_core.attractiveness.training import MLPConfig
 from facestats_core.models.out_of_fold import (
     attribute_prediction_frame,
     classification_folds,
@@ -13,7 +14,6 @@ from facestats_core.models.out_of_fold import (
     out_of_fold_scores,
     regression_folds,
 )
-from facestats_core.models.regressor import MLPConfig
 
 CLASSES = ("male", "female")
 

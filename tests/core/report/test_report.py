@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 from PIL import Image
 
+from facestats_core.attractiveness.evaluation import CrossValidation, Evaluation, HeldOutMetrics, RegressionMetrics
 from facestats_core.report.build import REPORT_FILE, build_report, write_report
 from facestats_core.report.inputs import CompositeItem, read_composites
 from facestats_core.statistics.face_statistics import FACE_STATISTICS_SCHEMA
@@ -103,14 +104,17 @@ METRICS = {
         },
     },
 }
-REGRESSOR = {
+REGRESSOR = Evaluation.from_dict({
     "metrics": {
         "mlp": {"pearson_r": 0.4, "mae": 0.5, "rmse": 0.6},
         "mean_baseline": {"pearson_r": None, "mae": 0.7, "rmse": 0.8},
+        "ridge": {"pearson_r": 0.45, "mae": 0.48, "rmse": 0.59},
+        "ridge_alpha": 1.0,
         "n_train": 40,
         "n_val": 10,
     }
-}
+})
+"""A regressor file from before ``n_test``: its metrics were measured on the ``n_val`` rows."""
 STATISTICS_SCHEMA = FACE_STATISTICS_SCHEMA
 
 
@@ -419,36 +423,23 @@ def test_without_statistics_the_shares_are_observed_only() -> None:
     )
 
 
+def _fold(mlp_rmse: float, ridge_rmse: float) -> HeldOutMetrics:
+    return HeldOutMetrics(RegressionMetrics(0.4, 0.5, mlp_rmse), RegressionMetrics(float("nan"), 0.7, 0.8),
+                          RegressionMetrics(0.43, 0.49, ridge_rmse), 1.0, 34, 6, 10)
+
+
 def test_regressor_split_sizes_and_cross_validation_table() -> None:
-    regressor = {
-        "metrics": {**REGRESSOR["metrics"], "n_train": 34, "n_val": 6, "n_test": 10},
-        "cross_validation": {
-            "k": 5,
-            "summary": {
-                "mlp": {
-                    "pearson_r": {"mean": 0.41, "std": 0.05},
-                    "mae": {"mean": 0.5, "std": 0.01},
-                    "rmse": {"mean": 0.612, "std": 0.02},
-                },
-                "ridge": {
-                    "pearson_r": {"mean": 0.43, "std": 0.04},
-                    "mae": {"mean": 0.49, "std": 0.01},
-                    "rmse": {"mean": 0.605, "std": 0.02},
-                },
-                "mean_baseline": {
-                    "pearson_r": {"mean": None, "std": None},
-                    "mae": {"mean": 0.7, "std": 0.03},
-                    "rmse": {"mean": 0.8, "std": 0.04},
-                },
-            },
-            "mlp_minus_ridge_rmse": {"mean": 0.007, "std": 0.003},
-            "mlp_wins_vs_ridge": 1,
-        },
-    }
-    page = build_report(master(), None, regressor).html
+    held_out = HeldOutMetrics(REGRESSOR.held_out.mlp, REGRESSOR.held_out.mean_baseline, REGRESSOR.held_out.ridge,
+                              1.0, 34, 6, 10)
+    cv = CrossValidation(tuple(_fold(m, r) for m, r in ((0.6, 0.61), (0.62, 0.6), (0.64, 0.6), (0.58, 0.6),
+                                                         (0.62, 0.61))), seed=0)
+    page = build_report(master(), None, Evaluation(held_out, cv)).html
     assert "held-out test: n = 10; fitted on 34, early stopping on 6" in page
-    cv = re.search(r"<h3>5-fold cross-validation.*?</p>", page, re.DOTALL).group(0)  # type: ignore[union-attr]
-    assert "0.612 ± 0.020" in cv and "0.605 ± 0.020" in cv and "beats ridge in 1 of 5 folds" in cv
+    table = re.search(r"<h3>5-fold cross-validation.*?</p>", page, re.DOTALL).group(0)  # type: ignore[union-attr]
+    rmse = cv.summary("mlp", "rmse")
+    assert f"{rmse.mean:.3f} ± {rmse.std:.3f}" in table and "0.800 ± 0.000" in table  # the mean baseline
+    assert "beats ridge in 2 of 5 folds" in table and cv.mlp_wins("ridge") == 2
+    assert f"MLP − ridge RMSE {cv.mlp_minus_ridge_rmse().mean:.3f}" in table
     # files written before n_test existed scored on n_val rows
     old = build_report(master(), None, REGRESSOR).html
     assert "held-out test: n = 10; fitted on 40" in old and "cross-validation" not in old

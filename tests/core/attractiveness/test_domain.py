@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from facestats_core.models.domain import fit_domain, nearest_distances, out_of_domain, outside_rated_ethnicities
+from facestats_core.attractiveness.domain import fit_domain, nearest_distances, out_of_domain, outside_rated_ethnicities
 
 
 def test_nearest_distance_matches_brute_force_whatever_the_chunk() -> None:

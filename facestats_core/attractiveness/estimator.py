@@ -1,0 +1,118 @@
+"""The attractiveness regressor: one estimator with the scikit-learn shape.
+
+``AttractivenessRegressor(config, cv_folds=5).fit(X, y)`` trains the MLP of
+:mod:`~facestats_core.attractiveness.training` on embeddings ``X`` and mean ratings ``y``,
+scores it and the two baselines on held-out rows and, with ``cv_folds >= 2``, cross-validates
+all three; ``predict(X)`` gives ratings; ``evaluation`` (an
+:class:`~facestats_core.attractiveness.evaluation.Evaluation`) says how good it is. Learned state
+ends in ``_``. The same object comes back from a file
+(:func:`facestats_core.attractiveness.model_file.load_regressor`) or a bundle.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from facestats_core.attractiveness.cross_validation import cross_validate
+from facestats_core.attractiveness.evaluation import Evaluation
+from facestats_core.attractiveness.training import (
+    MLPConfig,
+    deterministic_torch,
+    fit_and_score,
+    module_with,
+    predict_with,
+    validate_xy,
+)
+from facestats_core.models.splits import data_hash, split_three
+
+if TYPE_CHECKING:
+    import torch
+
+
+class AttractivenessRegressor:
+    """An MLP from CLIP embeddings to mean attractiveness ratings, with its evaluation.
+
+    Parameters: ``config`` (the MLP and its training; ``None``: the defaults for ``X``'s width),
+    ``cv_folds`` (k-fold cross-validation on ``fit`` when >= 2), ``num_threads`` (torch's intra-op
+    threads during ``fit`` only), ``trained_on`` (``reference`` or ``analysed``: whose ratings) and
+    ``fingerprint`` (:func:`~facestats_core.models.fingerprint.regressor_fingerprint` of what it
+    is trained with; a run with the same one reuses the stored model).
+
+    After ``fit`` (or loading): ``config_``, ``state_dict_`` (CPU tensors), ``target_mean_`` /
+    ``target_std_`` (the training targets' scaling), ``epochs_run_``, ``best_epoch_``, ``data_hash_``,
+    ``torch_version_`` and ``evaluation``; after ``fit`` only (else empty / 0): ``val_indices_``,
+    ``test_indices_`` and ``train_seconds_`` (the MLP's training loop).
+    """
+
+    def __init__(self, config: MLPConfig | None = None, *, cv_folds: int = 0, num_threads: int | None = None,
+                 trained_on: str = "", fingerprint: str = "") -> None:
+        self.config = config
+        self.cv_folds = cv_folds
+        self.num_threads = num_threads
+        self.trained_on = trained_on
+        self.fingerprint = fingerprint
+        self.evaluation: Evaluation | None = None
+        self._module: torch.nn.Module | None = None
+
+    def fit(self, X: np.ndarray, y: np.ndarray) -> AttractivenessRegressor:
+        """Train with early stopping and evaluate against two baselines; returns ``self``.
+
+        Rows are split three ways (``split_three``): the MLP is fitted on the training rows, the
+        validation rows choose its early-stopping epoch, and the held-out test rows, which no
+        model has seen, give ``evaluation.held_out``. Targets are standardised with the training
+        rows' mean/std. Each epoch runs AdamW over seeded shuffled mini-batches, then measures
+        validation MSE; the best epoch's weights are restored when ``patience`` epochs pass
+        without improvement or at ``max_epochs``. Baselines, fitted on training + validation rows:
+        their mean, and ridge with alpha chosen by ``RidgeCV``. With ``cv_folds >= 2`` the same
+        protocol runs ``cv_folds`` times (``evaluation.cross_validation``). Global torch state
+        (RNG, deterministic flag, threads) is restored afterwards.
+        """
+        config = self.config or MLPConfig(input_dim=int(np.shape(X)[1]))
+        x, t = validate_xy(X, y, config)
+        train_idx, val_idx, test_idx = split_three(len(t), config)
+        with deterministic_torch(config.seed, self.num_threads):
+            fit, held_out = fit_and_score(x, t, train_idx, val_idx, test_idx, config)
+        cv = None
+        if self.cv_folds >= 2:
+            cv = cross_validate(x, t, config, k=self.cv_folds, num_threads=self.num_threads)
+        self._set_state(config, fit.state_dict, fit.target_mean, fit.target_std, Evaluation(held_out, cv),
+                        epochs_run=fit.epochs_run, best_epoch=fit.best_epoch, data_hash=data_hash(x, t))
+        self.val_indices_, self.test_indices_, self.train_seconds_ = val_idx, test_idx, fit.seconds
+        return self
+
+    @classmethod
+    def from_weights(cls, config: MLPConfig, state_dict: dict[str, Any], target_mean: float, target_std: float,
+                     evaluation: Evaluation, *, trained_on: str = "", fingerprint: str = "", epochs_run: int = 0,
+                     best_epoch: int = 0, data_hash: str = "", torch_version: str = "") -> AttractivenessRegressor:
+        """A fitted regressor from stored weights (checked by the caller) and what was recorded with them."""
+        model = cls(config, trained_on=trained_on, fingerprint=fingerprint)
+        model._set_state(config, state_dict, target_mean, target_std, evaluation, epochs_run=epochs_run,
+                         best_epoch=best_epoch, data_hash=data_hash, torch_version=torch_version)
+        return model
+
+    def _set_state(self, config: MLPConfig, state_dict: dict[str, Any], target_mean: float, target_std: float,
+                   evaluation: Evaluation, *, epochs_run: int, best_epoch: int, data_hash: str,
+                   torch_version: str = "") -> None:
+        import torch
+
+        self.config_ = config
+        self.state_dict_ = state_dict
+        self.target_mean_ = float(target_mean)
+        self.target_std_ = float(target_std)
+        self.evaluation = evaluation
+        self.epochs_run_, self.best_epoch_, self.data_hash_ = epochs_run, best_epoch, data_hash
+        self.torch_version_ = torch_version or torch.__version__
+        self.val_indices_ = self.test_indices_ = np.empty(0, dtype=np.int64)
+        self.train_seconds_ = 0.0
+        with torch.random.fork_rng(devices=[]):  # the module's throw-away initialisation leaves torch's RNG alone
+            self._module = module_with(config, state_dict)
+
+    def predict(self, X: np.ndarray, batch_size: int = 4096) -> np.ndarray:
+        """Ratings (float64, rating scale) of ``(n, input_dim)`` embeddings."""
+        if self._module is None:
+            raise ValueError("this AttractivenessRegressor is not fitted: call fit(X, y) first")
+        if np.ndim(X) != 2 or np.shape(X)[1] != self.config_.input_dim:
+            raise ValueError(f"expected X of shape (n, {self.config_.input_dim}), got {np.shape(X)}")
+        return predict_with(self._module, X, self.target_mean_, self.target_std_, batch_size)
