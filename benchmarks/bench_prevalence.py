@@ -61,7 +61,7 @@ from facestats_core.labels.vocab import ATTRIBUTES  # noqa: E402
 from facestats_core.models.classifiers import _holdout_split, train_attribute_classifier  # noqa: E402
 from facestats_core.models.prevalence_calibration import CalibrationData, calibration_data  # noqa: E402
 from facestats_core.statistics import face_statistics as face_statistics_module  # noqa: E402
-from facestats_core.statistics.face_statistics import context_weights  # noqa: E402
+from facestats_core.statistics.context_weights import context_weights  # noqa: E402
 from facestats_core.statistics.quantifiers import METHODS, fit_quantifier, quantify  # noqa: E402
 from facestats_core.statistics.share_intervals import bootstrap_fits, share_intervals  # noqa: E402
 

@@ -29,7 +29,7 @@ from facestats_core.attractiveness.model_file import load_regressor, save_regres
 from facestats_core.embedding.checkpoint import clear_parts
 from facestats_core.io.atomic import atomic_write_parquet
 from facestats_core.io.layout import ARTIFACTS, Layout, read_parquet
-from facestats_core.models.classifiers import load_classifiers, save_classifiers
+from facestats_core.models.classifier_file import load_classifiers, save_classifiers
 from facestats_core.models.store import ModelIntegrityError, absent_reason, clear_absent, mark_absent
 from facestats_dagster.resources import PathsResource
 

@@ -45,8 +45,9 @@ from facestats_core.models.array_file import (
     read_arrays,
     write_arrays,
 )
-from facestats_core.models.classifiers import WEIGHTS_SUFFIX as CLASSIFIERS_SUFFIX
-from facestats_core.models.classifiers import TrainedClassifier, load_classifiers, save_classifiers
+from facestats_core.models.classifier_file import WEIGHTS_SUFFIX as CLASSIFIERS_SUFFIX
+from facestats_core.models.classifier_file import load_classifiers, save_classifiers
+from facestats_core.models.classifiers import TrainedClassifier
 from facestats_core.models.store import (
     ModelIntegrityError,
     ModelNotFoundError,

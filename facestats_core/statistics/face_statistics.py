@@ -43,6 +43,7 @@ import polars as pl
 from facestats_core.faces.quality import QUALITY_VALUES
 from facestats_core.labels.vocab import ATTRIBUTES
 from facestats_core.models.prevalence_calibration import CalibrationData
+from facestats_core.statistics.context_weights import context_weights
 from facestats_core.statistics.intervals import bootstrap_mean_interval, wilson_intervals
 from facestats_core.statistics.quantifiers import fit_quantifier, quantify
 from facestats_core.statistics.share_intervals import bootstrap_fits, share_intervals
@@ -83,7 +84,7 @@ EM_STEPS = 7
 ``benchmarks/bench_prevalence.py`` (lowest Dirichlet error on the pool half it selects on; docs/statistics.md)."""
 REWEIGHT_CONTEXT = True
 """Reweight each attribute's calibration faces to the folder's estimated mix of the other attributes
-(:func:`context_weights`) by default: chosen by ``benchmarks/bench_prevalence.py``'s joint-shift protocol
+(:func:`~facestats_core.statistics.context_weights.context_weights`) by default: chosen by ``benchmarks/bench_prevalence.py``'s joint-shift protocol
 (every attribute's shares shifted at once), on the pool half it selects on (docs/statistics.md)."""
 MIN_CORRECTED_N = 50
 """Fewest faces in a slice for a corrected share: the benchmark measured the correction from 50 faces on."""
@@ -253,34 +254,6 @@ def _whole_set_shares(master: pl.DataFrame, calibration: Calibrations) -> dict[s
             out[attribute] = quantify(fit_quantifier(METHOD, data.posteriors.astype(np.float64), data.labels,
                                                      em_steps=EM_STEPS), P)
     return out
-
-
-def context_weights(calibration: CalibrationData, attribute: str,
-                    shares: Mapping[str, np.ndarray]) -> np.ndarray | None:
-    """Weights that give ``attribute``'s calibration faces the folder's mix of the *other* attributes.
-
-    For every other attribute with estimated folder ``shares`` and labels in the calibration context,
-    a face of its class ``c`` gets the factor ``shares[c] / (share of c among the calibration faces)``
-    (1 where unlabelled); the factors multiply (the other attributes taken as independent). None
-    without a context. Why: a class can look different to the probe per value of another attribute
-    (age cues per ethnicity), so when the folder's ethnicity mix differs from the reference set's,
-    the age calibration must be learnt on faces with the folder's ethnicity mix (docs/statistics.md).
-    """
-    if calibration.context is None:
-        return None
-    weights = np.ones(len(calibration.labels))
-    for j, other in enumerate(ATTRIBUTES):
-        if other == attribute or other not in shares:
-            continue
-        codes = calibration.context[:, j]
-        known = codes >= 0
-        if not known.any():
-            continue
-        ref = np.bincount(codes[known], minlength=len(shares[other])) / known.sum()
-        safe = np.where(known, codes, 0)
-        factor = np.where(ref[safe] > 0, shares[other][safe] / np.where(ref[safe] > 0, ref[safe], 1.0), 1.0)
-        weights *= np.where(known, factor, 1.0)
-    return weights
 
 
 def _corrected(
@@ -468,7 +441,7 @@ def face_statistics(
     interval; ``share_boot``: of a corrected share's. ``reweight_context``
     (default :data:`REWEIGHT_CONTEXT`): reweight each attribute's calibration
     faces to the table's estimated mix of the other attributes
-    (:func:`context_weights`; needs the calibration context).
+    (:func:`~facestats_core.statistics.context_weights.context_weights`; needs the calibration context).
     ``truth``: ``face_id`` plus any of ``gender, age, ethnicity`` in canonical
     vocabularies (nulls allowed); ``true_n``/``true_share`` count the faces of
     the slice that have both a prediction and a true label. ``composites``:

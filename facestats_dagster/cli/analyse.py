@@ -18,7 +18,7 @@ from typing import Any
 from facestats_core.attractiveness.model_file import load_regressor
 from facestats_core.embedding.loader import ClipLoadError
 from facestats_core.models.bundle import BundleMismatchError
-from facestats_core.models.classifiers import load_classifiers
+from facestats_core.models.classifier_file import load_classifiers
 from facestats_core.models.face_predictions import attributes_without_probes, face_attribute_table
 from facestats_core.models.model_source import Available, ModelSources, decide_model_sources
 from facestats_core.models.prompt_models import prompt_models

@@ -10,10 +10,27 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+from facestats_core.attractiveness.model_file import load_regressor
+from facestats_core.composites.not_built import is_built
+from facestats_core.composites.purity import purity_from_face_truth, purity_text
+from facestats_core.composites.sidecars import read_sidecar
+from facestats_core.composites.spec_config import read_spec_config
+from facestats_core.embedding.config import ClipConfig
+from facestats_core.embedding.loader import ClipLoadError, load_clip
+from facestats_core.io.atomic import atomic_write_text
+from facestats_core.io.layout import Layout
+from facestats_core.labels.face_labels import read_true_labels_by_face
+from facestats_core.labels.ratings import match_ratings_to_images, read_ratings
+from facestats_core.models.store import ModelIntegrityError
+from facestats_core.statistics.truth_agreement import attribute_agreement, rating_agreement, share_errors
 from facestats_dagster.cli import composites
 from facestats_dagster.cli.dagster_runs import downstream_runs, execute_runs, upstream_run
 from facestats_dagster.cli.display import RunDisplay
+from facestats_dagster.markdown import regressor_summary
 from facestats_dagster.settings import DEFAULT_CLIP, Settings, configure, load_settings, write_project_file
+from facestats_demo.edge_cases import write_edge_cases
+from facestats_demo.faces import DemoSpec, generate_demo_dataset
+from facestats_demo.train_clip import DEMO_CLIP_DIR
 
 DEMO_REFERENCE_DIR = "reference"
 """`facestats demo`: the labelled demo faces (the reference set the models train on) under `<data root>/reference`."""
@@ -35,7 +52,6 @@ def run_pipeline(display: RunDisplay, who: str = "facestats update") -> int:
 
     Without the default specs file the registered specs are built and a notice says so; a
     `composites.specs_file` the user named that is missing is an error."""
-    from facestats_core.composites.spec_config import read_spec_config
 
     settings = load_settings()
     code = execute_runs([upstream_run()], who, display)
@@ -84,7 +100,6 @@ def default_project(photos: Path) -> Path:
 def copy_default_configs(project: Path) -> list[Path]:
     """FaceStats' own `config/composites.yaml` and `config/tags.yaml` copied into a new project's `config/`
     (the project's to edit), when the checkout has them and the project does not; returns what was copied."""
-    from facestats_core.io.atomic import atomic_write_text
 
     source = Path(__file__).resolve().parents[2] / "config"
     copied = []
@@ -137,8 +152,6 @@ def cmd_run(args: argparse.Namespace, flags: dict[str, Any]) -> int:
 def cmd_demo_data(args: argparse.Namespace) -> int:
     """The demo faces with labels and ratings; with a reference root, the labelled set goes there and
     the data root gets other (unlabelled) demo faces whose true labels are kept for evaluation only."""
-    from facestats_demo.edge_cases import write_edge_cases
-    from facestats_demo.faces import DemoSpec, generate_demo_dataset
 
     root = Path(args.data_root)
     reference = getattr(args, "reference_root", None)
@@ -175,9 +188,6 @@ def _hub_reachable(host: str = "huggingface.co") -> bool:
 def resolve_demo_model(explicit: str | None) -> str:
     """`explicit` (the `clip.model` the user gave) if set, else ViT-B/32 when loadable, else the demo CLIP
     trained on synthetic demo faces that ships in `facestats_demo/demo_clip` (announced loudly)."""
-    from facestats_core.embedding.config import ClipConfig
-    from facestats_core.embedding.loader import ClipLoadError, load_clip
-    from facestats_demo.train_clip import DEMO_CLIP_DIR
 
     if explicit:
         return explicit
@@ -250,10 +260,6 @@ def print_summary(data_root: Path, model_root: Path, truth_file: Path | None = N
     config), how pure each configured composite is against that truth."""
     import polars as pl
 
-    from facestats_core.attractiveness.model_file import load_regressor
-    from facestats_core.io.layout import Layout
-    from facestats_core.models.store import ModelIntegrityError
-    from facestats_dagster.markdown import regressor_summary
 
     layout = Layout.from_roots(data_root, model_root)
     raw = layout.read_partitions("raw_images")
@@ -303,7 +309,6 @@ def print_summary(data_root: Path, model_root: Path, truth_file: Path | None = N
 def _face_truth(master: Any, truth_file: Path | None, prefix: str = "") -> tuple[Any, str | None]:
     """The true labels of `master`'s faces from `truth_file` (evaluation only), read once for every block
     of the summary that compares with them: ``(frame, None)``, or ``(None, why not)``."""
-    from facestats_core.labels.face_labels import read_true_labels_by_face
 
     if truth_file is None:
         return None, "no true labels"
@@ -316,8 +321,6 @@ def _print_truth_agreement(master: Any, face_truth: Any, no_truth: str | None, t
     ratings (`facestats_core.statistics.truth_agreement`): faces no model trained on."""
     import polars as pl
 
-    from facestats_core.labels.ratings import match_ratings_to_images, read_ratings
-    from facestats_core.statistics.truth_agreement import attribute_agreement, rating_agreement
 
     if face_truth is None:
         if truth_file.exists():  # there, but unreadable
@@ -345,7 +348,6 @@ def _print_truth_agreement(master: Any, face_truth: Any, no_truth: str | None, t
 def _print_share_errors(layout: Any) -> None:
     """Per attribute, the whole-set observed and corrected shares against the true shares (MAE over the
     classes, percentage points), from the face_statistics table (only where it has true shares)."""
-    from facestats_core.statistics.truth_agreement import share_errors
 
     table = layout.read_artifact("face_statistics")
     errors = share_errors(table) if table is not None else []
@@ -363,10 +365,6 @@ def _print_composite_purity(layout: Any, face_truth: Any, no_truth: str | None, 
     """One line per composite of `specs_file`: its members and, per spec term with a true label
     (gender, age, ethnicity), the share of members whose TRUE label satisfies the term
     (`facestats_core.composites.purity`); a one-line note when there is no truth to compare with."""
-    from facestats_core.composites.not_built import is_built
-    from facestats_core.composites.purity import purity_from_face_truth, purity_text
-    from facestats_core.composites.sidecars import read_sidecar
-    from facestats_core.composites.spec_config import read_spec_config
 
     try:
         entries = read_spec_config(specs_file).entries

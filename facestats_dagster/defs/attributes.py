@@ -13,6 +13,7 @@ import polars as pl
 
 from facestats_core.analysis.clusters import cluster_embeddings, crosstab
 from facestats_core.analysis.flags import build_flags, labels_template, near_duplicates
+from facestats_core.embedding.loader import ClipLoadError
 from facestats_core.embedding.vectors import embedding_matrix
 from facestats_core.io.atomic import atomic_write_text
 from facestats_core.labels.attribute_labels import (
@@ -25,8 +26,11 @@ from facestats_core.labels.face_labels import labels_to_faces
 from facestats_core.labels.labelled_faces import labelled_faces
 from facestats_core.labels.vocab import ATTRIBUTES
 from facestats_core.models.classifiers import TrainedClassifier, train_attribute_classifier
+from facestats_core.models.face_predictions import attributes_without_probes, face_attribute_table
 from facestats_core.models.model_source import label_rows
 from facestats_core.models.prevalence_calibration import calibration_data
+from facestats_core.models.prompt_models import prompt_models, zero_shot_predictions
+from facestats_core.models.tag_config import TagConfigError, read_tag_config
 from facestats_dagster.bundles import run_models
 from facestats_dagster.checks import ATTRIBUTES_CHECKS, check_spec, checked, predictions_cover_embeddings
 from facestats_dagster.conditions import FOLLOW_UPSTREAM
@@ -93,8 +97,6 @@ def _describe(source: Any) -> str:
 def _zero_shot_accuracy(clip: ClipResource, models: ModelsResource, layout: Any, data: pl.DataFrame,
                         context: dg.AssetExecutionContext) -> dict[str, float]:
     """Zero-shot accuracy on every labelled row (zero-shot never trains, so every row is held out for it)."""
-    from facestats_core.embedding.loader import ClipLoadError
-    from facestats_core.models.prompt_models import prompt_models, zero_shot_predictions
 
     try:
         prompts = prompt_models(clip.load(), cache_dir=layout.model_root / "text_cache")
@@ -235,9 +237,6 @@ def attributes(
     trained the probes, else `model`); `race4_pred`; and one `tag_<name>` probability per
     open-vocabulary tag (`FACESTATS_TAGS`). Low confidence is a flag (`attribute_flags`), never
     an "unknown" class. `predictions_cover_embeddings` checks the table in this step."""
-    from facestats_core.embedding.loader import ClipLoadError
-    from facestats_core.models.face_predictions import attributes_without_probes, face_attribute_table
-    from facestats_core.models.prompt_models import prompt_models
 
     X = embedding_matrix(embeddings_clip)
     tag_specs = _tag_specs(context, models)
@@ -274,7 +273,6 @@ def attributes(
 
 
 def _tag_specs(context: dg.AssetExecutionContext, models: ModelsResource) -> tuple[Any, ...]:
-    from facestats_core.models.tag_config import TagConfigError, read_tag_config
 
     if not models.tags_file:
         return ()

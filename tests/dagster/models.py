@@ -9,7 +9,8 @@ from facestats_core.attractiveness.estimator import AttractivenessRegressor
 from facestats_core.attractiveness.model_file import save_regressor
 from facestats_core.attractiveness.training import MLPConfig
 from facestats_core.labels.vocab import ATTRIBUTES
-from facestats_core.models.classifiers import save_classifiers, train_attribute_classifier
+from facestats_core.models.classifier_file import save_classifiers
+from facestats_core.models.classifiers import train_attribute_classifier
 from facestats_core.models.prevalence_calibration import calibration_data
 from tests.core.synthetic import class_blobs, planted_ratings
 

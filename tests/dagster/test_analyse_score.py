@@ -111,7 +111,7 @@ def test_analyse_falls_back_to_zero_shot_with_no_models(env, photos, capsys) -> 
 
 
 def test_analyse_and_score_use_the_models_of_the_model_root(env, photos, capsys, tiny_clip_dir) -> None:
-    from facestats_core.models.classifiers import save_classifiers
+    from facestats_core.models.classifier_file import save_classifiers
     from facestats_core.attractiveness.model_file import save_regressor
     from facestats_dagster.cli.face_rows import embed_files
     from facestats_dagster.defs.resources import build_resources

@@ -208,21 +208,8 @@ READS_SETTINGS_AT_IMPORT = frozenset({"facestats_dagster.definitions"})
 them): the CLI imports them inside the function that runs the assets, after `settings.configure` has
 applied the command line's flags and project."""
 
-LOCAL_IMPORT_ALLOWANCE: frozenset[tuple[str, str]] = frozenset({
-    # removed by issue-25a/25b (and the other issue-25 branches that own these files);
-    # the integrator deletes this
-    *(("facestats_dagster.cli.pipeline", m) for m in (
-        "facestats_core.composites.spec_config", "facestats_core.io.atomic", "facestats_demo.edge_cases",
-        "facestats_demo.faces", "facestats_core.embedding.config", "facestats_core.embedding.loader",
-        "facestats_demo.train_clip",
-        "facestats_core.io.layout", "facestats_core.attractiveness.model_file", "facestats_core.models.store",
-        "facestats_dagster.markdown", "facestats_core.labels.face_labels", "facestats_core.labels.ratings",
-        "facestats_core.statistics.truth_agreement", "facestats_core.composites.not_built",
-        "facestats_core.composites.purity", "facestats_core.composites.sidecars")),
-    *(("facestats_dagster.defs.attributes", m) for m in (
-        "facestats_core.embedding.loader", "facestats_core.models.prompt_models",
-        "facestats_core.models.face_predictions", "facestats_core.models.tag_config")),
-})
+LOCAL_IMPORT_ALLOWANCE: frozenset[tuple[str, str]] = frozenset()
+"""`(importer, imported)` pairs excused from the rule below; empty: none is."""
 
 
 TOP_IMPORTS: dict[str, list[str]] = {

@@ -10,12 +10,8 @@ import polars as pl
 import pytest
 
 from facestats_core.labels.vocab import ETHNICITIES, GENDERS
-from facestats_core.models.classifiers import (
-    load_classifiers,
-    predict_attributes,
-    save_classifiers,
-    train_attribute_classifier,
-)
+from facestats_core.models.classifier_file import load_classifiers, save_classifiers
+from facestats_core.models.classifiers import predict_attributes, train_attribute_classifier
 from facestats_core.models.store import ModelIntegrityError
 from tests.core.synthetic import class_blobs as _blobs
 

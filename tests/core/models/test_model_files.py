@@ -20,12 +20,8 @@ from facestats_core.attractiveness.model_file import load_regressor
 from facestats_core.attractiveness.training import MLPConfig
 from facestats_core.models.array_file import ArrayFileError
 from facestats_core.models.bundle import TrainedWith, read_bundle, write_bundle
-from facestats_core.models.classifiers import (
-    TrainedClassifier,
-    load_classifiers,
-    save_classifiers,
-    train_attribute_classifier,
-)
+from facestats_core.models.classifier_file import load_classifiers, save_classifiers
+from facestats_core.models.classifiers import TrainedClassifier, train_attribute_classifier
 from facestats_core.models.prevalence_calibration import CalibrationData, calibration_of
 from facestats_core.models.store import ModelIntegrityError, PickleFormatError
 from tests.core.synthetic import class_blobs

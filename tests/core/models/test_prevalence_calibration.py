@@ -7,7 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from facestats_core.models.classifiers import load_classifiers, save_classifiers, train_attribute_classifier
+from facestats_core.models.classifier_file import load_classifiers, save_classifiers
+from facestats_core.models.classifiers import train_attribute_classifier
 from facestats_core.models.prevalence_calibration import (
     ARRAY_NAMES,
     CalibrationData,

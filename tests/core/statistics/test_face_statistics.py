@@ -260,7 +260,7 @@ def test_quality_slices_count_every_face_and_split_it_by_verdict() -> None:
 
 
 def test_calibration_faces_are_reweighted_to_the_folders_mix_of_the_other_attributes() -> None:
-    from facestats_core.statistics.face_statistics import context_weights
+    from facestats_core.statistics.context_weights import context_weights
 
     y = np.array([0, 0, 1, 1])
     context = np.array([[0, 0, 0], [1, 0, 0], [0, 0, 0], [-1, 0, 1]])  # gender, age, ethnicity codes
