@@ -46,15 +46,15 @@ def resolved_choice(choice: str) -> str:
     return wanted
 
 
+DLIB_QUALITY_SCORE = 0.5
+
+
 def quality_score(choice: str) -> float:
     """The detection score below which a face of the ``choice`` detector is judged ``low_score``: on
     the CNNs' probability scale their ``CnnModel.quality_score``, on dlib's SVM-margin scale 0.5 (the
     group photo's faces score 0.37-2.8)."""
     name = resolved_choice(choice)
     return MODELS[name].quality_score if name in MODELS else DLIB_QUALITY_SCORE
-
-
-DLIB_QUALITY_SCORE = 0.5
 
 
 def pick_face_detector(
@@ -69,19 +69,9 @@ def pick_face_detector(
     detector's own default; ``max_side`` and ``min_face_px`` bound the CNN's copies and tiles
     (dlib is given the copy bounded to ``max_side`` by the caller).
     """
-    wanted = choice.lower()
-    if wanted not in DETECTOR_CHOICES:
-        raise ValueError(f"detector must be one of {', '.join(DETECTOR_CHOICES)}, got {choice!r}")
-    wanted = "dlib" if wanted == "hog" else wanted
+    wanted = resolved_choice(choice)
     if wanted == "none":
-        return None, "none (disabled)"
-    if wanted == "auto":
-        if _missing_cnn(DEFAULT_CNN) is None:
-            wanted = DEFAULT_CNN
-        elif _missing_dlib() is None:
-            wanted = "dlib"
-        else:
-            return None, f"none ({_missing_cnn(DEFAULT_CNN)})"
+        return None, "none (disabled)" if choice.lower() == "none" else f"none ({_missing_cnn(DEFAULT_CNN)})"
     if wanted in MODELS:
         missing = _missing_cnn(wanted)
         if missing is not None:
