@@ -24,7 +24,8 @@ Usage::
 
     .venv/bin/python benchmarks/bench_pipeline.py --n 3000 [--clip vit-b32|small] [--size 256] [--work DIR] [--keep]
 
-Per step it also gives faces/s (faces embedded / step seconds, shards and partitions summed) and
+Per step it also gives faces/s (faces embedded / step seconds, shards and partitions summed), the
+cores it kept busy (CPU seconds of the process tree during the step / its seconds, from /proc) and
 the step's share of the compute; ``embed_s`` is the CLIP work (the ``embedding_shards`` steps), the
 one essential heavy step, and ``wall_over_embed`` how many times that the whole command costs.
 Where a step records a time profile in its materialization metadata (``profile_*_s`` keys: the
@@ -38,6 +39,7 @@ Prints markdown tables, writes ``benchmarks/results/bench_pipeline_<N>.json`` an
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import platform
@@ -72,6 +74,20 @@ def _parents() -> dict[int, int]:
     return table
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and its reaped children (user + system), 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return 0.0
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    return sum(int(v) for v in fields[11:15]) / TICK
+
+
 def _memory(pid: int) -> tuple[int, int]:
     """``(RSS, PSS)`` in bytes; PSS shares pages among the processes using them, so it adds up."""
     rss = pss = 0
@@ -88,13 +104,17 @@ def _memory(pid: int) -> tuple[int, int]:
 
 
 class TreeMemory(threading.Thread):
-    """Polls the RSS of a process and all its descendants until stopped."""
+    """Polls the RSS and CPU seconds of a process and all its descendants until stopped.
+
+    ``cpu``: ``(time.time(), CPU seconds)`` samples of the tree (a child's seconds move into its
+    parent's reaped-children count when it exits, so the sum does not drop)."""
 
     def __init__(self, root: int, interval: float = 0.2) -> None:
         super().__init__(daemon=True)
         self.root, self.interval = root, interval
         self.peak_tree = self.peak_tree_pss = self.peak_single = 0
         self.max_processes = 0
+        self.cpu: list[tuple[float, float]] = []
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -107,6 +127,7 @@ class TreeMemory(threading.Thread):
                 tree.update(children)
                 frontier.extend(children)
             sizes = [_memory(pid) for pid in tree]
+            self.cpu.append((time.time(), sum(_cpu_seconds(pid) for pid in tree)))
             self.peak_tree = max(self.peak_tree, sum(rss for rss, _ in sizes))
             self.peak_tree_pss = max(self.peak_tree_pss, sum(pss for _, pss in sizes))
             self.peak_single = max(self.peak_single, max((rss for rss, _ in sizes), default=0))
@@ -136,12 +157,15 @@ def run_timings(home: Path, since: float, until: float) -> list[dict]:
             run = record.dagster_run
             started: dict[str, float] = {}
             steps: dict[str, float] = {}
+            spans: dict[str, list[float]] = {}
             for entry in instance.all_logs(run.run_id):
                 kind = entry.dagster_event_type
                 if kind == dg.DagsterEventType.STEP_START:
                     started[entry.step_key] = entry.timestamp
                 elif kind == dg.DagsterEventType.STEP_SUCCESS and entry.step_key in started:
-                    steps[entry.step_key] = entry.timestamp - started.pop(entry.step_key)
+                    begin = started.pop(entry.step_key)
+                    steps[entry.step_key] = entry.timestamp - begin
+                    spans[entry.step_key] = [begin, entry.timestamp]
             runs.append({
                 "run_id": run.run_id,
                 "status": run.status.value,
@@ -152,6 +176,7 @@ def run_timings(home: Path, since: float, until: float) -> list[dict]:
                 "start": record.start_time,
                 "end": record.end_time,
                 "steps_s": steps,
+                "step_spans": spans,
             })
     return runs
 
@@ -181,6 +206,33 @@ def step_profiles(home: Path, since: float) -> dict[str, dict[str, float]]:
     return profiles
 
 
+def _cpu_at(samples: list[tuple[float, float]], when: float) -> float:
+    """The tree's CPU seconds at ``when``, interpolated between the two nearest samples."""
+    times = [t for t, _ in samples]
+    i = bisect.bisect_left(times, when)
+    if i <= 0:
+        return samples[0][1]
+    if i >= len(samples):
+        return samples[-1][1]
+    (t0, c0), (t1, c1) = samples[i - 1], samples[i]
+    return c0 + (c1 - c0) * ((when - t0) / (t1 - t0) if t1 > t0 else 0.0)
+
+
+def step_cores(runs: list[dict], samples: list[tuple[float, float]]) -> dict[str, float]:
+    """Per step (partitions summed): CPU seconds of the process tree during the step / its seconds,
+    i.e. how many cores it kept busy on average."""
+    if len(samples) < 2:
+        return {}
+    cpu: dict[str, float] = {}
+    wall: dict[str, float] = {}
+    for run in runs:
+        for step, (begin, end) in run.get("step_spans", {}).items():
+            name = step
+            cpu[name] = cpu.get(name, 0.0) + _cpu_at(samples, end) - _cpu_at(samples, begin)
+            wall[name] = wall.get(name, 0.0) + end - begin
+    return {name: round(cpu[name] / wall[name], 2) for name in cpu if wall[name] >= 0.5}
+
+
 def run_measured(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> dict:
     """Run ``command`` once; its wall time, the memory of its process tree and its Dagster runs."""
     since = time.time()
@@ -200,6 +252,7 @@ def run_measured(command: list[str], env: dict[str, str], cwd: Path, log: Path) 
     runs = run_timings(Path(env["DAGSTER_HOME"]), since, until)
     profiles = step_profiles(Path(env["DAGSTER_HOME"]), since)
     compute = sum(sum(run["steps_s"].values()) for run in runs)
+    cores = step_cores(runs, memory.cpu)
     in_runs = sum((run["end"] or run["start"] or 0) - (run["start"] or 0) for run in runs) - compute
     startup = (runs[0]["created"] - since) if runs else 0.0
     return {
@@ -217,6 +270,7 @@ def run_measured(command: list[str], env: dict[str, str], cwd: Path, log: Path) 
         "peak_process_rss_mib": round(max(memory.peak_single, usage.ru_maxrss * 1024) / 2**20, 1),
         "max_processes": memory.max_processes,
         "profiles": profiles,
+        "cores": cores,
         "run_details": [{**run, "steps_s": {k: round(v, 2) for k, v in run["steps_s"].items()}} for run in runs],
     }
 
@@ -299,7 +353,7 @@ def print_tables(results: list[dict]) -> None:
     print("| peak memory: tree PSS / largest process RSS | " + " | ".join(
         f"{r['peak_tree_pss_mib']:,.0f} / {r['peak_process_rss_mib']:,.0f} MiB" for r in results) + " |")
     print("\n### Per Dagster step: s from STEP_START to STEP_SUCCESS (asset checks run inside their asset's "
-          "step), share of compute, faces/s\n")
+          "step), share of compute, faces/s, cores kept busy (CPU s / s)\n")
     print(header.replace("| |", "| step |", 1))
     steps: list[str] = []
     for result in results:
@@ -310,7 +364,9 @@ def print_tables(results: list[dict]) -> None:
         for r in results:
             seconds = step_seconds(r, step)
             rate = r["faces_embedded"] / seconds if seconds > 0 else float("inf")
-            cells.append(f"{seconds:.1f} ({100 * seconds / r['compute_s']:.0f} %, {rate:,.0f} f/s)")
+            cores = r.get("cores", {}).get(step)
+            busy = f", {cores:.1f} cores" if cores is not None else ""
+            cells.append(f"{seconds:.1f} ({100 * seconds / r['compute_s']:.0f} %, {rate:,.0f} f/s{busy})")
         print(f"| {step} | " + " | ".join(cells) + " |")
     print()
     keys = sorted({(asset, name) for r in results for asset, profile in r.get("profiles", {}).items()

@@ -20,14 +20,24 @@ def cross_validate(
     published 5-fold results (there with fixed folds), so figures are comparable
     in kind; it costs `k` trainings.
     """
+    return cross_validate_with_predictions(X, y, config, k, num_threads=num_threads)[0]
+
+
+def cross_validate_with_predictions(
+    X: np.ndarray, y: np.ndarray, config: MLPConfig | None = None, k: int = 5, *, num_threads: int | None = None
+) -> tuple[CrossValidation, np.ndarray]:
+    """:func:`cross_validate` and its out-of-fold predictions: ``(n,)`` float64, each row predicted
+    by the MLP of the fold that held it out (the rows' folds: ``kfold_indices(n, k, config.seed)``)."""
     config = config or MLPConfig(input_dim=int(np.shape(X)[1]))
     x, t = validate_xy(X, y, config)
     folds = kfold_indices(len(t), k, config.seed)
     results: list[HeldOutMetrics] = []
+    predictions = np.full(len(t), np.nan, dtype=np.float64)
     with deterministic_torch(config.seed, num_threads):
         for i, test_idx in enumerate(folds):
             rest = np.sort(np.concatenate([f for j, f in enumerate(folds) if j != i]))
             inner_train, inner_val = split_indices(len(rest), config.val_fraction, config.seed + 1 + i)
-            _, metrics = fit_and_score(x, t, rest[inner_train], rest[inner_val], test_idx, config)
+            _, metrics, predicted = fit_and_score(x, t, rest[inner_train], rest[inner_val], test_idx, config)
             results.append(metrics)
-    return CrossValidation(folds=tuple(results), seed=config.seed)
+            predictions[test_idx] = predicted
+    return CrossValidation(folds=tuple(results), seed=config.seed), predictions

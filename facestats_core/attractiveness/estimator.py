@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from facestats_core.attractiveness.cross_validation import cross_validate
+from facestats_core.attractiveness.cross_validation import cross_validate_with_predictions
 from facestats_core.attractiveness.evaluation import Evaluation
 from facestats_core.attractiveness.training import (
     MLPConfig,
@@ -42,7 +42,8 @@ class AttractivenessRegressor:
 
     After ``fit`` (or loading): ``config_``, ``state_dict_`` (CPU tensors), ``target_mean_`` /
     ``target_std_`` (the training targets' scaling), ``epochs_run_``, ``best_epoch_``, ``data_hash_``,
-    ``torch_version_`` and ``evaluation``; after ``fit`` only (else empty / 0): ``val_indices_``,
+    ``torch_version_``, ``evaluation`` and ``cv_predictions_`` (the cross-validation's out-of-fold
+    prediction of each training row, in training order; empty without cross-validation); after ``fit`` only (else empty / 0): ``val_indices_``,
     ``test_indices_`` and ``train_seconds_`` (the MLP's training loop).
     """
 
@@ -73,28 +74,32 @@ class AttractivenessRegressor:
         x, t = validate_xy(X, y, config)
         train_idx, val_idx, test_idx = split_three(len(t), config)
         with deterministic_torch(config.seed, self.num_threads):
-            fit, held_out = fit_and_score(x, t, train_idx, val_idx, test_idx, config)
-        cv = None
+            fit, held_out, _ = fit_and_score(x, t, train_idx, val_idx, test_idx, config)
+        cv, cv_predictions = None, np.empty(0, dtype=np.float64)
         if self.cv_folds >= 2:
-            cv = cross_validate(x, t, config, k=self.cv_folds, num_threads=self.num_threads)
+            cv, cv_predictions = cross_validate_with_predictions(x, t, config, k=self.cv_folds,
+                                                                 num_threads=self.num_threads)
         self._set_state(config, fit.state_dict, fit.target_mean, fit.target_std, Evaluation(held_out, cv),
-                        epochs_run=fit.epochs_run, best_epoch=fit.best_epoch, data_hash=data_hash(x, t))
+                        epochs_run=fit.epochs_run, best_epoch=fit.best_epoch, data_hash=data_hash(x, t),
+                        cv_predictions=cv_predictions)
         self.val_indices_, self.test_indices_, self.train_seconds_ = val_idx, test_idx, fit.seconds
         return self
 
     @classmethod
     def from_weights(cls, config: MLPConfig, state_dict: dict[str, Any], target_mean: float, target_std: float,
                      evaluation: Evaluation, *, trained_on: str = "", fingerprint: str = "", epochs_run: int = 0,
-                     best_epoch: int = 0, data_hash: str = "", torch_version: str = "") -> AttractivenessRegressor:
+                     best_epoch: int = 0, data_hash: str = "", torch_version: str = "",
+                     cv_predictions: np.ndarray | None = None) -> AttractivenessRegressor:
         """A fitted regressor from stored weights (checked by the caller) and what was recorded with them."""
         model = cls(config, trained_on=trained_on, fingerprint=fingerprint)
         model._set_state(config, state_dict, target_mean, target_std, evaluation, epochs_run=epochs_run,
-                         best_epoch=best_epoch, data_hash=data_hash, torch_version=torch_version)
+                         best_epoch=best_epoch, data_hash=data_hash, torch_version=torch_version,
+                         cv_predictions=cv_predictions)
         return model
 
     def _set_state(self, config: MLPConfig, state_dict: dict[str, Any], target_mean: float, target_std: float,
                    evaluation: Evaluation, *, epochs_run: int, best_epoch: int, data_hash: str,
-                   torch_version: str = "") -> None:
+                   torch_version: str = "", cv_predictions: np.ndarray | None = None) -> None:
         import torch
 
         self.config_ = config
@@ -103,6 +108,8 @@ class AttractivenessRegressor:
         self.target_std_ = float(target_std)
         self.evaluation = evaluation
         self.epochs_run_, self.best_epoch_, self.data_hash_ = epochs_run, best_epoch, data_hash
+        self.cv_predictions_ = (np.empty(0, dtype=np.float64) if cv_predictions is None
+                                else np.asarray(cv_predictions, dtype=np.float64))
         self.torch_version_ = torch_version or torch.__version__
         self.val_indices_ = self.test_indices_ = np.empty(0, dtype=np.int64)
         self.train_seconds_ = 0.0

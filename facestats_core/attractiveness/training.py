@@ -222,8 +222,11 @@ def fit_mlp(
 
 def fit_and_score(
     x: np.ndarray, t: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray, test_idx: np.ndarray, config: MLPConfig
-) -> tuple[EarlyStopped, HeldOutMetrics]:
-    """Fit the MLP and both baselines without `test_idx` and score all three on it (caller seeds torch)."""
+) -> tuple[EarlyStopped, HeldOutMetrics, np.ndarray]:
+    """Fit the MLP and both baselines without `test_idx` and score all three on it (caller seeds torch).
+
+    Returns the MLP's fit, the three models' held-out metrics and the MLP's predictions of the
+    `test_idx` rows (float64, in `test_idx` order)."""
     from sklearn.linear_model import RidgeCV
 
     fit = fit_mlp(x, t, train_idx, val_idx, config)
@@ -231,8 +234,9 @@ def fit_and_score(
     seen = np.sort(np.concatenate([train_idx, val_idx]))
     ridge = RidgeCV(alphas=RIDGE_ALPHAS).fit(x[seen], t[seen])
     y_test = t[test_idx]
+    predicted = np.asarray(predict_with(mlp, x[test_idx], fit.target_mean, fit.target_std), dtype=np.float64)
     metrics = HeldOutMetrics(
-        mlp=regression_metrics(y_test, predict_with(mlp, x[test_idx], fit.target_mean, fit.target_std)),
+        mlp=regression_metrics(y_test, predicted),
         mean_baseline=regression_metrics(y_test, np.full_like(y_test, float(t[seen].mean()))),
         ridge=regression_metrics(y_test, ridge.predict(x[test_idx])),
         ridge_alpha=float(ridge.alpha_),
@@ -240,4 +244,4 @@ def fit_and_score(
         n_val=len(val_idx),
         n_test=len(test_idx),
     )
-    return fit, metrics
+    return fit, metrics, predicted

@@ -29,9 +29,10 @@ import numpy as np
 import polars as pl
 
 from facestats_core.attractiveness.estimator import AttractivenessRegressor
-from facestats_core.attractiveness.training import MLPConfig
+from facestats_core.attractiveness.training import MLPConfig, validate_xy
+from facestats_core.attractiveness.training_data import TrainingData
 from facestats_core.models.classifiers import TrainedClassifier, predict_attributes, train_attribute_classifier
-from facestats_core.models.splits import kfold_indices
+from facestats_core.models.splits import data_hash, kfold_indices
 
 PredictionSource = Literal["out_of_fold", "model"]
 OUT_OF_FOLD: PredictionSource = "out_of_fold"
@@ -167,6 +168,40 @@ def out_of_fold_scores(
 
     return out_of_fold_predict(Xf, regression_folds(target, k, seed), fit, lambda model, x: model.predict(x),
                                final_model)
+
+
+def cross_validated_scores(
+    face_ids: Sequence[str], X: np.ndarray, model: AttractivenessRegressor, training: TrainingData
+) -> OutOfFold | None:
+    """Attractiveness scores ``(n,)`` of the faces ``face_ids`` (embeddings ``X``) without a refit.
+
+    A face whose rating trained ``model`` gets the prediction its cross-validation made (the fold
+    model that never saw that rating: the regressor's ``cv_predictions_``, fold
+    ``kfold_indices(len(training), k, seed)``); every other face ``model.predict``. ``training`` is the
+    data the model was fitted on; None when the model has no cross-validation predictions or was not
+    fitted on exactly that data (its ``data_hash_`` differs), so the caller refits out of fold instead."""
+    rows = len(training.face_ids)
+    if rows == 0 or len(model.cv_predictions_) != rows or model.evaluation is None:
+        return None
+    cv = model.evaluation.cross_validation
+    try:
+        x, t = validate_xy(training.X, training.y, model.config_)
+    except ValueError:
+        return None
+    if cv is None or data_hash(x, t) != model.data_hash_:
+        return None
+    training_fold = np.full(rows, -1, dtype=np.int64)
+    for fold, members in enumerate(kfold_indices(rows, cv.k, model.config_.seed)):
+        training_fold[members] = fold
+    position = {face_id: i for i, face_id in enumerate(training.face_ids)}
+    values = np.asarray(model.predict(X), dtype=np.float64)
+    folds = np.full(len(values), -1, dtype=np.int64)
+    for row, face_id in enumerate(face_ids):
+        at = position.get(face_id)
+        if at is not None:
+            values[row], folds[row] = model.cv_predictions_[at], training_fold[at]
+    source = np.where(folds >= 0, OUT_OF_FOLD, FROM_MODEL).astype(object)
+    return OutOfFold(values=values, source=source, fold=folds)
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,7 +15,7 @@ from facestats_core.attractiveness.training_data import assemble_training_data
 from facestats_core.embedding.vectors import embedding_matrix
 from facestats_core.labels.ratings import RatingIssue, read_ratings
 from facestats_core.models.fingerprint import regressor_fingerprint
-from facestats_core.models.out_of_fold import out_of_fold_scores
+from facestats_core.models.out_of_fold import cross_validated_scores, out_of_fold_scores
 from facestats_core.models.store import ModelIntegrityError
 from facestats_dagster.bundles import run_models
 from facestats_dagster.checks import SCORES_CHECKS, check_spec, checked, scores_cover_embeddings
@@ -219,7 +219,9 @@ def attractiveness_scores(
 ):
     """Raw score (rating scale, 1–5), percentile (mid-rank, ties share it) and decile 1–10 per face.
 
-    Faces whose ratings trained the regressor are scored out of fold (`attractiveness_source`).
+    Faces whose ratings trained the regressor are scored out of fold (`attractiveness_source`): by
+    the fold models of the regressor's own cross-validation when it has one and was trained on
+    these very ratings, else by `oof_folds` regressors fitted here (`out_of_fold_from`).
     Out-of-domain flags: `attractiveness_out_of_domain` when a face's embedding is farther from
     every rated training face than the training set's own 99th-percentile nearest-neighbour
     distance (`domain_distance`), `attractiveness_outside_rated_groups` when its ethnicity is
@@ -231,23 +233,29 @@ def attractiveness_scores(
         empty = pl.DataFrame(schema=SCORES_SCHEMA)
         return checked(empty, scores_cover_embeddings(empty, embeddings_clip))
     X = embedding_matrix(embeddings_clip)
-    raw = attractiveness_regressor.predict(X)
-    source = ["model"] * len(raw)
-    if attractiveness_regressor.trained_on == "analysed":
-        rated = embeddings_clip.select("face_id").join(dataset_labels.select("face_id", "score"), on="face_id",
-                                                       how="left")
-        oof = out_of_fold_scores(X, rated["score"].to_list(), k=models.oof_folds, seed=analysis.seed,
-                                 config=attractiveness_regressor.config_, final_model=attractiveness_regressor)
-        raw, source = oof.values, oof.source.tolist()
-    domain = None
     run = run_models(models, clip, faces, embeddings_clip, reference_embeddings, dataset_labels)
     decision = run.sources.attractiveness
+    training = run.sets.rows(decision) if decision.trains else None
+    raw = attractiveness_regressor.predict(X)
+    source, out_of_fold_from = ["model"] * len(raw), "none"
+    if attractiveness_regressor.trained_on == "analysed":
+        oof = None
+        if training is not None:
+            data = assemble_training_data(training, training.select("face_id", "score"))
+            oof = cross_validated_scores(embeddings_clip["face_id"].to_list(), X, attractiveness_regressor, data)
+            out_of_fold_from = "the regressor's cross-validation"
+        if oof is None:
+            rated = embeddings_clip.select("face_id").join(dataset_labels.select("face_id", "score"), on="face_id",
+                                                           how="left")
+            oof = out_of_fold_scores(X, rated["score"].to_list(), k=models.oof_folds, seed=analysis.seed,
+                                     config=attractiveness_regressor.config_, final_model=attractiveness_regressor)
+            out_of_fold_from = f"{models.oof_folds} regressors fitted here"
+        raw, source = oof.values, oof.source.tolist()
+    domain = None
     if decision.source == "bundle":
         domain = run.bundle.domain
-    elif decision.trains:
-        training = run.sets.rows(decision)
-        if training.height >= 2:
-            domain = fit_domain(embedding_matrix(training))
+    elif training is not None and training.height >= 2:
+        domain = fit_domain(embedding_matrix(training))
     table = score_table(embeddings_clip["face_id"].to_list(), raw).join(
         embeddings_clip.select("face_id", "image_id", "path"), on="face_id", how="left"
     )
@@ -266,6 +274,7 @@ def attractiveness_scores(
         {
             "faces": table.height,
             "out_of_fold": sum(1 for s in source if s == "out_of_fold"),
+            "out_of_fold_from": out_of_fold_from,
             "out_of_domain": int(table["attractiveness_out_of_domain"].sum()) if domain is not None else 0,
             "domain_threshold": round(domain.threshold, 4) if domain is not None else 0.0,
             "outside_rated_groups": int(table["attractiveness_outside_rated_groups"].sum()),

@@ -169,6 +169,8 @@ def test_attractiveness_stage_and_baseline_check(demo_root, tiny_clip_dir) -> No
     assert meta["cv_ridge_rmse"].value == round(saved["cross_validation"]["summary"]["ridge"]["rmse"]["mean"], 4)
     assert (demo_root.parent / "models" / "attractiveness_regressor.pt").exists()
     assert set(scores["attractiveness_source"].unique()) == {"out_of_fold"}  # its ratings trained the MLP
+    scored = result.asset_materializations_for_node("attractiveness_scores")[0].metadata
+    assert scored["out_of_fold_from"].value == "the regressor's cross-validation"  # no refit of 5 more MLPs
     assert scores["attractiveness_out_of_domain"].dtype == pl.Boolean
     checks = {c.check_name: c for c in result.get_asset_check_evaluations()}
     assert set(checks) == {"regressor_beats_mean_baseline", "regressor_beats_ridge", "scores_cover_embeddings"}

@@ -10,8 +10,13 @@ import pytest
 
 pytest.importorskip("torch")
 
-from facestats_core.attractiveness.cross_validation import cross_validate  # noqa: E402
+from facestats_core.attractiveness.cross_validation import (  # noqa: E402
+    cross_validate,
+    cross_validate_with_predictions,
+)
+from facestats_core.attractiveness.evaluation import regression_metrics  # noqa: E402
 from facestats_core.attractiveness.training import MLPConfig  # noqa: E402
+from facestats_core.models.splits import kfold_indices  # noqa: E402
 from tests.core.synthetic import planted_ratings as _planted  # noqa: E402
 
 
@@ -32,3 +37,14 @@ def test_cross_validation_tests_every_row_once_and_finds_the_signal() -> None:
     assert math.isnan(cv.summary("mean_baseline", "pearson_r").mean)  # constant predictions
     again = cross_validate(X, y, config, k=5)
     assert json.dumps(again.to_dict()) == json.dumps(cv.to_dict())  # deterministic
+
+
+def test_out_of_fold_predictions_are_the_held_out_fold_predictions() -> None:
+    X, y = _planted(120, 8, seed=6)
+    config = MLPConfig(input_dim=8, hidden=(16,), max_epochs=30, patience=5, batch_size=32)
+    cv, predicted = cross_validate_with_predictions(X, y, config, k=4)
+    assert predicted.shape == (120,) and np.isfinite(predicted).all()
+    assert json.dumps(cv.to_dict()) == json.dumps(cross_validate(X, y, config, k=4).to_dict())  # same fits
+    for fold, rows in zip(cv.folds, kfold_indices(120, 4, config.seed), strict=True):
+        # each fold's held-out metrics are those of its rows' predictions: they come from that fold's model
+        assert regression_metrics(y[rows], predicted[rows]).rmse == pytest.approx(fold.mlp.rmse, rel=1e-9)

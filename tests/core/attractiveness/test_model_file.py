@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -42,6 +43,26 @@ def test_save_load_round_trip_weights_only(tmp_path: Path, model: Attractiveness
     assert (loaded.trained_on, loaded.fingerprint, loaded.epochs_run_, loaded.best_epoch_, loaded.data_hash_) == (
         "analysed", "f" * 64, model.epochs_run_, model.best_epoch_, model.data_hash_)
     assert abs(float(np.mean(loaded.predict(X))) - 3.0) < 1.0  # rating scale, not standardised
+    assert payload["cv_predictions"].shape == (160,)
+    assert np.array_equal(loaded.cv_predictions_, model.cv_predictions_) and np.isfinite(model.cv_predictions_).all()
+
+
+def test_cv_predictions_of_another_length_are_refused(tmp_path: Path, model: AttractivenessRegressor) -> None:
+    paths = save_regressor(model, tmp_path)
+    payload = torch.load(paths.weights, weights_only=True)
+    payload["cv_predictions"] = payload["cv_predictions"][:-1]
+    torch.save(payload, paths.weights)
+    meta = json.loads(paths.metadata.read_text())
+    meta["weights_sha256"] = hashlib.sha256(paths.weights.read_bytes()).hexdigest()
+    paths.metadata.write_text(json.dumps(meta))
+    with pytest.raises(ModelIntegrityError, match=r"cv_predictions has shape \(159,\)"):
+        load_regressor(tmp_path)
+
+
+def test_a_model_without_cross_validation_stores_no_cv_predictions(tmp_path: Path) -> None:
+    plain = small_regressor(cv_folds=0)
+    payload = torch.load(save_regressor(plain, tmp_path).weights, weights_only=True)
+    assert "cv_predictions" not in payload and len(load_regressor(tmp_path).cv_predictions_) == 0
 
 
 def test_a_loaded_model_saves_the_same_record(tmp_path: Path, model: AttractivenessRegressor) -> None:

@@ -4,16 +4,20 @@ import numpy as np
 import polars as pl
 import pytest
 
-from facestats_core.models.classifiers import train_attribute_classifier
 from facestats_core.attractiveness.training import MLPConfig
+from facestats_core.attractiveness.training_data import TrainingData
+from facestats_core.models.classifiers import train_attribute_classifier
 from facestats_core.models.out_of_fold import (
     attribute_prediction_frame,
     classification_folds,
+    cross_validated_scores,
     out_of_fold_attribute,
     out_of_fold_predict,
     out_of_fold_scores,
     regression_folds,
 )
+from facestats_core.models.splits import kfold_indices
+from tests.core.synthetic import planted_ratings, small_regressor
 
 CLASSES = ("male", "female")
 
@@ -89,3 +93,24 @@ def test_out_of_fold_scores_cover_rated_and_unrated_rows() -> None:
     result = out_of_fold_scores(X, y, k=2, config=config)
     assert result.values.shape == (14,) and np.all(np.isfinite(result.values))
     assert result.source.tolist() == ["out_of_fold"] * 12 + ["model"] * 2
+
+
+def test_cross_validated_scores_reuse_the_regressors_fold_predictions() -> None:
+    model = small_regressor(cv_folds=3)
+    X, y = planted_ratings(160, 8, seed=1)  # the data small_regressor was fitted on
+    ids = [f"f{i:03d}" for i in range(160)]
+    training = TrainingData(face_ids=ids, X=X, y=y)
+    extra = np.ones((2, 8), dtype=np.float32)
+    faces = ["new-a", *ids[:5], "new-b"]
+    result = cross_validated_scores(faces, np.vstack([extra[:1], X[:5], extra[1:]]), model, training)
+    assert result is not None
+    assert result.source.tolist() == ["model"] + ["out_of_fold"] * 5 + ["model"]
+    assert np.array_equal(result.values[1:6], model.cv_predictions_[:5])
+    assert np.allclose(result.values[[0, 6]], model.predict(extra), rtol=1e-6)  # float32 batch arithmetic
+    folds = np.full(160, -1)
+    for fold, rows in enumerate(kfold_indices(160, 3, model.config_.seed)):
+        folds[rows] = fold
+    assert result.fold.tolist() == [-1, *folds[:5].tolist(), -1]
+    other = TrainingData(face_ids=ids, X=X, y=y + 0.5)  # other ratings: not what it was fitted on
+    assert cross_validated_scores(faces[:2], X[:2], model, other) is None
+    assert cross_validated_scores(faces[:2], X[:2], small_regressor(cv_folds=0), training) is None
