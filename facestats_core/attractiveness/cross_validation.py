@@ -5,12 +5,19 @@ from __future__ import annotations
 import numpy as np
 
 from facestats_core.attractiveness.evaluation import CrossValidation, HeldOutMetrics
-from facestats_core.attractiveness.training import MLPConfig, deterministic_torch, fit_and_score, validate_xy
+from facestats_core.attractiveness.training import (
+    TRAINING_THREADS,
+    MLPConfig,
+    deterministic_torch,
+    fit_and_score,
+    validate_xy,
+)
 from facestats_core.models.splits import kfold_indices, split_indices
 
 
 def cross_validate(
-    X: np.ndarray, y: np.ndarray, config: MLPConfig | None = None, k: int = 5, *, num_threads: int | None = None
+    X: np.ndarray, y: np.ndarray, config: MLPConfig | None = None, k: int = 5, *,
+    num_threads: int | None = TRAINING_THREADS,
 ) -> CrossValidation:
     """k-fold cross-validation of the MLP, ridge and the mean (seeded by `config.seed`).
 
@@ -24,7 +31,8 @@ def cross_validate(
 
 
 def cross_validate_with_predictions(
-    X: np.ndarray, y: np.ndarray, config: MLPConfig | None = None, k: int = 5, *, num_threads: int | None = None
+    X: np.ndarray, y: np.ndarray, config: MLPConfig | None = None, k: int = 5, *,
+    num_threads: int | None = TRAINING_THREADS,
 ) -> tuple[CrossValidation, np.ndarray]:
     """:func:`cross_validate` and its out-of-fold predictions: ``(n,)`` float64, each row predicted
     by the MLP of the fold that held it out (the rows' folds: ``kfold_indices(n, k, config.seed)``)."""

@@ -18,6 +18,7 @@ import numpy as np
 from facestats_core.attractiveness.cross_validation import cross_validate_with_predictions
 from facestats_core.attractiveness.evaluation import Evaluation
 from facestats_core.attractiveness.training import (
+    TRAINING_THREADS,
     MLPConfig,
     deterministic_torch,
     fit_and_score,
@@ -36,18 +37,21 @@ class AttractivenessRegressor:
 
     Parameters: ``config`` (the MLP and its training; ``None``: the defaults for ``X``'s width),
     ``cv_folds`` (k-fold cross-validation on ``fit`` when >= 2), ``num_threads`` (torch's intra-op
-    threads during ``fit`` only), ``trained_on`` (``reference`` or ``analysed``: whose ratings) and
+    threads during ``fit`` only; default ``TRAINING_THREADS`` = 1, ``None``: torch's own setting),
+    ``trained_on`` (``reference`` or ``analysed``: whose ratings) and
     ``fingerprint`` (:func:`~facestats_core.models.fingerprint.regressor_fingerprint` of what it
     is trained with; a run with the same one reuses the stored model).
 
     After ``fit`` (or loading): ``config_``, ``state_dict_`` (CPU tensors), ``target_mean_`` /
     ``target_std_`` (the training targets' scaling), ``epochs_run_``, ``best_epoch_``, ``data_hash_``,
     ``torch_version_``, ``evaluation`` and ``cv_predictions_`` (the cross-validation's out-of-fold
-    prediction of each training row, in training order; empty without cross-validation); after ``fit`` only (else empty / 0): ``val_indices_``,
-    ``test_indices_`` and ``train_seconds_`` (the MLP's training loop).
+    prediction of each training row, in training order; empty without cross-validation); after
+    ``fit`` only (else empty / 0): ``val_indices_``, ``test_indices_`` and ``train_seconds_`` (the
+    MLP's training loop).
     """
 
-    def __init__(self, config: MLPConfig | None = None, *, cv_folds: int = 0, num_threads: int | None = None,
+    def __init__(self, config: MLPConfig | None = None, *, cv_folds: int = 0,
+                 num_threads: int | None = TRAINING_THREADS,
                  trained_on: str = "", fingerprint: str = "") -> None:
         self.config = config
         self.cv_folds = cv_folds

@@ -123,6 +123,13 @@ class EarlyStopped(NamedTuple):
     seconds: float
 
 
+TRAINING_THREADS = 1
+"""torch intra-op threads while the MLP trains. Its layers are small (512 -> 256 -> 64 -> 1, batches
+of 128), so a second thread buys nothing and, when other processes share the cores, costs a lot:
+fitting on 2,905 embeddings took 15.2 s with one thread and 38.3 s with two on a loaded 2-core AMD
+EPYC, with the same weights (docs/performance.md)."""
+
+
 @contextlib.contextmanager
 def deterministic_torch(seed: int, num_threads: int | None) -> Iterator[None]:
     """Seed torch and enable deterministic algorithms; restore global state after."""
