@@ -31,6 +31,7 @@ ERROR_REASONS: dict[str, str] = {
     "truncated": "the image data is truncated",
     "corrupt": "the image data is corrupt and cannot be decoded",
     "too_large": "the image has more pixels than the configured limit (decompression bomb guard)",
+    "unreadable_file": "the file could not be read (no permission, a broken link, or it vanished)",
 }
 
 _ODD_MODE_NOTES: dict[str, str] = {
@@ -81,17 +82,26 @@ class ImageInfo:
 
 
 def iter_image_files(root: Any) -> Iterator[Any]:
-    """Every regular, non-hidden file below ``root``, in sorted order.
+    """Every regular, non-hidden file below ``root``, and every broken link, in sorted order.
 
-    No extension filter: a text file named ``.jpg`` or an unsupported format is
-    listed and later recorded as unreadable with a reason, never skipped silently.
+    No extension filter: a text file named ``.jpg``, an unsupported format or a link to
+    nothing is listed and later recorded as unreadable with a reason, never skipped silently.
+    Links to folders are not followed (no loops); other special files (FIFOs, sockets) are
+    not photos and are left out.
     """
     for path in sorted(root.rglob("*")):
         rel_parts = path.relative_to(root).parts
         if any(part.startswith(".") for part in rel_parts):
             continue
-        if path.is_file():
+        if path.is_file() or _is_broken_link(path):
             yield path
+
+
+def _is_broken_link(path: Any) -> bool:
+    try:
+        return bool(path.is_symlink()) and not path.exists()
+    except (OSError, NotImplementedError):  # a remote filesystem without links
+        return False
 
 
 def _open_checked(data: bytes, max_pixels: int) -> Image.Image:

@@ -57,7 +57,11 @@ def list_raw_files(root: Any) -> RawListing:
     """List ``root`` (Path or UPath) like the raw scan does, with sizes and mtimes."""
     files = []
     for file in iter_image_files(root):
-        stat = file.stat()
+        try:
+            stat = file.stat()
+        except OSError:  # a broken link or a file that vanished: listed as the scan records it
+            files.append((file.relative_to(root).as_posix(), 0, 0))
+            continue
         files.append((file.relative_to(root).as_posix(), int(stat.st_size), stat_mtime_ns(stat)))
     return RawListing(tuple(sorted(files)))
 

@@ -53,6 +53,16 @@ def empty_raw_manifest() -> pl.DataFrame:
     return pl.DataFrame(schema=RAW_SCHEMA)
 
 
+def unreadable_row(rel: str, error: OSError) -> dict[str, Any]:
+    """The manifest row (without its shard) of a listed file that cannot be read: its id is the
+    hash of its path (there are no bytes to hash), its reason ``unreadable_file``."""
+    detail = f"{type(error).__name__}: {error.strerror or error}"
+    info = ImageInfo(width=None, height=None, format=None, mode=None, exif_orientation=None, readable=False,
+                     error="unreadable_file", error_detail=detail, note=None)
+    return {"image_id": sha256_bytes(f"unreadable:{rel}".encode()), "path": rel, "alias_paths": [], "bytes": 0,
+            "mtime_ns": 0, **{column: getattr(info, column) for column in _INFO_COLUMNS}}
+
+
 def stat_mtime_ns(stat: Any) -> int:
     """Modification time in ns of an ``os.stat`` result or an fsspec info object (``st_mtime`` only)."""
     value = getattr(stat, "st_mtime_ns", None)
@@ -92,14 +102,20 @@ def scan_shards(
     for file in iter_image_files(raw_root):
         listed += 1
         rel = file.relative_to(raw_root).as_posix()
-        stat = file.stat()
-        size, mtime = int(stat.st_size), stat_mtime_ns(stat)
         data: bytes | None = None
-        image_id = known_hash.get((rel, size, mtime))
-        if image_id is None:
-            data = file.read_bytes()
-            image_id = sha256_bytes(data)
-            hashed += 1
+        try:
+            stat = file.stat()
+            size, mtime = int(stat.st_size), stat_mtime_ns(stat)
+            image_id = known_hash.get((rel, size, mtime))
+            if image_id is None:
+                data = file.read_bytes()
+                image_id = sha256_bytes(data)
+                hashed += 1
+        except OSError as exc:
+            row = unreadable_row(rel, exc)
+            if shard_of(row["image_id"], n_shards) in wanted:
+                by_id.setdefault(row["image_id"], {**row, "shard": shard_of(row["image_id"], n_shards)})
+            continue
         shard = shard_of(image_id, n_shards)
         if shard not in wanted:
             continue

@@ -31,6 +31,33 @@ def _warning_kind(message: str) -> str:
     return re.sub(r"\d+(\.\d+)?", "N", text)[:120]
 
 
+MAX_REASON = 800
+"""Characters of a failure's reason the terminal shows (the log file has the whole traceback)."""
+
+
+def failure_reason(event: Any) -> str:
+    """One line saying why a step failed: a ``dagster.Failure``'s description, else the innermost
+    cause of the error (the exception the asset raised, not Dagster's "Error occurred while
+    executing op" wrapper), its class named without its module path, whitespace collapsed."""
+    data = getattr(event, "event_specific_data", None)
+    description = getattr(getattr(data, "user_failure_data", None), "description", None)
+    if description:
+        return _one_line(str(description))
+    error = getattr(data, "error", None)
+    while getattr(error, "cause", None) is not None:
+        error = error.cause  # type: ignore[union-attr]
+    text = (getattr(error, "message", "") or str(getattr(event, "message", "") or "")).strip()
+    head, sep, rest = text.partition(": ")
+    if sep and "." in head and " " not in head:
+        text = f"{head.rsplit('.', 1)[-1]}: {rest}"
+    return _one_line(text) or "failed"
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= MAX_REASON else line[: MAX_REASON - 1] + "…"
+
+
 class RunDisplay:
     """Receives the runs' log records and progress (`run_events` sink) while it is entered."""
 
@@ -127,9 +154,7 @@ class RunDisplay:
             elif self.progress is None and not self.verbose:
                 print(f"  done {step:<28} {seconds:7.1f} s", file=self.out, flush=True)
         elif kind == "STEP_FAILURE" and step:
-            error = getattr(event.event_specific_data, "error", None)
-            message = (getattr(error, "message", "") or str(event.message or "")).strip().splitlines()
-            self.failures.append(f"{step}: {message[-1] if message else 'failed'}")
+            self.failures.append(f"{step}: {failure_reason(event)}")
             if self.progress is not None and step in self.tasks:
                 self.progress.update(self.tasks[step], description=f"✗ {step}")
 

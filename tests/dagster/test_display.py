@@ -6,6 +6,8 @@ import io
 import logging
 from types import SimpleNamespace
 
+import dagster as dg
+
 from facestats_dagster import run_events
 from facestats_dagster.cli.display import RunDisplay
 
@@ -43,3 +45,40 @@ def test_plain_output_has_one_line_per_step_and_the_log_gets_everything(tmp_path
     assert "LOADED_INPUT lots of detail" in log and "DEBUG" in log
     assert display.warnings == {"could not read PATH": 1}
     assert not run_events._SINKS  # the display let go of the runs' records
+
+
+class _ModelMissing(OSError):
+    """Stands in for an error an asset raises (e.g. ClipLoadError)."""
+
+
+@dg.asset
+def _needs_a_model() -> None:
+    raise _ModelMissing("Could not load CLIP model 'x'\n(no network); to run offline set FACESTATS_CLIP_MODEL")
+
+
+@dg.asset
+def _refuses() -> None:
+    raise dg.Failure(description="Zero-shot attributes need the CLIP text tower: not found")
+
+
+def _failure_line(asset: dg.AssetsDefinition, tmp_path) -> str:  # type: ignore[no-untyped-def]
+    result = dg.materialize([asset], raise_on_error=False)
+    event = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    out = io.StringIO()
+    display = RunDisplay(tmp_path / "facestats.log", out=out, tty=False)
+    with display:
+        display.sink("record", _record("STEP_FAILURE", logging.ERROR, event))
+    display.failed("facestats run")
+    return next(line for line in out.getvalue().splitlines() if "FAILED" in line)
+
+
+def test_a_failure_shows_the_error_the_asset_raised_not_dagsters_wrapper(tmp_path) -> None:
+    line = _failure_line(_needs_a_model, tmp_path)
+    assert line == ("facestats run: FAILED _needs_a_model: _ModelMissing: Could not load CLIP model 'x' (no network); "
+                    "to run offline set FACESTATS_CLIP_MODEL")
+    assert "DagsterExecutionStepExecutionError" not in line
+
+
+def test_a_dagster_failure_shows_its_description(tmp_path) -> None:
+    assert _failure_line(_refuses, tmp_path) == ("facestats run: FAILED _refuses: Zero-shot attributes need the CLIP text "
+                                       "tower: not found")

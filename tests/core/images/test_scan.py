@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 
 import polars as pl
 
+from facestats_core.images.raw_watch import list_raw_files
 from facestats_core.images.scan import scan_shards
 from facestats_core.io.hashing import shard_keys
 from facestats_demo.edge_cases import EXPECTED
@@ -48,3 +51,28 @@ def test_single_shard_scan_is_a_subset(raw_folder) -> None:
     only, _ = scan_shards(raw_folder, ["02"], 4)
     assert set(only) == {"02"}
     assert only["02"]["image_id"].to_list() == table.filter(pl.col("shard") == "02")["image_id"].sort().to_list()
+
+
+def test_unreadable_files_and_broken_links_are_recorded_not_fatal(raw_folder, monkeypatch) -> None:
+    (raw_folder / "photos" / "gone.jpg").symlink_to(raw_folder / "nowhere.jpg")
+    os.mkfifo(raw_folder / "photos" / "pipe.jpg")  # not a photo: left out, and never read (it would block)
+    locked = raw_folder / "photos" / "photo_003.jpg"
+    real_read = Path.read_bytes
+
+    def read_bytes(self: Path) -> bytes:
+        if self == locked:
+            raise PermissionError(13, "Permission denied")
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    table, _, stats = _scan_all(raw_folder)
+    assert stats.files_listed == 12 + len(EXPECTED) + 1
+    rows = {row["path"]: row for row in table.iter_rows(named=True)}
+    assert "photos/pipe.jpg" not in rows
+    for path, detail in (("photos/gone.jpg", "FileNotFoundError"), ("photos/photo_003.jpg", "Permission denied")):
+        assert rows[path]["readable"] is False and rows[path]["error"] == "unreadable_file"
+        assert detail in rows[path]["error_detail"]
+    photos = [row for path, row in rows.items() if path.startswith("photos/photo_")]
+    assert sum(row["readable"] for row in photos) == 11  # the other photos are still scanned
+    listing = list_raw_files(raw_folder)
+    assert ("photos/gone.jpg", 0, 0) in listing.files
