@@ -180,6 +180,14 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def _note(mode: str, frames: int) -> str | None:
+    """The conversions reading applies: an odd mode's, and that only the first of several frames
+    (an animated GIF/WebP, a multi-page TIFF) is analysed."""
+    parts = [part for part in (_ODD_MODE_NOTES.get(mode), f"first of {frames} frames used" if frames > 1 else None)
+             if part]
+    return "; ".join(parts) or None
+
+
 def inspect_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
     """Identify, fully decode and describe one file's bytes without raising."""
     image: Image.Image | None = None
@@ -187,6 +195,7 @@ def inspect_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInf
         image = _open_checked(data, max_pixels)
         fmt, mode = image.format, image.mode
         orientation = _exif_orientation(image)
+        frames = int(getattr(image, "n_frames", 1) or 1)
         _decode(image, draft_size=None)
         width, height = image.size
         if orientation in (5, 6, 7, 8):
@@ -200,7 +209,7 @@ def inspect_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInf
             readable=True,
             error=None,
             error_detail=None,
-            note=_ODD_MODE_NOTES.get(mode),
+            note=_note(mode, frames),
         )
     except ImageReadError as exc:
         return ImageInfo(

@@ -92,3 +92,18 @@ def test_shards_are_stable_and_cover_all_keys() -> None:
     assert min(counts) > 60  # roughly uniform
     with pytest.raises(ValueError):
         shard_of(ids[0], 0)
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "TIFF", "WEBP"])
+def test_a_multi_frame_file_says_only_its_first_frame_is_used(fmt: str) -> None:
+    frames = [Image.new("RGB", (40, 30), colour) for colour in ((200, 0, 0), (0, 200, 0), (0, 0, 200))]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format=fmt, save_all=True, append_images=frames[1:])
+    info = inspect_image(buffer.getvalue())
+    assert info.readable and (info.width, info.height) == (40, 30)
+    assert info.note is not None and info.note.endswith("first of 3 frames used")
+    first = np.asarray(load_rgb(buffer.getvalue()))
+    assert first[..., 0].mean() > 150 and first[..., 2].mean() < 50  # the first frame, red
+    single = io.BytesIO()
+    frames[0].save(single, format="PNG")
+    assert inspect_image(single.getvalue()).note is None
