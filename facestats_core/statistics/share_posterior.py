@@ -70,11 +70,13 @@ def gibbs_shares(likelihoods: np.ndarray, start: ArrayLike, rng: np.random.Gener
     p = np.broadcast_to(np.clip(np.asarray(start, dtype=np.float64), 1e-6, None), (B, k)).copy()
     p /= p.sum(axis=-1, keepdims=True)
     offsets = (np.arange(B) * k)[:, None]
+    upper = np.triu(np.ones((k, k)))
     draws = []
     for step in range(steps):
-        cum = np.cumsum(L * p[:, None, :].astype(np.float32), axis=-1)
+        # cum[b, i, j] = sum over classes c <= j of L[b, i, c] p[b, c]: one batched matrix product
+        cum = np.matmul(L, (p[:, :, None] * upper).astype(np.float32))
         u = rng.random((B, n, 1), dtype=np.float32) * cum[..., -1:]
-        z = np.minimum((u >= cum).sum(axis=-1), k - 1)  # each face's class, drawn with probabilities ∝ p ∘ L
+        z = np.minimum(np.count_nonzero(u >= cum, axis=-1), k - 1)  # each face's class, drawn ∝ p ∘ L
         counts = np.bincount((z + offsets).ravel(), minlength=B * k).reshape(B, k)
         g = rng.standard_gamma(1.0 + counts)
         p = g / g.sum(axis=-1, keepdims=True)
