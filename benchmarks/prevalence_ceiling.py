@@ -28,6 +28,9 @@ shortest interval holding 95 % of the draws (HPD). The oracle's HPD is about the
 that keeps the coverage, because under a correct likelihood and the prior the samples are drawn from,
 the posterior's level sets are the shortest sets with that average coverage.
 
+Also the mean width of the same posterior interval for a *perfect* classifier (every face's class known:
+the Dirichlet(1 + counts) posterior; 300 Dirichlet samples per size): the width no probe can go below.
+
 Last line: ``ceiling: attribute=ratio …`` for the posterior mean and the in-domain calibration.
 """
 
@@ -100,7 +103,8 @@ def interval_check(P_cal, y_cal, P_h, y_h, attr_index, samples: int = 60) -> dic
         cells = {name: ([], []) for name in res}
         for s in range(samples):
             P = P_h[idx[s]]
-            draws = gibbs_shares(face_likelihoods(fits, P), quantify(point, P), np.random.default_rng([size, s]))
+            draws = gibbs_shares(face_likelihoods(fits, P), quantify(point, P),
+                                 np.random.default_rng([size, s]))
             srt = np.sort(draws, axis=0)
             m = int(np.ceil(0.95 * len(srt)))
             j = (srt[m - 1:] - srt[: len(srt) - m + 1]).argmin(axis=0)
@@ -111,11 +115,26 @@ def interval_check(P_cal, y_cal, P_h, y_h, attr_index, samples: int = 60) -> dic
                 cells[name][1].append(100 * (hi - lo).mean())
         for name, (cov, wid) in cells.items():
             res[name].append((float(np.mean(cov)), float(np.mean(wid))))
-    return {name: (float(np.mean([c for c, _ in v])), float(np.mean([w for _, w in v]))) for name, v in res.items()}
+    return {name: (float(np.mean([c for c, _ in v])), float(np.mean([w for _, w in v])))
+            for name, v in res.items()}
+
+
+def perfect_classifier_width(k: int, samples: int = 300) -> float:
+    """Mean width (pp, over classes, samples and sizes) of the 95 % posterior interval of the population's
+    shares when every face's class is known: Dirichlet(1 + counts), shares drawn from Dirichlet(1, …, 1)."""
+    rng = np.random.default_rng(0)
+    widths = []
+    for size in SIZES:
+        for _ in range(samples):
+            draws = rng.dirichlet(1 + rng.multinomial(size, rng.dirichlet(np.ones(k))), size=4000)
+            low, high = np.quantile(draws, [0.025, 0.975], axis=0)
+            widths.append(100 * (high - low).mean())
+    return float(np.mean(widths))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cache", default="benchmarks/.cache/prevalence")
     parser.add_argument("--samples", type=int, default=200)
     parser.add_argument("--intervals", action="store_true", help="also the interval check (slow: minutes)")
@@ -146,7 +165,10 @@ def main() -> None:
                   + (f"   in-domain calibration {np.mean(domain):.2f}x (8 subsets: {min(domain):.2f}-"
                      f"{max(domain):.2f}x)" if domain else ""), flush=True)
             if C is None and args.intervals:
-                for name, cal in (("out-of-fold calibration", (oof.posteriors.astype(np.float64), oof.labels)),
+                width = perfect_classifier_width(len(classes))
+                print(f"{attr:>26}  intervals, perfect classifier: width {width:.1f} pp", flush=True)
+                shipped = (oof.posteriors.astype(np.float64), oof.labels)
+                for name, cal in (("out-of-fold calibration", shipped),
                                   ("oracle calibration", (P_sel, y_sel))):
                     check = interval_check(*cal, P_sel, y_sel, a)
                     print(f"{attr:>26}  intervals, {name}: " + "   ".join(
