@@ -1,4 +1,5 @@
-"""Posterior intervals for class shares: a Gibbs sampler of the mixture weights, one chain per calibration replicate.
+"""Posterior intervals for class shares: a Gibbs sampler of the mixture weights, one chain per calibration
+replicate.
 
 The EM estimators (``emq``, ``emq_ts``, ``emq_bcts``) model a folder's faces as a mixture: face ``i`` has the
 likelihood ``L[i, c] = P̂(c | face i) / π_c`` under class ``c`` (``P̂``: the probe's posteriors, recalibrated;
@@ -44,7 +45,8 @@ def face_likelihoods(fits: Fitted, posteriors: ArrayLike) -> np.ndarray:
     (recalibrated posterior over the fit's calibration mix, ``P̂(c | face) / π_c``; rows scaled to sum to 1,
     which leaves the posterior of the shares unchanged)."""
     if fits.method not in EM_METHODS:
-        raise ValueError(f"posterior intervals need an EM estimator ({', '.join(EM_METHODS)}), got {fits.method!r}")
+        known = ", ".join(EM_METHODS)
+        raise ValueError(f"posterior intervals need an EM estimator ({known}), got {fits.method!r}")
     P = np.asarray(posteriors, dtype=np.float64)
     if P.ndim != 2 or P.shape[0] == 0 or P.shape[1] != fits.prior.shape[-1]:
         raise ValueError(f"posteriors of shape {P.shape} are not (n >= 1, {fits.prior.shape[-1]})")

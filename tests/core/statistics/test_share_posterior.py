@@ -12,7 +12,7 @@ from facestats_core.statistics.share_posterior import face_likelihoods, gibbs_sh
 
 
 def _faces(n: int, k: int, seed: int, prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Calibrated-ish posteriors of ``n`` faces of ``k`` classes drawn with ``prior`` (as test_quantifiers)."""
+    """Informative posteriors of ``n`` faces of ``k`` classes drawn with ``prior`` (as in test_quantifiers)."""
     rng = np.random.default_rng(seed)
     y = rng.choice(k, size=n, p=prior if prior is not None else np.full(k, 1 / k))
     logits = rng.normal(size=(n, k)) + 2.0 * np.eye(k)[y]
