@@ -11,7 +11,7 @@ noise (which faces the folder happens to hold) is in the posterior itself, so th
 resampled; the calibration's noise is: chain ``b`` uses calibration replicate ``b`` of
 :func:`~facestats_core.statistics.share_intervals.bootstrap_fits`. Each chain starts at the point
 estimate, runs :data:`GIBBS_STEPS` steps and keeps its last :data:`GIBBS_KEEP` draws; the interval is the
-equal-tailed percentile interval of all kept draws.
+equal-tailed percentile interval of all kept draws, widened where needed to hold the point estimate.
 
 Unlike the bootstrap percentile interval, the posterior does not stop at 0: a class whose EM estimate is 0
 still has a posterior that reaches up to the shares the faces cannot rule out, which is where the
@@ -29,8 +29,8 @@ from facestats_core.statistics.intervals import normal_quantile
 from facestats_core.statistics.quantifiers import Fitted, calibrate
 
 GIBBS_STEPS = 60
-"""Gibbs steps per chain (from the point estimate); chosen by ``benchmarks/bench_prevalence.py`` runs
-(docs/statistics.md)."""
+"""Gibbs steps per chain (from the point estimate): enough to forget the start (200 steps, or chains started
+at the converged EM estimate, moved the benchmark's age coverage by under 0.01; docs/statistics.md)."""
 GIBBS_KEEP = 5
 """Draws kept from the end of each chain."""
 EM_METHODS: tuple[str, ...] = ("emq", "emq_ts", "emq_bcts")
@@ -101,8 +101,10 @@ def posterior_intervals(
     """``(low, high)`` ``(s, k)``: equal-tailed posterior intervals of the population's class shares of ``s``
     targets (``(s, n, k)`` or a sequence of ``(n_i, k)`` posteriors), one Gibbs chain per replicate of
     ``fits`` (:func:`~facestats_core.statistics.share_intervals.bootstrap_fits` of an EM method), started at
-    ``starts`` ``(s, k)`` (the point estimates). ``target_seeds[i]`` seeds target i's chains (default
-    ``[*seed, i]``); equal inputs give equal intervals."""
+    ``starts`` ``(s, k)`` (the point estimates; an interval is widened to hold its start where the point
+    estimate lies just outside the posterior's percentiles, e.g. an estimate of 0.0001 under a lower end of
+    0.0005). ``target_seeds[i]`` seeds target i's chains (default ``[*seed, i]``); equal inputs give equal
+    intervals."""
     normal_quantile(confidence)  # validates
     items = list(targets)
     begin = np.asarray(starts, dtype=np.float64)
@@ -122,7 +124,8 @@ def posterior_intervals(
         chunk = max(1, _MAX_CELLS // max(1, P.shape[0] * k))
         draws = [gibbs_shares(face_likelihoods(_rows(fits, slice(a, a + chunk)), P), begin[i], rng,
                               steps=steps, keep=keep) for a in range(0, n_fits, chunk)]
-        low[i], high[i] = np.quantile(np.concatenate(draws), [alpha, 1.0 - alpha], axis=0)
+        lo, hi = np.quantile(np.concatenate(draws), [alpha, 1.0 - alpha], axis=0)
+        low[i], high[i] = np.minimum(lo, begin[i]), np.maximum(hi, begin[i])  # holds its estimate
     return low, high
 
 

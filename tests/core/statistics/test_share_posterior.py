@@ -76,6 +76,16 @@ def test_intervals_cover_the_population_shares_of_a_well_specified_mixture():
     assert np.all(high - low < 0.5)
 
 
+def test_the_interval_holds_its_point_estimate():
+    P_cal, y_cal = _faces(300, 3, 10)
+    P_t, _ = _faces(100, 3, 11, prior=np.array([0.5, 0.3, 0.2]))
+    fits = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=20, seed=4)
+    point = np.array([[0.0, 0.99, 0.01]])  # far from the posterior on two classes
+    low, high = posterior_intervals(fits, [P_t], point, seed=2)
+    assert low[0, 0] == 0.0 and high[0, 1] == 0.99
+    assert 0.1 < high[0, 0] and low[0, 1] < 0.6
+
+
 def test_bad_arguments():
     P_cal, y_cal = _faces(60, 2, 9)
     fits = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=4, seed=0)
