@@ -22,10 +22,11 @@ Per attribute (gender, age, ethnicity):
 * the pool (analysed + seed-2 faces) is split into two disjoint halves: the default estimator (lowest
   Dirichlet MAE averaged over attributes and sizes) and the context-reweighting switch are chosen on the
   ``select`` half; every reported figure, the summary included, is measured on the ``test`` half;
-* for the default, 95 % bootstrap intervals that resample both the target faces and the calibration
-  data (``bootstrap_fits`` + ``share_intervals``, as ``face_statistics`` computes them; for early-stopped
-  EM they span the converged replicates too): coverage of the shares each sample was drawn with (the
-  population's) and mean width over classes;
+* for the default, 95 % posterior intervals of the population's shares (``posterior_intervals``: one Gibbs
+  chain per bootstrap replicate of the calibration data, ``bootstrap_fits``, as ``face_statistics``
+  computes them): coverage of the shares each sample was drawn with (the population's) and mean width
+  over classes; with ``--old-intervals`` also the previous bootstrap intervals (``share_intervals``:
+  faces and calibration resampled, spanning the early-stopped and converged replicates), Dirichlet only;
 * the ``joint`` protocol (``joint_shift``): every attribute's shares drawn at once, as in a real folder
   (and the demo's), where an attribute's look can change with another's mix: the default with and
   without its calibration faces reweighted to the sample's estimated mix of the other attributes
@@ -64,6 +65,7 @@ from facestats_core.statistics import face_statistics as face_statistics_module 
 from facestats_core.statistics.context_weights import context_weights  # noqa: E402
 from facestats_core.statistics.quantifiers import METHODS, fit_quantifier, quantify  # noqa: E402
 from facestats_core.statistics.share_intervals import bootstrap_fits, share_intervals  # noqa: E402
+from facestats_core.statistics.share_posterior import posterior_intervals  # noqa: E402
 
 SIZES = (50, 100, 300, 600)
 PROTOCOLS = ("noshift", "dirichlet", "shift70")
@@ -175,6 +177,8 @@ def main() -> None:
     parser.add_argument("--interval-samples", type=int, default=60, help="samples per protocol and size "
                         "whose intervals are computed")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--old-intervals", action="store_true", help="also the previous bootstrap intervals "
+                        "(Dirichlet samples)")
     args = parser.parse_args()
     started = time.perf_counter()
     sets = demo_sets(Path(args.cache))
@@ -292,10 +296,12 @@ def main() -> None:
         print(f"  n={size:>4}: " + ";  ".join(line))
     print(f"small-slice threshold: the correction beats counting from n = {threshold} on (Dirichlet, every attribute)")
 
-    print(f"\n95 % intervals of {name}/{source}: {args.boot} bootstrap replicates resampling target faces and "
-          f"calibration data, {args.interval_samples} samples per protocol and size")
+    print(f"\n95 % posterior intervals of {name}/{source}: one Gibbs chain per bootstrap replicate of the "
+          f"calibration data ({args.boot}), {args.interval_samples} samples per protocol and size; "
+          "coverage / mean width")
     coverage: dict[tuple, float] = {}
     width: dict[tuple, float] = {}
+    old: dict[str, list[str]] = {}
     for attr, classes in ATTRIBUTES.items():
         P_pool, _ = pools[attr]
         P_cal, y_cal = calib[(attr, source)]
@@ -307,13 +313,22 @@ def main() -> None:
                 idx, _, shares = draws[(attr, protocol, size)]
                 idx, shares = idx[: args.interval_samples], shares[: args.interval_samples]
                 point = quantify(fitted_all[(attr, name, source)], P_pool[idx])
-                low, high = share_intervals(fits, P_pool[idx], seed=[args.seed, size], starts=point)
+                low, high = posterior_intervals(fits, P_pool[idx], point, seed=[args.seed, size])
                 # the interval is for the population the faces are drawn from: the drawn shares
                 inside = (shares >= low - 1e-9) & (shares <= high + 1e-9)
                 coverage[(attr, protocol, size)] = float(inside.mean())
                 width[(attr, protocol, size)] = float(100 * (high - low).mean())
-                cells.append(f"n={size}: {inside.mean():.3f} / {100 * (high - low).mean():5.1f} pp")
+                small = shares < 0.03
+                cells.append(f"n={size}: {inside.mean():.3f} / {100 * (high - low).mean():5.1f} pp"
+                             f" (shares < 3 %: {inside[small].mean() if small.any() else float('nan'):.2f})")
+                if args.old_intervals and protocol == "dirichlet":
+                    low, high = share_intervals(fits, P_pool[idx], seed=[args.seed, size], starts=point)
+                    inside = (shares >= low - 1e-9) & (shares <= high + 1e-9)
+                    old.setdefault(attr, []).append(f"n={size}: {inside.mean():.3f} / "
+                                                    f"{100 * (high - low).mean():5.1f} pp")
             print(f"  {attr:>9} {protocol:>9}  " + "  ".join(cells))
+        if attr in old:
+            print(f"  {attr:>9} dirichlet, previous bootstrap interval  " + "  ".join(old[attr]))
         print(f"  ({attr}: {time.perf_counter() - t0:.1f} s)")
 
     def avg(table: dict, protocol: str, attr: str | None = None) -> float:

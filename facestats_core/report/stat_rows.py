@@ -30,7 +30,8 @@ CORRECTION_METHODS: dict[str, str] = {
         "corrected for classifier errors and for the difference between this folder's class mix and the "
         "reference set's (EM prior adjustment on calibrated class probabilities, stopped after a few steps, "
         "calibrated on out-of-fold predictions of the reference faces reweighted to the folder's estimated "
-        "mix of the other attributes); interval: 95 % bootstrap over the faces and the calibration faces; "
+        "mix of the other attributes); interval: 95 % posterior interval of the population's share, "
+        "given the faces and the calibration faces; "
         "slices under 50 faces show the observed share only"
     ),
 }

@@ -10,9 +10,9 @@ group?" with one long table (:data:`FACE_STATISTICS_SCHEMA`, documented in
   with its predicted count, observed share with a Wilson interval, the share
   corrected for classifier error (:data:`METHOD` of
   :mod:`~facestats_core.statistics.quantifiers` on the faces' class
-  probabilities, with the probe's calibration data) with a bootstrap interval
-  that resamples the faces and the calibration data
-  (:mod:`~facestats_core.statistics.share_intervals`), and the true share
+  probabilities, with the probe's calibration data) with a posterior interval
+  of the population's share, one Gibbs chain per bootstrap replicate of the calibration data
+  (:mod:`~facestats_core.statistics.share_posterior`), and the true share
   where ``truth`` has labels. Slices of fewer than :data:`MIN_CORRECTED_N`
   faces get no corrected share (``correction`` says why): the observed share
   is their headline.
@@ -46,7 +46,8 @@ from facestats_core.models.prevalence_calibration import CalibrationData
 from facestats_core.statistics.context_weights import context_weights
 from facestats_core.statistics.intervals import bootstrap_mean_interval, wilson_intervals
 from facestats_core.statistics.quantifiers import fit_quantifier, quantify
-from facestats_core.statistics.share_intervals import bootstrap_fits, share_intervals
+from facestats_core.statistics.share_intervals import bootstrap_fits
+from facestats_core.statistics.share_posterior import posterior_intervals
 
 FACE_STATISTICS_SCHEMA: dict[str, pl.DataType] = {
     "statistic": pl.String,
@@ -91,7 +92,8 @@ MIN_CORRECTED_N = 50
 MIN_CALIBRATION_PER_CLASS = 20
 """Fewest calibration faces of a true class for its rates to count as well estimated (else ``unstable``)."""
 SHARE_BOOT = 200
-"""Bootstrap replicates of a corrected share's interval (each refits the calibration)."""
+"""Calibration replicates behind a corrected share's interval (each refits the calibration; one Gibbs chain
+per replicate, :func:`~facestats_core.statistics.share_posterior.posterior_intervals`)."""
 NO_CALIBRATION = "none: no calibration data with the probe"
 NO_POSTERIORS = "none: no class probabilities in the master table"
 SMALL_SLICE = (
@@ -288,10 +290,9 @@ def _corrected(
         fits = bootstrap_fits(METHOD, P_cal, calibration.labels, n_boot=n_boot,
                               seed=_derive_seed(seed, SHARE, attribute), weights=weights, em_steps=EM_STEPS)
         estimates = np.stack([quantify(point, targets[i]) for i in live])
-        low, high = share_intervals(
-            fits, [targets[i] for i in live], confidence=confidence,
+        low, high = posterior_intervals(
+            fits, [targets[i] for i in live], estimates, confidence=confidence,
             target_seeds=[_derive_seed(seed, SHARE, attribute, slices[i].key, slices[i].value) for i in live],
-            starts=estimates,
         )
         for j, i in enumerate(live):
             out[i] = (estimates[j], low[j], high[j])

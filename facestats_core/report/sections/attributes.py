@@ -1,7 +1,7 @@
 """Report section: the share of every attribute value, observed and corrected for classifier errors.
 
 With a face_statistics table: per attribute, the observed share (95 % Wilson interval), the
-corrected share (95 % bootstrap interval, or why there is none) and the share among the labelled
+corrected share (95 % posterior interval, or why there is none) and the share among the labelled
 validation images, over the whole data set (table + chart) and within every other slice
 (compact tables). Without it: the observed shares of the master table's final values, no
 intervals, and a note saying so.

@@ -1,0 +1,99 @@
+"""Posterior intervals of class shares: the Gibbs sampler against exact Dirichlet posteriors, and coverage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.stats import beta
+
+from facestats_core.statistics.quantifiers import calibrate, fit_quantifier, quantify
+from facestats_core.statistics.share_intervals import bootstrap_fits
+from facestats_core.statistics.share_posterior import face_likelihoods, gibbs_shares, posterior_intervals
+
+
+def _faces(n: int, k: int, seed: int, prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Informative posteriors of ``n`` faces of ``k`` classes drawn with ``prior`` (as in test_quantifiers)."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(k, size=n, p=prior if prior is not None else np.full(k, 1 / k))
+    logits = rng.normal(size=(n, k)) + 2.0 * np.eye(k)[y]
+    P = np.exp(logits)
+    return P / P.sum(axis=1, keepdims=True), y
+
+
+def test_known_classes_give_the_exact_dirichlet_posterior():
+    # one-hot likelihoods: every face's class is known, so p | faces ~ Dirichlet(1 + counts) exactly
+    counts = np.array([30, 15, 5])
+    L = np.repeat(np.eye(3), counts, axis=0)[None].repeat(400, axis=0)
+    draws = gibbs_shares(L, np.full(3, 1 / 3), np.random.default_rng(0), steps=3, keep=2)
+    assert draws.shape == (800, 3)
+    np.testing.assert_allclose(draws.mean(axis=0), (1 + counts) / (3 + counts.sum()), atol=0.01)
+    a, b = 1 + counts, 3 + counts.sum() - 1 - counts
+    np.testing.assert_allclose(np.quantile(draws, [0.025, 0.975], axis=0),
+                               [beta.ppf(0.025, a, b), beta.ppf(0.975, a, b)], atol=0.02)
+
+
+def test_likelihoods_are_calibrated_posteriors_over_the_calibration_mix():
+    P_cal, y_cal = _faces(200, 3, 1, prior=np.array([0.5, 0.3, 0.2]))
+    P_t, _ = _faces(40, 3, 2)
+    fits = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=3, seed=0)
+    L = face_likelihoods(fits, P_t)
+    expected = calibrate(P_t, fits.temperature, fits.bias) / fits.prior[:, None, :]
+    np.testing.assert_allclose(L, expected / expected.sum(axis=-1, keepdims=True))
+    single = face_likelihoods(fit_quantifier("emq", P_cal, y_cal), P_t)
+    assert single.shape == (1, 40, 3)
+    with pytest.raises(ValueError, match="EM estimator"):
+        face_likelihoods(fit_quantifier("pacc", P_cal, y_cal), P_t)
+    with pytest.raises(ValueError, match="not"):
+        face_likelihoods(fits, P_t[:, :2])
+
+
+def test_an_absent_class_gets_an_interval_from_zero_that_reaches_above_it():
+    P_cal, y_cal = _faces(300, 3, 3)
+    P_t, _ = _faces(150, 3, 4, prior=np.array([0.6, 0.4, 0.0]))
+    fits = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=40, seed=2)
+    point = quantify(fit_quantifier("emq_bcts", P_cal, y_cal), P_t)
+    low, high = posterior_intervals(fits, [P_t], point[None], seed=7)
+    assert low[0, 2] < 0.01 < high[0, 2] < 0.15
+    assert np.all(low[0] <= point + 0.02) and np.all(point <= high[0] + 0.02)
+    again = posterior_intervals(fits, [P_t], point[None], seed=7)
+    np.testing.assert_array_equal(again[0], low)
+    other = posterior_intervals(fits, [P_t], point[None], seed=8)
+    assert not np.array_equal(other[0], low)
+
+
+def test_intervals_cover_the_population_shares_of_a_well_specified_mixture():
+    k = 3
+    P_cal, y_cal = _faces(600, k, 5)
+    fits = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=40, seed=3)
+    point_fit = fit_quantifier("emq_bcts", P_cal, y_cal)
+    rng = np.random.default_rng(6)
+    shares = rng.dirichlet(np.ones(k), size=30)
+    targets = [_faces(120, k, 100 + s, prior=p)[0] for s, p in enumerate(shares)]
+    starts = np.stack([quantify(point_fit, t) for t in targets])
+    low, high = posterior_intervals(fits, targets, starts, seed=1)
+    inside = (shares >= low) & (shares <= high)
+    assert inside.mean() >= 0.85
+    assert np.all(high - low < 0.5)
+
+
+def test_the_interval_holds_its_point_estimate():
+    P_cal, y_cal = _faces(300, 3, 10)
+    P_t, _ = _faces(100, 3, 11, prior=np.array([0.5, 0.3, 0.2]))
+    fits = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=20, seed=4)
+    point = np.array([[0.0, 0.99, 0.01]])  # far from the posterior on two classes
+    low, high = posterior_intervals(fits, [P_t], point, seed=2)
+    assert low[0, 0] == 0.0 and high[0, 1] == 0.99
+    assert 0.1 < high[0, 0] and low[0, 1] < 0.6
+
+
+def test_bad_arguments():
+    P_cal, y_cal = _faces(60, 2, 9)
+    fits = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=4, seed=0)
+    with pytest.raises(ValueError, match="keep"):
+        gibbs_shares(np.ones((2, 5, 2)), np.full(2, 0.5), np.random.default_rng(0), steps=3, keep=4)
+    with pytest.raises(ValueError, match="starts"):
+        posterior_intervals(fits, [P_cal[:10]], np.full((2, 2), 0.5))
+    with pytest.raises(ValueError, match="seeds"):
+        posterior_intervals(fits, [P_cal[:10]], np.full((1, 2), 0.5), target_seeds=[1, 2])
+    with pytest.raises(ValueError, match="confidence"):
+        posterior_intervals(fits, [P_cal[:10]], np.full((1, 2), 0.5), confidence=1.5)
