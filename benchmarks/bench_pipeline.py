@@ -25,8 +25,9 @@ Usage::
     .venv/bin/python benchmarks/bench_pipeline.py --n 3000 [--clip vit-b32|small] [--size 256] [--work DIR] [--keep]
 
 Per step it also gives faces/s (faces embedded / step seconds, shards and partitions summed), the
-cores it kept busy (CPU seconds of the process tree during the step / its seconds, from /proc) and
-the step's share of the compute; ``embed_s`` is the CLIP work (the ``embedding_shards`` steps), the
+cores it kept busy (CPU seconds of the process tree during the step / its seconds, from /proc), the
+peak PSS of the process tree while it ran, and the step's share of the compute; ``embed_s`` is the CLIP
+work (the ``embedding_shards`` steps), the
 one essential heavy step, and ``wall_over_embed`` how many times that the whole command costs.
 Where a step records a time profile in its materialization metadata (``profile_*_s`` keys: the
 composite and chip steps split decode / resample / warp / encode / write), those are summed too.
@@ -115,6 +116,7 @@ class TreeMemory(threading.Thread):
         self.peak_tree = self.peak_tree_pss = self.peak_single = 0
         self.max_processes = 0
         self.cpu: list[tuple[float, float]] = []
+        self.pss: list[tuple[float, int]] = []
         self._stop_event = threading.Event()
 
     def run(self) -> None:
@@ -128,6 +130,7 @@ class TreeMemory(threading.Thread):
                 frontier.extend(children)
             sizes = [_memory(pid) for pid in tree]
             self.cpu.append((time.time(), sum(_cpu_seconds(pid) for pid in tree)))
+            self.pss.append((time.time(), sum(pss for _, pss in sizes)))
             self.peak_tree = max(self.peak_tree, sum(rss for rss, _ in sizes))
             self.peak_tree_pss = max(self.peak_tree_pss, sum(pss for _, pss in sizes))
             self.peak_single = max(self.peak_single, max((rss for rss, _ in sizes), default=0))
@@ -233,6 +236,17 @@ def step_cores(runs: list[dict], samples: list[tuple[float, float]]) -> dict[str
     return {name: round(cpu[name] / wall[name], 2) for name in cpu if wall[name] >= 0.5}
 
 
+def step_peaks(runs: list[dict], samples: list[tuple[float, int]]) -> dict[str, float]:
+    """Per step: the largest PSS (MiB) of the process tree sampled while it ran (0.2 s polls)."""
+    peaks: dict[str, float] = {}
+    for run in runs:
+        for step, (begin, end) in run.get("step_spans", {}).items():
+            inside = [pss for when, pss in samples if begin <= when <= end]
+            if inside:
+                peaks[step] = max(peaks.get(step, 0.0), round(max(inside) / 2**20, 1))
+    return peaks
+
+
 def run_measured(command: list[str], env: dict[str, str], cwd: Path, log: Path) -> dict:
     """Run ``command`` once; its wall time, the memory of its process tree and its Dagster runs."""
     since = time.time()
@@ -253,6 +267,7 @@ def run_measured(command: list[str], env: dict[str, str], cwd: Path, log: Path) 
     profiles = step_profiles(Path(env["DAGSTER_HOME"]), since)
     compute = sum(sum(run["steps_s"].values()) for run in runs)
     cores = step_cores(runs, memory.cpu)
+    peaks = step_peaks(runs, memory.pss)
     in_runs = sum((run["end"] or run["start"] or 0) - (run["start"] or 0) for run in runs) - compute
     startup = (runs[0]["created"] - since) if runs else 0.0
     return {
@@ -271,6 +286,7 @@ def run_measured(command: list[str], env: dict[str, str], cwd: Path, log: Path) 
         "max_processes": memory.max_processes,
         "profiles": profiles,
         "cores": cores,
+        "step_peak_mib": peaks,
         "run_details": [{**run, "steps_s": {k: round(v, 2) for k, v in run["steps_s"].items()}} for run in runs],
     }
 
@@ -353,7 +369,8 @@ def print_tables(results: list[dict]) -> None:
     print("| peak memory: tree PSS / largest process RSS | " + " | ".join(
         f"{r['peak_tree_pss_mib']:,.0f} / {r['peak_process_rss_mib']:,.0f} MiB" for r in results) + " |")
     print("\n### Per Dagster step: s from STEP_START to STEP_SUCCESS (asset checks run inside their asset's "
-          "step), share of compute, faces/s, cores kept busy (CPU s / s)\n")
+          "step), share of compute, faces/s, cores kept busy (CPU s / s), peak PSS of the process tree during "
+          "the step\n")
     print(header.replace("| |", "| step |", 1))
     steps: list[str] = []
     for result in results:
@@ -366,6 +383,8 @@ def print_tables(results: list[dict]) -> None:
             rate = r["faces_embedded"] / seconds if seconds > 0 else float("inf")
             cores = r.get("cores", {}).get(step)
             busy = f", {cores:.1f} cores" if cores is not None else ""
+            peak = r.get("step_peak_mib", {}).get(step)
+            busy += f", {peak:,.0f} MiB" if peak is not None else ""
             cells.append(f"{seconds:.1f} ({100 * seconds / r['compute_s']:.0f} %, {rate:,.0f} f/s{busy})")
         print(f"| {step} | " + " | ".join(cells) + " |")
     print()
