@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import math
+import subprocess
 import sys
 
 import polars as pl
@@ -58,7 +59,14 @@ def test_every_figure_is_an_800_px_png_without_pyplot() -> None:
     assert _size(more)[1] > _size(hbars("s", [BarGroup(None, ROWS)], ("obs",), x_label="share"))[1]
     assert _size(histogram("empty", [], x_label="x"))[0] == 800
     assert _size(hbars("empty", [], ("a",), x_label="x"))[0] == 800
-    assert "matplotlib.pyplot" not in sys.modules
+    # pyplot (global state, a GUI backend) is never imported: checked in a fresh interpreter, since
+    # another test's library (QuaPy) may have imported it into this one
+    drawn = subprocess.run(
+        [sys.executable, "-c", "import sys; from facestats_core.report.figures import Bar, BarGroup, BarRow, "
+         "hbars, histogram; hbars('s', [BarGroup(None, [BarRow('a', (Bar(0.5),))])], ('obs',), x_label='x'); "
+         "histogram('h', [1.0, 2.0], x_label='x'); print('matplotlib.pyplot' in sys.modules)"],
+        capture_output=True, text=True, check=True)
+    assert drawn.stdout.strip() == "False"
 
 
 def test_figures_are_byte_reproducible() -> None:
