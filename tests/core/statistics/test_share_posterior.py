@@ -76,6 +76,18 @@ def test_intervals_cover_the_population_shares_of_a_well_specified_mixture():
     assert np.all(high - low < 0.5)
 
 
+def test_threads_give_the_same_intervals_as_one():
+    P_cal, y_cal = _faces(300, 3, 12)
+    fits = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=20, seed=5)
+    targets = [_faces(60 + 10 * i, 3, 20 + i)[0] for i in range(5)]
+    starts = np.stack([quantify(fit_quantifier("emq_bcts", P_cal, y_cal), t) for t in targets])
+    one = posterior_intervals(fits, targets, starts, seed=3, workers=1)
+    for workers in (2, 3, None):
+        many = posterior_intervals(fits, targets, starts, seed=3, workers=workers)
+        np.testing.assert_array_equal(many[0], one[0])
+        np.testing.assert_array_equal(many[1], one[1])
+
+
 def test_the_interval_holds_its_point_estimate():
     P_cal, y_cal = _faces(300, 3, 10)
     P_t, _ = _faces(100, 3, 11, prior=np.array([0.5, 0.3, 0.2]))
