@@ -25,10 +25,10 @@ from facestats_core.labels.attribute_labels import (
 from facestats_core.labels.face_labels import labels_to_faces
 from facestats_core.labels.labelled_faces import labelled_faces
 from facestats_core.labels.vocab import ATTRIBUTES
-from facestats_core.models.classifiers import TrainedClassifier, train_attribute_classifier
+from facestats_core.models.classifiers import TrainedClassifier
 from facestats_core.models.face_predictions import attributes_without_probes, face_attribute_table
 from facestats_core.models.model_source import label_rows
-from facestats_core.models.prevalence_calibration import calibration_data
+from facestats_core.models.probe_training import train_probes
 from facestats_core.models.prompt_models import prompt_models, zero_shot_predictions
 from facestats_core.models.tag_config import TagConfigError, read_tag_config
 from facestats_dagster.bundles import run_models
@@ -162,23 +162,13 @@ def attribute_classifiers(
     X = embedding_matrix(data)
     val = data["split"] == "val"
     val_mask = val.to_numpy() if val.any() else None
-    groups = {"gender": data["gender"].to_numpy(), "ethnicity": data["ethnicity"].to_numpy()}
     started = time.perf_counter()
-    trained: dict[str, TrainedClassifier] = {}
-    for attr, classes in ATTRIBUTES.items():
-        known = data[attr].is_not_null().to_numpy()
-        if known.sum() < 4:
-            context.log.warning(f"{int(known.sum())} faces labelled with {attr}: no {attr} probe (zero-shot instead)")
-            continue
-        model = train_attribute_classifier(
-            X[known], data[attr].to_numpy()[known], classes, groups={k: v[known] for k, v in groups.items()},
-            val_mask=None if val_mask is None else val_mask[known], seed=analysis.seed,
-        )
-        calibration = calibration_data(X[known], data[attr].to_numpy()[known], classes, C=model.C,
-                                       k=models.oof_folds, seed=analysis.seed,
-                                       context={a: data[a].to_numpy()[known] for a in ATTRIBUTES})
-        trained[attr] = replace(model, metrics={**model.metrics, "trained_on": trained_on},
-                                arrays={**model.arrays, **calibration.arrays()})
+    probes = train_probes(X, {a: data[a].to_list() for a in ATTRIBUTES},
+                          groups={g: data[g].to_list() for g in ("gender", "ethnicity")}, val_mask=val_mask,
+                          seed=analysis.seed, folds=models.oof_folds, trained_on=trained_on)
+    for attr, count in probes.too_few.items():
+        context.log.warning(f"{count} faces labelled with {attr}: no {attr} probe (zero-shot instead)")
+    trained: dict[str, TrainedClassifier] = probes.probes
     seconds = time.perf_counter() - started
     zero_shot = _zero_shot_accuracy(clip, models, paths.layout(), data, context)
     trained = {attr: replace(model, metrics={**model.metrics, "zero_shot_accuracy": zero_shot.get(attr)})

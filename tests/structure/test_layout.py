@@ -278,6 +278,8 @@ def test_only_the_settings_module_reads_environment_variables() -> None:
 
 PICKLE_MODULES = ("pickle", "_pickle", "cPickle", "joblib", "dill", "cloudpickle", "shelve", "marshal")
 """Modules whose loaders run code from the bytes they read."""
+JOBLIB_COMPUTE = frozenset({"Parallel", "delayed", "parallel_config", "cpu_count"})
+"""joblib's process pool: it pickles between this program's own processes and reads no file."""
 
 
 def _keyword_is(call: ast.Call, name: str, value: object) -> bool:
@@ -289,7 +291,8 @@ def _code_loading(node: ast.AST) -> str | None:
     `weights_only=True`, `np.load` without `allow_pickle=False`, or a pickle-family module imported
     for anything but its error classes."""
     if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PICKLE_MODULES:
-        loaders = [a.name for a in node.names if not a.name.endswith("Error")]
+        loaders = [a.name for a in node.names if not a.name.endswith("Error")
+                   and not (node.module == "joblib" and a.name in JOBLIB_COMPUTE)]
         return f"from {node.module} import {', '.join(loaders)}" if loaders else None
     if isinstance(node, ast.Import):
         libraries = [a.name for a in node.names if a.name.split(".")[0] in PICKLE_MODULES[3:]]
@@ -321,6 +324,7 @@ def test_nothing_loads_code_from_model_files() -> None:
 @pytest.mark.parametrize("source", [
     "import joblib\njoblib.load(f)", "pickle.loads(b)", "from pickle import load", "torch.load(f)",
     "torch.load(f, weights_only=False)", "np.load(f)", "numpy.load(f, allow_pickle=True)",
+    "from joblib import Parallel, load",
 ])
 def test_the_code_loading_check_catches(source: str) -> None:
     assert any(_code_loading(node) for node in ast.walk(ast.parse(source)))
@@ -329,6 +333,7 @@ def test_the_code_loading_check_catches(source: str) -> None:
 @pytest.mark.parametrize("source", [
     "torch.load(f, map_location='cpu', weights_only=True)", "np.load(f, allow_pickle=False)",
     "import pickle\nexcept_ = pickle.UnpicklingError", "from pickle import UnpicklingError",
+    "from joblib import Parallel, delayed",
 ])
 def test_the_code_loading_check_allows(source: str) -> None:
     assert not any(_code_loading(node) for node in ast.walk(ast.parse(source)))
