@@ -48,39 +48,50 @@ def _normalise_rows(X: np.ndarray) -> np.ndarray:
     return Xf / np.where(norms > 0, norms, 1.0)
 
 
-def _similar_pairs(X: np.ndarray, threshold: float, block: int) -> tuple[np.ndarray, np.ndarray]:
-    """Index pairs (i < j) with cosine >= threshold; peak memory ~ block x n floats."""
+MAX_BLOCK_CELLS = 1_000_000
+"""Similarities computed at once (rows x columns): bounds the memory whatever the number of faces."""
+
+
+def _linked_components(X: np.ndarray, threshold: float, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(component label per row, linked)``: rows joined by cosine >= ``threshold`` (directly or through a
+    chain) share a label; ``linked`` marks rows with at least one such neighbour.
+
+    Similarities are computed ``block`` rows at a time (at most :data:`MAX_BLOCK_CELLS` cells); each
+    block's edges are reduced to the components they form, kept as one edge from every linked row to its
+    component's first row, so memory stays ``O(block x n + n x blocks)`` even when most pairs are
+    similar (a burst of near-identical photos, or an untrained CLIP)."""
+    from scipy.sparse import coo_matrix  # noqa: PLC0415 - scipy is imported where it is used
+    from scipy.sparse.csgraph import connected_components  # noqa: PLC0415
+
     n = X.shape[0]
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
+    block = max(1, min(block, MAX_BLOCK_CELLS // max(1, n)))
+    heads: list[np.ndarray] = []
+    tails: list[np.ndarray] = []
+    linked = np.zeros(n, dtype=bool)
     for start in range(0, n, block):
         stop = min(start + block, n)
         sims = X[start:stop] @ X[start:].T  # (b, n - start): only j >= start
         ii, jj = np.nonzero(sims >= threshold)
+        del sims
         ii, jj = ii + start, jj + start
         keep = jj > ii
-        rows.append(ii[keep])
-        cols.append(jj[keep])
-    if not rows:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    return np.concatenate(rows), np.concatenate(cols)
-
-
-def _components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Union-find over the given edges; returns a component root per node."""
-    parent = np.arange(n)
-
-    def find(a: int) -> int:
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    for a, b in zip(left.tolist(), right.tolist()):
-        ra, rb = find(a), find(b)
-        if ra != rb:
-            parent[max(ra, rb)] = min(ra, rb)
-    return np.array([find(i) for i in range(n)]) if len(left) else parent
+        ii, jj = ii[keep], jj[keep]
+        if len(ii) == 0:
+            continue
+        nodes, index = np.unique(np.concatenate([ii, jj]), return_inverse=True)
+        graph = coo_matrix((np.ones(len(ii), dtype=np.int8), (index[: len(ii)], index[len(ii):])),
+                           shape=(len(nodes), len(nodes)))
+        _, label = connected_components(graph, directed=False)
+        first = np.full(label.max() + 1, -1, dtype=np.int64)
+        first[label[::-1]] = nodes[::-1]  # the smallest row of each component (nodes are sorted)
+        heads.append(nodes)
+        tails.append(first[label])
+        linked[nodes] = True
+    if not heads:
+        return np.arange(n), linked
+    left, right = np.concatenate(heads), np.concatenate(tails)
+    graph = coo_matrix((np.ones(len(left), dtype=np.int8), (left, right)), shape=(n, n))
+    return connected_components(graph, directed=False)[1], linked
 
 
 def near_duplicates(
@@ -92,7 +103,7 @@ def near_duplicates(
     """Near-duplicate groups by cosine similarity of (L2-normalised) embeddings.
 
     Similarities are computed in ``block``-row matrix products (memory bounded
-    by ``block x n``). Images linked by similarity >= ``threshold`` (directly
+    by ``block x n``, fewer rows for large ``n``: :data:`MAX_BLOCK_CELLS`). Images linked by similarity >= ``threshold`` (directly
     or through a chain) form a group; each member other than the group's
     lexicographically smallest ``face_id`` gets one row
     ``(face_id, duplicate_of=<smallest>, similarity=cosine to it)``. With
@@ -107,11 +118,10 @@ def near_duplicates(
         raise ValueError("face_ids must be unique")
     if block < 1:
         raise ValueError("block must be >= 1")
-    left, right = _similar_pairs(Xn, float(threshold), int(block))
-    if len(left) == 0:
+    roots, linked = _linked_components(Xn, float(threshold), int(block))
+    if not linked.any():
         return pl.DataFrame(schema=DUPLICATE_SCHEMA)
-    roots = _components(len(ids), left, right)
-    members = np.unique(np.concatenate([left, right]))
+    members = np.flatnonzero(linked)
     rep_of_root: dict[int, int] = {}
     for m in members.tolist():
         r = int(roots[m])

@@ -102,3 +102,39 @@ def test_labels_template_is_manual_labels_compatible(tmp_path: Path) -> None:
     ).rows()
     with pytest.raises(ValueError, match="path"):
         labels_template(flagged, _predictions().drop("path"))
+
+
+def _brute_force_groups(X: np.ndarray, threshold: float) -> set[frozenset[int]]:
+    """Connected groups of the full similarity graph, by repeated merging (the definition)."""
+    sims = X @ X.T
+    groups = [{i} for i in range(len(X))]
+    for i, j in zip(*np.nonzero(np.triu(sims >= threshold, k=1)), strict=True):
+        gi = next(g for g in groups if i in g)
+        gj = next(g for g in groups if j in g)
+        if gi is not gj:
+            gi |= gj
+            groups.remove(gj)
+    return {frozenset(g) for g in groups if len(g) > 1}
+
+
+@pytest.mark.parametrize("block", [1, 5, 64])
+def test_near_duplicate_groups_are_the_components_of_the_whole_graph(block: int) -> None:
+    rng = np.random.default_rng(4)
+    centres = _sphere(6, seed=4)
+    X = centres[rng.integers(0, 6, 90)] + 0.02 * rng.normal(size=(90, 64))  # chains within blocks and across
+    X[80:] = _sphere(10, seed=5)  # and some loners
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    ids = [f"f{i:02d}" for i in range(90)]
+    out = near_duplicates(ids, X, threshold=0.985, block=block)
+    found: dict[str, set[int]] = {}
+    for face, rep in zip(out["face_id"].to_list(), out["duplicate_of"].to_list(), strict=True):
+        found.setdefault(rep, {ids.index(rep)}).add(ids.index(face))
+    assert {frozenset(g) for g in found.values()} == _brute_force_groups(X.astype(np.float32), 0.985)
+
+
+def test_near_duplicates_of_a_folder_of_near_identical_faces_stay_small() -> None:
+    # 3,000 faces that are all alike (a burst, or an untrained CLIP): one group, every pair similar
+    rng = np.random.default_rng(6)
+    X = _sphere(1, seed=6) + 0.001 * rng.normal(size=(3000, 64))
+    out = near_duplicates([f"f{i:04d}" for i in range(3000)], X, threshold=0.97)
+    assert out.height == 2999 and set(out["duplicate_of"].to_list()) == {"f0000"}
