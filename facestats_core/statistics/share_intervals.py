@@ -53,7 +53,29 @@ def bootstrap_fits(method: str, calibration_posteriors: ArrayLike, calibration_l
     counts = calibration_resamples(y_cal, n_boot, rng)
     if weights is not None:
         counts = counts * np.asarray(weights, dtype=np.float64)[None, :]
-    return fit_quantifier(method, calibration_posteriors, y_cal, weights=counts, em_steps=em_steps)
+    k = np.shape(calibration_posteriors)[-1]
+    chunk = max(1, MAX_FIT_CELLS // max(1, len(y_cal) * k))
+    parts = [fit_quantifier(method, calibration_posteriors, y_cal, weights=counts[a:a + chunk], em_steps=em_steps)
+             for a in range(0, n_boot, chunk)]
+    return parts[0] if len(parts) == 1 else _stacked(parts)
+
+
+MAX_FIT_CELLS = 2_000_000
+"""Replicate x calibration-face x class entries fitted at once: :func:`bootstrap_fits` fits its replicates
+in chunks of this size, so its memory does not grow with the calibration set (each replicate's fit is its
+own; the chunks only bound the batch)."""
+
+
+def _stacked(parts: list[Fitted]) -> Fitted:
+    """Batched fits of consecutive replicate chunks as one batched fit."""
+    first = parts[0]
+
+    def joined(name: str, batched_ndim: int) -> np.ndarray:
+        arrays = [np.asarray(getattr(part, name)) for part in parts]
+        return np.concatenate(arrays) if arrays[0].ndim == batched_ndim else arrays[0]
+
+    return Fitted(method=first.method, rates=joined("rates", 3), prior=joined("prior", 2),
+                  temperature=joined("temperature", 1), bias=joined("bias", 2), em_steps=first.em_steps)
 
 
 def share_intervals(

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from scipy.stats import beta
 
+from facestats_core.statistics import share_intervals
 from facestats_core.statistics.quantifiers import calibrate, fit_quantifier, quantify
 from facestats_core.statistics.share_intervals import bootstrap_fits
 from facestats_core.statistics.share_posterior import face_likelihoods, gibbs_shares, posterior_intervals
@@ -109,3 +110,16 @@ def test_bad_arguments():
         posterior_intervals(fits, [P_cal[:10]], np.full((1, 2), 0.5), target_seeds=[1, 2])
     with pytest.raises(ValueError, match="confidence"):
         posterior_intervals(fits, [P_cal[:10]], np.full((1, 2), 0.5), confidence=1.5)
+
+
+@pytest.mark.parametrize("method", ["emq_bcts", "pacc"])
+def test_bootstrap_fits_in_chunks_are_the_fits_of_one_batch(method: str, monkeypatch) -> None:
+    P_cal, y_cal = _faces(400, 3, 30)
+    whole = bootstrap_fits(method, P_cal, y_cal, n_boot=30, seed=9, em_steps=7 if method == "emq_bcts" else None)
+    monkeypatch.setattr(share_intervals, "MAX_FIT_CELLS", 400 * 3 * 4)  # chunks of 4 replicates (the last of 2)
+    chunked = bootstrap_fits(method, P_cal, y_cal, n_boot=30, seed=9, em_steps=7 if method == "emq_bcts" else None)
+    for name in ("rates", "prior", "temperature", "bias"):
+        a, b = np.asarray(getattr(whole, name)), np.asarray(getattr(chunked, name))
+        assert a.shape == b.shape
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12)
+    assert chunked.em_steps == whole.em_steps and chunked.method == whole.method
