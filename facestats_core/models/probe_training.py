@@ -5,7 +5,8 @@ One probe per attribute with at least :data:`MIN_LABELLED` labelled faces
 cross-validation, held-out metrics), then its out-of-fold calibration data
 (:func:`~facestats_core.models.prevalence_calibration.calibration_data`, with the probe's C),
 kept in the probe's ``arrays``. The attributes are independent, so they are trained side by side
-in worker processes (joblib's loky backend; one process per core, at most one per attribute):
+in worker processes (joblib's loky executor, shut down after use so the workers' memory does not stay
+with the run; one process per core, at most one per attribute):
 each fit is seeded and single-threaded, so the probes are the same whatever the number of workers.
 """
 
@@ -77,8 +78,10 @@ def train_probes(
     if n_jobs <= 1:
         trained = [_train_one(attr, *args) for attr in todo]
     else:
-        from joblib import Parallel, delayed  # noqa: PLC0415 - joblib starts worker processes; imported when used
+        from joblib.externals.loky import get_reusable_executor  # noqa: PLC0415 - imported when used
 
-        trained = Parallel(n_jobs=n_jobs, backend="loky")(delayed(_train_one)(attr, *args) for attr in todo)
+        executor = get_reusable_executor(max_workers=n_jobs, timeout=1)
+        trained = [future.result() for future in [executor.submit(_train_one, attr, *args) for attr in todo]]
+        executor.shutdown(wait=True)  # the workers' memory goes back now, not after an idle timeout
     return ProbeSet(probes=dict(zip(todo, trained, strict=True)),
                     too_few={a: counts[a] for a in ATTRIBUTES if a not in todo})

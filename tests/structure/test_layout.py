@@ -278,7 +278,7 @@ def test_only_the_settings_module_reads_environment_variables() -> None:
 
 PICKLE_MODULES = ("pickle", "_pickle", "cPickle", "joblib", "dill", "cloudpickle", "shelve", "marshal")
 """Modules whose loaders run code from the bytes they read."""
-JOBLIB_COMPUTE = frozenset({"Parallel", "delayed", "parallel_config", "cpu_count"})
+JOBLIB_COMPUTE = frozenset({"Parallel", "delayed", "parallel_config", "cpu_count", "get_reusable_executor"})
 """joblib's process pool: it pickles between this program's own processes and reads no file."""
 
 
@@ -292,7 +292,7 @@ def _code_loading(node: ast.AST) -> str | None:
     for anything but its error classes."""
     if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in PICKLE_MODULES:
         loaders = [a.name for a in node.names if not a.name.endswith("Error")
-                   and not (node.module == "joblib" and a.name in JOBLIB_COMPUTE)]
+                   and not (node.module.split(".")[0] == "joblib" and a.name in JOBLIB_COMPUTE)]
         return f"from {node.module} import {', '.join(loaders)}" if loaders else None
     if isinstance(node, ast.Import):
         libraries = [a.name for a in node.names if a.name.split(".")[0] in PICKLE_MODULES[3:]]
@@ -333,7 +333,7 @@ def test_the_code_loading_check_catches(source: str) -> None:
 @pytest.mark.parametrize("source", [
     "torch.load(f, map_location='cpu', weights_only=True)", "np.load(f, allow_pickle=False)",
     "import pickle\nexcept_ = pickle.UnpicklingError", "from pickle import UnpicklingError",
-    "from joblib import Parallel, delayed",
+    "from joblib import Parallel, delayed", "from joblib.externals.loky import get_reusable_executor",
 ])
 def test_the_code_loading_check_allows(source: str) -> None:
     assert not any(_code_loading(node) for node in ast.walk(ast.parse(source)))
