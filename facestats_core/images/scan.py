@@ -113,8 +113,9 @@ def scan_shards(
                 hashed += 1
         except OSError as exc:
             row = unreadable_row(rel, exc)
-            if shard_of(row["image_id"], n_shards) in wanted:
-                by_id.setdefault(row["image_id"], {**row, "shard": shard_of(row["image_id"], n_shards)})
+            row["shard"] = shard_of(row["image_id"], n_shards)
+            if row["shard"] in wanted:
+                by_id.setdefault(row["image_id"], row)
             continue
         shard = shard_of(image_id, n_shards)
         if shard not in wanted:

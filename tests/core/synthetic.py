@@ -28,6 +28,16 @@ def class_blobs(
     return X.astype(np.float32), np.asarray(classes, dtype=object)[idx]
 
 
+def class_posteriors(n: int, k: int, seed: int, prior=None) -> tuple[np.ndarray, np.ndarray]:
+    """Noisy but informative posteriors ``(n, k)`` of ``n`` faces of ``k`` classes drawn with ``prior``
+    (uniform when None), and their true classes."""
+    rng = np.random.default_rng(seed)
+    y = rng.choice(k, size=n, p=prior if prior is not None else np.full(k, 1 / k))
+    logits = rng.normal(size=(n, k)) + 2.0 * np.eye(k)[y]
+    P = np.exp(logits)
+    return P / P.sum(axis=1, keepdims=True), y
+
+
 def small_mlp_config():  # -> MLPConfig (torch is imported lazily by the callers' importorskip)
     """A tiny, fast MLP configuration for 8-dimensional synthetic embeddings."""
     from facestats_core.attractiveness.training import MLPConfig

@@ -14,15 +14,9 @@ from facestats_core.statistics.quantifiers import (
     quantify,
 )
 from facestats_core.statistics.share_intervals import bootstrap_fits, calibration_resamples, share_intervals
+from tests.core.synthetic import class_posteriors
 
 
-def _posteriors(n: int, k: int, seed: int, prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Noisy but informative posteriors of ``n`` faces of ``k`` classes drawn with ``prior``."""
-    rng = np.random.default_rng(seed)
-    y = rng.choice(k, size=n, p=prior if prior is not None else np.full(k, 1 / k))
-    logits = rng.normal(size=(n, k)) + 2.0 * np.eye(k)[y]
-    P = np.exp(logits)
-    return P / P.sum(axis=1, keepdims=True), y
 
 
 def test_hand_computed_binary_acc_and_cc():
@@ -46,8 +40,8 @@ def test_hand_computed_em_on_two_points():
 def test_matches_quapy_rates_adjustment_and_em():
     quapy_agg = pytest.importorskip("quapy.method.aggregative")
     k = 4
-    P_cal, y_cal = _posteriors(400, k, 0)
-    P_t, _ = _posteriors(300, k, 1, prior=np.array([0.55, 0.25, 0.15, 0.05]))
+    P_cal, y_cal = class_posteriors(400, k, 0)
+    P_t, _ = class_posteriors(300, k, 1, prior=np.array([0.55, 0.25, 0.15, 0.05]))
     classes = np.arange(k)
     # rates: QuaPy's matrix is M[i, j] = P(pred i | true j), ours its transpose
     ours_acc = fit_quantifier("acc", P_cal, y_cal)
@@ -67,14 +61,14 @@ def test_matches_quapy_rates_adjustment_and_em():
 def test_bcts_matches_abstention():
     calibration = pytest.importorskip("abstention.calibration")
     k = 3
-    P, y = _posteriors(500, k, 2)
+    P, y = class_posteriors(500, k, 2)
     P = P ** 1.7 / (P ** 1.7).sum(axis=1, keepdims=True)  # over-confident
     for bias, theirs_cal in ((False, calibration.TempScaling()), (True, calibration.TempScaling(bias_positions="all"))):
         T, b = fit_temperature(P, y, bias=bias)
         function = theirs_cal(P, np.eye(k)[y], posterior_supplied=True)
         np.testing.assert_allclose(calibrate(P, T, b), function(P), atol=2e-4)
     quapy_agg = pytest.importorskip("quapy.method.aggregative")
-    P_t, _ = _posteriors(300, k, 3, prior=np.array([0.7, 0.2, 0.1]))
+    P_t, _ = class_posteriors(300, k, 3, prior=np.array([0.7, 0.2, 0.1]))
     T, b = fit_temperature(P, y, bias=True)
     theirs, _ = quapy_agg.EMQ.EM(np.bincount(y, minlength=k) / len(y), calibrate(P_t, T, b), epsilon=1e-10)
     np.testing.assert_allclose(quantify(fit_quantifier("emq_bcts", P, y), P_t), theirs, atol=1e-4)
@@ -83,8 +77,8 @@ def test_bcts_matches_abstention():
 @pytest.mark.parametrize("method", METHODS)
 def test_batched_fits_equal_single_fits_and_shares_sum_to_one(method):
     k = 3
-    P_cal, y_cal = _posteriors(120, k, 4)
-    P_t, _ = _posteriors(50, k, 5)
+    P_cal, y_cal = class_posteriors(120, k, 4)
+    P_t, _ = class_posteriors(50, k, 5)
     weights = calibration_resamples(y_cal, 3, np.random.default_rng(0))
     batched = quantify(fit_quantifier(method, P_cal, y_cal, weights=weights), np.stack([P_t] * 3))
     for b in range(3):
@@ -100,8 +94,8 @@ def test_resamples_keep_class_counts_and_intervals_cover_the_estimate():
     w = calibration_resamples(y, 20, np.random.default_rng(1))
     np.testing.assert_array_equal(np.stack([w[:, y == c].sum(axis=1) for c in range(3)], axis=1),
                                   np.tile([30, 10, 5], (20, 1)))
-    P_cal, y_cal = _posteriors(300, 3, 6)
-    P_t, _ = _posteriors(200, 3, 7, prior=np.array([0.6, 0.3, 0.1]))
+    P_cal, y_cal = class_posteriors(300, 3, 6)
+    P_t, _ = class_posteriors(200, 3, 7, prior=np.array([0.6, 0.3, 0.1]))
     fits = bootstrap_fits("pacc", P_cal, y_cal, n_boot=200, seed=3)
     low, high = share_intervals(fits, [P_t], seed=3)
     point = quantify(fit_quantifier("pacc", P_cal, y_cal), P_t)
@@ -112,7 +106,7 @@ def test_resamples_keep_class_counts_and_intervals_cover_the_estimate():
 
 
 def test_bad_input():
-    P, y = _posteriors(20, 2, 8)
+    P, y = class_posteriors(20, 2, 8)
     with pytest.raises(ValueError, match="unknown quantification method"):
         fit_quantifier("nope", P, y)
     with pytest.raises(ValueError, match="class indices"):
@@ -122,8 +116,8 @@ def test_bad_input():
 
 
 def test_early_stopped_em_takes_plain_steps_from_the_calibration_mix():
-    P_cal, y_cal = _posteriors(300, 3, 9)
-    P_t, _ = _posteriors(120, 3, 10, prior=np.array([0.7, 0.2, 0.1]))
+    P_cal, y_cal = class_posteriors(300, 3, 9)
+    P_t, _ = class_posteriors(120, 3, 10, prior=np.array([0.7, 0.2, 0.1]))
     fitted = fit_quantifier("emq_bcts", P_cal, y_cal, em_steps=2)
     calibrated = calibrate(P_t, fitted.temperature, fitted.bias)
     q = fitted.prior
@@ -144,7 +138,7 @@ def test_early_stopped_em_takes_plain_steps_from_the_calibration_mix():
 
 
 def test_em_steps_only_for_em_methods():
-    P, y = _posteriors(40, 2, 11)
+    P, y = class_posteriors(40, 2, 11)
     with pytest.raises(ValueError, match="em_steps"):
         fit_quantifier("pacc", P, y, em_steps=3)
     with pytest.raises(ValueError, match="em_steps"):
@@ -152,8 +146,8 @@ def test_em_steps_only_for_em_methods():
 
 
 def test_early_stopped_intervals_span_the_converged_replicates():
-    P_cal, y_cal = _posteriors(300, 4, 12)
-    P_t, _ = _posteriors(80, 4, 13, prior=np.array([0.05, 0.15, 0.3, 0.5]))
+    P_cal, y_cal = class_posteriors(300, 4, 12)
+    P_t, _ = class_posteriors(80, 4, 13, prior=np.array([0.05, 0.15, 0.3, 0.5]))
     stopped = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=60, seed=5, em_steps=2)
     converged = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=60, seed=5)
     low, high = share_intervals(stopped, [P_t], seed=5)

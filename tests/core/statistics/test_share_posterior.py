@@ -10,15 +10,9 @@ from facestats_core.statistics import share_intervals
 from facestats_core.statistics.quantifiers import calibrate, fit_quantifier, quantify
 from facestats_core.statistics.share_intervals import bootstrap_fits
 from facestats_core.statistics.share_posterior import face_likelihoods, gibbs_shares, posterior_intervals
+from tests.core.synthetic import class_posteriors
 
 
-def _faces(n: int, k: int, seed: int, prior: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Informative posteriors of ``n`` faces of ``k`` classes drawn with ``prior`` (as in test_quantifiers)."""
-    rng = np.random.default_rng(seed)
-    y = rng.choice(k, size=n, p=prior if prior is not None else np.full(k, 1 / k))
-    logits = rng.normal(size=(n, k)) + 2.0 * np.eye(k)[y]
-    P = np.exp(logits)
-    return P / P.sum(axis=1, keepdims=True), y
 
 
 def test_known_classes_give_the_exact_dirichlet_posterior():
@@ -34,8 +28,8 @@ def test_known_classes_give_the_exact_dirichlet_posterior():
 
 
 def test_likelihoods_are_calibrated_posteriors_over_the_calibration_mix():
-    P_cal, y_cal = _faces(200, 3, 1, prior=np.array([0.5, 0.3, 0.2]))
-    P_t, _ = _faces(40, 3, 2)
+    P_cal, y_cal = class_posteriors(200, 3, 1, prior=np.array([0.5, 0.3, 0.2]))
+    P_t, _ = class_posteriors(40, 3, 2)
     fits = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=3, seed=0)
     L = face_likelihoods(fits, P_t)
     expected = calibrate(P_t, fits.temperature, fits.bias) / fits.prior[:, None, :]
@@ -49,8 +43,8 @@ def test_likelihoods_are_calibrated_posteriors_over_the_calibration_mix():
 
 
 def test_an_absent_class_gets_an_interval_from_zero_that_reaches_above_it():
-    P_cal, y_cal = _faces(300, 3, 3)
-    P_t, _ = _faces(150, 3, 4, prior=np.array([0.6, 0.4, 0.0]))
+    P_cal, y_cal = class_posteriors(300, 3, 3)
+    P_t, _ = class_posteriors(150, 3, 4, prior=np.array([0.6, 0.4, 0.0]))
     fits = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=40, seed=2)
     point = quantify(fit_quantifier("emq_bcts", P_cal, y_cal), P_t)
     low, high = posterior_intervals(fits, [P_t], point[None], seed=7)
@@ -64,12 +58,12 @@ def test_an_absent_class_gets_an_interval_from_zero_that_reaches_above_it():
 
 def test_intervals_cover_the_population_shares_of_a_well_specified_mixture():
     k = 3
-    P_cal, y_cal = _faces(600, k, 5)
+    P_cal, y_cal = class_posteriors(600, k, 5)
     fits = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=40, seed=3)
     point_fit = fit_quantifier("emq_bcts", P_cal, y_cal)
     rng = np.random.default_rng(6)
     shares = rng.dirichlet(np.ones(k), size=30)
-    targets = [_faces(120, k, 100 + s, prior=p)[0] for s, p in enumerate(shares)]
+    targets = [class_posteriors(120, k, 100 + s, prior=p)[0] for s, p in enumerate(shares)]
     starts = np.stack([quantify(point_fit, t) for t in targets])
     low, high = posterior_intervals(fits, targets, starts, seed=1)
     inside = (shares >= low) & (shares <= high)
@@ -78,9 +72,9 @@ def test_intervals_cover_the_population_shares_of_a_well_specified_mixture():
 
 
 def test_threads_give_the_same_intervals_as_one():
-    P_cal, y_cal = _faces(300, 3, 12)
+    P_cal, y_cal = class_posteriors(300, 3, 12)
     fits = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=20, seed=5)
-    targets = [_faces(60 + 10 * i, 3, 20 + i)[0] for i in range(5)]
+    targets = [class_posteriors(60 + 10 * i, 3, 20 + i)[0] for i in range(5)]
     starts = np.stack([quantify(fit_quantifier("emq_bcts", P_cal, y_cal), t) for t in targets])
     one = posterior_intervals(fits, targets, starts, seed=3, workers=1)
     for workers in (2, 3, None):
@@ -90,8 +84,8 @@ def test_threads_give_the_same_intervals_as_one():
 
 
 def test_the_interval_holds_its_point_estimate():
-    P_cal, y_cal = _faces(300, 3, 10)
-    P_t, _ = _faces(100, 3, 11, prior=np.array([0.5, 0.3, 0.2]))
+    P_cal, y_cal = class_posteriors(300, 3, 10)
+    P_t, _ = class_posteriors(100, 3, 11, prior=np.array([0.5, 0.3, 0.2]))
     fits = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=20, seed=4)
     point = np.array([[0.0, 0.99, 0.01]])  # far from the posterior on two classes
     low, high = posterior_intervals(fits, [P_t], point, seed=2)
@@ -100,7 +94,7 @@ def test_the_interval_holds_its_point_estimate():
 
 
 def test_bad_arguments():
-    P_cal, y_cal = _faces(60, 2, 9)
+    P_cal, y_cal = class_posteriors(60, 2, 9)
     fits = bootstrap_fits("emq_bcts", P_cal, y_cal, n_boot=4, seed=0)
     with pytest.raises(ValueError, match="keep"):
         gibbs_shares(np.ones((2, 5, 2)), np.full(2, 0.5), np.random.default_rng(0), steps=3, keep=4)
@@ -114,7 +108,7 @@ def test_bad_arguments():
 
 @pytest.mark.parametrize("method", ["emq_bcts", "pacc"])
 def test_bootstrap_fits_in_chunks_are_the_fits_of_one_batch(method: str, monkeypatch) -> None:
-    P_cal, y_cal = _faces(400, 3, 30)
+    P_cal, y_cal = class_posteriors(400, 3, 30)
     whole = bootstrap_fits(method, P_cal, y_cal, n_boot=30, seed=9, em_steps=7 if method == "emq_bcts" else None)
     monkeypatch.setattr(share_intervals, "MAX_FIT_CELLS", 400 * 3 * 4)  # chunks of 4 replicates (the last of 2)
     chunked = bootstrap_fits(method, P_cal, y_cal, n_boot=30, seed=9, em_steps=7 if method == "emq_bcts" else None)
