@@ -102,7 +102,15 @@ def source_coordinates(mesh: WarpMesh, vertices: np.ndarray) -> tuple[np.ndarray
     if v.shape != mesh.points.shape:
         raise ValueError(f"vertices must be {mesh.points.shape}, got {v.shape}")
     (i0, i1, i2), (w0, w1, w2) = mesh.pixel_vertices, mesh.pixel_weights
-    vx, vy = np.ascontiguousarray(v[:, 0]), np.ascontiguousarray(v[:, 1])
-    xs = vx[i0] * w0 + vx[i1] * w1 + vx[i2] * w2
-    ys = vy[i0] * w0 + vy[i1] * w1 + vy[i2] * w2
-    return xs, ys
+    term = np.empty(len(w0), dtype=np.float32)
+    axes = []
+    for column in (0, 1):  # ((v[i0]·w0 + v[i1]·w1) + v[i2]·w2) in float32, without temporaries per term
+        values = np.ascontiguousarray(v[:, column])
+        total = values.take(i0)
+        total *= w0
+        for index, weight in ((i1, w1), (i2, w2)):
+            values.take(index, out=term)
+            term *= weight
+            total += term
+        axes.append(total)
+    return axes[0], axes[1]

@@ -5,7 +5,8 @@
   of the output frame (the "eyes" alignment);
 * :func:`face_vertices`: a face's mesh vertices in its own image (its 68 landmarks
   plus the frame's border points mapped back through the inverse similarity);
-* :func:`bilinear_sample`: vectorised bilinear interpolation of an RGB array;
+* :func:`bilinear_sample`: vectorised bilinear interpolation of an RGB array (or of its
+  :func:`packed_pixels`, one 32-bit word per pixel, packed once per image);
 * :func:`warp_face` (piecewise affine onto a :class:`~facestats_core.composites.mesh.WarpMesh`)
   and :func:`eye_align` (similarity only), both straight from the source pixels;
 * :func:`load_pixels` / :class:`SourcePixels`: read an image (once), box-reduced first when the
@@ -74,15 +75,31 @@ def face_vertices(landmarks: np.ndarray, matrix: np.ndarray, size: int) -> np.nd
     return np.vstack([np.asarray(landmarks, dtype=np.float64), apply(invert(matrix), border_points(size))])
 
 
+def packed_pixels(pixels: np.ndarray) -> np.ndarray:
+    """``h×w`` uint32: each pixel of ``pixels`` (``h×w×3`` uint8) as one 32-bit word (RGB and a zero pad
+    byte), the form :func:`sample_packed` gathers from. An image sampled several times is packed once."""
+    height, width = pixels.shape[:2]
+    padded = np.zeros((height, width, 4), dtype=np.uint8)
+    padded[..., :3] = pixels
+    return padded.view(np.uint32).reshape(height, width)
+
+
+def _as_packed(pixels: np.ndarray) -> np.ndarray:
+    """``pixels`` packed, unless they already are (``h×w`` uint32)."""
+    return pixels if pixels.ndim == 2 and pixels.dtype == np.uint32 else packed_pixels(pixels)
+
+
 def bilinear_sample(pixels: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sample ``pixels`` (``h×w×3`` uint8) at float points; returns ``(values (p, 3) float32, inside (p,) bool)``.
+    """Sample ``pixels`` (``h×w×3`` uint8, or its :func:`packed_pixels`) at float points; returns
+    ``(values (p, 3) float32, inside (p,) bool)``.
 
     Points within the image (``[-0.5, side - 0.5]``) are interpolated (edges clamped); points
     outside get ``inside = False`` and the nearest edge value. Each value is
     ``((a·w00 + b·w10) + c·w01) + d·w11`` in float32 (``a..d`` the four neighbours); the pixels are
     gathered as one 32-bit word each (RGB plus a pad byte), which is what makes it fast.
     """
-    height, width = pixels.shape[:2]
+    packed = _as_packed(pixels)
+    height, width = packed.shape
     if height < 2 or width < 2:
         raise ValueError(f"image too small to sample: {width}x{height}")
     inside = (xs >= -0.5) & (xs <= width - 0.5) & (ys >= -0.5) & (ys <= height - 0.5)
@@ -94,9 +111,7 @@ def bilinear_sample(pixels: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple
     fy = y - y0.astype(np.float32)
     gx, gy = 1.0 - fx, 1.0 - fy
     weights = (gx * gy, fx * gy, gx * fy, fx * fy)
-    padded = np.zeros((height, width, 4), dtype=np.uint8)
-    padded[..., :3] = pixels
-    words = padded.view(np.uint32).ravel()
+    words = packed.ravel()
     index = y0 * width + x0
     corners = [words.take(index + offset).view(np.uint8).reshape(-1, 4) for offset in (0, 1, width, width + 1)]
     out = np.empty((len(index), 3), dtype=np.float32)
@@ -116,7 +131,8 @@ def warp_face(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Warp a face piecewise-affinely onto ``mesh``: ``(values (size², 3) float32, inside (size²,) bool)``.
 
-    ``landmarks`` are the face's 68 points in ``pixels``' coordinates.
+    ``landmarks`` are the face's 68 points in ``pixels``' coordinates; ``pixels`` may be packed
+    (:func:`packed_pixels`).
     """
     points = check_landmarks(landmarks)
     matrix = frame_transform(eye_centres(points), mesh.size, eye_targets)
@@ -154,6 +170,7 @@ class SourcePixels:
         self._image: Image.Image | None = None
         self._stored_size: tuple[int, int] = (0, 0)
         self._pixels: dict[int, np.ndarray] = {}
+        self._packed: dict[int, np.ndarray] = {}
 
     def _decoded(self) -> Image.Image:
         if self._image is None:
@@ -180,6 +197,12 @@ class SourcePixels:
             image = self._decoded()
             self._pixels[factor] = np.asarray(image.reduce(factor) if factor > 1 else image, dtype=np.uint8)
         return self._pixels[factor]
+
+    def packed(self, factor: int = 1) -> np.ndarray:
+        """:meth:`pixels` as :func:`packed_pixels` (made once per factor: what the warps sample)."""
+        if factor not in self._packed:
+            self._packed[factor] = packed_pixels(self.pixels(factor))
+        return self._packed[factor]
 
 
 def load_pixels(path: Any, factor: int = 1) -> np.ndarray:

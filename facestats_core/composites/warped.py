@@ -127,12 +127,12 @@ def _warp_one(source: SourcePixels, member: Member, mesh: WarpMesh, settings: Wa
               ) -> tuple[np.ndarray, np.ndarray]:
     points = check_landmarks(member.landmarks)  # type: ignore[arg-type]
     factor = reduction_factor(scale_of(frame_transform(eye_centres(points), settings.size, settings.eye_targets)))
-    return warp_face(source.pixels(factor), to_reduced(points, factor), mesh, settings.eye_targets)
+    return warp_face(source.packed(factor), to_reduced(points, factor), mesh, settings.eye_targets)
 
 
 def _eyes_one(source: SourcePixels, eyes: np.ndarray, settings: WarpSettings) -> tuple[np.ndarray, np.ndarray]:
     factor = reduction_factor(scale_of(frame_transform(eyes, settings.size, settings.eye_targets)))
-    return eye_align(source.pixels(factor), to_reduced(eyes, factor), settings.size, settings.eye_targets)
+    return eye_align(source.packed(factor), to_reduced(eyes, factor), settings.size, settings.eye_targets)
 
 
 def _plain_one(source: SourcePixels, settings: WarpSettings) -> tuple[np.ndarray, np.ndarray]:
