@@ -12,6 +12,8 @@ and the bundle, and a bundle applied to another folder corrects with the same da
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -108,6 +110,22 @@ def calibration_data(
                 values = np.asarray(list(context[attr]), dtype=object)[keep]
                 ctx[:, j] = [index.get(v, -1) if isinstance(v, str) else -1 for v in values]
     return CalibrationData(tuple(classes), np.asarray(result.values, dtype=np.float32), codes, context=ctx)
+
+
+def calibration_key(X: np.ndarray, labels: Sequence[Any], classes: tuple[str, ...], *, C: float | None, k: int,
+                    seed: int) -> str:
+    """sha256 of what :func:`calibration_data` computes from: the rows whose label is in ``classes`` (their
+    embeddings as float32 and class indices, in order), ``classes``, ``C``, ``k`` and ``seed``. Equal keys mean
+    equal out-of-fold posteriors, so the ``attributes`` step can take them instead of fitting the folds again."""
+    allowed = {c: i for i, c in enumerate(classes)}
+    y = np.asarray(list(labels), dtype=object)
+    keep = np.flatnonzero([isinstance(v, str) and v in allowed for v in y])
+    digest = hashlib.sha256(b"facestats-calibration-v1")
+    digest.update(json.dumps({"classes": list(classes), "C": None if C is None else repr(float(C)), "k": int(k),
+                              "seed": int(seed), "shape": [len(keep), int(np.shape(X)[1])]}).encode())
+    digest.update(np.ascontiguousarray(np.asarray(X)[keep], dtype="<f4").tobytes())
+    digest.update(np.array([allowed[v] for v in y[keep]], dtype="<i8").tobytes())
+    return digest.hexdigest()
 
 
 def calibration_of(probe: Any) -> CalibrationData | None:

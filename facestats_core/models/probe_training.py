@@ -21,7 +21,7 @@ import numpy as np
 
 from facestats_core.labels.vocab import ATTRIBUTES
 from facestats_core.models.classifiers import TrainedClassifier, train_attribute_classifier
-from facestats_core.models.prevalence_calibration import calibration_data
+from facestats_core.models.prevalence_calibration import calibration_data, calibration_key
 
 MIN_LABELLED = 4
 """Labelled faces an attribute needs for a probe (and its out-of-fold calibration)."""
@@ -45,7 +45,8 @@ def _train_one(attr: str, X: np.ndarray, labels: Mapping[str, np.ndarray], group
     )
     calibration = calibration_data(X[known], labels[attr][known], classes, C=model.C, k=folds, seed=seed,
                                    context={a: values[known] for a, values in labels.items()})
-    return replace(model, metrics={**model.metrics, "trained_on": trained_on},
+    key = calibration_key(X[known], labels[attr][known], classes, C=model.C, k=folds, seed=seed)
+    return replace(model, metrics={**model.metrics, "trained_on": trained_on, "calibration_key": key},
                    arrays={**model.arrays, **calibration.arrays()})
 
 
