@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from facestats_core.attractiveness.cross_validation import cross_validate_with_predictions
+from facestats_core.attractiveness.cross_validation import collect_folds, fold_jobs
 from facestats_core.attractiveness.evaluation import Evaluation
 from facestats_core.attractiveness.training import (
     TRAINING_THREADS,
@@ -27,6 +27,7 @@ from facestats_core.attractiveness.training import (
     validate_xy,
 )
 from facestats_core.models.splits import data_hash, split_three
+from facestats_core.models.worker_processes import run_jobs
 
 if TYPE_CHECKING:
     import torch
@@ -38,6 +39,8 @@ class AttractivenessRegressor:
     Parameters: ``config`` (the MLP and its training; ``None``: the defaults for ``X``'s width),
     ``cv_folds`` (k-fold cross-validation on ``fit`` when >= 2), ``num_threads`` (torch's intra-op
     threads during ``fit`` only; default ``TRAINING_THREADS`` = 1, ``None``: torch's own setting),
+    ``workers`` (processes that share the final fit and the cross-validation's folds during ``fit``; each is
+    seeded on its own, so the model and its evaluation do not depend on it),
     ``trained_on`` (``reference`` or ``analysed``: whose ratings) and
     ``fingerprint`` (:func:`~facestats_core.models.fingerprint.regressor_fingerprint` of what it
     is trained with; a run with the same one reuses the stored model).
@@ -51,11 +54,12 @@ class AttractivenessRegressor:
     """
 
     def __init__(self, config: MLPConfig | None = None, *, cv_folds: int = 0,
-                 num_threads: int | None = TRAINING_THREADS,
+                 num_threads: int | None = TRAINING_THREADS, workers: int = 1,
                  trained_on: str = "", fingerprint: str = "") -> None:
         self.config = config
         self.cv_folds = cv_folds
         self.num_threads = num_threads
+        self.workers = workers
         self.trained_on = trained_on
         self.fingerprint = fingerprint
         self.evaluation: Evaluation | None = None
@@ -71,18 +75,20 @@ class AttractivenessRegressor:
         validation MSE; the best epoch's weights are restored when ``patience`` epochs pass
         without improvement or at ``max_epochs``. Baselines, fitted on training + validation rows:
         their mean, and ridge with alpha chosen by ``RidgeCV``. With ``cv_folds >= 2`` the same
-        protocol runs ``cv_folds`` times (``evaluation.cross_validation``). Global torch state
-        (RNG, deterministic flag, threads) is restored afterwards.
+        protocol runs ``cv_folds`` times (``evaluation.cross_validation``; fold ``i`` seeded with
+        ``fold_seed(seed, i)``), the final fit and the folds spread over ``workers`` processes. Global torch
+        state (RNG, deterministic flag, threads) is restored afterwards.
         """
         config = self.config or MLPConfig(input_dim=int(np.shape(X)[1]))
         x, t = validate_xy(X, y, config)
         train_idx, val_idx, test_idx = split_three(len(t), config)
-        with deterministic_torch(config.seed, self.num_threads):
-            fit, held_out, _ = fit_and_score(x, t, train_idx, val_idx, test_idx, config)
+        jobs, folds = fold_jobs(x, t, config, self.cv_folds, self.num_threads) if self.cv_folds >= 2 else ([], [])
+        results = run_jobs([(_final_fit, (x, t, train_idx, val_idx, test_idx, config, self.num_threads)), *jobs],
+                           self.workers)
+        fit, held_out = results[0]
         cv, cv_predictions = None, np.empty(0, dtype=np.float64)
-        if self.cv_folds >= 2:
-            cv, cv_predictions = cross_validate_with_predictions(x, t, config, k=self.cv_folds,
-                                                                 num_threads=self.num_threads)
+        if jobs:
+            cv, cv_predictions = collect_folds(results[1:], folds, len(t), config.seed)
         self._set_state(config, fit.state_dict, fit.target_mean, fit.target_std, Evaluation(held_out, cv),
                         epochs_run=fit.epochs_run, best_epoch=fit.best_epoch, data_hash=data_hash(x, t),
                         cv_predictions=cv_predictions)
@@ -127,3 +133,11 @@ class AttractivenessRegressor:
         if np.ndim(X) != 2 or np.shape(X)[1] != self.config_.input_dim:
             raise ValueError(f"expected X of shape (n, {self.config_.input_dim}), got {np.shape(X)}")
         return predict_with(self._module, X, self.target_mean_, self.target_std_, batch_size)
+
+
+def _final_fit(x: np.ndarray, t: np.ndarray, train_idx: np.ndarray, val_idx: np.ndarray, test_idx: np.ndarray,
+               config: MLPConfig, num_threads: int | None) -> tuple[Any, Any]:
+    """The model's own fit (seeded with ``config.seed``) and its held-out metrics: a job of :func:`run_jobs`."""
+    with deterministic_torch(config.seed, num_threads):
+        fit, held_out, _ = fit_and_score(x, t, train_idx, val_idx, test_idx, config)
+    return fit, held_out

@@ -5,8 +5,8 @@ One probe per attribute with at least :data:`MIN_LABELLED` labelled faces
 cross-validation, held-out metrics), then its out-of-fold calibration data
 (:func:`~facestats_core.models.prevalence_calibration.calibration_data`, with the probe's C),
 kept in the probe's ``arrays``. The attributes are independent, so they are trained side by side
-in worker processes (joblib's loky executor, shut down after use so the workers' memory does not stay
-with the run; one process per core, at most one per attribute):
+in worker processes (:func:`~facestats_core.models.worker_processes.run_jobs`: one process per core, at
+most one per attribute, shut down after use):
 each fit is seeded and single-threaded, so the probes are the same whatever the number of workers.
 """
 
@@ -22,6 +22,7 @@ import numpy as np
 from facestats_core.labels.vocab import ATTRIBUTES
 from facestats_core.models.classifiers import TrainedClassifier, train_attribute_classifier
 from facestats_core.models.prevalence_calibration import calibration_data, calibration_key
+from facestats_core.models.worker_processes import run_jobs
 
 MIN_LABELLED = 4
 """Labelled faces an attribute needs for a probe (and its out-of-fold calibration)."""
@@ -75,14 +76,7 @@ def train_probes(
     todo = [a for a in ATTRIBUTES if counts[a] >= MIN_LABELLED]
     grouping = {k: np.asarray(list(v), dtype=object) for k, v in (groups or {}).items()}
     args = (Xf, columns, grouping, val_mask, seed, folds, trained_on)
-    n_jobs = min(len(todo), workers if workers is not None else (os.cpu_count() or 1))
-    if n_jobs <= 1:
-        trained = [_train_one(attr, *args) for attr in todo]
-    else:
-        from joblib.externals.loky import get_reusable_executor  # noqa: PLC0415 - imported when used
-
-        executor = get_reusable_executor(max_workers=n_jobs, timeout=1)
-        trained = [future.result() for future in [executor.submit(_train_one, attr, *args) for attr in todo]]
-        executor.shutdown(wait=True)  # the workers' memory goes back now, not after an idle timeout
+    trained = run_jobs([(_train_one, (attr, *args)) for attr in todo],
+                       workers if workers is not None else (os.cpu_count() or 1))
     return ProbeSet(probes=dict(zip(todo, trained, strict=True)),
                     too_few={a: counts[a] for a in ATTRIBUTES if a not in todo})

@@ -1,5 +1,6 @@
 """Stage 5, attractiveness: an MLP regressor on embeddings trained on human ratings, and scores."""
 
+import os
 from typing import Any
 
 import dagster as dg
@@ -118,7 +119,8 @@ def attractiveness_regressor(
         context.log.warning(f"{len(data.y)} rated faces are too few for {folds}-fold cross-validation; "
                             "reporting the held-out split only.")
         folds = 0
-    model = AttractivenessRegressor(config, cv_folds=folds, trained_on=trained_on, fingerprint=fingerprint)
+    model = AttractivenessRegressor(config, cv_folds=folds, trained_on=trained_on, fingerprint=fingerprint,
+                                    workers=os.cpu_count() or 1)
     model.fit(data.X, data.y)
     context.add_asset_metadata({
         "source": f"trained on the {trained_on} set's ratings",

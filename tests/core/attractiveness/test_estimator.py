@@ -78,6 +78,15 @@ def test_cv_folds_add_the_cross_validation_without_changing_the_model() -> None:
     assert validated.evaluation.cross_validation.k == 3  # type: ignore[union-attr]
 
 
+def test_worker_processes_give_the_same_model_cross_validation_and_out_of_fold_scores() -> None:
+    X, y = _planted(120, 8, seed=4)
+    one = AttractivenessRegressor(SMALL, cv_folds=3).fit(X, y)
+    two = AttractivenessRegressor(SMALL, cv_folds=3, workers=2).fit(X, y)
+    assert _same_weights(one, two) and one.epochs_run_ == two.epochs_run_
+    assert one.evaluation.to_dict() == two.evaluation.to_dict()  # type: ignore[union-attr]
+    assert np.array_equal(one.cv_predictions_, two.cv_predictions_) and np.isfinite(one.cv_predictions_).all()
+
+
 def test_predict_checks_its_input_and_the_fit() -> None:
     with pytest.raises(ValueError, match="not fitted"):
         AttractivenessRegressor(SMALL).predict(np.zeros((2, 8), dtype=np.float32))
