@@ -13,7 +13,7 @@ from PIL import Image
 
 from facestats_core.composites.average import WeightedMeanAccumulator
 from facestats_core.composites.build import CompositeError, CompositeSettings, build_composite, build_composites
-from facestats_core.composites.warp import bilinear_sample
+from facestats_core.composites.warp import bilinear_sample, packed_pixels
 from facestats_core.faces.alignment import AlignmentConfig
 from facestats_core.io.layout import Layout
 from tests.core.composites.test_warp import _shape
@@ -112,6 +112,11 @@ def test_bilinear_sample_is_bit_identical_to_the_plain_formula(shape: tuple[int,
     values, inside = bilinear_sample(pixels, xs, ys)
     assert values.dtype == np.float32 and values.shape == (5000, 3)
     np.testing.assert_array_equal(values, _plain_bilinear(pixels, xs, ys))
+    packed = packed_pixels(pixels)  # what the composites sample: packed once per image
+    assert packed.shape == shape and packed.dtype == np.uint32
+    from_packed, inside_packed = bilinear_sample(packed, xs, ys)
+    np.testing.assert_array_equal(from_packed, values)
+    np.testing.assert_array_equal(inside_packed, inside)
     expected_inside = (xs >= -0.5) & (xs <= shape[1] - 0.5) & (ys >= -0.5) & (ys <= shape[0] - 0.5)
     np.testing.assert_array_equal(inside, expected_inside)
     assert 0 < inside.sum() < 5000
@@ -124,7 +129,9 @@ def test_weighted_accumulator_equals_the_masked_product_sum() -> None:
     for _ in range(5):
         values = rng.uniform(0, 255, size=(64, 3)).astype(np.float32)
         inside = rng.random(64) < 0.7
+        given = values.copy()
         acc.add(values, inside)
+        np.testing.assert_array_equal(values, given)  # the caller's samples are left as they were
         total += values * inside.astype(np.float64)[:, None]
         weight += inside
     mean, covered = acc.mean()
