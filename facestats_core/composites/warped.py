@@ -22,8 +22,9 @@ mean shape's face hull transparent (RGBA output).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -228,34 +229,32 @@ def _add(job: _Job, member: Member, outcome: _Outcome) -> None:
     job.acc.add(values, inside)
 
 
-def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
-    chunk: list[Any] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def _run(work: Iterable[tuple[Member, list[int]]], jobs: list[_Job], workers: int) -> None:
     """Sample each ``(member, job indices)`` into its jobs, ``workers`` members at a time in threads
     (decoding and numpy release the GIL), and add the results in the order given, so the float sums
-    are the same whatever ``workers`` is. At most ``4 × workers`` members' samples are held at once."""
+    are the same whatever ``workers`` is. A sliding window: the next member starts as soon as a thread
+    is free, and at most ``2 × workers`` members' samples are held at once."""
     def outcomes(item: tuple[Member, list[int]]) -> list[_Outcome]:
         return _member_outcomes(item[0], [jobs[i] for i in item[1]])
 
+    def add(item: tuple[Member, list[int]], results: list[_Outcome]) -> None:
+        for index, outcome in zip(item[1], results, strict=True):
+            _add(jobs[index], item[0], outcome)
+
     if workers <= 1:
         for item in work:
-            for index, outcome in zip(item[1], outcomes(item), strict=True):
-                _add(jobs[index], item[0], outcome)
+            add(item, outcomes(item))
         return
+    pending: deque[tuple[tuple[Member, list[int]], Future[list[_Outcome]]]] = deque()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for chunk in _chunks(work, 4 * workers):
-            for item, results in zip(chunk, pool.map(outcomes, chunk), strict=True):
-                for index, outcome in zip(item[1], results, strict=True):
-                    _add(jobs[index], item[0], outcome)
+        for item in work:
+            pending.append((item, pool.submit(outcomes, item)))
+            if len(pending) >= 2 * workers:
+                done, future = pending.popleft()
+                add(done, future.result())
+        while pending:
+            done, future = pending.popleft()
+            add(done, future.result())
 
 
 def composite_from_members(
@@ -286,7 +285,7 @@ def composites_from_members(
     Every composite keeps its own mean shape and mesh; a member in several groups is read and
     decoded once (each box-reduced copy made once) and sampled into each of its composites.
     Members are visited in id order; memory is one running sum per composite plus the samples
-    of at most ``4 × workers`` members, whatever the number of faces.
+    of at most ``2 × workers`` members, whatever the number of faces.
     """
     jobs: list[_Job | ValueError] = []
     for members, method, settings in groups:
