@@ -92,7 +92,7 @@ def composite(
     drops filters when too few faces match and says which.
     A partition range runs every spec in one process and in one pass over the faces: each member
     chip is decoded once however many specs use it and warped onto each spec's own mean shape, in
-    two threads per core (`profile_select_s`, `profile_average_s`, `profile_write_s` in the metadata). A spec that cannot be built (too few
+    threads over the cores (`profile_select_s`, `profile_average_s`, `profile_write_s` in the metadata). A spec that cannot be built (too few
     matching faces, attractiveness terms without scores) is recorded, not failed: its
     `<slug>.json` says `status: not_built` and why, and the UI metadata, the contact sheet and
     the report show the reason. `composite_json_matches_image` then checks the whole composites
@@ -107,7 +107,7 @@ def composite(
     results: list[BuiltComposite] = []
     not_built: dict[str, str] = {}
     run = build_composites(context.partition_keys, master_metadata, layout, settings,
-                           workers=2 * max(1, os.cpu_count() or 1))
+                           workers=max(1, os.cpu_count() or 1))
     for key, outcome in run.results.items():
         if isinstance(outcome, BuiltComposite):
             results.append(outcome)
