@@ -95,12 +95,10 @@ def calibration_data(
     ``ValueError`` with fewer than 4 labelled rows.
     """
 
-    allowed = {c: i for i, c in enumerate(classes)}
     y = np.asarray(list(labels), dtype=object)
-    keep = np.flatnonzero([isinstance(v, str) and v in allowed for v in y])
+    keep, codes = _calibration_rows(y, classes)
     options = {"c_grid": (float(C),)} if C is not None else {}
     result = out_of_fold_attribute(np.asarray(X)[keep], y[keep], classes, k=k, seed=seed, train_options=options)
-    codes = np.array([allowed[v] for v in y[keep]], dtype=np.int64)
     ctx = None
     if context:
         ctx = np.full((len(keep), len(ATTRIBUTES)), -1, dtype=np.int64)
@@ -117,15 +115,20 @@ def calibration_key(X: np.ndarray, labels: Sequence[Any], classes: tuple[str, ..
     """sha256 of what :func:`calibration_data` computes from: the rows whose label is in ``classes`` (their
     embeddings as float32 and class indices, in order), ``classes``, ``C``, ``k`` and ``seed``. Equal keys mean
     equal out-of-fold posteriors, so the ``attributes`` step can take them instead of fitting the folds again."""
-    allowed = {c: i for i, c in enumerate(classes)}
-    y = np.asarray(list(labels), dtype=object)
-    keep = np.flatnonzero([isinstance(v, str) and v in allowed for v in y])
+    keep, codes = _calibration_rows(np.asarray(list(labels), dtype=object), classes)
     digest = hashlib.sha256(b"facestats-calibration-v1")
     digest.update(json.dumps({"classes": list(classes), "C": None if C is None else repr(float(C)), "k": int(k),
                               "seed": int(seed), "shape": [len(keep), int(np.shape(X)[1])]}).encode())
     digest.update(np.ascontiguousarray(np.asarray(X)[keep], dtype="<f4").tobytes())
-    digest.update(np.array([allowed[v] for v in y[keep]], dtype="<i8").tobytes())
+    digest.update(codes.astype("<i8").tobytes())
     return digest.hexdigest()
+
+
+def _calibration_rows(y: np.ndarray, classes: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of labels ``y`` (object array) whose label is in ``classes``, and their class indices (int64)."""
+    allowed = {c: i for i, c in enumerate(classes)}
+    keep = np.flatnonzero([isinstance(v, str) and v in allowed for v in y])
+    return keep, np.array([allowed[v] for v in y[keep]], dtype=np.int64)
 
 
 def calibration_of(probe: Any) -> CalibrationData | None:
