@@ -77,7 +77,7 @@ def face_vertices(landmarks: np.ndarray, matrix: np.ndarray, size: int) -> np.nd
 
 def packed_pixels(pixels: np.ndarray) -> np.ndarray:
     """``h×w`` uint32: each pixel of ``pixels`` (``h×w×3`` uint8) as one 32-bit word (RGB and a zero pad
-    byte), the form :func:`sample_packed` gathers from. An image sampled several times is packed once."""
+    byte), the form :func:`bilinear_sample` gathers from. An image sampled several times is packed once."""
     height, width = pixels.shape[:2]
     padded = np.zeros((height, width, 4), dtype=np.uint8)
     padded[..., :3] = pixels

@@ -158,8 +158,8 @@ def extract_composite_chip(image: Image.Image | ReducedCopies, geometry: tuple[f
     copies = image if isinstance(image, ReducedCopies) else ReducedCopies(image)
     source, factor = copies.array_at_most(reduction_for(geometry[2], size))
     matrix = _reduced_geometry(geometry, size, factor)[:2, :]
-    flags = cv2.WARP_INVERSE_MAP
-    chip = cv2.warpAffine(source, matrix, (size, size), flags=flags | cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    chip = cv2.warpAffine(source, matrix, (size, size), flags=cv2.WARP_INVERSE_MAP | cv2.INTER_CUBIC,
+                          borderMode=cv2.BORDER_REPLICATE)
     outside = _outside_source(matrix, size, source.shape[1], source.shape[0])
     if outside is not None:
         chip[outside] = 0
