@@ -5,8 +5,9 @@ mean landmarks plus :func:`border_points` (corners and edge midpoints), so the
 background warps with the face. :func:`build_mesh` triangulates once per
 composite and caches, for every output pixel, the three vertices of its
 triangle and its barycentric weights: each face is then warped by a weighted
-sum of its own vertex positions (:func:`source_coordinates`), with no
-per-pixel Python loop.
+sum of its own vertex positions (:func:`source_coordinates`, the numpy statement
+of it; :func:`~facestats_core.composites.warp.warp_face` computes the same
+numbers fused with the sampling in one compiled loop).
 
 Coordinates are pixel-index coordinates (``(0, 0)`` is the centre of the
 top-left pixel); the output frame spans ``[-0.5, size - 0.5]`` on both axes.

