@@ -67,21 +67,21 @@ def gibbs_shares(likelihoods: np.ndarray, start: ArrayLike, rng: np.random.Gener
                  steps: int = GIBBS_STEPS, keep: int = GIBBS_KEEP) -> np.ndarray:
     """``(B * keep, k)`` posterior draws of the population's class shares under a uniform prior, one chain
     per row of ``likelihoods`` ``(B, n, k)``, each started at ``start`` ``(k,)`` (module docstring)."""
+    from facestats_core.statistics.class_draws import count_classes  # noqa: PLC0415 - numba compiles on first use
+
     if not 1 <= keep <= steps:
         raise ValueError(f"keep ({keep}) must lie in [1, steps ({steps})]")
     L = np.asarray(likelihoods, dtype=np.float32)
     B, n, k = L.shape
     p = np.broadcast_to(np.clip(np.asarray(start, dtype=np.float64), 1e-6, None), (B, k)).copy()
     p /= p.sum(axis=-1, keepdims=True)
-    offsets = (np.arange(B) * k)[:, None]
     upper = np.triu(np.ones((k, k)))
     draws = []
     for step in range(steps):
         # cum[b, i, j] = sum over classes c <= j of L[b, i, c] p[b, c]: one batched matrix product
         cum = np.matmul(L, (p[:, :, None] * upper).astype(np.float32))
-        u = rng.random((B, n, 1), dtype=np.float32) * cum[..., -1:]
-        z = np.minimum(np.count_nonzero(u >= cum, axis=-1), k - 1)  # each face's class, drawn ∝ p ∘ L
-        counts = np.bincount((z + offsets).ravel(), minlength=B * k).reshape(B, k)
+        # each face's class, drawn ∝ p ∘ L: the first j with u · cum[-1] < cum[j] (class_draws.count_classes)
+        counts = count_classes(cum, rng.random((B, n, 1), dtype=np.float32))
         g = rng.standard_gamma(1.0 + counts)
         p = g / g.sum(axis=-1, keepdims=True)
         if step >= steps - keep:

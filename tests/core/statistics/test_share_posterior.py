@@ -7,6 +7,7 @@ import pytest
 from scipy.stats import beta
 
 from facestats_core.statistics import share_intervals
+from facestats_core.statistics.class_draws import count_classes
 from facestats_core.statistics.quantifiers import calibrate, fit_quantifier, quantify
 from facestats_core.statistics.share_intervals import bootstrap_fits
 from facestats_core.statistics.share_posterior import face_likelihoods, gibbs_shares, posterior_intervals
@@ -25,6 +26,25 @@ def test_known_classes_give_the_exact_dirichlet_posterior():
     a, b = 1 + counts, 3 + counts.sum() - 1 - counts
     np.testing.assert_allclose(np.quantile(draws, [0.025, 0.975], axis=0),
                                [beta.ppf(0.025, a, b), beta.ppf(0.975, a, b)], atol=0.02)
+
+
+@pytest.mark.parametrize(("chains", "faces", "k"), [(3, 400, 2), (5, 300, 9), (2, 50, 1)])
+def test_compiled_class_draws_equal_the_numpy_statement(chains: int, faces: int, k: int) -> None:
+    """`count_classes` counts the classes numpy's `min(count_nonzero(u·cum[-1] >= cum), k - 1)` + `bincount`
+    draws, including ties (a threshold equal to a cumulative weight, and u near 1: the threshold rounding
+    onto the last weight)."""
+    rng = np.random.default_rng(8)
+    cum = np.cumsum(rng.random((chains, faces, k), dtype=np.float32), axis=-1, dtype=np.float32)
+    cum[:, :20, :] = np.float32(1.0)  # ties: every cumulative weight equal, so any threshold >= some of them
+    u = rng.random((chains, faces, 1), dtype=np.float32)
+    u[:, 20:30] = np.float32(1.0) - np.finfo(np.float32).epsneg  # u·cum[-1] rounds to cum[-1]
+    u[:, 30:40] = 0.0
+    z = np.minimum(np.count_nonzero(u * cum[..., -1:] >= cum, axis=-1), k - 1)
+    expected = np.bincount((z + (np.arange(chains) * k)[:, None]).ravel(), minlength=chains * k).reshape(chains, k)
+    counts = count_classes(cum, u)
+    assert counts.dtype == np.int64
+    np.testing.assert_array_equal(counts, expected)
+    assert counts.sum() == chains * faces
 
 
 def test_likelihoods_are_calibrated_posteriors_over_the_calibration_mix():
