@@ -23,6 +23,8 @@ def load_run_bundle(models: ModelsResource, clip: ClipResource, faces: FacesReso
         return models.compatible_bundle(clip.load(), faces.chips().version)
     except (BundleMismatchError, ModelIntegrityError, FileNotFoundError) as exc:
         raise dg.Failure(f"Cannot apply the model bundle {models.bundle}: {exc}") from exc
+    finally:
+        clip.release()  # only its identity was needed
 
 
 @dataclass(frozen=True, eq=False)

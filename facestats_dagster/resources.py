@@ -10,6 +10,7 @@ file and README's table from these fields. A resource builds its core config obj
 
 from __future__ import annotations
 
+import gc
 from functools import lru_cache
 from typing import Any
 
@@ -165,8 +166,16 @@ class ClipResource(dg.ConfigurableResource):
                           compile=self.compile, backend=self.backend, cache_dir=self.cache_dir)  # type: ignore[arg-type]
 
     def load(self) -> LoadedClip:
-        """The loaded model, cached per process (several shards in one run load it once)."""
+        """The loaded model, cached per process until :meth:`release` (a step that calls it twice loads once)."""
         return _load_cached(self.config())
+
+    def release(self) -> None:
+        """Forget this process's loaded CLIP models: each step that loads one releases it when done, so the
+        weights (and a compiled tower: 0.5-1 GB together for ViT-B/32) are not held through the steps after it
+        (the composites, statistics and model training run in the same process). A later `load` reads the
+        model again: a second or two, its files still in the page cache."""
+        _load_cached.cache_clear()
+        gc.collect()
 
 
 class LabelsResource(dg.ConfigurableResource):

@@ -103,6 +103,8 @@ def _zero_shot_accuracy(clip: ClipResource, models: ModelsResource, layout: Any,
     except ClipLoadError as exc:
         context.log.warning(f"no zero-shot comparison: {exc}")
         return {}
+    finally:
+        clip.release()  # the steps after this one do not hold the weights
     predicted = zero_shot_predictions(prompts, embedding_matrix(data))
     out = {}
     for attr in ATTRIBUTES:
@@ -236,6 +238,8 @@ def attributes(
             prompts = prompt_models(clip.load(), tag_specs, cache_dir=paths.layout().model_root / "text_cache")
         except ClipLoadError as exc:
             raise dg.Failure(f"Zero-shot attributes / tags need the CLIP text tower: {exc}") from exc
+        finally:
+            clip.release()  # the steps after this one do not hold the weights
     labels = None
     if {m.metrics.get("trained_on") for m in attribute_classifiers.values()} == {"analysed"}:
         known = embeddings_clip.select("face_id").join(dataset_labels, on="face_id", how="left")

@@ -62,6 +62,8 @@ def model_bundle(
     }
     trained_with = TrainedWith(loaded.model_id, loaded.revision, loaded.dim, face_mode, faces.chips().version,
                                label_sets)
+    del loaded
+    clip.release()  # the steps after this one do not hold the weights
     domain = fit_domain(embedding_matrix(training)) if training.height >= 2 else None
     root = paths.layout().model_root / BUNDLE_FOLDER
     write_bundle(root, trained_with, attribute_classifiers, attractiveness_regressor, domain)

@@ -76,6 +76,8 @@ def embedding_shards(
             "model_share_of_time": round(model_seconds / seconds, 3) if seconds > 0 else 0.0,
         }
     )
+    del model
+    clip.release()  # the steps after this one do not hold the weights
     return outputs
 
 

@@ -63,6 +63,8 @@ def reference_embeddings(
         )
     except FileNotFoundError as exc:
         raise dg.Failure(f"Reference set {models.reference_root}: {exc}") from exc
+    del model
+    clip.release()  # the steps after this one do not hold the weights
     for reason in face_set.checkpoint_skipped:
         context.log.warning(f"reference set: checkpoint part not used: {reason}")
     if face_set.resumed:

@@ -14,7 +14,7 @@ from facestats_core.io.layout import Layout
 from facestats_core.labels.attribute_labels import read_manual_labels
 from facestats_dagster.definitions import defs
 from facestats_dagster.partitions import ALL_SHARDS_RANGE
-from facestats_dagster.resources import AnalysisResource, ClipResource, LabelsResource
+from facestats_dagster.resources import AnalysisResource, ClipResource, LabelsResource, _load_cached
 from facestats_demo.faces import DemoSpec, generate_demo_dataset
 from tests.dagster.resources import make_resources
 
@@ -77,6 +77,7 @@ def test_attribute_stage_end_to_end(demo_root, tiny_clip_dir) -> None:
     assert meta["labelled_faces"].value == 72 and "analysed" in meta["source"].value
     assert meta["model_source"].value == "analysed" and "72 labelled faces" in meta["model_source_reason"].value
     assert "| gender |" in meta["probe_vs_zero_shot"].value  # zero-shot accuracy on the same labels
+    assert _load_cached.cache_info().currsize == 0  # ... with a CLIP it released when done
     assert set(predictions["gender_method"].unique()) == {"probe"}
     assert set(predictions["gender_prediction_source"].unique()) == {"out_of_fold"}  # every face is labelled
     assert "| gender |" in meta["metrics"].value

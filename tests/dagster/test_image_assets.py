@@ -7,6 +7,7 @@ import polars as pl
 from facestats_core.embedding.torch_tower import TorchTower
 from facestats_core.io.layout import Layout
 from facestats_dagster.partitions import ALL_SHARDS_RANGE, SHARD_KEYS
+from facestats_dagster.resources import _load_cached
 from facestats_demo.edge_cases import EXPECTED
 from tests.conftest import write_photos
 
@@ -50,6 +51,18 @@ def test_pipeline_writes_embeddings_for_every_readable_image(all_assets, resourc
     metadata = result.asset_materializations_for_node("embeddings_clip")[0].metadata
     assert metadata["images"].value == metadata["faces"].value == n_readable
     assert sorted(p.stem for p in layout.artifact_dir("embedding_shards").glob("*.parquet")) == SHARD_KEYS
+    assert _load_cached.cache_info().currsize == 0  # the embedding step released its CLIP for the later steps
+
+
+def test_clip_release_forgets_the_loaded_model(resources) -> None:
+    clip = resources["clip"]
+    first = clip.load()
+    assert clip.load() is first  # one load per step however often it asks
+    clip.release()
+    assert _load_cached.cache_info().currsize == 0
+    second = clip.load()
+    assert second is not first and second.model_id == first.model_id
+    clip.release()
 
 
 def test_single_shard_run_only_touches_its_shard(all_assets, resources, raw_folder) -> None:
