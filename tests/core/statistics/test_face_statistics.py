@@ -198,6 +198,20 @@ def test_deterministic_and_independent_of_row_order_and_extra_slices() -> None:
     assert not face_statistics(master, calibration, truth, n_boot=200, share_boot=50, seed=2).equals(a)
 
 
+def test_attributes_in_threads_give_the_table_of_one_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The attributes (and their posterior intervals) run in threads, one per core: the table, composite
+    slices included, is the one a single core makes, row for row."""
+    master, calibration, truth = synthetic_master(300, seed=3)
+    ids = master["face_id"].to_list()
+    composites = {"first": ids[:120], "odd": ids[1::2] + ["not-a-face"]}
+    threaded = face_statistics(master, calibration, truth, composites, n_boot=100, share_boot=50, seed=1)
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    single = face_statistics(master, calibration, truth, composites, n_boot=100, share_boot=50, seed=1)
+    assert threaded.equals(single)
+    odd = threaded.filter((pl.col("slice_value") == "odd") & (pl.col("attribute") == "gender"))
+    assert odd["n"].first() == len(ids[1::2])  # the member outside the table is ignored
+
+
 def test_corrected_shares_move_toward_the_truth_on_synthetic_data() -> None:
     master, calibration, truth = synthetic_master(3000, seed=5, calibration_per_class=400)
     table = face_statistics(master, calibration, truth, n_boot=100, share_boot=50)
