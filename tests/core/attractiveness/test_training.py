@@ -10,6 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from facestats_core.attractiveness.estimator import AttractivenessRegressor  # noqa: E402
+from facestats_core.attractiveness import training  # noqa: E402
 from facestats_core.attractiveness.training import MLPConfig, build_module  # noqa: E402
 from facestats_core.models.splits import data_hash, kfold_indices, split_three  # noqa: E402
 from tests.core.synthetic import planted_ratings as _planted  # noqa: E402
@@ -59,6 +60,21 @@ def test_early_stopping_stops_before_max_epochs() -> None:
     model = AttractivenessRegressor(replace(SMALL, max_epochs=200, patience=3, lr=1e-2)).fit(X, y)
     assert model.epochs_run_ < 200
     assert model.epochs_run_ - model.best_epoch_ == 3
+
+
+def test_adamw_stepping_parameters_together_gives_the_weights_of_one_at_a_time(monkeypatch) -> None:
+    """`adamw` uses torch's `foreach` AdamW for speed: the trained weights equal those of the
+    one-parameter-at-a-time AdamW bit for bit (with dropout, several epochs)."""
+    X = np.random.default_rng(5).standard_normal((300, 16)).astype(np.float32)
+    y = np.random.default_rng(6).uniform(1, 5, 300)
+    config = replace(MLPConfig(input_dim=16, hidden=(32, 8), batch_size=32), max_epochs=8, patience=8)
+    together = AttractivenessRegressor(config).fit(X, y)
+    assert together.epochs_run_ == 8
+    monkeypatch.setattr(training, "adamw", lambda model, cfg: torch.optim.AdamW(
+        model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=False))
+    one_at_a_time = AttractivenessRegressor(config).fit(X, y)
+    for name, tensor in together.state_dict_.items():
+        assert torch.equal(tensor, one_at_a_time.state_dict_[name]), name
 
 
 def test_global_torch_state_restored() -> None:
