@@ -63,6 +63,7 @@ def reference_embeddings(
         )
     except FileNotFoundError as exc:
         raise dg.Failure(f"Reference set {models.reference_root}: {exc}") from exc
+    model_id = model.model_id
     del model
     clip.release()  # the steps after this one do not hold the weights
     for reason in face_set.checkpoint_skipped:
@@ -93,7 +94,7 @@ def reference_embeddings(
         "chips_made": face_set.chips_made,
         "embedded": face_set.embedded,
         "resumed_from_checkpoint": face_set.resumed,
-        "model_id": model.model_id,
+        "model_id": model_id,
         "seconds": round(time.perf_counter() - started, 2),
     }
     for attr in ("gender", "age", "ethnicity"):
