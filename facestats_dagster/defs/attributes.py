@@ -96,10 +96,14 @@ def _describe(source: Any) -> str:
 
 def _zero_shot_accuracy(clip: ClipResource, models: ModelsResource, layout: Any, data: pl.DataFrame,
                         context: dg.AssetExecutionContext) -> dict[str, float]:
-    """Zero-shot accuracy on every labelled row (zero-shot never trains, so every row is held out for it)."""
+    """Zero-shot accuracy on every labelled row (zero-shot never trains, so every row is held out for it).
+
+    The prompts are encoded with the configured tags' too: the text cache keys the whole set, so `attributes`
+    then finds every prompt it needs encoded already (the attribute prompts are not encoded twice)."""
 
     try:
-        prompts = prompt_models(clip.load(), cache_dir=layout.model_root / "text_cache")
+        prompts = prompt_models(clip.load(), _tag_specs(context, models, quiet=True),
+                                cache_dir=layout.model_root / "text_cache")
     except ClipLoadError as exc:
         context.log.warning(f"no zero-shot comparison: {exc}")
         return {}
@@ -266,17 +270,21 @@ def attributes(
     return checked(table, predictions_cover_embeddings(table, embeddings_clip))
 
 
-def _tag_specs(context: dg.AssetExecutionContext, models: ModelsResource) -> tuple[Any, ...]:
-
+def _tag_specs(context: dg.AssetExecutionContext, models: ModelsResource, *, quiet: bool = False) -> tuple[Any, ...]:
+    """The configured tags; a missing file is none (with a warning), an invalid one a `dg.Failure` (``quiet``: no
+    tags and no warning either way, for a step that only encodes them ahead of `attributes`, which reports)."""
     if not models.tags_file:
         return ()
     source = Path(models.tags_file)
     if not source.exists():
-        context.log.warning(f"No tags file at {source}: no open-vocabulary tags (set FACESTATS_TAGS).")
+        if not quiet:
+            context.log.warning(f"No tags file at {source}: no open-vocabulary tags (set FACESTATS_TAGS).")
         return ()
     try:
         return tuple(read_tag_config(source))
     except TagConfigError as exc:
+        if quiet:
+            return ()
         raise dg.Failure(f"Invalid tags file {source}: {exc}") from exc
 
 

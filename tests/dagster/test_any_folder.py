@@ -74,6 +74,8 @@ def test_reference_set_bundle_applied_to_an_unlabelled_folder(tmp_path: Path, ti
     # the reference set's and the shards' checkpoint parts are gone once their tables are written
     assert not (Layout.from_roots(first, tmp_path / "models_a").processed_dir / "checkpoints").exists()
     assert "reference" in str(_meta(trained, "attribute_classifiers")["source"])
+    # the probes' zero-shot comparison encoded the attribute and tag prompts `attributes` needed: one cache entry
+    assert len(list((tmp_path / "models_a" / "text_cache").glob("*.npz"))) == 1
     bundle = tmp_path / "models_a" / "bundle"
     assert (bundle / "bundle.json").exists() and (bundle / "attractiveness_regressor.pt").exists()
 
