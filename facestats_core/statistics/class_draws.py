@@ -11,10 +11,10 @@ the sampler's largest cost after the matrix product. ``nogil``: the per-target t
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from facestats_core.io.compiled import compiled
 
 
-@njit(nogil=True, cache=True)
+@compiled(nogil=True)
 def count_classes(cum: np.ndarray, uniforms: np.ndarray) -> np.ndarray:
     """``(B, k)`` int64 counts of the classes drawn for ``B`` chains of ``n`` faces: face ``i`` of chain ``b``
     takes class ``min(#{j : u·cum[b, i, -1] >= cum[b, i, j]}, k - 1)`` with ``u = uniforms[b, i, 0]``
