@@ -16,6 +16,7 @@ Pixels are *packed*: one 32-bit word per pixel, red in the low byte
 from __future__ import annotations
 
 import numpy as np
+
 from facestats_core.io.compiled import compiled
 
 _ONE = np.float32(1.0)

@@ -90,6 +90,16 @@ def _as_packed(pixels: np.ndarray) -> np.ndarray:
     return pixels if pixels.ndim == 2 and pixels.dtype == np.uint32 else packed_pixels(pixels)
 
 
+def _sampled_words(pixels: np.ndarray) -> tuple[np.ndarray, int, int]:
+    """``(words, width, height)``: ``pixels`` packed and flattened for the compiled samplers; ``ValueError``
+    for an image under 2×2 (bilinear sampling needs two pixels each way)."""
+    packed = np.ascontiguousarray(_as_packed(pixels))
+    height, width = packed.shape
+    if height < 2 or width < 2:
+        raise ValueError(f"image too small to sample: {width}x{height}")
+    return packed.ravel(), width, height
+
+
 def bilinear_sample(pixels: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Sample ``pixels`` (``h×w×3`` uint8, or its :func:`packed_pixels`) at float points (taken as
     float32); returns ``(values (p, 3) float32, inside (p,) bool)``.
@@ -101,17 +111,14 @@ def bilinear_sample(pixels: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> tuple
     """
     from facestats_core.composites.kernels import sample_points  # noqa: PLC0415 - numba compiles on first use
 
-    packed = _as_packed(pixels)
-    height, width = packed.shape
-    if height < 2 or width < 2:
-        raise ValueError(f"image too small to sample: {width}x{height}")
+    words, width, height = _sampled_words(pixels)
     x = np.ascontiguousarray(xs, dtype=np.float32).ravel()
     y = np.ascontiguousarray(ys, dtype=np.float32).ravel()
     if x.shape != y.shape:
         raise ValueError(f"xs and ys differ in length: {x.shape} vs {y.shape}")
     out = np.empty((len(x), 3), dtype=np.float32)
     inside = np.empty(len(x), dtype=bool)
-    sample_points(np.ascontiguousarray(packed).ravel(), width, height, x, y, out, inside)
+    sample_points(words, width, height, x, y, out, inside)
     return out, inside
 
 
@@ -130,13 +137,10 @@ def warp_face(
     points = check_landmarks(landmarks)
     matrix = frame_transform(eye_centres(points), mesh.size, eye_targets)
     vertices = face_vertices(points, matrix, mesh.size).astype(np.float32)
-    packed = np.ascontiguousarray(_as_packed(pixels))
-    height, width = packed.shape
-    if height < 2 or width < 2:
-        raise ValueError(f"image too small to sample: {width}x{height}")
+    words, width, height = _sampled_words(pixels)
     out = np.empty((mesh.size * mesh.size, 3), dtype=np.float32)
     inside = np.empty(mesh.size * mesh.size, dtype=bool)
-    sample_mesh(packed.ravel(), width, height, mesh.pixel_vertices, mesh.pixel_weights,
+    sample_mesh(words, width, height, mesh.pixel_vertices, mesh.pixel_weights,
                 np.ascontiguousarray(vertices[:, 0]), np.ascontiguousarray(vertices[:, 1]), out, inside)
     return out, inside
 

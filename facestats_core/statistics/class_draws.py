@@ -11,6 +11,7 @@ the sampler's largest cost after the matrix product. ``nogil``: the per-target t
 from __future__ import annotations
 
 import numpy as np
+
 from facestats_core.io.compiled import compiled
 
 
