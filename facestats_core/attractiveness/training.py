@@ -132,23 +132,49 @@ EPYC, with the same weights (docs/performance.md)."""
 
 @contextlib.contextmanager
 def deterministic_torch(seed: int, num_threads: int | None) -> Iterator[None]:
-    """Seed torch and enable deterministic algorithms; restore global state after."""
+    """Seed torch and enable deterministic algorithms; with ``num_threads``, run torch's intra-op work and the
+    BLAS calls (the ridge baseline's) on that many threads. Global state is restored after.
+
+    On two cores the ridge baseline's default two BLAS threads took 0.9-2.1 s per fit next to another
+    training process and 0.66 s on one thread (0.45 s alone on both cores), with the same predictions."""
     import torch
+    from threadpoolctl import threadpool_limits
 
     was_det = torch.are_deterministic_algorithms_enabled()
     was_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     old_threads = torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), contextlib.ExitStack() as stack:
         torch.manual_seed(seed)
-        torch.use_deterministic_algorithms(True)
+        set_deterministic_algorithms(True)
         if num_threads is not None:
             torch.set_num_threads(num_threads)
+            stack.enter_context(threadpool_limits(limits=num_threads, user_api="blas"))
         try:
             yield
         finally:
-            torch.use_deterministic_algorithms(was_det, warn_only=was_warn)
+            set_deterministic_algorithms(was_det, warn_only=was_warn)
             if num_threads is not None:
                 torch.set_num_threads(old_threads)
+
+
+def set_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
+    """``torch.use_deterministic_algorithms(mode, warn_only=...)`` without importing the compiler.
+
+    The public function also sets ``torch._inductor.config.deterministic``, and importing that module
+    imports torch's whole compiler stack (dynamo, sympy): 1.0-1.8 s in each training worker process on
+    a 2-core AMD EPYC. Nothing is compiled while it is not imported, so there the flag alone
+    (``torch._C._set_deterministic_algorithms``, what the public function sets after the config) is the
+    same setting for every eager operation; once it is imported, the public function sets both.
+    """
+    import sys
+
+    import torch
+
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None or "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        setter(mode, warn_only=warn_only)
 
 
 def validate_xy(X: np.ndarray, y: np.ndarray, config: MLPConfig) -> tuple[np.ndarray, np.ndarray]:

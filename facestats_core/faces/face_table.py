@@ -20,6 +20,7 @@ are never detected again.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -246,6 +247,7 @@ def detect_manifest(
     landmarks: Mapping[str, np.ndarray] | None = None,
     progress: Callable[[int, int], None] | None = None,
     workers: int = 1,
+    pool: DetectionPool | None = None,
 ) -> tuple[pl.DataFrame, DetectionStats]:
     """The face-detections table of a raw manifest (see the module docstring).
 
@@ -253,7 +255,9 @@ def detect_manifest(
     image's upright pixel coordinates (e.g. the demo truth); images whose landmarks
     changed are detected again. ``workers > 1`` detects in that many processes (one core each:
     a CNN detector runs one thread there) when at least :data:`PARALLEL_MIN_IMAGES` images need
-    the detector; the rows are the same either way. Never raises for a bad image: it becomes a reason row.
+    the detector; ``pool`` (a :class:`DetectionPool` of ``detector``) lends its processes instead, so the
+    manifests of one run start them once. The rows are the same either way. Never raises for a bad image:
+    it becomes a reason row.
     """
     known = landmarks or {}
     reusable = _reusable(previous, config.version)
@@ -270,14 +274,20 @@ def detect_manifest(
             per_image.append(None)
     jobs = [(raw, raw_root, detector, config, known.get(raw["path"])) for _, raw in todo]
     detecting = sum(1 for job in jobs if config.face_mode != "whole" or job[4] is None) if detector else 0
-    pool = workers if detecting >= PARALLEL_MIN_IMAGES else 1
     done = stats.reused
-    for (position, _), (image_rows, ran) in zip(todo, _run_detection(jobs, pool), strict=True):
-        per_image[position] = image_rows
-        stats.detector_runs += int(ran)
-        done += 1
-        if progress is not None:
-            progress(done, raw_manifest.height)
+    with contextlib.ExitStack() as stack:
+        if detecting < PARALLEL_MIN_IMAGES:
+            results: Iterator[tuple[list[dict[str, Any]], bool]] = map(_detect_job, jobs)
+        else:
+            if pool is None:
+                pool = stack.enter_context(DetectionPool(detector, workers))
+            results = pool.detect(jobs)
+        for (position, _), (image_rows, ran) in zip(todo, results, strict=True):
+            per_image[position] = image_rows
+            stats.detector_runs += int(ran)
+            done += 1
+            if progress is not None:
+                progress(done, raw_manifest.height)
     rows: list[dict[str, Any]] = []
     for image_rows in per_image:
         assert image_rows is not None
@@ -310,21 +320,49 @@ def _detect_in_worker(job: tuple[Any, ...]) -> tuple[list[dict[str, Any]], bool]
     return _detect_one(raw, raw_root, _WORKER_DETECTOR[0], config, known)
 
 
-def _run_detection(jobs: list[tuple[Any, ...]], workers: int) -> Iterator[tuple[list[dict[str, Any]], bool]]:
-    """The detection rows of each job, in order: in this process, or in a pool of ``workers`` processes
-    (each loads the detector's models once)."""
-    if workers <= 1:
-        yield from map(_detect_job, jobs)
-        return
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+class DetectionPool:
+    """Processes that detect faces, each loading ``detector``'s models once, shared by the manifests of a run.
 
-    detector = _one_thread(jobs[0][2])
-    light = [(raw, root, None, config, known) for raw, root, _, config, known in jobs]
-    context = multiprocessing.get_context("spawn")  # no fork of a process that may hold torch threads
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker,
-                             initargs=(detector,)) as pool:
-        yield from pool.map(_detect_in_worker, light, chunksize=max(1, len(jobs) // (8 * workers)))
+    ``DetectionPool(detector, workers)`` is a context manager; :meth:`detect` gives each job's rows in
+    order. With ``workers <= 1`` it detects in this process. The processes start on the first
+    :meth:`detect` (started by ``spawn``: no fork of a process that may hold torch threads), so a run whose
+    images are all reused starts none, and they stop on leaving the ``with`` block. Starting them costs
+    about a second of imports and model loading, once per pool instead of once per manifest.
+    """
+
+    def __init__(self, detector: FaceDetector | None, workers: int) -> None:
+        self.detector = detector
+        self.workers = max(1, int(workers))
+        self._executor: Any = None
+
+    def __enter__(self) -> DetectionPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
+
+    def detect(self, jobs: list[tuple[Any, ...]]) -> Iterator[tuple[list[dict[str, Any]], bool]]:
+        """``(rows, detector ran)`` of each ``(raw, raw_root, detector, config, known)`` job, in order."""
+        if self.workers <= 1 or not jobs:
+            yield from map(_detect_job, jobs)
+            return
+        if any(job[2] is not self.detector for job in jobs):
+            raise ValueError("a DetectionPool detects with the detector it was made with")
+        light = [(raw, root, None, config, known) for raw, root, _, config, known in jobs]
+        # Small chunks: each manifest's last chunk is waited for before the next manifest's first is sent.
+        yield from self._pool().map(_detect_in_worker, light, chunksize=max(1, len(jobs) // (32 * self.workers)))
+
+    def _pool(self) -> Any:
+        if self._executor is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_init_worker, initargs=(_one_thread(self.detector),))
+        return self._executor
 
 
 def _one_thread(detector: FaceDetector | None) -> FaceDetector | None:

@@ -11,7 +11,7 @@ import polars as pl
 
 from facestats_core.faces.box_preview import busiest_photo
 from facestats_core.faces.chips import chip_manifest
-from facestats_core.faces.face_table import COLUMN_MEANINGS, NO_FACE_REASONS, detect_manifest
+from facestats_core.faces.face_table import COLUMN_MEANINGS, NO_FACE_REASONS, DetectionPool, detect_manifest
 from facestats_core.faces.known_landmarks import landmarks_by_path, read_landmark_file
 from facestats_core.faces.quality import QUALITY_REASONS, quality_counts
 from facestats_core.images.thumbnails import thumbnail_strip
@@ -53,15 +53,16 @@ def face_detections(
     outputs: dict[str, pl.DataFrame] = {}
     totals: dict[str, Any] = {"runs": 0, "reused": 0}
     reasons: dict[str, int] = {}
-    for shard, manifest in raw_images.items():
-        frame, stats = detect_manifest(manifest, layout.raw_dir, detector, config, previous=previous,
-                                       landmarks=known, progress=progress_logger(context, f"detect shard {shard}"),
-                                       workers=faces.detect_workers())
-        outputs[shard] = frame
-        totals["runs"] += stats.detector_runs
-        totals["reused"] += stats.reused
-        for reason, count in stats.reasons.items():
-            reasons[reason] = reasons.get(reason, 0) + count
+    with DetectionPool(detector, faces.detect_workers()) as pool:  # one set of worker processes for every shard
+        for shard, manifest in raw_images.items():
+            frame, stats = detect_manifest(manifest, layout.raw_dir, detector, config, previous=previous,
+                                           landmarks=known, progress=progress_logger(context, f"detect shard {shard}"),
+                                           pool=pool)
+            outputs[shard] = frame
+            totals["runs"] += stats.detector_runs
+            totals["reused"] += stats.reused
+            for reason, count in stats.reasons.items():
+                reasons[reason] = reasons.get(reason, 0) + count
     combined = pl.concat(list(outputs.values()))
     found = combined.filter(pl.col("face_id").is_not_null())
     per_image = combined.group_by("image_id").agg(pl.col("face_id").count().alias("n"))

@@ -86,6 +86,46 @@ def test_global_torch_state_restored() -> None:
     assert torch.equal(torch.get_rng_state(), before_rng)
 
 
+
+def test_training_state_sets_torch_and_blas_threads_and_restores_them() -> None:
+    from threadpoolctl import threadpool_info
+
+    def blas_threads() -> list[int]:
+        return [pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"]
+
+    before_blas, before_torch = blas_threads(), torch.get_num_threads()
+    with training.deterministic_torch(0, 1):
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.get_num_threads() == 1
+        assert blas_threads() and set(blas_threads()) == {1}
+    assert blas_threads() == before_blas and torch.get_num_threads() == before_torch
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_deterministic_mode_without_importing_the_compiler_then_with_it() -> None:
+    """A fresh process gets the deterministic flag without importing torch._inductor (1-2 s of imports);
+    where the compiler's config is imported, its `deterministic` setting follows the flag as
+    `torch.use_deterministic_algorithms` would set it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "from facestats_core.attractiveness.training import set_deterministic_algorithms as on\n"
+        "on(True, warn_only=True)\n"
+        "assert torch.are_deterministic_algorithms_enabled() and torch.is_deterministic_algorithms_warn_only_enabled()\n"
+        "assert 'torch._inductor' not in sys.modules, 'imported the compiler'\n"
+        "on(False)\n"
+        "assert not torch.are_deterministic_algorithms_enabled()\n"
+        "import torch._inductor.config as config\n"
+        "on(True)\n"
+        "assert torch.are_deterministic_algorithms_enabled() and config.deterministic\n"
+        "on(False)\n"
+        "assert not config.deterministic and not torch.are_deterministic_algorithms_enabled()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+
 def test_input_validation() -> None:
     X, y = _planted(40, 8)
     with pytest.raises(ValueError, match="input_dim"):

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from facestats_core.faces.detection import DetectedFace, detect_bounded, eye_centres, five_points
-from facestats_core.faces.face_table import DetectionConfig, detect_manifest
+from facestats_core.faces.face_table import DetectionConfig, DetectionPool, detect_manifest
 from facestats_core.images.scan import scan_shards
 from facestats_core.io.hashing import shard_keys
 from tests.core.faces.photos import grace_hopper, needs_cnn, needs_dlib, write_photo_folder
@@ -109,3 +109,13 @@ def test_detection_in_worker_processes_gives_the_same_rows(tmp_path: Path, choic
     pooled, pooled_stats = detect_manifest(manifest, raw, detector, config, workers=2)
     assert pooled.equals(alone) and pooled_stats.detector_runs == stats.detector_runs == PARALLEL_MIN_IMAGES
     assert alone["face_id"].null_count() == 0
+    with DetectionPool(detector, 2) as pool:  # one pool lent to two manifests: started once, the same rows
+        first, _ = detect_manifest(manifest, raw, detector, config, pool=pool)
+        executor = pool._executor
+        second, _ = detect_manifest(manifest, raw, detector, config, pool=pool)
+        assert executor is not None and pool._executor is executor
+        other, _ = pick_face_detector(choice)
+        with pytest.raises(ValueError, match="the detector it was made with"):
+            detect_manifest(manifest, raw, other, config, pool=pool)
+    assert pool._executor is None
+    assert first.equals(alone) and second.equals(alone)
