@@ -76,7 +76,7 @@ def main() -> int:
                 torch.cuda.synchronize()
                 seconds = time.perf_counter() - started
                 cosine = float(np.min(cosine_rows(result.embeddings, reference)))
-                limit = THRESHOLDS["bf16" if "bf16" in str(concrete) else "fp32"]
+                limit = THRESHOLDS[concrete]
                 line = (f"{name}: cuda precision={precision} ({concrete}) images={len(paths)} "
                         f"images_per_s={len(paths) / seconds:.0f} model_share={result.model_seconds / seconds:.2f} "
                         f"cosine_min_vs_cpu_fp32={cosine:.6f} (limit {limit})")

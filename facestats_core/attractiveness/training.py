@@ -143,12 +143,12 @@ def deterministic_torch(seed: int, num_threads: int | None) -> Iterator[None]:
     was_det = torch.are_deterministic_algorithms_enabled()
     was_warn = torch.is_deterministic_algorithms_warn_only_enabled()
     old_threads = torch.get_num_threads()
-    with torch.random.fork_rng(devices=[]), contextlib.ExitStack() as stack:
+    # threadpool_limits(limits=None) leaves BLAS's threads as they are
+    with torch.random.fork_rng(devices=[]), threadpool_limits(limits=num_threads, user_api="blas"):
         torch.manual_seed(seed)
         set_deterministic_algorithms(True)
         if num_threads is not None:
             torch.set_num_threads(num_threads)
-            stack.enter_context(threadpool_limits(limits=num_threads, user_api="blas"))
         try:
             yield
         finally:

@@ -277,12 +277,10 @@ def detect_manifest(
     done = stats.reused
     with contextlib.ExitStack() as stack:
         if detecting < PARALLEL_MIN_IMAGES:
-            results: Iterator[tuple[list[dict[str, Any]], bool]] = map(_detect_job, jobs)
-        else:
-            if pool is None:
-                pool = stack.enter_context(DetectionPool(detector, workers))
-            results = pool.detect(jobs)
-        for (position, _), (image_rows, ran) in zip(todo, results, strict=True):
+            pool = DetectionPool(detector, 1)  # in this process: starting processes would cost more
+        elif pool is None:
+            pool = stack.enter_context(DetectionPool(detector, workers))
+        for (position, _), (image_rows, ran) in zip(todo, pool.detect(jobs), strict=True):
             per_image[position] = image_rows
             stats.detector_runs += int(ran)
             done += 1

@@ -86,7 +86,6 @@ def test_global_torch_state_restored() -> None:
     assert torch.equal(torch.get_rng_state(), before_rng)
 
 
-
 def test_training_state_sets_torch_and_blas_threads_and_restores_them() -> None:
     from threadpoolctl import threadpool_info
 
@@ -125,6 +124,7 @@ def test_deterministic_mode_without_importing_the_compiler_then_with_it() -> Non
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+
 
 def test_input_validation() -> None:
     X, y = _planted(40, 8)

@@ -48,7 +48,6 @@ def test_text_features_are_normalised_in_the_image_projection_space(tiny_clip: L
     assert clip_tokenizer(tiny_clip) is clip_tokenizer(tiny_clip)  # loaded once
 
 
-
 def test_texts_are_batched_by_length_and_come_back_in_order(tiny_clip: LoadedClip) -> None:
     """Batches hold texts of similar length (less padding to encode); each row is its own text's features."""
     texts = ["a close-up photo of the face of an East Asian person with grey hair.", "a man",
@@ -64,6 +63,7 @@ def test_texts_are_batched_by_length_and_come_back_in_order(tiny_clip: LoadedCli
     assert padded == [(2, lengths[1]), (2, lengths[3])]  # the two short texts, then the two long ones
     alone = np.concatenate([encode_texts(tiny_clip, [t]) for t in texts])
     np.testing.assert_allclose(together, alone, atol=1e-5)
+
 
 def test_logit_scale_is_the_exponentiated_parameter(tiny_clip: LoadedClip) -> None:
     assert logit_scale(tiny_clip) == pytest.approx(float(tiny_clip.model.logit_scale.detach().exp()))
